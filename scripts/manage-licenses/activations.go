@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+func (a *app) trackActivationCommand() *cobra.Command {
+	var instance, ip string
+	c := &cobra.Command{
+		Use:   "track-activation KEY --instance-id ID [--ip-address IP]",
+		Short: "Record an instance's activation of a license (takes a seat)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, done, err := a.service(c, config.Write, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := svc.Activate(c.Context(), licensing.SeatRequest{Key: args[0], InstanceID: instance, IPAddress: ip})
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(res)
+			}
+			fmt.Fprintf(a.stdout, "Activation recorded: instance %s on license %s of %s (%d/%d seats in use)\n",
+				instance, res.License.ID, res.License.CustomerID, res.License.ActiveInstances, res.License.MaxInstances)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&instance, "instance-id", "", "the CAIO instance's id (required)")
+	c.Flags().StringVar(&ip, "ip-address", "", "the instance's IP address")
+	c.MarkFlagRequired("instance-id")
+	return c
+}
+
+func (a *app) deactivateCommand() *cobra.Command {
+	var instance string
+	c := &cobra.Command{
+		Use:   "deactivate KEY_OR_LICENSE_ID --instance-id ID",
+		Short: "Free an instance's seat",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, done, err := a.service(c, config.Write, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := svc.Deactivate(c.Context(), licensing.SeatRequest{Key: args[0], InstanceID: instance})
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(res)
+			}
+			if !res.Changed {
+				fmt.Fprintf(a.stdout, "Instance %s was already deactivated on license %s\n", instance, res.License.ID)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "Instance %s deactivated on license %s; its seat is free\n", instance, res.License.ID)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&instance, "instance-id", "", "the CAIO instance's id (required)")
+	c.MarkFlagRequired("instance-id")
+	return c
+}
+
+func (a *app) listActivationsCommand() *cobra.Command {
+	var key string
+	c := &cobra.Command{
+		Use:   "list-activations [--license-key KEY]",
+		Short: "List activations, of one license or all",
+		RunE: func(c *cobra.Command, _ []string) error {
+			svc, done, err := a.service(c, config.Read, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			acts, err := svc.Activations(c.Context(), key)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(acts)
+			}
+			t := newTable(a.stdout, "LICENSE", "CUSTOMER", "INSTANCE", "IP", "FIRST SEEN", "LAST SEEN", "DEACTIVATED")
+			for _, ac := range acts {
+				deact := "-"
+				if ac.DeactivatedAt != nil {
+					deact = rfc3339(*ac.DeactivatedAt)
+				}
+				t.row(ac.LicenseID, ac.CustomerID, ac.InstanceID, orDash(ac.IPAddress), rfc3339(ac.FirstSeen), rfc3339(ac.LastSeen), deact)
+			}
+			return t.flush()
+		},
+	}
+	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
+	return c
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+func (a *app) exportLicensesCommand() *cobra.Command {
+	var format, output string
+	c := &cobra.Command{
+		Use:   "export-licenses --format csv|json [--output FILE]",
+		Short: "Export every license with its key and activation count",
+		RunE: func(c *cobra.Command, _ []string) error {
+			if a.jsonOut && format == "" {
+				format = "json"
+			}
+			if format != "csv" && format != "json" {
+				return licensing.Errorf(licensing.CodeBadRequest, "unknown export format %q: use --format csv or --format json", format)
+			}
+			svc, done, err := a.service(c, config.Read, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rows, err := svc.Export(c.Context())
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			if format == "csv" {
+				err = writeCSV(&buf, rows)
+			} else {
+				enc := json.NewEncoder(&buf)
+				enc.SetIndent("", "  ")
+				err = enc.Encode(rows)
+			}
+			if err != nil {
+				return err
+			}
+			if output == "" {
+				_, err = a.stdout.Write(buf.Bytes())
+				return err
+			}
+			if err := writeFileAtomic(output, buf.Bytes()); err != nil {
+				return licensing.Errorf(licensing.CodeBadRequest, "cannot write %s: %v", output, err)
+			}
+			fmt.Fprintf(a.stderr, "Exported %d licenses to %s\n", len(rows), output)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&format, "format", "", "csv or json (required)")
+	c.Flags().StringVarP(&output, "output", "o", "", "write to FILE (mode 0600: it holds keys) instead of stdout")
+	addSecretFlag(c, a)
+	return c
+}
+
+var csvHeader = []string{
+	"license_id", "customer_id", "tier", "status", "stored_status", "issued_at", "expires_at", "features",
+	"max_instances", "max_services", "max_requests_per_day", "recipient", "key_id",
+	"created_at", "updated_at", "active_instances", "license_key",
+}
+
+// writeCSV writes RFC 4180 CSV (CRLF line ends).
+func writeCSV(buf *bytes.Buffer, rows []licensing.Exported) error {
+	w := csv.NewWriter(buf)
+	w.UseCRLF = true
+	w.Write(csvHeader)
+	for _, r := range rows {
+		w.Write(neutralise([]string{
+			r.ID, r.CustomerID, r.Tier, string(r.EffectiveStatus), string(r.Status),
+			rfc3339(r.IssuedAt), rfc3339(r.ExpiresAt), strings.Join(r.Features, ";"),
+			strconv.FormatUint(uint64(r.MaxInstances), 10), strconv.FormatUint(uint64(r.MaxServices), 10),
+			strconv.FormatUint(uint64(r.MaxRequestsPerDay), 10), r.Recipient, r.KeyID,
+			rfc3339(r.CreatedAt), rfc3339(r.UpdatedAt), strconv.Itoa(r.ActiveInstances), r.Key,
+		}))
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// neutralise prefixes cells that a spreadsheet would run as a formula.
+func neutralise(cells []string) []string {
+	for i, c := range cells {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			cells[i] = "'" + c
+		}
+	}
+	return cells
+}
+
+// writeFileAtomic writes data to path with mode 0600, replacing it whole or not at all.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".export-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

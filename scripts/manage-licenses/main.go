@@ -1,0 +1,185 @@
+// Command manage-licenses is the operator CLI of the CAIO license server.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitError = 1
+	exitUsage = 2
+)
+
+// app holds the global flags and the output streams.
+type app struct {
+	stdout, stderr io.Writer
+	dbFlag         string
+	jsonOut        bool
+	secretFlag     string
+}
+
+// usageError marks errors in the command line itself.
+type usageError struct{ error }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(expandMultiValueFlags(args, "--features"))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	a.printError(err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "manage-licenses",
+		Short:         "Operate the CAIO license server: customers, licenses, activations, reports",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "database path (default $CAIO_LICENSE_DB_PATH, else ~/.caio/caio_licenses.db)")
+	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%v; see '%s --help'", err, c.CommandPath())}
+	})
+	root.AddCommand(
+		a.initDBCommand(),
+		a.addCustomerCommand(), a.updateCustomerCommand(), a.listCustomersCommand(),
+		a.generateLicenseCommand(), a.distributeLicenseCommand(), a.renewLicenseCommand(),
+		a.statusCommand("revoke-license", licensing.StatusRevoked, "Revoke a license for good"),
+		a.statusCommand("suspend-license", licensing.StatusSuspended, "Suspend a license until it is reinstated"),
+		a.statusCommand("reinstate-license", licensing.StatusActive, "Reinstate a suspended license"),
+		a.listLicensesCommand(), a.verifyLicenseCommand(), a.publicKeyCommand(), a.exportLicensesCommand(),
+		a.trackActivationCommand(), a.deactivateCommand(), a.listActivationsCommand(),
+		a.statsCommand(), a.renewalRemindersCommand(), a.listEventsCommand(),
+	)
+	for _, c := range root.Commands() {
+		if c.Args == nil {
+			c.Args = cobra.NoArgs
+		}
+		c.Args = usageArgs(c.Args)
+	}
+	return root
+}
+
+// usageArgs marks argument-count errors as usage errors.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return usageError{fmt.Errorf("%v; usage: %s", err, c.UseLine())}
+		}
+		return nil
+	}
+}
+
+// expandMultiValueFlags lets a flag take several values the way the Python
+// CLI did (--features analytics audit): the values up to the next flag are
+// rewritten as repeated --flag=value.
+func expandMultiValueFlags(args []string, flag string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--" {
+			return append(out, args[i:]...)
+		}
+		if args[i] != flag {
+			out = append(out, args[i])
+			continue
+		}
+		n := 0
+		for i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			i++
+			n++
+			out = append(out, flag+"="+args[i])
+		}
+		if n == 0 {
+			out = append(out, flag) // let the flag parser report the missing value
+		}
+	}
+	return out
+}
+
+func (a *app) printError(err error) {
+	code := licensing.ErrorCode(err)
+	msg := licensing.ErrorMessage(err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		code, msg = licensing.CodeBadRequest, ue.Error()
+	}
+	if a.jsonOut {
+		b, _ := json.Marshal(map[string]string{"code": string(code), "message": msg})
+		fmt.Fprintln(a.stderr, string(b))
+		return
+	}
+	fmt.Fprintf(a.stderr, "error [%s]: %s\n", code, strings.ReplaceAll(msg, "\n", " "))
+}
+
+func (a *app) warn(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "warning: "+format+"\n", args...)
+}
+
+// secret returns --secret, else CAIO_LICENSE_SECRET, warning when it is short.
+func (a *app) secret() string {
+	s := a.secretFlag
+	if s == "" {
+		s = os.Getenv(config.EnvSecret)
+	}
+	if s != "" && len(s) < config.MinSecretLen {
+		a.warn("the signing secret is shorter than %d characters; use a long random secret (for example: openssl rand -base64 32)", config.MinSecretLen)
+	}
+	return s
+}
+
+// service opens the database and builds the licensing service for command c.
+func (a *app) service(c *cobra.Command, access config.Access, withSecret bool) (*licensing.Service, func(), error) {
+	db, err := config.ResolveDB(a.dbFlag)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := config.OpenStore(c.Context(), db, access)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := licensing.Config{Store: store, Actor: "cli:" + c.Name()}
+	if withSecret {
+		cfg.Secret = a.secret()
+		if cfg.Secret == "" {
+			store.Close()
+			return nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET (or pass --secret)", c.Name())
+		}
+	}
+	return licensing.New(cfg), func() { store.Close() }, nil
+}
+
+func addSecretFlag(c *cobra.Command, a *app) {
+	c.Flags().StringVar(&a.secretFlag, "secret", "", "signing secret (default $CAIO_LICENSE_SECRET)")
+}

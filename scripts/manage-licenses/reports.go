@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+func (a *app) statsCommand() *cobra.Command {
+	var days int
+	c := &cobra.Command{
+		Use:   "stats [--days N]",
+		Short: "Count licenses: total, active, expired, expiring soon, suspended, revoked, per tier",
+		RunE: func(c *cobra.Command, _ []string) error {
+			svc, done, err := a.service(c, config.Read, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			st, err := svc.Stats(c.Context(), days)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(st)
+			}
+			fmt.Fprintln(a.stdout, "License statistics")
+			if err := a.fields(
+				"total", strconv.Itoa(st.Total),
+				"active", strconv.Itoa(st.Active),
+				"expired", strconv.Itoa(st.Expired),
+				fmt.Sprintf("expiring soon (%dd)", st.ExpiringWithinDays), strconv.Itoa(st.ExpiringSoon),
+				"suspended", strconv.Itoa(st.Suspended),
+				"revoked", strconv.Itoa(st.Revoked),
+				"customers", strconv.Itoa(st.Customers),
+				"active instances", strconv.Itoa(st.ActiveInstances),
+			); err != nil {
+				return err
+			}
+			if len(st.ByTier) == 0 {
+				return nil
+			}
+			fmt.Fprintln(a.stdout)
+			tiers := make([]string, 0, len(st.ByTier))
+			for t := range st.ByTier {
+				tiers = append(tiers, t)
+			}
+			sort.Strings(tiers)
+			t := newTable(a.stdout, "TIER", "TOTAL", "ACTIVE")
+			for _, name := range tiers {
+				t.row(name, strconv.Itoa(st.ByTier[name].Total), strconv.Itoa(st.ByTier[name].Active))
+			}
+			return t.flush()
+		},
+	}
+	c.Flags().IntVar(&days, "days", licensing.DefaultExpiringDays, "window for expiring soon, in days")
+	return c
+}
+
+func (a *app) renewalRemindersCommand() *cobra.Command {
+	var days int
+	c := &cobra.Command{
+		Use:   "renewal-reminders [--days N]",
+		Short: "List active licenses that expire within N days",
+		RunE: func(c *cobra.Command, _ []string) error {
+			svc, done, err := a.service(c, config.Read, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rs, err := svc.RenewalReminders(c.Context(), days)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(rs)
+			}
+			if len(rs) == 0 {
+				fmt.Fprintf(a.stdout, "No active licenses expire within %d days\n", days)
+				return nil
+			}
+			t := newTable(a.stdout, "LICENSE", "CUSTOMER", "NAME", "EMAIL", "TIER", "EXPIRES", "DAYS LEFT")
+			for _, r := range rs {
+				t.row(r.LicenseID, r.CustomerID, r.CustomerName, orDash(r.Email), r.Tier, rfc3339(r.ExpiresAt), strconv.Itoa(r.DaysLeft))
+			}
+			return t.flush()
+		},
+	}
+	c.Flags().IntVar(&days, "days", licensing.DefaultExpiringDays, "window in days")
+	return c
+}
+
+func (a *app) listEventsCommand() *cobra.Command {
+	var key, since string
+	c := &cobra.Command{
+		Use:   "list-events [--license-key KEY] [--since TIME]",
+		Short: "Show the audit log",
+		RunE: func(c *cobra.Command, _ []string) error {
+			f := licensing.EventFilter{LicenseID: key}
+			if since != "" {
+				t, err := parseSince(since)
+				if err != nil {
+					return err
+				}
+				f.Since = t
+			}
+			svc, done, err := a.service(c, config.Read, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			evs, err := svc.Events(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(evs)
+			}
+			t := newTable(a.stdout, "ID", "AT", "KIND", "ACTOR", "CUSTOMER", "LICENSE", "INSTANCE", "DETAIL")
+			for _, e := range evs {
+				t.row(strconv.FormatInt(e.ID, 10), rfc3339(e.At), e.Kind, e.Actor, orDash(e.CustomerID), orDash(e.LicenseID), orDash(e.InstanceID), orDash(e.Detail))
+			}
+			return t.flush()
+		},
+	}
+	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
+	c.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339, a date 2006-01-02, or a duration such as 24h)")
+	return c
+}
+
+func parseSince(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, licensing.Errorf(licensing.CodeBadRequest, "--since %q is not a time: use RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration (24h)", s)
+}

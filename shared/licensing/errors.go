@@ -1,0 +1,76 @@
+package licensing
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a machine-readable error code shared by the API, the CLI and the logs.
+type Code string
+
+// Error codes. The first group doubles as activation API outcomes.
+const (
+	CodeValid              Code = "VALID"
+	CodeBadRequest         Code = "BAD_REQUEST"
+	CodeNotFound           Code = "NOT_FOUND"
+	CodeInvalidKey         Code = "INVALID_KEY"
+	CodeExpired            Code = "EXPIRED"
+	CodeSuspended          Code = "SUSPENDED"
+	CodeRevoked            Code = "REVOKED"
+	CodeTooManyInstances   Code = "TOO_MANY_INSTANCES"
+	CodeInstanceIDRequired Code = "INSTANCE_ID_REQUIRED"
+
+	CodeAlreadyExists     Code = "ALREADY_EXISTS"
+	CodeSecretRequired    Code = "SECRET_REQUIRED"
+	CodeSecretMismatch    Code = "SECRET_MISMATCH"
+	CodePublicKeyRequired Code = "PUBLIC_KEY_REQUIRED"
+	CodeDBNotFound        Code = "DB_NOT_FOUND"
+	CodeDBInvalid         Code = "DB_INVALID"
+	CodeDBOutdated        Code = "DB_OUTDATED"
+	CodeDBUnwritable      Code = "DB_UNWRITABLE"
+	CodeBusy              Code = "BUSY"
+	CodeConfig            Code = "CONFIG"
+	CodeInternal          Code = "INTERNAL"
+)
+
+// Error is an error with a code and a one-line message that says what to do.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error // cause, for logs and errors.Is; never shown to API callers
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error that keeps err as its cause.
+func Wrap(code Code, err error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// ErrorCode returns err's code, or CodeInternal for an error without one.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrorMessage returns the message safe to show a user: an *Error's own
+// message, or a generic line for anything else (whose text may hold internals).
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error; see the logs"
+}

@@ -1,0 +1,216 @@
+package licensing
+
+import (
+	"context"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+)
+
+// Defaults for a new license, shared by the CLI and the functions.
+const (
+	DefaultExpiresDays       = 365
+	DefaultMaxInstances      = 1
+	DefaultMaxServices       = 50
+	DefaultMaxRequestsPerDay = 10000
+)
+
+// GenerateRequest describes a license to issue.
+type GenerateRequest struct {
+	CustomerID        string
+	Tier              string
+	ExpiresDays       int
+	Features          []string
+	MaxInstances      int64
+	MaxServices       int64
+	MaxRequestsPerDay int64
+	// Recipient is the address the license is distributed to, if any.
+	Recipient string
+}
+
+// Issued is a freshly minted key with what it says.
+type Issued struct {
+	Key     string            `json:"license_key"`
+	Claims  licensekey.Claims `json:"claims"`
+	License License           `json:"license"`
+}
+
+func (r *GenerateRequest) validate() ([]string, error) {
+	if err := validateCustomerID(r.CustomerID); err != nil {
+		return nil, err
+	}
+	if err := licensekey.ValidateTier(r.Tier); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	features, err := licensekey.NormalizeFeatures(r.Features)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if err := validateDays("expires-days", r.ExpiresDays); err != nil {
+		return nil, err
+	}
+	for _, l := range []struct {
+		name string
+		n    int64
+	}{{"max-instances", r.MaxInstances}, {"max-services", r.MaxServices}, {"max-requests-per-day", r.MaxRequestsPerDay}} {
+		if err := validateLimit(l.name, l.n); err != nil {
+			return nil, err
+		}
+	}
+	if r.Recipient != "" {
+		if err := ValidateEmail(r.Recipient); err != nil {
+			return nil, err
+		}
+	}
+	return features, nil
+}
+
+// Generate issues a new license and returns its key. It needs the secret.
+func (s *Service) Generate(ctx context.Context, r GenerateRequest) (Issued, error) {
+	features, err := r.validate()
+	if err != nil {
+		return Issued{}, err
+	}
+	// Chosen outside the unit of work so that a re-run issues the same license.
+	now := s.now()
+	id := newLicenseID()
+	var out Issued
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		if _, err := s.customer(tx, r.CustomerID); err != nil {
+			return err
+		}
+		lic := License{
+			ID: id, CustomerID: r.CustomerID, Tier: r.Tier, Features: features,
+			MaxInstances: uint32(r.MaxInstances), MaxServices: uint32(r.MaxServices),
+			MaxRequestsPerDay: uint32(r.MaxRequestsPerDay),
+			IssuedAt:          now, ExpiresAt: now.Add(time.Duration(r.ExpiresDays) * 24 * time.Hour),
+			Status: StatusActive, Recipient: r.Recipient, CreatedAt: now, UpdatedAt: now,
+		}
+		issued, err := s.mint(tx, lic, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertLicense(issued.License); err != nil {
+			return err
+		}
+		if err := s.storeKey(tx, issued); err != nil {
+			return err
+		}
+		out = issued
+		return s.event(tx, now, EventLicenseCreated, Event{CustomerID: lic.CustomerID, LicenseID: id,
+			Detail: "tier " + lic.Tier + ", expires " + lic.ExpiresAt.Format(time.RFC3339)})
+	})
+	return out, err
+}
+
+// mint signs a key for lic with the current signing key.
+func (s *Service) mint(tx Tx, lic License, now time.Time) (Issued, error) {
+	priv, _, err := s.signer(tx, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	claims := lic.Claims()
+	key, err := licensekey.Encode(claims, priv)
+	if err != nil {
+		return Issued{}, badRequest("%v", err)
+	}
+	parsed, err := licensekey.Parse(key)
+	if err != nil {
+		return Issued{}, err
+	}
+	lic.KeyID = parsed.Claims.KeyID
+	return Issued{Key: key, Claims: parsed.Claims, License: lic}, nil
+}
+
+// storeKey keeps a key's digest for lookup and a sealed copy for export.
+func (s *Service) storeKey(tx Tx, is Issued) error {
+	box, err := s.sealingKey(tx)
+	if err != nil {
+		return err
+	}
+	return tx.InsertLicenseKey(LicenseKey{
+		Digest: licensekey.Digest(is.Key), LicenseID: is.License.ID,
+		Sealed:   box.Seal([]byte(is.Key), licenseKeyAAD(is.License.ID)),
+		IssuedAt: is.Claims.IssuedAt, ExpiresAt: is.Claims.ExpiresAt,
+	})
+}
+
+// Renew extends a license by days (from its expiry, or from now if it has
+// lapsed) and issues a new key for it. Seats carry over; earlier keys keep
+// validating online because the database is the authority on expiry.
+func (s *Service) Renew(ctx context.Context, ref string, days int) (Issued, error) {
+	if err := validateDays("days", days); err != nil {
+		return Issued{}, err
+	}
+	now := s.now()
+	var out Issued
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+		lic, err := s.resolveLicense(tx, ref)
+		if err != nil {
+			return err
+		}
+		if lic.Status == StatusRevoked {
+			return Errorf(CodeRevoked, "license %s is revoked and cannot be renewed: generate a new one", lic.ID)
+		}
+		from := lic.ExpiresAt
+		if from.Before(now) {
+			from = now
+		}
+		lic.ExpiresAt = from.Add(time.Duration(days) * 24 * time.Hour)
+		lic.IssuedAt, lic.UpdatedAt = now, now
+		issued, err := s.mint(tx, lic, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateLicense(issued.License); err != nil {
+			return err
+		}
+		if err := s.storeKey(tx, issued); err != nil {
+			return err
+		}
+		out = issued
+		return s.event(tx, now, EventLicenseRenewed, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID,
+			Detail: "expires " + lic.ExpiresAt.Format(time.RFC3339)})
+	})
+	return out, err
+}
+
+// SetStatus suspends, revokes or reinstates a license. Revocation is final.
+func (s *Service) SetStatus(ctx context.Context, ref string, to Status, reason string) (License, error) {
+	kinds := map[Status]string{StatusSuspended: EventLicenseSuspended, StatusRevoked: EventLicenseRevoked, StatusActive: EventLicenseReinstated}
+	kind, ok := kinds[to]
+	if !ok {
+		return License{}, badRequest("cannot set status %q", to)
+	}
+	if err := validateReason(reason); err != nil {
+		return License{}, err
+	}
+	now := s.now()
+	var out License
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+		lic, err := s.resolveLicense(tx, ref)
+		if err != nil {
+			return err
+		}
+		switch {
+		case lic.Status == to:
+			return Errorf(CodeBadRequest, "license %s is already %s", lic.ID, to)
+		case lic.Status == StatusRevoked:
+			return Errorf(CodeRevoked, "license %s is revoked, which is final: generate a new license", lic.ID)
+		}
+		lic.Status, lic.UpdatedAt = to, now
+		if err := tx.UpdateLicense(lic); err != nil {
+			return err
+		}
+		out = lic
+		return s.event(tx, now, kind, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, Detail: reason})
+	})
+	return out, err
+}
+
+func validateReason(reason string) error {
+	if len(reason) > MaxNameLen {
+		return badRequest("reason must be at most %d characters", MaxNameLen)
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package licensing
+
+import (
+	"context"
+	"crypto/ed25519"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+)
+
+// DefaultExpiringDays is the window of "expiring soon" and of reminders.
+const DefaultExpiringDays = 30
+
+// TierStats counts licenses of one tier.
+type TierStats struct {
+	Total  int `json:"total"`
+	Active int `json:"active"`
+}
+
+// Stats summarises the licenses.
+type Stats struct {
+	Total              int                  `json:"total"`
+	Active             int                  `json:"active"`
+	Expired            int                  `json:"expired"`
+	ExpiringSoon       int                  `json:"expiring_soon"`
+	ExpiringWithinDays int                  `json:"expiring_within_days"`
+	Suspended          int                  `json:"suspended"`
+	Revoked            int                  `json:"revoked"`
+	Customers          int                  `json:"customers"`
+	ActiveInstances    int                  `json:"active_instances"`
+	ByTier             map[string]TierStats `json:"by_tier"`
+}
+
+// Stats counts licenses by status and tier. Expiring soon is the subset of
+// active licenses that expire within days.
+func (s *Service) Stats(ctx context.Context, days int) (Stats, error) {
+	if err := validateDays("days", days); err != nil {
+		return Stats{}, err
+	}
+	now := s.now()
+	st := Stats{ExpiringWithinDays: days, ByTier: map[string]TierStats{}}
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		lics, err := tx.Licenses(LicenseFilter{})
+		if err != nil {
+			return err
+		}
+		customers, err := tx.Customers()
+		if err != nil {
+			return err
+		}
+		st.Customers = len(customers)
+		soon := now.Add(time.Duration(days) * 24 * time.Hour)
+		for _, l := range lics {
+			st.Total++
+			t := st.ByTier[l.Tier]
+			t.Total++
+			st.ActiveInstances += l.ActiveInstances
+			switch l.EffectiveStatus(now) {
+			case StatusActive:
+				st.Active++
+				t.Active++
+				if l.ExpiresAt.Before(soon) {
+					st.ExpiringSoon++
+				}
+			case StatusExpired:
+				st.Expired++
+			case StatusSuspended:
+				st.Suspended++
+			case StatusRevoked:
+				st.Revoked++
+			}
+			st.ByTier[l.Tier] = t
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Reminder is an active license due for renewal.
+type Reminder struct {
+	LicenseID    string    `json:"license_id"`
+	CustomerID   string    `json:"customer_id"`
+	CustomerName string    `json:"customer_name"`
+	Email        string    `json:"email"`
+	Tier         string    `json:"tier"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	DaysLeft     int       `json:"days_left"`
+}
+
+// RenewalReminders lists active licenses that expire within days, soonest
+// first. Email is the address the license went to, else the customer's.
+func (s *Service) RenewalReminders(ctx context.Context, days int) ([]Reminder, error) {
+	if err := validateDays("days", days); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := []Reminder{}
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		lics, err := tx.Licenses(LicenseFilter{Status: StatusActive, ExpiresBefore: now.Add(time.Duration(days) * 24 * time.Hour)})
+		if err != nil {
+			return err
+		}
+		for _, l := range lics {
+			if l.EffectiveStatus(now) != StatusActive {
+				continue
+			}
+			c, err := tx.Customer(l.CustomerID)
+			if err != nil {
+				return err
+			}
+			email := l.Recipient
+			if email == "" {
+				email = c.Email
+			}
+			out = append(out, Reminder{
+				LicenseID: l.ID, CustomerID: c.ID, CustomerName: c.Name, Email: email, Tier: l.Tier,
+				ExpiresAt: l.ExpiresAt, DaysLeft: int(math.Ceil(l.ExpiresAt.Sub(now).Hours() / 24)),
+			})
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ExpiresAt.Before(out[j].ExpiresAt) })
+	return out, err
+}
+
+// LicenseView is a license with its effective status.
+type LicenseView struct {
+	License
+	EffectiveStatus Status `json:"effective_status"`
+}
+
+// Licenses lists licenses; status may be expired, which is resolved here.
+func (s *Service) Licenses(ctx context.Context, customerID string, status Status) ([]LicenseView, error) {
+	switch status {
+	case "", StatusActive, StatusExpired, StatusSuspended, StatusRevoked:
+	default:
+		return nil, badRequest("unknown status %q: use active, expired, suspended or revoked", status)
+	}
+	now := s.now()
+	out := []LicenseView{}
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		f := LicenseFilter{CustomerID: customerID, Status: status}
+		if status == StatusExpired {
+			f.Status = StatusActive
+		}
+		lics, err := tx.Licenses(f)
+		if err != nil {
+			return err
+		}
+		for _, l := range lics {
+			eff := l.EffectiveStatus(now)
+			if status == "" || eff == status {
+				out = append(out, LicenseView{License: l, EffectiveStatus: eff})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Exported is a license with its current key, for reporting.
+type Exported struct {
+	LicenseView
+	Key string `json:"license_key"`
+}
+
+// Export returns every license with its latest key. It needs the secret,
+// since keys are stored only sealed.
+func (s *Service) Export(ctx context.Context) ([]Exported, error) {
+	now := s.now()
+	out := []Exported{}
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		box, err := s.sealingKey(tx)
+		if err != nil {
+			return err
+		}
+		if _, _, err := s.signerIfAny(tx); err != nil {
+			return err
+		}
+		lics, err := tx.Licenses(LicenseFilter{})
+		if err != nil {
+			return err
+		}
+		for _, l := range lics {
+			lk, err := tx.LatestLicenseKey(l.ID)
+			if err != nil {
+				return err
+			}
+			key, err := box.Open(lk.Sealed, licenseKeyAAD(l.ID))
+			if err != nil {
+				return Errorf(CodeSecretMismatch, "CAIO_LICENSE_SECRET does not match the secret this database was set up with: use the original secret")
+			}
+			out = append(out, Exported{LicenseView: LicenseView{License: l, EffectiveStatus: l.EffectiveStatus(now)}, Key: string(key)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// signerIfAny checks the secret against an existing signing key without
+// creating one (read-only transactions cannot).
+func (s *Service) signerIfAny(tx Tx) (ed25519.PrivateKey, bool, error) {
+	keys, err := tx.SigningKeys()
+	if err != nil || len(keys) == 0 {
+		return nil, false, err
+	}
+	priv, _, err := s.signer(tx, s.now())
+	return priv, true, err
+}
+
+// Events lists the audit log, oldest first.
+func (s *Service) Events(ctx context.Context, f EventFilter) ([]Event, error) {
+	out := []Event{}
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		if f.LicenseID != "" {
+			lic, err := s.resolveLicense(tx, f.LicenseID)
+			if err != nil {
+				return err
+			}
+			f.LicenseID = lic.ID
+		}
+		var err error
+		out, err = tx.Events(f)
+		return err
+	})
+	return out, err
+}
+
+// PublicKey returns the current verification key, creating the signing key
+// first if the database has none (which needs the secret).
+func (s *Service) PublicKey(ctx context.Context) (ed25519.PublicKey, error) {
+	var pub ed25519.PublicKey
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		keys, err := tx.SigningKeys()
+		if err == nil && len(keys) > 0 {
+			pub = ed25519.PublicKey(keys[len(keys)-1].PublicKey)
+		}
+		return err
+	})
+	if err != nil || pub != nil {
+		return pub, err
+	}
+	if s.cfg.Secret == "" {
+		return nil, Errorf(CodeSecretRequired, "this database has no signing key yet: set CAIO_LICENSE_SECRET to create it")
+	}
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		priv, _, err := s.signer(tx, s.now())
+		if err == nil {
+			pub = priv.Public().(ed25519.PublicKey)
+		}
+		return err
+	})
+	return pub, err
+}
+
+// VerifyKey checks a key's signature offline and returns its claims. With
+// configured public keys it needs no store at all.
+func (s *Service) VerifyKey(ctx context.Context, key string) (licensekey.Claims, error) {
+	if s.cfg.PublicKeys != nil || s.cfg.Store == nil {
+		if s.cfg.PublicKeys == nil {
+			return licensekey.Claims{}, Errorf(CodePublicKeyRequired, "no public key: set CAIO_LICENSE_PUBLIC_KEY (see 'manage-licenses public-key') or use --db")
+		}
+		return verify(key, s.cfg.PublicKeys)
+	}
+	var claims licensekey.Claims
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		keys, err := s.verificationKeys(tx)
+		if err != nil {
+			return err
+		}
+		claims, err = verify(key, keys)
+		return err
+	})
+	return claims, err
+}

@@ -1,0 +1,65 @@
+package licensing
+
+import (
+	"context"
+	"time"
+)
+
+// Store runs units of work against the database.
+//
+// Update must be safe to re-run: a store may call fn again on a fresh
+// transaction when it loses a race (the S3 store re-runs the whole operation,
+// business checks included, when its conditional write fails). fn must not
+// have effects outside tx.
+type Store interface {
+	View(ctx context.Context, fn func(Tx) error) error
+	Update(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// Tx is one transaction. Lookups of a missing row return an *Error with
+// CodeNotFound; inserting a duplicate returns CodeAlreadyExists.
+type Tx interface {
+	Setting(name string) ([]byte, error) // nil, nil when unset
+	PutSetting(name string, value []byte) error
+
+	SigningKeys() ([]SigningKey, error) // oldest first
+	InsertSigningKey(SigningKey) error
+
+	InsertCustomer(Customer) error
+	Customer(id string) (Customer, error)
+	UpdateCustomer(Customer) error
+	Customers() ([]Customer, error)
+
+	InsertLicense(License) error
+	License(id string) (License, error)
+	UpdateLicense(License) error
+	Licenses(LicenseFilter) ([]License, error)
+
+	InsertLicenseKey(LicenseKey) error
+	LicenseKey(digest string) (LicenseKey, error)
+	LatestLicenseKey(licenseID string) (LicenseKey, error)
+
+	Activation(licenseID, instanceID string) (Activation, error)
+	PutActivation(Activation) error
+	ActiveInstances(licenseID string) (int, error)
+	Activations(licenseID string) ([]Activation, error) // all licenses when ""
+
+	AppendEvent(Event) error
+	Events(EventFilter) ([]Event, error)
+}
+
+// LicenseFilter narrows Licenses; zero fields match everything.
+type LicenseFilter struct {
+	CustomerID string
+	// Status filters on the stored status; expired is resolved by the caller.
+	Status Status
+	// ExpiresBefore, when set, keeps licenses expiring before it.
+	ExpiresBefore time.Time
+}
+
+// EventFilter narrows Events; zero fields match everything.
+type EventFilter struct {
+	LicenseID string
+	Since     time.Time
+}

@@ -1,0 +1,94 @@
+package sqlitestore
+
+// applicationID marks a CAIO license database ("CAIO") in the SQLite header.
+const applicationID = 0x4341494F
+
+// migrations[i] takes the schema from version i to i+1 (PRAGMA user_version).
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	// 1: the initial schema.
+	`
+CREATE TABLE settings (
+	name  TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+) STRICT;
+-- Per-database salt for the secret-derived sealing key.
+INSERT INTO settings (name, value) VALUES ('kdf_salt', randomblob(16));
+
+CREATE TABLE signing_keys (
+	key_id             TEXT PRIMARY KEY,
+	public_key         BLOB NOT NULL,
+	sealed_private_key BLOB NOT NULL,
+	created_at         TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE customers (
+	id         TEXT PRIMARY KEY,
+	name       TEXT NOT NULL,
+	email      TEXT NOT NULL DEFAULT '',
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE licenses (
+	id                   TEXT PRIMARY KEY,
+	customer_id          TEXT NOT NULL REFERENCES customers(id),
+	tier                 TEXT NOT NULL,
+	features             TEXT NOT NULL, -- JSON array
+	max_instances        INTEGER NOT NULL CHECK (max_instances > 0),
+	max_services         INTEGER NOT NULL CHECK (max_services > 0),
+	max_requests_per_day INTEGER NOT NULL CHECK (max_requests_per_day > 0),
+	issued_at            TEXT NOT NULL,
+	expires_at           TEXT NOT NULL,
+	status               TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')),
+	recipient            TEXT NOT NULL DEFAULT '',
+	key_id               TEXT NOT NULL REFERENCES signing_keys(key_id),
+	created_at           TEXT NOT NULL,
+	updated_at           TEXT NOT NULL
+) STRICT;
+CREATE INDEX licenses_customer ON licenses (customer_id);
+CREATE INDEX licenses_expires ON licenses (expires_at);
+
+-- Keys are never stored in plaintext: a digest to look them up, and a copy
+-- sealed under the secret-derived key for export.
+CREATE TABLE license_keys (
+	digest     TEXT PRIMARY KEY,
+	license_id TEXT NOT NULL REFERENCES licenses(id),
+	sealed_key BLOB NOT NULL,
+	issued_at  TEXT NOT NULL,
+	expires_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX license_keys_license ON license_keys (license_id, issued_at);
+
+CREATE TABLE activations (
+	license_id     TEXT NOT NULL REFERENCES licenses(id),
+	instance_id    TEXT NOT NULL,
+	ip_address     TEXT NOT NULL DEFAULT '',
+	first_seen     TEXT NOT NULL,
+	last_seen      TEXT NOT NULL,
+	deactivated_at TEXT,
+	PRIMARY KEY (license_id, instance_id)
+) STRICT;
+CREATE INDEX activations_active ON activations (license_id) WHERE deactivated_at IS NULL;
+
+CREATE TABLE events (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	at          TEXT NOT NULL,
+	kind        TEXT NOT NULL,
+	actor       TEXT NOT NULL,
+	customer_id TEXT NOT NULL DEFAULT '',
+	license_id  TEXT NOT NULL DEFAULT '',
+	instance_id TEXT NOT NULL DEFAULT '',
+	detail      TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX events_license ON events (license_id, id);
+CREATE INDEX events_at ON events (at);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+	BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+	BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+`,
+}
+
+// SchemaVersion is the schema this build reads and writes.
+var SchemaVersion = len(migrations)

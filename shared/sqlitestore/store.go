@@ -1,0 +1,237 @@
+// Package sqlitestore keeps the licensing data in one SQLite file, through
+// the pure-Go github.com/ncruces/go-sqlite3 driver.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/driver" // registers "sqlite3"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+// Store is a licensing.Store on a local SQLite file.
+type Store struct {
+	db   *sql.DB
+	path string
+}
+
+var _ licensing.Store = (*Store)(nil)
+
+// Options control Open.
+type Options struct {
+	// Create creates a missing file (and its directory) with the current schema.
+	Create bool
+	// SkipSchemaCheck opens a database whatever its schema version; init-db
+	// uses it to migrate older databases forward.
+	SkipSchemaCheck bool
+}
+
+const sqliteHeader = "SQLite format 3\x00"
+
+// Open opens the database at path. A missing file is an error unless
+// opt.Create; a file that is not a CAIO license database is always one.
+func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, licensing.Wrap(licensing.CodeConfig, err, "database path %q is not usable: %v", path, err)
+	}
+	created := false
+	switch info, err := os.Stat(abs); {
+	case errors.Is(err, fs.ErrNotExist):
+		if !opt.Create {
+			return nil, licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' or set CAIO_LICENSE_DB_PATH", abs)
+		}
+		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+			return nil, licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot create directory for database %s: %v", abs, unwrapPathError(err))
+		}
+		created = true
+	case err != nil:
+		return nil, licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot read database %s: %v", abs, unwrapPathError(err))
+	case info.IsDir():
+		return nil, licensing.Errorf(licensing.CodeDBInvalid, "database path %s is a directory: give the path of a .db file", abs)
+	default:
+		if err := checkHeader(abs); err != nil {
+			return nil, err
+		}
+	}
+
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(wal)")
+	// FULL: a committed transaction survives power loss, also in WAL mode.
+	q.Add("_pragma", "synchronous(full)")
+	q.Set("_txlock", "immediate")
+	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: q.Encode()}).String()
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, licensing.Wrap(licensing.CodeInternal, err, "cannot open database %s", abs)
+	}
+	db.SetMaxOpenConns(4)
+	s := &Store{db: db, path: abs}
+	if err := s.checkSchema(ctx, created, opt); err != nil {
+		db.Close()
+		if created {
+			removeDB(abs)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func removeDB(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+}
+
+// checkHeader rejects files that are not SQLite databases before the driver
+// touches them (an empty file is a new database to SQLite).
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot read database %s: %v", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	if n == 0 && errors.Is(err, io.EOF) {
+		return nil
+	}
+	if string(head[:n]) != sqliteHeader {
+		return licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check --db or CAIO_LICENSE_DB_PATH", path)
+	}
+	return nil
+}
+
+func (s *Store) checkSchema(ctx context.Context, created bool, opt Options) error {
+	var version, appID int
+	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version)
+	if err == nil {
+		err = s.db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID)
+	}
+	if err != nil {
+		return s.mapOpenError(err)
+	}
+	switch {
+	case appID != applicationID && (appID != 0 || version != 0):
+		return licensing.Errorf(licensing.CodeDBInvalid, "%s is a SQLite database but not a CAIO license database: check --db or CAIO_LICENSE_DB_PATH", s.path)
+	case appID == 0 && version == 0 && !created && !opt.SkipSchemaCheck:
+		if empty, err := s.isEmpty(ctx); err != nil || !empty {
+			return licensing.Errorf(licensing.CodeDBInvalid, "%s is a SQLite database but not a CAIO license database: check --db or CAIO_LICENSE_DB_PATH", s.path)
+		}
+		return licensing.Errorf(licensing.CodeDBOutdated, "database %s is not initialised: run 'manage-licenses init-db'", s.path)
+	case version > SchemaVersion:
+		return licensing.Errorf(licensing.CodeDBOutdated, "database %s has schema version %d, newer than this build knows (%d): upgrade manage-licenses", s.path, version, SchemaVersion)
+	case created:
+		_, err := s.Migrate(ctx)
+		return err
+	case version < SchemaVersion && !opt.SkipSchemaCheck:
+		return licensing.Errorf(licensing.CodeDBOutdated, "database %s has schema version %d, older than this build's %d: run 'manage-licenses init-db' to migrate it", s.path, version, SchemaVersion)
+	}
+	return nil
+}
+
+func (s *Store) isEmpty(ctx context.Context) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n)
+	return n == 0, err
+}
+
+func (s *Store) mapOpenError(err error) error {
+	switch {
+	case errors.Is(err, sqlite3.NOTADB):
+		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a SQLite database: check --db or CAIO_LICENSE_DB_PATH", s.path)
+	case errors.Is(err, sqlite3.CANTOPEN), errors.Is(err, sqlite3.READONLY), errors.Is(err, sqlite3.PERM):
+		return licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot open database %s for writing: check the file's and its directory's permissions", s.path)
+	case errors.Is(err, sqlite3.BUSY):
+		return licensing.Wrap(licensing.CodeBusy, err, "database %s is busy: retry shortly", s.path)
+	case errors.Is(err, sqlite3.CORRUPT):
+		return licensing.Wrap(licensing.CodeDBInvalid, err, "database %s is corrupt: restore it from a backup", s.path)
+	}
+	return err
+}
+
+// Migrate brings the schema up to SchemaVersion and returns the version it
+// found. Safe to run any number of times.
+func (s *Store) Migrate(ctx context.Context) (from int, err error) {
+	err = s.withTx(ctx, false, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&from); err != nil {
+			return err
+		}
+		for v := from; v < SchemaVersion; v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion))
+		return err
+	})
+	if err != nil {
+		return from, s.mapOpenError(err)
+	}
+	return from, nil
+}
+
+// Path is the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
+	return s.withTx(ctx, true, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx}) })
+}
+
+// Update runs fn in a write transaction and commits when it returns nil.
+// The commit is durable (synchronous=FULL) before Update returns.
+func (s *Store) Update(ctx context.Context, fn func(licensing.Tx) error) error {
+	return s.withTx(ctx, false, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx}) })
+}
+
+func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
+	if err != nil {
+		return s.mapOpenError(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		var le *licensing.Error
+		if errors.As(err, &le) {
+			return err
+		}
+		return s.mapOpenError(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.mapOpenError(err)
+	}
+	return nil
+}
+
+// Backup writes a consistent copy of the database to dest (which must not exist).
+func (s *Store) Backup(ctx context.Context, dest string) error {
+	_, err := s.db.ExecContext(ctx, "VACUUM INTO ?", dest)
+	return err
+}

@@ -1,0 +1,325 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+// Tx is a licensing.Tx on one SQLite transaction.
+type Tx struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+var _ licensing.Tx = (*Tx)(nil)
+
+// timeFormat is RFC 3339 in UTC at second precision: fixed width, so text
+// order is time order.
+const timeFormat = "2006-01-02T15:04:05Z"
+
+func ts(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTS(s string) time.Time {
+	t, _ := time.Parse(timeFormat, s)
+	return t
+}
+
+func notFound(what string) error { return licensing.Errorf(licensing.CodeNotFound, "%s not found", what) }
+
+func (t *Tx) exec(query string, args ...any) error {
+	_, err := t.tx.ExecContext(t.ctx, query, args...)
+	if errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY) || errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) {
+		return licensing.Wrap(licensing.CodeAlreadyExists, err, "already exists")
+	}
+	return err
+}
+
+// Setting implements licensing.Tx.
+func (t *Tx) Setting(name string) ([]byte, error) {
+	var v []byte
+	err := t.tx.QueryRowContext(t.ctx, "SELECT value FROM settings WHERE name = ?", name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// PutSetting implements licensing.Tx.
+func (t *Tx) PutSetting(name string, value []byte) error {
+	return t.exec("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", name, value)
+}
+
+// SigningKeys implements licensing.Tx.
+func (t *Tx) SigningKeys() ([]licensing.SigningKey, error) {
+	rows, err := t.tx.QueryContext(t.ctx, "SELECT key_id, public_key, sealed_private_key, created_at FROM signing_keys ORDER BY created_at, rowid")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []licensing.SigningKey
+	for rows.Next() {
+		var k licensing.SigningKey
+		var created string
+		if err := rows.Scan(&k.KeyID, &k.PublicKey, &k.SealedPrivateKey, &created); err != nil {
+			return nil, err
+		}
+		k.CreatedAt = parseTS(created)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// InsertSigningKey implements licensing.Tx.
+func (t *Tx) InsertSigningKey(k licensing.SigningKey) error {
+	return t.exec("INSERT INTO signing_keys (key_id, public_key, sealed_private_key, created_at) VALUES (?, ?, ?, ?)",
+		k.KeyID, k.PublicKey, k.SealedPrivateKey, ts(k.CreatedAt))
+}
+
+// InsertCustomer implements licensing.Tx.
+func (t *Tx) InsertCustomer(c licensing.Customer) error {
+	return t.exec("INSERT INTO customers (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+		c.ID, c.Name, c.Email, ts(c.CreatedAt), ts(c.UpdatedAt))
+}
+
+const customerColumns = "id, name, email, created_at, updated_at"
+
+func scanCustomer(sc interface{ Scan(...any) error }) (licensing.Customer, error) {
+	var c licensing.Customer
+	var created, updated string
+	err := sc.Scan(&c.ID, &c.Name, &c.Email, &created, &updated)
+	c.CreatedAt, c.UpdatedAt = parseTS(created), parseTS(updated)
+	return c, err
+}
+
+// Customer implements licensing.Tx.
+func (t *Tx) Customer(id string) (licensing.Customer, error) {
+	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, "SELECT "+customerColumns+" FROM customers WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("customer " + id)
+	}
+	return c, err
+}
+
+// UpdateCustomer implements licensing.Tx.
+func (t *Tx) UpdateCustomer(c licensing.Customer) error {
+	return t.exec("UPDATE customers SET name = ?, email = ?, updated_at = ? WHERE id = ?", c.Name, c.Email, ts(c.UpdatedAt), c.ID)
+}
+
+// Customers implements licensing.Tx.
+func (t *Tx) Customers() ([]licensing.Customer, error) {
+	return queryAll(t, "SELECT "+customerColumns+" FROM customers ORDER BY id", nil, scanCustomer)
+}
+
+func queryAll[T any](t *Tx, query string, args []any, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// InsertLicense implements licensing.Tx.
+func (t *Tx) InsertLicense(l licensing.License) error {
+	features, err := json.Marshal(l.Features)
+	if err != nil {
+		return err
+	}
+	return t.exec(`INSERT INTO licenses (id, customer_id, tier, features, max_instances, max_services,
+		max_requests_per_day, issued_at, expires_at, status, recipient, key_id, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		l.ID, l.CustomerID, l.Tier, string(features), l.MaxInstances, l.MaxServices, l.MaxRequestsPerDay,
+		ts(l.IssuedAt), ts(l.ExpiresAt), string(l.Status), l.Recipient, l.KeyID, ts(l.CreatedAt), ts(l.UpdatedAt))
+}
+
+// licenseColumns includes the count of seats in use.
+const licenseColumns = `l.id, l.customer_id, l.tier, l.features, l.max_instances, l.max_services,
+	l.max_requests_per_day, l.issued_at, l.expires_at, l.status, l.recipient, l.key_id, l.created_at, l.updated_at,
+	(SELECT count(*) FROM activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL)`
+
+func scanLicense(sc interface{ Scan(...any) error }) (licensing.License, error) {
+	var l licensing.License
+	var features, issued, expires, status, created, updated string
+	err := sc.Scan(&l.ID, &l.CustomerID, &l.Tier, &features, &l.MaxInstances, &l.MaxServices,
+		&l.MaxRequestsPerDay, &issued, &expires, &status, &l.Recipient, &l.KeyID, &created, &updated, &l.ActiveInstances)
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal([]byte(features), &l.Features); err != nil {
+		return l, err
+	}
+	l.IssuedAt, l.ExpiresAt, l.CreatedAt, l.UpdatedAt = parseTS(issued), parseTS(expires), parseTS(created), parseTS(updated)
+	l.Status = licensing.Status(status)
+	return l, nil
+}
+
+// License implements licensing.Tx.
+func (t *Tx) License(id string) (licensing.License, error) {
+	l, err := scanLicense(t.tx.QueryRowContext(t.ctx, "SELECT "+licenseColumns+" FROM licenses l WHERE l.id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, notFound("license " + id)
+	}
+	return l, err
+}
+
+// UpdateLicense implements licensing.Tx. Identity, customer and terms other
+// than expiry are fixed once issued.
+func (t *Tx) UpdateLicense(l licensing.License) error {
+	return t.exec("UPDATE licenses SET issued_at = ?, expires_at = ?, status = ?, key_id = ?, updated_at = ? WHERE id = ?",
+		ts(l.IssuedAt), ts(l.ExpiresAt), string(l.Status), l.KeyID, ts(l.UpdatedAt), l.ID)
+}
+
+// Licenses implements licensing.Tx.
+func (t *Tx) Licenses(f licensing.LicenseFilter) ([]licensing.License, error) {
+	var where []string
+	var args []any
+	if f.CustomerID != "" {
+		where, args = append(where, "l.customer_id = ?"), append(args, f.CustomerID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "l.status = ?"), append(args, string(f.Status))
+	}
+	if !f.ExpiresBefore.IsZero() {
+		where, args = append(where, "l.expires_at < ?"), append(args, ts(f.ExpiresBefore))
+	}
+	q := "SELECT " + licenseColumns + " FROM licenses l"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	return queryAll(t, q+" ORDER BY l.created_at, l.id", args, scanLicense)
+}
+
+// InsertLicenseKey implements licensing.Tx.
+func (t *Tx) InsertLicenseKey(k licensing.LicenseKey) error {
+	return t.exec("INSERT INTO license_keys (digest, license_id, sealed_key, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+		k.Digest, k.LicenseID, k.Sealed, ts(k.IssuedAt), ts(k.ExpiresAt))
+}
+
+func scanLicenseKey(sc interface{ Scan(...any) error }) (licensing.LicenseKey, error) {
+	var k licensing.LicenseKey
+	var issued, expires string
+	err := sc.Scan(&k.Digest, &k.LicenseID, &k.Sealed, &issued, &expires)
+	k.IssuedAt, k.ExpiresAt = parseTS(issued), parseTS(expires)
+	return k, err
+}
+
+// LicenseKey implements licensing.Tx.
+func (t *Tx) LicenseKey(digest string) (licensing.LicenseKey, error) {
+	k, err := scanLicenseKey(t.tx.QueryRowContext(t.ctx,
+		"SELECT digest, license_id, sealed_key, issued_at, expires_at FROM license_keys WHERE digest = ?", digest))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, notFound("license key")
+	}
+	return k, err
+}
+
+// LatestLicenseKey implements licensing.Tx.
+func (t *Tx) LatestLicenseKey(licenseID string) (licensing.LicenseKey, error) {
+	k, err := scanLicenseKey(t.tx.QueryRowContext(t.ctx,
+		`SELECT digest, license_id, sealed_key, issued_at, expires_at FROM license_keys
+		WHERE license_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1`, licenseID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, notFound("key of license " + licenseID)
+	}
+	return k, err
+}
+
+const activationColumns = "a.license_id, l.customer_id, a.instance_id, a.ip_address, a.first_seen, a.last_seen, a.deactivated_at"
+
+func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, error) {
+	var a licensing.Activation
+	var first, last string
+	var deactivated sql.NullString
+	err := sc.Scan(&a.LicenseID, &a.CustomerID, &a.InstanceID, &a.IPAddress, &first, &last, &deactivated)
+	a.FirstSeen, a.LastSeen = parseTS(first), parseTS(last)
+	if deactivated.Valid {
+		d := parseTS(deactivated.String)
+		a.DeactivatedAt = &d
+	}
+	return a, err
+}
+
+// Activation implements licensing.Tx.
+func (t *Tx) Activation(licenseID, instanceID string) (licensing.Activation, error) {
+	a, err := scanActivation(t.tx.QueryRowContext(t.ctx, "SELECT "+activationColumns+
+		" FROM activations a JOIN licenses l ON l.id = a.license_id WHERE a.license_id = ? AND a.instance_id = ?", licenseID, instanceID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, notFound("activation")
+	}
+	return a, err
+}
+
+// PutActivation implements licensing.Tx.
+func (t *Tx) PutActivation(a licensing.Activation) error {
+	var deactivated any
+	if a.DeactivatedAt != nil {
+		deactivated = ts(*a.DeactivatedAt)
+	}
+	return t.exec(`INSERT INTO activations (license_id, instance_id, ip_address, first_seen, last_seen, deactivated_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (license_id, instance_id) DO UPDATE SET
+			ip_address = excluded.ip_address, last_seen = excluded.last_seen, deactivated_at = excluded.deactivated_at`,
+		a.LicenseID, a.InstanceID, a.IPAddress, ts(a.FirstSeen), ts(a.LastSeen), deactivated)
+}
+
+// ActiveInstances implements licensing.Tx.
+func (t *Tx) ActiveInstances(licenseID string) (int, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, "SELECT count(*) FROM activations WHERE license_id = ? AND deactivated_at IS NULL", licenseID).Scan(&n)
+	return n, err
+}
+
+// Activations implements licensing.Tx.
+func (t *Tx) Activations(licenseID string) ([]licensing.Activation, error) {
+	q := "SELECT " + activationColumns + " FROM activations a JOIN licenses l ON l.id = a.license_id"
+	var args []any
+	if licenseID != "" {
+		q, args = q+" WHERE a.license_id = ?", []any{licenseID}
+	}
+	return queryAll(t, q+" ORDER BY a.first_seen, a.instance_id", args, scanActivation)
+}
+
+// AppendEvent implements licensing.Tx.
+func (t *Tx) AppendEvent(e licensing.Event) error {
+	return t.exec("INSERT INTO events (at, kind, actor, customer_id, license_id, instance_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		ts(e.At), e.Kind, e.Actor, e.CustomerID, e.LicenseID, e.InstanceID, e.Detail)
+}
+
+// Events implements licensing.Tx.
+func (t *Tx) Events(f licensing.EventFilter) ([]licensing.Event, error) {
+	var where []string
+	var args []any
+	if f.LicenseID != "" {
+		where, args = append(where, "license_id = ?"), append(args, f.LicenseID)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, ts(f.Since))
+	}
+	q := "SELECT id, at, kind, actor, customer_id, license_id, instance_id, detail FROM events"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	return queryAll(t, q+" ORDER BY id", args, func(sc interface{ Scan(...any) error }) (licensing.Event, error) {
+		var e licensing.Event
+		var at string
+		err := sc.Scan(&e.ID, &at, &e.Kind, &e.Actor, &e.CustomerID, &e.LicenseID, &e.InstanceID, &e.Detail)
+		e.At = parseTS(at)
+		return e, err
+	})
+}
