@@ -35,7 +35,7 @@ func (a *app) trackActivationCommand() *cobra.Command {
 	}
 	c.Flags().StringVar(&instance, "instance-id", "", "the CAIO instance's id (required)")
 	c.Flags().StringVar(&ip, "ip-address", "", "the instance's IP address")
-	c.MarkFlagRequired("instance-id")
+	requireFlags(c, "instance-id")
 	return c
 }
 
@@ -67,7 +67,7 @@ func (a *app) deactivateCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&instance, "instance-id", "", "the CAIO instance's id (required)")
-	c.MarkFlagRequired("instance-id")
+	requireFlags(c, "instance-id")
 	return c
 }
 

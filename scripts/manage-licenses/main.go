@@ -134,6 +134,9 @@ func (a *app) printError(err error) {
 	var ue usageError
 	if errors.As(err, &ue) {
 		code, msg = licensing.CodeBadRequest, ue.Error()
+	} else if code == licensing.CodeInternal {
+		// The operator's own machine: the cause helps and holds no secret.
+		msg = "unexpected error: " + err.Error()
 	}
 	if a.jsonOut {
 		b, _ := json.Marshal(map[string]string{"code": string(code), "message": msg})
@@ -182,4 +185,17 @@ func (a *app) service(c *cobra.Command, access config.Access, withSecret bool) (
 
 func addSecretFlag(c *cobra.Command, a *app) {
 	c.Flags().StringVar(&a.secretFlag, "secret", "", "signing secret (default $CAIO_LICENSE_SECRET)")
+}
+
+// requireFlags makes flags mandatory, reporting a missing one as a usage
+// error (cobra's own check returns an error without a code).
+func requireFlags(c *cobra.Command, names ...string) {
+	c.PreRunE = func(c *cobra.Command, _ []string) error {
+		for _, n := range names {
+			if !c.Flags().Changed(n) {
+				return usageError{fmt.Errorf("--%s is required; usage: %s", n, c.UseLine())}
+			}
+		}
+		return nil
+	}
 }

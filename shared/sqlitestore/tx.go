@@ -32,7 +32,9 @@ func parseTS(s string) time.Time {
 	return t
 }
 
-func notFound(what string) error { return licensing.Errorf(licensing.CodeNotFound, "%s not found", what) }
+func notFound(what string) error {
+	return licensing.Errorf(licensing.CodeNotFound, "%s not found", what)
+}
 
 func (t *Tx) exec(query string, args ...any) error {
 	_, err := t.tx.ExecContext(t.ctx, query, args...)
@@ -202,7 +204,7 @@ func (t *Tx) Licenses(f licensing.LicenseFilter) ([]licensing.License, error) {
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	return queryAll(t, q+" ORDER BY l.created_at, l.id", args, scanLicense)
+	return queryAll(t, q+" ORDER BY l.created_at, l.rowid", args, scanLicense)
 }
 
 // InsertLicenseKey implements licensing.Tx.
@@ -292,7 +294,7 @@ func (t *Tx) Activations(licenseID string) ([]licensing.Activation, error) {
 	if licenseID != "" {
 		q, args = q+" WHERE a.license_id = ?", []any{licenseID}
 	}
-	return queryAll(t, q+" ORDER BY a.first_seen, a.instance_id", args, scanActivation)
+	return queryAll(t, q+" ORDER BY a.first_seen, a.rowid", args, scanActivation)
 }
 
 // AppendEvent implements licensing.Tx.

@@ -1,0 +1,505 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "manage-licenses-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "manage-licenses")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building manage-licenses: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testSecret = "a-long-enough-test-secret-0123456789"
+
+// cli runs the binary with a clean environment: HOME in a temp dir and only
+// the variables given.
+type cli struct {
+	t    *testing.T
+	home string
+	env  map[string]string
+}
+
+func newCLI(t *testing.T) *cli {
+	return &cli{t: t, home: t.TempDir(), env: map[string]string{}}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) lastLine() string {
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func (c *cli) run(extraEnv map[string]string, args ...string) result {
+	c.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH")}
+	for k, v := range c.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	for k, v := range extraEnv {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func (c *cli) ok(args ...string) result {
+	c.t.Helper()
+	r := c.run(nil, args...)
+	if r.code != 0 {
+		c.t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func (c *cli) fails(wantExit int, wantCode string, wantText string, args ...string) result {
+	c.t.Helper()
+	r := c.run(nil, args...)
+	if r.code != wantExit {
+		c.t.Fatalf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, wantExit, r.stdout, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, "["+wantCode+"]") && !strings.Contains(last, `"code":"`+wantCode+`"`) {
+		c.t.Fatalf("%s: stderr %q lacks code %s", strings.Join(args, " "), r.stderr, wantCode)
+	}
+	if !strings.Contains(last, wantText) {
+		c.t.Fatalf("%s: stderr %q does not say %q", strings.Join(args, " "), last, wantText)
+	}
+	return r
+}
+
+var keyPattern = regexp.MustCompile(`^CAIO-v1-[A-Za-z0-9._-]+$`)
+
+// The operator guide's command lines, run as written with the Python
+// script's path replaced by our binary.
+func TestGuideWalkthroughVerbatim(t *testing.T) {
+	guide, err := os.ReadFile(filepath.Join("..", "..", "testdata", "operator-guide.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	key := ""
+	ran := 0
+	for _, line := range guideCommands(string(guide)) {
+		words := shellWords(t, line)
+		if words[0] == "export" {
+			kv := strings.SplitN(words[1], "=", 2)
+			c.env[kv[0]] = kv[1]
+			continue
+		}
+		env := map[string]string{}
+		for strings.Contains(words[0], "=") {
+			kv := strings.SplitN(words[0], "=", 2)
+			env[kv[0]] = kv[1]
+			words = words[1:]
+		}
+		if len(words) < 2 || words[0] != "python" || words[1] != "scripts/licensing/manage_licenses.py" {
+			t.Fatalf("unexpected guide command %q", line)
+		}
+		args := words[2:]
+		for i, a := range args {
+			if a == "CAIO-v1-CUST-001-..." {
+				args[i] = key
+			}
+		}
+		r := c.run(env, args...)
+		ran++
+		if r.code != 0 {
+			t.Fatalf("guide command %q: exit %d\n%s%s", line, r.code, r.stdout, r.stderr)
+		}
+		switch args[0] {
+		case "generate-license":
+			key = r.lastLine()
+			if !keyPattern.MatchString(key) || !strings.HasPrefix(key, "CAIO-v1-CUST-001-") || len(key) > 256 {
+				t.Fatalf("generate-license's last line is not a key: %q", key)
+			}
+		case "distribute-license":
+			if !strings.Contains(r.stderr, "email delivery skipped") || !keyPattern.MatchString(r.lastLine()) {
+				t.Fatalf("distribute-license --send-email without a provider: %s%s", r.stdout, r.stderr)
+			}
+		case "track-activation":
+			if !strings.Contains(r.stdout, "instance-001") {
+				t.Fatalf("track-activation: %s", r.stdout)
+			}
+		case "list-activations":
+			if !strings.Contains(r.stdout, "instance-001") || !strings.Contains(r.stdout, "203.0.113.10") {
+				t.Fatalf("list-activations does not show the activation:\n%s", r.stdout)
+			}
+		case "stats":
+			for _, want := range []string{"total", "active", "expired", "expiring soon"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Fatalf("stats lacks %q:\n%s", want, r.stdout)
+				}
+			}
+			if !regexp.MustCompile(`total\s+2\n`).MatchString(r.stdout) {
+				t.Fatalf("stats should count the two licenses:\n%s", r.stdout)
+			}
+		case "export-licenses":
+			rows, err := csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
+			if err != nil || len(rows) != 3 || rows[1][len(rows[1])-1] != key {
+				t.Fatalf("export csv: %v\n%s", err, r.stdout)
+			}
+		}
+	}
+	if ran != 8 {
+		t.Fatalf("ran %d guide commands, want 8", ran)
+	}
+	if _, err := os.Stat(filepath.Join(c.home, ".caio", "caio_licenses.db")); err != nil {
+		t.Fatalf("the default database was not created: %v", err)
+	}
+}
+
+// guideCommands extracts the command lines of the guide's bash blocks,
+// joining continuation lines.
+func guideCommands(guide string) []string {
+	var out []string
+	for _, block := range regexp.MustCompile("(?s)```bash\n(.*?)```").FindAllStringSubmatch(guide, -1) {
+		joined := strings.ReplaceAll(block[1], "\\\n", " ")
+		for _, line := range strings.Split(joined, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
+}
+
+// shellWords splits a line the way sh would for the guide's simple lines:
+// white space, double quotes.
+func shellWords(t *testing.T, line string) []string {
+	var words []string
+	var cur strings.Builder
+	inQuote, inWord := false, false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			inQuote, inWord = !inQuote, true
+		case (r == ' ' || r == '\t') && !inQuote:
+			if inWord {
+				words, inWord = append(words, cur.String()), false
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inQuote {
+		t.Fatalf("unbalanced quote in %q", line)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+func (c *cli) setup() (db, key string) {
+	c.t.Helper()
+	db = filepath.Join(c.home, "test.db")
+	c.env["CAIO_LICENSE_DB_PATH"] = db
+	c.env["CAIO_LICENSE_SECRET"] = testSecret
+	c.ok("init-db")
+	c.ok("add-customer", "CUST-001", "Acme Corp", "--email", "ops@acme.test")
+	r := c.ok("generate-license", "CUST-001", "standard", "--max-instances", "2", "--features", "analytics", "audit")
+	return db, r.lastLine()
+}
+
+func TestFeatureFlagForms(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	forms := [][]string{
+		{"generate-license", "CUST-001", "standard", "--features", "audit", "analytics"},
+		{"generate-license", "--features", "analytics,audit", "--", "CUST-001", "standard"},
+		{"generate-license", "CUST-001", "--features=analytics", "--features", "audit", "--max-instances", "3", "standard"},
+		{"--json", "generate-license", "CUST-001", "standard", "--features", "analytics", "--features", "audit", "analytics"},
+	}
+	for _, args := range forms {
+		r := c.ok(append([]string{"--json"}, args...)...)
+		var out struct {
+			Key    string `json:"license_key"`
+			Claims struct {
+				Features []string `json:"features"`
+				Tier     string   `json:"tier"`
+			} `json:"claims"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, r.stdout)
+		}
+		if strings.Join(out.Claims.Features, ",") != "analytics,audit" || out.Claims.Tier != "standard" || !keyPattern.MatchString(out.Key) {
+			t.Fatalf("%v gave %+v", args, out)
+		}
+	}
+}
+
+func TestErrorsSayWhatToDo(t *testing.T) {
+	c := newCLI(t)
+	db, key := c.setup()
+	garbage := filepath.Join(c.home, "notes.txt")
+	os.WriteFile(garbage, []byte("not a database at all, just text"), 0o600)
+	tampered := key[:len(key)-3] + "AAA"
+	if tampered == key {
+		tampered = key[:len(key)-3] + "BBB"
+	}
+	missing := filepath.Join(c.home, "typo.db")
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		exit int
+		code string
+		says string
+	}{
+		{"no secret", map[string]string{"CAIO_LICENSE_SECRET": ""}, []string{"generate-license", "CUST-001", "standard"}, 1, "SECRET_REQUIRED", "CAIO_LICENSE_SECRET"},
+		{"wrong secret", nil, []string{"generate-license", "CUST-001", "standard", "--secret", "another-long-secret-entirely"}, 1, "SECRET_MISMATCH", "original secret"},
+		{"explicit missing db", nil, []string{"stats", "--db", missing}, 1, "DB_NOT_FOUND", "init-db"},
+		{"explicit missing db on write", nil, []string{"add-customer", "C9", "X", "--db", missing}, 1, "DB_NOT_FOUND", "CAIO_LICENSE_DB_PATH"},
+		{"not a database", nil, []string{"stats", "--db", garbage}, 1, "DB_INVALID", "not a SQLite database"},
+		{"unknown customer", nil, []string{"generate-license", "CUST-404", "standard"}, 1, "NOT_FOUND", "add-customer"},
+		{"duplicate customer", nil, []string{"add-customer", "CUST-001", "Again"}, 1, "ALREADY_EXISTS", "update-customer"},
+		{"bad email", nil, []string{"add-customer", "C2", "X", "--email", "x@y.test\r\nBcc: z@z.test"}, 1, "BAD_REQUEST", "not a valid address"},
+		{"bad customer id", nil, []string{"add-customer", "C 2", "X"}, 1, "BAD_REQUEST", "customer id"},
+		{"zero instances", nil, []string{"generate-license", "CUST-001", "standard", "--max-instances", "0"}, 1, "BAD_REQUEST", "max-instances"},
+		{"negative days", nil, []string{"generate-license", "CUST-001", "standard", "--expires-days", "-1"}, 1, "BAD_REQUEST", "expires-days"},
+		{"tampered key", nil, []string{"track-activation", tampered, "--instance-id", "i-1"}, 1, "INVALID_KEY", "signature"},
+		{"malformed key", nil, []string{"track-activation", "CAIO-v1-nonsense", "--instance-id", "i-1"}, 1, "INVALID_KEY", "malformed"},
+		{"no instance id", nil, []string{"track-activation", key}, 2, "BAD_REQUEST", "instance-id"},
+		{"unknown export format", nil, []string{"export-licenses", "--format", "xml"}, 1, "BAD_REQUEST", "--format csv"},
+		{"unknown flag", nil, []string{"stats", "--dayz", "3"}, 2, "BAD_REQUEST", "--help"},
+		{"missing argument", nil, []string{"add-customer", "C3"}, 2, "BAD_REQUEST", "usage"},
+		{"unknown status", nil, []string{"list-licenses", "--status", "happy"}, 1, "BAD_REQUEST", "active, expired"},
+		{"bad since", nil, []string{"list-events", "--since", "yesterday"}, 1, "BAD_REQUEST", "RFC 3339"},
+		{"too many seats", nil, []string{"track-activation", key, "--instance-id", "i-3"}, 1, "TOO_MANY_INSTANCES", "deactivate"},
+	}
+	c.ok("track-activation", key, "--instance-id", "i-1")
+	c.ok("track-activation", key, "--instance-id", "i-2")
+	before := c.ok("--json", "list-events").stdout
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.t = t
+			r := c.run(tc.env, tc.args...)
+			if r.code != tc.exit {
+				t.Fatalf("exit %d, want %d\n%s%s", r.code, tc.exit, r.stdout, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "error ["+tc.code+"]: ") || !strings.Contains(last, tc.says) {
+				t.Fatalf("stderr %q, want one line with [%s] saying %q", r.stderr, tc.code, tc.says)
+			}
+			if strings.Contains(r.stderr, "goroutine") || strings.Contains(r.stderr, testSecret) {
+				t.Fatalf("stderr leaks internals: %s", r.stderr)
+			}
+			// Under --json the error is one JSON object with code and message.
+			rj := c.run(tc.env, append([]string{"--json"}, tc.args...)...)
+			var obj struct{ Code, Message string }
+			if err := json.Unmarshal([]byte(strings.TrimSpace(rj.stderr)), &obj); err != nil || obj.Code != tc.code || obj.Message == "" {
+				t.Fatalf("--json error %q: %v", rj.stderr, err)
+			}
+		})
+	}
+	c.t = t
+	if after := c.ok("--json", "list-events").stdout; after != before {
+		t.Fatalf("failed commands changed the event log")
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("a mistyped --db path was created")
+	}
+	if raw, _ := os.ReadFile(garbage); string(raw) != "not a database at all, just text" {
+		t.Fatal("a non-database file was changed")
+	}
+	_ = db
+}
+
+func TestJSONOutputs(t *testing.T) {
+	c := newCLI(t)
+	_, key := c.setup()
+	c.ok("track-activation", key, "--instance-id", "i-1", "--ip-address", "2001:db8::1")
+	var stats map[string]any
+	if err := json.Unmarshal([]byte(c.ok("--json", "stats").stdout), &stats); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"total", "active", "expired", "expiring_soon", "suspended", "revoked", "by_tier", "active_instances"} {
+		if _, ok := stats[f]; !ok {
+			t.Fatalf("stats --json lacks %q: %v", f, stats)
+		}
+	}
+	if stats["total"] != float64(1) || stats["active_instances"] != float64(1) {
+		t.Fatalf("stats %v", stats)
+	}
+	for _, cmd := range [][]string{{"list-customers"}, {"list-licenses"}, {"list-activations"}, {"list-events"}, {"renewal-reminders", "--days", "400"}, {"export-licenses", "--format", "json"}} {
+		var arr []map[string]any
+		r := c.ok(append([]string{"--json"}, cmd...)...)
+		if err := json.Unmarshal([]byte(r.stdout), &arr); err != nil || len(arr) == 0 {
+			t.Fatalf("%v --json: not a non-empty array: %v\n%s", cmd, err, r.stdout)
+		}
+	}
+}
+
+func TestDatabaseLocation(t *testing.T) {
+	c := newCLI(t)
+	defaultDB := filepath.Join(c.home, ".caio", "caio_licenses.db")
+	// Reading the default database before it exists says what to do.
+	c.fails(1, "DB_NOT_FOUND", "init-db", "stats")
+	// A write on the default path creates it (the guide starts with add-customer).
+	c.ok("add-customer", "CUST-001", "Acme Corp")
+	if _, err := os.Stat(defaultDB); err != nil {
+		t.Fatal(err)
+	}
+	// CAIO_LICENSE_DB_PATH overrides the default, --db overrides both.
+	envDB := filepath.Join(c.home, "env.db")
+	flagDB := filepath.Join(c.home, "flag.db")
+	c.env["CAIO_LICENSE_DB_PATH"] = envDB
+	c.ok("init-db")
+	c.ok("init-db", "--db", flagDB)
+	c.ok("add-customer", "ENV-1", "In env db")
+	c.ok("add-customer", "FLAG-1", "In flag db", "--db", flagDB)
+	for db, want := range map[string]string{defaultDB: "CUST-001", envDB: "ENV-1", flagDB: "FLAG-1"} {
+		var cs []struct{ ID string }
+		json.Unmarshal([]byte(c.ok("--json", "list-customers", "--db", db).stdout), &cs)
+		if len(cs) != 1 || cs[0].ID != want {
+			t.Fatalf("%s holds %+v, want only %s", db, cs, want)
+		}
+	}
+	// init-db twice is harmless and keeps the data.
+	r := c.ok("init-db")
+	if !strings.Contains(r.stdout, "up to date") {
+		t.Fatalf("second init-db: %s", r.stdout)
+	}
+	if !strings.Contains(c.ok("list-customers").stdout, "ENV-1") {
+		t.Fatal("init-db lost data")
+	}
+}
+
+func TestOperatorCommands(t *testing.T) {
+	c := newCLI(t)
+	db, key := c.setup()
+	c.ok("track-activation", key, "--instance-id", "i-1")
+
+	// public-key prints the key alone; verify-license works with it and no database.
+	pub := strings.TrimSpace(c.ok("public-key").stdout)
+	if strings.Contains(pub, "\n") || len(pub) != 44 {
+		t.Fatalf("public-key output %q", pub)
+	}
+	r := c.run(map[string]string{"CAIO_LICENSE_PUBLIC_KEY": pub, "CAIO_LICENSE_DB_PATH": filepath.Join(c.home, "none.db"), "CAIO_LICENSE_SECRET": ""}, "verify-license", key)
+	if r.code != 0 || !strings.Contains(r.stdout, "signature valid") || !strings.Contains(r.stdout, "analytics, audit") {
+		t.Fatalf("verify-license offline: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// A key from another database fails against this public key.
+	other := newCLI(t)
+	_, otherKey := other.setup()
+	r = c.run(map[string]string{"CAIO_LICENSE_PUBLIC_KEY": pub}, "verify-license", otherKey)
+	if r.code == 0 || !strings.Contains(r.stderr, "INVALID_KEY") {
+		t.Fatalf("foreign key verified: %s %s", r.stdout, r.stderr)
+	}
+
+	// Renewal: new key, same license, old key still activates, seat carried over.
+	r = c.ok("renew-license", key, "--days", "30")
+	newKey := r.lastLine()
+	if newKey == key || !keyPattern.MatchString(newKey) {
+		t.Fatalf("renew-license last line %q", newKey)
+	}
+	c.ok("track-activation", key, "--instance-id", "i-1")
+	r = c.ok("track-activation", newKey, "--instance-id", "i-2")
+	if !strings.Contains(r.stdout, "2/2 seats") {
+		t.Fatalf("seats did not carry over: %s", r.stdout)
+	}
+
+	// Deactivate frees a seat.
+	c.ok("deactivate", newKey, "--instance-id", "i-1")
+	c.ok("track-activation", key, "--instance-id", "i-3")
+
+	// Suspend, reinstate, revoke.
+	c.ok("suspend-license", key, "--reason", "unpaid invoice")
+	c.fails(1, "SUSPENDED", "suspended", "track-activation", key, "--instance-id", "i-2")
+	c.ok("reinstate-license", key)
+	c.ok("revoke-license", newKey)
+	c.fails(1, "REVOKED", "revoked", "track-activation", key, "--instance-id", "i-2")
+	c.fails(1, "REVOKED", "final", "reinstate-license", key)
+
+	lic := c.ok("list-licenses", "--status", "revoked").stdout
+	if !strings.Contains(lic, "revoked") || !strings.Contains(lic, "CUST-001") {
+		t.Fatalf("list-licenses --status revoked:\n%s", lic)
+	}
+	c.ok("update-customer", "CUST-001", "--name", "Acme Corporation", "--email", "billing@acme.test")
+	if out := c.ok("list-customers").stdout; !strings.Contains(out, "Acme Corporation") || !strings.Contains(out, "billing@acme.test") {
+		t.Fatalf("list-customers after update:\n%s", out)
+	}
+	events := c.ok("list-events", "--license-key", key).stdout
+	for _, kind := range []string{"license.created", "activation.created", "license.renewed", "activation.deactivated", "license.suspended", "license.reinstated", "license.revoked"} {
+		if !strings.Contains(events, kind) {
+			t.Fatalf("list-events lacks %s:\n%s", kind, events)
+		}
+	}
+	if out := c.ok("list-events", "--since", "2000-01-01").stdout; !strings.Contains(out, "customer.created") {
+		t.Fatalf("list-events --since:\n%s", out)
+	}
+	_ = db
+}
+
+func TestExportCSVIsSafeForSpreadsheets(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.ok("distribute-license", "CUST-001", "=cmd@evil.test", "standard")
+	c.ok("distribute-license", "CUST-001", "+1@evil.test", "standard")
+	out := filepath.Join(c.home, "export.csv")
+	c.ok("export-licenses", "--format", "csv", "--output", out)
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := os.Stat(out); info.Mode().Perm() != 0o600 {
+		t.Fatalf("export file mode %v, want 0600 (it holds keys)", info.Mode().Perm())
+	}
+	if !bytes.Contains(raw, []byte("\r\n")) {
+		t.Fatal("CSV lines must end in CRLF (RFC 4180)")
+	}
+	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	for _, row := range rows {
+		for _, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@", rune(cell[0])) {
+				t.Fatalf("cell %q would run as a formula", cell)
+			}
+		}
+	}
+	if !bytes.Contains(raw, []byte("'=cmd@evil.test")) || !bytes.Contains(raw, []byte("'+1@evil.test")) {
+		t.Fatalf("formula cells not neutralised:\n%s", raw)
+	}
+}

@@ -1,0 +1,486 @@
+package licensing_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+)
+
+const secret = "correct horse battery staple 42"
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	path  string
+	store *sqlitestore.Store
+	clock *clock
+	svc   *licensing.Service
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "licenses.db")
+	store, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := &env{t: t, path: path, store: store, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e.svc = e.service(secret)
+	if _, err := e.svc.AddCustomer(context.Background(), "CUST-001", "Acme Corp", "ops@acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) service(secret string) *licensing.Service {
+	return licensing.New(licensing.Config{Store: e.store, Actor: "test", Secret: secret, Now: e.clock.now})
+}
+
+func (e *env) generate(mutate func(*licensing.GenerateRequest)) licensing.Issued {
+	e.t.Helper()
+	r := licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 365,
+		Features: []string{"analytics", "audit"}, MaxInstances: 2, MaxServices: 100, MaxRequestsPerDay: 10000}
+	if mutate != nil {
+		mutate(&r)
+	}
+	is, err := e.svc.Generate(context.Background(), r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return is
+}
+
+func (e *env) activate(key, instance string) error {
+	_, err := e.svc.Activate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: instance, IPAddress: "203.0.113.10"})
+	return err
+}
+
+func (e *env) eventCount() int {
+	evs, err := e.svc.Events(context.Background(), licensing.EventFilter{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(evs)
+}
+
+func wantCode(t *testing.T, err error, code licensing.Code) {
+	t.Helper()
+	if licensing.ErrorCode(err) != code {
+		t.Fatalf("got [%s] %v, want %s", licensing.ErrorCode(err), err, code)
+	}
+}
+
+func TestGenerateCarriesClaimsAndVerifies(t *testing.T) {
+	e := newEnv(t)
+	is := e.generate(nil)
+	c := is.Claims
+	if c.CustomerID != "CUST-001" || c.Tier != "standard" || c.MaxInstances != 2 || strings.Join(c.Features, ",") != "analytics,audit" {
+		t.Fatalf("claims %+v", c)
+	}
+	if want := e.clock.now().Add(365 * 24 * time.Hour); !c.ExpiresAt.Equal(want) {
+		t.Fatalf("expires %v, want %v", c.ExpiresAt, want)
+	}
+	// A service with no secret verifies with the database's public key.
+	got, err := e.service("").VerifyKey(context.Background(), is.Key)
+	if err != nil || got.LicenseID != c.LicenseID {
+		t.Fatalf("VerifyKey: %+v, %v", got, err)
+	}
+	// And so does one that has only the public key and no database.
+	pub, err := e.svc.PublicKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := licensekey.ParsePublicKeys(licensekey.FormatPublicKey(pub))
+	offline := licensing.New(licensing.Config{PublicKeys: keys})
+	if _, err := offline.VerifyKey(context.Background(), is.Key); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGenerateRejectsBadInputAndWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	before := e.eventCount()
+	cases := map[string]struct {
+		mutate func(*licensing.GenerateRequest)
+		code   licensing.Code
+	}{
+		"unknown customer":      {func(r *licensing.GenerateRequest) { r.CustomerID = "CUST-404" }, licensing.CodeNotFound},
+		"bad customer id":       {func(r *licensing.GenerateRequest) { r.CustomerID = "CUST 001" }, licensing.CodeBadRequest},
+		"empty tier":            {func(r *licensing.GenerateRequest) { r.Tier = "" }, licensing.CodeBadRequest},
+		"tier with quote":       {func(r *licensing.GenerateRequest) { r.Tier = `gold"` }, licensing.CodeBadRequest},
+		"zero days":             {func(r *licensing.GenerateRequest) { r.ExpiresDays = 0 }, licensing.CodeBadRequest},
+		"negative days":         {func(r *licensing.GenerateRequest) { r.ExpiresDays = -5 }, licensing.CodeBadRequest},
+		"zero instances":        {func(r *licensing.GenerateRequest) { r.MaxInstances = 0 }, licensing.CodeBadRequest},
+		"negative services":     {func(r *licensing.GenerateRequest) { r.MaxServices = -1 }, licensing.CodeBadRequest},
+		"huge requests":         {func(r *licensing.GenerateRequest) { r.MaxRequestsPerDay = 1 << 40 }, licensing.CodeBadRequest},
+		"feature with space":    {func(r *licensing.GenerateRequest) { r.Features = []string{"a b"} }, licensing.CodeBadRequest},
+		"recipient with CRLF":   {func(r *licensing.GenerateRequest) { r.Recipient = "a@b.test\r\nBcc: x@y.test" }, licensing.CodeBadRequest},
+		"recipient not address": {func(r *licensing.GenerateRequest) { r.Recipient = "not-an-email" }, licensing.CodeBadRequest},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30, MaxInstances: 1, MaxServices: 1, MaxRequestsPerDay: 1}
+			c.mutate(&r)
+			_, err := e.svc.Generate(context.Background(), r)
+			wantCode(t, err, c.code)
+		})
+	}
+	if lics, _ := e.svc.Licenses(context.Background(), "", ""); len(lics) != 0 || e.eventCount() != before {
+		t.Fatalf("rejected requests wrote %d licenses and %d events", len(lics), e.eventCount()-before)
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	e := newEnv(t)
+	e.generate(nil)
+	r := licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30, MaxInstances: 1, MaxServices: 1, MaxRequestsPerDay: 1}
+	_, err := e.service("").Generate(context.Background(), r)
+	wantCode(t, err, licensing.CodeSecretRequired)
+	_, err = e.service("a different secret entirely").Generate(context.Background(), r)
+	wantCode(t, err, licensing.CodeSecretMismatch)
+	_, err = e.service("a different secret entirely").Export(context.Background())
+	wantCode(t, err, licensing.CodeSecretMismatch)
+	_, err = e.service("").Export(context.Background())
+	wantCode(t, err, licensing.CodeSecretRequired)
+}
+
+// A leaked database file holds no key and no secret in plaintext.
+func TestLeakedDatabaseHoldsNoKeys(t *testing.T) {
+	e := newEnv(t)
+	is := e.generate(nil)
+	if err := e.activate(is.Key, "i-1"); err != nil {
+		t.Fatal(err)
+	}
+	e.store.Close()
+	var raw []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, _ := os.ReadFile(e.path + suffix)
+		raw = append(raw, b...)
+	}
+	if len(raw) == 0 {
+		t.Fatal("database file is empty")
+	}
+	body := is.Key[strings.LastIndexByte(is.Key, '-')+1:]
+	for what, needle := range map[string]string{"license key": is.Key, "key body": body[:40], "secret": secret} {
+		if bytes.Contains(raw, []byte(needle)) {
+			t.Errorf("the database file contains the %s in plaintext", what)
+		}
+	}
+}
+
+func TestExportReturnsLatestKeys(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.generate(nil), e.generate(func(r *licensing.GenerateRequest) { r.Tier = "enterprise" })
+	rows, err := e.svc.Export(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Key != a.Key || rows[1].Key != b.Key {
+		t.Fatalf("export %+v", rows)
+	}
+}
+
+func TestSeatsAreLimitedAndReused(t *testing.T) {
+	e := newEnv(t)
+	key := e.generate(nil).Key // max 2 instances
+	steps := []struct {
+		op, instance string
+		code         licensing.Code
+		seats        int
+	}{
+		{"activate", "i-1", "", 1},
+		{"activate", "i-2", "", 2},
+		{"activate", "i-1", "", 2}, // refresh takes no second seat
+		{"activate", "i-3", licensing.CodeTooManyInstances, 2},
+		{"deactivate", "i-1", "", 1},
+		{"activate", "i-3", "", 2},
+		{"activate", "i-1", licensing.CodeTooManyInstances, 2},
+		{"deactivate", "i-404", licensing.CodeNotFound, 2},
+	}
+	for i, s := range steps {
+		var err error
+		if s.op == "activate" {
+			err = e.activate(key, s.instance)
+		} else {
+			_, err = e.svc.Deactivate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: s.instance})
+		}
+		if licensing.ErrorCode(err) != s.code {
+			t.Fatalf("step %d %s %s: got [%s] %v, want %q", i+1, s.op, s.instance, licensing.ErrorCode(err), err, s.code)
+		}
+		lics, _ := e.svc.Licenses(context.Background(), "", "")
+		if lics[0].ActiveInstances != s.seats {
+			t.Fatalf("step %d: %d seats in use, want %d", i+1, lics[0].ActiveInstances, s.seats)
+		}
+	}
+	acts, err := e.svc.Activations(context.Background(), key)
+	if err != nil || len(acts) != 3 {
+		t.Fatalf("activations %+v %v", acts, err)
+	}
+	for _, a := range acts {
+		if a.IPAddress != "203.0.113.10" || a.FirstSeen.IsZero() {
+			t.Fatalf("activation not fully recorded: %+v", a)
+		}
+	}
+}
+
+func TestActivateRejects(t *testing.T) {
+	e := newEnv(t)
+	key := e.generate(nil).Key
+	other := newEnv(t).generate(nil).Key
+	tampered := key[:len(key)-5] + strings.Map(func(r rune) rune {
+		if r == 'A' {
+			return 'B'
+		}
+		return 'A'
+	}, key[len(key)-5:len(key)-4]) + key[len(key)-4:]
+	cases := map[string]struct {
+		key, instance, ip string
+		code              licensing.Code
+	}{
+		"tampered key":         {tampered, "i-1", "", licensing.CodeInvalidKey},
+		"garbage":              {"hello", "i-1", "", licensing.CodeInvalidKey},
+		"empty key":            {"", "i-1", "", licensing.CodeBadRequest},
+		"another server's key": {other, "i-1", "", licensing.CodeInvalidKey},
+		"no instance id":       {key, "", "", licensing.CodeInstanceIDRequired},
+		"instance id with CR":  {key, "i\r1", "", licensing.CodeBadRequest},
+		"instance id too long": {key, strings.Repeat("i", licensing.MaxInstanceIDLen+1), "", licensing.CodeBadRequest},
+		"bad ip":               {key, "i-1", "999.1.1.1", licensing.CodeBadRequest},
+	}
+	before := e.eventCount()
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.svc.Activate(context.Background(), licensing.SeatRequest{Key: c.key, InstanceID: c.instance, IPAddress: c.ip})
+			wantCode(t, err, c.code)
+		})
+	}
+	if acts, _ := e.svc.Activations(context.Background(), ""); len(acts) != 0 || e.eventCount() != before {
+		t.Fatal("rejected activations wrote something")
+	}
+}
+
+func TestStatusLifecycle(t *testing.T) {
+	e := newEnv(t)
+	is := e.generate(nil)
+	ctx := context.Background()
+	if _, err := e.svc.SetStatus(ctx, is.Key, licensing.StatusSuspended, "unpaid"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.activate(is.Key, "i-1"), licensing.CodeSuspended)
+	if _, err := e.svc.SetStatus(ctx, is.Claims.LicenseID, licensing.StatusActive, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.activate(is.Key, "i-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetStatus(ctx, is.Key, licensing.StatusRevoked, "fraud"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.activate(is.Key, "i-1"), licensing.CodeRevoked)
+	_, err := e.svc.SetStatus(ctx, is.Key, licensing.StatusActive, "")
+	wantCode(t, err, licensing.CodeRevoked)
+	_, err = e.svc.Renew(ctx, is.Key, 30)
+	wantCode(t, err, licensing.CodeRevoked)
+	// Seats can still be released.
+	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: "i-1"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := e.svc.Events(ctx, licensing.EventFilter{LicenseID: is.Claims.LicenseID})
+	var kinds []string
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind)
+	}
+	want := "license.created license.suspended license.reinstated activation.created license.revoked activation.deactivated"
+	if strings.Join(kinds, " ") != want {
+		t.Fatalf("events %v, want %s", kinds, want)
+	}
+}
+
+func TestExpiryAndRenewal(t *testing.T) {
+	e := newEnv(t)
+	is := e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays = 10 })
+	if err := e.activate(is.Key, "i-1"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(11 * 24 * time.Hour)
+	wantCode(t, e.activate(is.Key, "i-1"), licensing.CodeExpired)
+	st, _ := e.svc.Stats(context.Background(), 30)
+	if st.Expired != 1 || st.Active != 0 {
+		t.Fatalf("stats after expiry %+v", st)
+	}
+	renewed, err := e.svc.Renew(context.Background(), is.Key, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewed.Key == is.Key || renewed.Claims.LicenseID != is.Claims.LicenseID {
+		t.Fatal("renewal must give a new key for the same license")
+	}
+	if want := e.clock.now().Add(30 * 24 * time.Hour); !renewed.Claims.ExpiresAt.Equal(want) {
+		t.Fatalf("lapsed license renewed to %v, want now+30d %v", renewed.Claims.ExpiresAt, want)
+	}
+	// Both keys work online; the seat carried over.
+	for _, k := range []string{is.Key, renewed.Key} {
+		if err := e.activate(k, "i-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lics, _ := e.svc.Licenses(context.Background(), "", licensing.StatusActive)
+	if len(lics) != 1 || lics[0].ActiveInstances != 1 {
+		t.Fatalf("after renewal %+v", lics)
+	}
+}
+
+func TestValidateIsAHeartbeatThatWritesAtMostHourly(t *testing.T) {
+	e := newEnv(t)
+	key := e.generate(nil).Key
+	ctx := context.Background()
+	if err := e.activate(key, "i-1"); err != nil {
+		t.Fatal(err)
+	}
+	seen := func() time.Time {
+		acts, _ := e.svc.Activations(ctx, key)
+		return acts[0].LastSeen
+	}
+	first := seen()
+	e.clock.advance(59 * time.Minute)
+	res, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"})
+	if err != nil || res.Changed || !seen().Equal(first) {
+		t.Fatalf("validate within the hour wrote: changed=%v err=%v", res.Changed, err)
+	}
+	e.clock.advance(2 * time.Minute)
+	res, err = e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"})
+	if err != nil || !res.Changed || !seen().Equal(e.clock.now()) {
+		t.Fatalf("validate after the hour: changed=%v err=%v seen=%v", res.Changed, err, seen())
+	}
+	// Validation without an instance, or of an unknown one, writes nothing and succeeds.
+	for _, inst := range []string{"", "never-activated"} {
+		if res, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: inst}); err != nil || res.Changed {
+			t.Fatalf("validate %q: %v changed=%v", inst, err, res.Changed)
+		}
+	}
+}
+
+func TestStatsAndReminders(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays = 5; r.Recipient = "buyer@acme.test" })
+	e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays = 20; r.Tier = "enterprise" })
+	e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays = 100 })
+	gone := e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays = 1 })
+	susp := e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays = 3 })
+	rev := e.generate(nil)
+	e.svc.SetStatus(ctx, susp.Key, licensing.StatusSuspended, "")
+	e.svc.SetStatus(ctx, rev.Key, licensing.StatusRevoked, "")
+	e.activate(gone.Key, "i-1")
+	e.clock.advance(2 * 24 * time.Hour)
+
+	st, err := e.svc.Stats(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := licensing.Stats{Total: 6, Active: 3, Expired: 1, ExpiringSoon: 2, ExpiringWithinDays: 30, Suspended: 1, Revoked: 1, Customers: 1, ActiveInstances: 1}
+	st.ByTier = nil
+	if fmt.Sprint(st) != fmt.Sprint(want) {
+		t.Fatalf("stats\n got %+v\nwant %+v", st, want)
+	}
+	if st, _ := e.svc.Stats(ctx, 200); st.ExpiringSoon != 3 {
+		t.Fatalf("expiring within 200 days: %d, want 3", st.ExpiringSoon)
+	}
+	rs, err := e.svc.RenewalReminders(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].DaysLeft != 3 || rs[0].Email != "buyer@acme.test" || rs[1].DaysLeft != 18 || rs[1].Email != "ops@acme.test" || rs[1].CustomerName != "Acme Corp" {
+		t.Fatalf("reminders %+v", rs)
+	}
+	_, err = e.svc.Stats(ctx, 0)
+	wantCode(t, err, licensing.CodeBadRequest)
+}
+
+func TestCustomers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cases := map[string]struct {
+		id, name, email string
+		code            licensing.Code
+	}{
+		"duplicate":       {"CUST-001", "Again", "", licensing.CodeAlreadyExists},
+		"bad id":          {"cust/1", "X", "", licensing.CodeBadRequest},
+		"empty name":      {"C2", "", "", licensing.CodeBadRequest},
+		"name with LF":    {"C2", "A\nB", "", licensing.CodeBadRequest},
+		"email with CRLF": {"C2", "X", "x@y.test\r\n", licensing.CodeBadRequest},
+		"display name":    {"C2", "X", "X <x@y.test>", licensing.CodeBadRequest},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.svc.AddCustomer(ctx, c.id, c.name, c.email)
+			wantCode(t, err, c.code)
+		})
+	}
+	newName := "Acme Corporation"
+	if c, err := e.svc.UpdateCustomer(ctx, "CUST-001", licensing.CustomerUpdate{Name: &newName}); err != nil || c.Name != newName || c.Email != "ops@acme.test" {
+		t.Fatalf("update: %+v %v", c, err)
+	}
+	_, err := e.svc.UpdateCustomer(ctx, "CUST-404", licensing.CustomerUpdate{Name: &newName})
+	wantCode(t, err, licensing.CodeNotFound)
+	cs, _ := e.svc.Customers(ctx)
+	if len(cs) != 1 {
+		t.Fatalf("customers %+v", cs)
+	}
+}
+
+// Two stores on one file (two processes, in effect) racing for the seats
+// of one license: exactly max instances win.
+func TestSeatsUnderContentionOnOneFile(t *testing.T) {
+	e := newEnv(t)
+	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 5 }).Key
+	other, err := sqlitestore.Open(context.Background(), e.path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	services := []*licensing.Service{e.svc, licensing.New(licensing.Config{Store: other, Actor: "test2", Now: e.clock.now})}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := services[i%2].Activate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: fmt.Sprintf("i-%d", i)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch licensing.ErrorCode(err) {
+			case "":
+				won++
+			case licensing.CodeTooManyInstances:
+			default:
+				t.Errorf("activation %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	acts, _ := e.svc.Activations(context.Background(), key)
+	if won != 5 || len(acts) != 5 {
+		t.Fatalf("%d activations succeeded and %d are stored; want exactly 5", won, len(acts))
+	}
+}
