@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -61,6 +62,9 @@ const (
 
 // OpenStore opens the database for the given access.
 func OpenStore(ctx context.Context, db DB, access Access) (*sqlitestore.Store, error) {
+	if strings.HasPrefix(db.Path, "s3://") {
+		return nil, licensing.Errorf(licensing.CodeConfig, "database %s: S3 mode is not available in this build yet; use a local path", db.Path)
+	}
 	opt := sqlitestore.Options{
 		Create:          access == Init || (access == Write && !db.Explicit),
 		SkipSchemaCheck: access == Init,

@@ -18,7 +18,9 @@ type SeatRequest struct {
 	IPAddress  string
 }
 
-// Check is the outcome of a successful key check.
+// Check is the outcome of a key check. When the key verified but the
+// operation was refused (expired, suspended, no seat left), Claims is still
+// set so that callers can say what the key says.
 type Check struct {
 	Claims     licensekey.Claims `json:"claims"`
 	License    License           `json:"license"`
@@ -46,6 +48,7 @@ func (s *Service) Activate(ctx context.Context, r SeatRequest) (Check, error) {
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
 		lic, claims, err := s.licenseByKey(tx, r.Key)
+		out = Check{Claims: claims, License: lic}
 		if err != nil {
 			return err
 		}
@@ -123,13 +126,13 @@ func (s *Service) Validate(ctx context.Context, r SeatRequest) (Check, error) {
 func (s *Service) check(tx Tx, r SeatRequest) (Check, bool, error) {
 	now := s.now()
 	lic, claims, err := s.licenseByKey(tx, r.Key)
+	out := Check{Claims: claims, License: lic}
 	if err != nil {
-		return Check{}, false, err
+		return out, false, err
 	}
 	if err := usable(lic, now); err != nil {
-		return Check{}, false, err
+		return out, false, err
 	}
-	out := Check{Claims: claims, License: lic}
 	if r.InstanceID == "" {
 		return out, false, nil
 	}
@@ -155,6 +158,7 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
 		lic, claims, err := s.licenseByKey(tx, r.Key)
+		out = Check{Claims: claims, License: lic}
 		if err != nil {
 			return err
 		}
@@ -165,7 +169,7 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 		if err != nil {
 			return err
 		}
-		out = Check{Claims: claims, License: lic, Activation: &act}
+		out.Activation = &act
 		if !act.Active() {
 			return nil
 		}

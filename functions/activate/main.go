@@ -1,0 +1,21 @@
+// Command activate is the Lambda function behind the activation API. It
+// verifies keys with the public key only: it cannot mint them.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/httpapi"
+	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
+)
+
+func main() {
+	fn, err := config.LoadFunction(context.Background(), "activate", config.Needs{PublicKey: true})
+	if err != nil {
+		config.Fatal("activate", err)
+	}
+	lambda.Start(lambdaevent.HTTP(httpapi.New(fn.Service, fn.Log), fn.Log))
+}

@@ -1,0 +1,21 @@
+// Command distribute is the distribute operator function: it mints a license for a recipient.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
+	"github.com/caio-licensing/caio-licensing/shared/operator"
+)
+
+func main() {
+	fn, err := config.LoadFunction(context.Background(), "distribute", config.Needs{Secret: true})
+	if err != nil {
+		config.Fatal("distribute", err)
+	}
+	h := operator.New(fn.Service, fn.ReminderDays)
+	lambda.Start(lambdaevent.Operator("distribute", fn.Log, h.Distribute))
+}

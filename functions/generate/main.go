@@ -1,0 +1,21 @@
+// Command generate is the generate operator function: it mints license keys.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
+	"github.com/caio-licensing/caio-licensing/shared/operator"
+)
+
+func main() {
+	fn, err := config.LoadFunction(context.Background(), "generate", config.Needs{Secret: true})
+	if err != nil {
+		config.Fatal("generate", err)
+	}
+	h := operator.New(fn.Service, fn.ReminderDays)
+	lambda.Start(lambdaevent.Operator("generate", fn.Log, h.Generate))
+}

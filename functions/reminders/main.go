@@ -1,0 +1,21 @@
+// Command reminders is the reminders operator function, run on a schedule: it finds licenses due a renewal reminder.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
+	"github.com/caio-licensing/caio-licensing/shared/operator"
+)
+
+func main() {
+	fn, err := config.LoadFunction(context.Background(), "reminders", config.Needs{})
+	if err != nil {
+		config.Fatal("reminders", err)
+	}
+	h := operator.New(fn.Service, fn.ReminderDays)
+	lambda.Start(lambdaevent.Operator("reminders", fn.Log, h.Reminders, lambdaevent.EventBridge, lambdaevent.Scheduler))
+}

@@ -1,0 +1,21 @@
+// Command stats is the stats operator function: read-only counts of the licenses.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
+	"github.com/caio-licensing/caio-licensing/shared/operator"
+)
+
+func main() {
+	fn, err := config.LoadFunction(context.Background(), "stats", config.Needs{})
+	if err != nil {
+		config.Fatal("stats", err)
+	}
+	h := operator.New(fn.Service, fn.ReminderDays)
+	lambda.Start(lambdaevent.Operator("stats", fn.Log, h.Stats))
+}

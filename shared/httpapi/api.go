@@ -1,0 +1,264 @@
+// Package httpapi is the activation API that CAIO instances call: routes,
+// request parsing, outcome codes and HTTP statuses. It is transport-neutral
+// (Request in, Response out) so that API Gateway events and the local
+// net/http server run the same code.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 64 << 10
+
+// InstanceHeader carries the instance id; it wins over the body's instance_id.
+const InstanceHeader = "X-CAIO-Instance-ID"
+
+// Route paths.
+const (
+	PathValidate   = "/api/v1/licensing/validate"
+	PathActivate   = "/api/v1/licensing/activate"
+	PathDeactivate = "/api/v1/licensing/deactivate"
+	PathHealth     = "/healthz"
+)
+
+// API outcome codes beyond the domain's.
+const (
+	CodeDeactivated      licensing.Code = "DEACTIVATED"
+	CodeBodyTooLarge     licensing.Code = "BODY_TOO_LARGE"
+	CodeUnknownRoute     licensing.Code = "UNKNOWN_ROUTE"
+	CodeMethodNotAllowed licensing.Code = "METHOD_NOT_ALLOWED"
+)
+
+// Request is an HTTP request as any transport delivers it.
+type Request struct {
+	Method    string
+	Path      string
+	Header    http.Header
+	Body      []byte
+	SourceIP  string
+	RequestID string
+}
+
+// Response is what to send back.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	// Code is the outcome, for access logs.
+	Code licensing.Code
+}
+
+// Result is the JSON body of every licensing response.
+type Result struct {
+	Valid      bool                  `json:"valid"`
+	Code       licensing.Code        `json:"code"`
+	Detail     string                `json:"detail"`
+	Claims     *licensekey.Claims    `json:"claims,omitempty"`
+	Status     licensing.Status      `json:"status,omitempty"`
+	Activation *licensing.Activation `json:"activation,omitempty"`
+	RequestID  string                `json:"request_id,omitempty"`
+}
+
+type body struct {
+	LicenseKey string `json:"license_key"`
+	InstanceID string `json:"instance_id"`
+}
+
+// API serves the licensing routes.
+type API struct {
+	svc *licensing.Service
+	log *slog.Logger
+}
+
+// New returns an API on svc that logs to log.
+func New(svc *licensing.Service, log *slog.Logger) *API {
+	return &API{svc: svc, log: log}
+}
+
+// Serve handles one request.
+func (a *API) Serve(ctx context.Context, r Request) Response {
+	start := time.Now()
+	return a.logged(ctx, r, start, a.route(ctx, r))
+}
+
+// Reject answers a request that the transport could not decode.
+func (a *API) Reject(ctx context.Context, r Request, err error) Response {
+	return a.logged(ctx, r, time.Now(), a.refuse(r, err))
+}
+
+// logged writes the access log line of a request.
+func (a *API) logged(ctx context.Context, r Request, start time.Time, resp Response) Response {
+	a.log.LogAttrs(ctx, levelFor(resp.Status), "request",
+		slog.String("request_id", r.RequestID), slog.String("method", r.Method), slog.String("path", r.Path),
+		slog.Int("status", resp.Status), slog.String("code", string(resp.Code)),
+		slog.String("source_ip", r.SourceIP), slog.Duration("duration", time.Since(start)))
+	return resp
+}
+
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+func (a *API) route(ctx context.Context, r Request) Response {
+	if r.Path == PathHealth {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return methodNotAllowed(r, "GET, HEAD")
+		}
+		return jsonResponse(http.StatusOK, "OK", map[string]string{"status": "ok"})
+	}
+	op, ok := map[string]func(context.Context, licensing.SeatRequest) (licensing.Check, error){
+		PathValidate:   a.svc.Validate,
+		PathActivate:   a.svc.Activate,
+		PathDeactivate: a.svc.Deactivate,
+	}[strings.TrimSuffix(r.Path, "/")]
+	if !ok {
+		return a.refuse(r, licensing.Errorf(CodeUnknownRoute, "no route %s %s: use POST %s, %s or %s", r.Method, r.Path, PathValidate, PathActivate, PathDeactivate))
+	}
+	if r.Method != http.MethodPost {
+		return methodNotAllowed(r, "POST")
+	}
+	if len(r.Body) > MaxBodyBytes {
+		return a.refuse(r, licensing.Errorf(CodeBodyTooLarge, "request body is over %d bytes: send only license_key and instance_id", MaxBodyBytes))
+	}
+	var b body
+	if err := decodeBody(r.Body, &b); err != nil {
+		return a.refuse(r, err)
+	}
+	seat := licensing.SeatRequest{Key: b.LicenseKey, InstanceID: b.InstanceID, IPAddress: r.SourceIP}
+	if h := r.Header.Values(InstanceHeader); len(h) > 0 {
+		seat.InstanceID = h[0]
+	}
+	if seat.Key == "" {
+		return a.refuse(r, licensing.Errorf(licensing.CodeBadRequest, "license_key is required: send {\"license_key\": \"CAIO-v1-...\"}"))
+	}
+	if seat.IPAddress != "" {
+		if _, err := netip.ParseAddr(seat.IPAddress); err != nil {
+			seat.IPAddress = "" // a transport quirk must not fail the caller's request
+		}
+	}
+	// Older CAIO clients send no instance id: their activation is recorded
+	// under one derived from the caller's address.
+	if seat.InstanceID == "" && strings.HasSuffix(r.Path, "/activate") && seat.IPAddress != "" {
+		seat.InstanceID = "ip:" + seat.IPAddress
+	}
+	check, err := op(ctx, seat)
+	if err != nil {
+		return a.refuseWithClaims(r, err, check)
+	}
+	res := Result{Valid: true, Code: licensing.CodeValid, Detail: "license is valid", Claims: &check.Claims,
+		Status: check.License.EffectiveStatus(time.Now()), Activation: check.Activation}
+	switch {
+	case strings.HasSuffix(r.Path, "/activate"):
+		res.Detail = fmt.Sprintf("instance %s activated (%d of %d seats in use)", seat.InstanceID, check.License.ActiveInstances, check.License.MaxInstances)
+	case strings.HasSuffix(r.Path, "/deactivate"):
+		res.Code, res.Detail = CodeDeactivated, "instance "+seat.InstanceID+" deactivated; its seat is free"
+		if !check.Changed {
+			res.Detail = "instance " + seat.InstanceID + " was already deactivated"
+		}
+	}
+	return jsonResponse(http.StatusOK, res.Code, res)
+}
+
+// decodeBody accepts exactly one JSON object; unknown fields are ignored
+// so that newer clients can send more.
+func decodeBody(raw []byte, b *body) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return licensing.Errorf(licensing.CodeBadRequest, "request body is empty: send {\"license_key\": \"CAIO-v1-...\", \"instance_id\": \"...\"}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(b); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return licensing.Errorf(licensing.CodeBadRequest, "field %s must be a %s", typeErr.Field, typeErr.Type)
+		}
+		return licensing.Errorf(licensing.CodeBadRequest, "request body is not a JSON object: send {\"license_key\": \"CAIO-v1-...\", \"instance_id\": \"...\"}")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return licensing.Errorf(licensing.CodeBadRequest, "request body has data after the JSON object")
+	}
+	return nil
+}
+
+// StatusFor maps an outcome code to its HTTP status.
+func StatusFor(code licensing.Code) int {
+	switch code {
+	case licensing.CodeValid, CodeDeactivated:
+		return http.StatusOK
+	case licensing.CodeBadRequest, licensing.CodeInstanceIDRequired:
+		return http.StatusBadRequest
+	case licensing.CodeInvalidKey, licensing.CodeExpired, licensing.CodeSuspended, licensing.CodeRevoked:
+		return http.StatusForbidden
+	case licensing.CodeNotFound, CodeUnknownRoute:
+		return http.StatusNotFound
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case licensing.CodeTooManyInstances:
+		return http.StatusConflict
+	case CodeBodyTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case licensing.CodeBusy:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (a *API) refuse(r Request, err error) Response {
+	return a.refuseWithClaims(r, err, licensing.Check{})
+}
+
+func (a *API) refuseWithClaims(r Request, err error, check licensing.Check) Response {
+	code := licensing.ErrorCode(err)
+	status := StatusFor(code)
+	res := Result{Code: code, Detail: licensing.ErrorMessage(err)}
+	if status >= 500 {
+		// Internals stay in the log; the caller gets the request id to quote.
+		a.log.Error("request failed", slog.String("request_id", r.RequestID), slog.String("code", string(code)), slog.String("error", err.Error()))
+		if code != licensing.CodeBusy {
+			res.Code, res.Detail = licensing.CodeInternal, "internal error: retry later, or report request id "+r.RequestID
+		}
+		res.RequestID = r.RequestID
+	}
+	if check.Claims.LicenseID != "" {
+		res.Claims = &check.Claims
+	}
+	resp := jsonResponse(status, res.Code, res)
+	if code == licensing.CodeBusy {
+		resp.Header.Set("Retry-After", "1")
+	}
+	return resp
+}
+
+func methodNotAllowed(r Request, allow string) Response {
+	resp := jsonResponse(http.StatusMethodNotAllowed, CodeMethodNotAllowed, Result{Code: CodeMethodNotAllowed,
+		Detail: fmt.Sprintf("method %s is not allowed on %s: use %s", r.Method, r.Path, allow)})
+	resp.Header.Set("Allow", allow)
+	return resp
+}
+
+func jsonResponse(status int, code licensing.Code, v any) Response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"valid":false,"code":"INTERNAL","detail":"internal error"}`)
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	return Response{Status: status, Header: h, Body: b, Code: code}
+}
