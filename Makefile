@@ -5,20 +5,48 @@ export CGO_ENABLED ?= 0
 BIN := bin
 GOFLAGS_BUILD := -trimpath
 
-.PHONY: all build run test unit race fuzz fmt-check vet tidy-check lint-template bench clean
+.PHONY: all build run test unit race fuzz fmt-check vet tidy-check lint-template bench clean test-tools
 
 all: build
 
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/manage-licenses ./scripts/manage-licenses
 
+# The main job: the licensing API on the local default database (created if missing).
+ADDR ?= 127.0.0.1:3000
 run: build
-	@echo "make run: the local licensing API arrives with the Lambda functions issue; the CLI is at $(BIN)/manage-licenses"
+	$(BIN)/manage-licenses serve --addr $(ADDR)
 
-test: fmt-check vet tidy-check lint-template unit race fuzz
+# Lambda functions, for `sam build` (BuildMethod: makefile): one target per
+# logical id, writing $(ARTIFACTS_DIR)/bootstrap. arm64 deploys; GOARCH=amd64
+# builds what runs under the emulator here.
+FUNCTIONS := Generate Distribute Activate Stats Reminders
+ARTIFACTS_DIR ?= $(BIN)/lambda
+LAMBDA_GOARCH := $(if $(filter command line environment,$(origin GOARCH)),$(GOARCH),arm64)
+define lambda_target
+.PHONY: build-$(1)Function
+build-$(1)Function:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$$(LAMBDA_GOARCH) $$(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+		-o $$(ARTIFACTS_DIR)/bootstrap ./functions/$(2)
+endef
+$(foreach f,$(FUNCTIONS),$(eval $(call lambda_target,$(f),$(shell echo $(f) | tr A-Z a-z))))
 
+build-lambdas:
+	@for f in $(FUNCTIONS); do $(MAKE) --no-print-directory build-$${f}Function ARTIFACTS_DIR=$(BIN)/lambda/$$f || exit 1; done
+
+# Test servers, built from pinned versions into a git-ignored cache.
+TOOLS := $(CURDIR)/.cache/bin
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+test-tools: $(TOOLS)/aws-lambda-rie
+$(TOOLS)/aws-lambda-rie:
+	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+export CAIO_TEST_TOOLS := $(TOOLS)
+
+test: fmt-check vet tidy-check lint-template test-tools unit race fuzz
+
+# CAIO_REQUIRE_TEST_TOOLS turns a missing test server into a failure, not a skip.
 unit:
-	$(GO) test -count=1 ./...
+	CAIO_REQUIRE_TEST_TOOLS=1 $(GO) test -count=1 ./...
 
 # The race detector needs cgo; it runs on the packages where concurrency lives.
 race:

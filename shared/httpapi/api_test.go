@@ -1,0 +1,186 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/httpapi"
+	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+)
+
+// startServer serves the API over real HTTP on loopback and returns its base URL.
+func startServer(t *testing.T, path string, keys licensekey.PublicKeys, logs io.Writer) string {
+	t.Helper()
+	store, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httpapi.New(licensing.New(licensing.Config{Store: store, Actor: "test", PublicKeys: keys}),
+		slog.New(slog.NewJSONHandler(logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a.String()
+	case err := <-done:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("graceful shutdown: %v", err)
+		}
+		store.Close()
+	})
+	return base
+}
+
+func httpCaller(base string) apitest.Caller {
+	return func(t *testing.T, c apitest.Call) apitest.Reply {
+		req, err := http.NewRequest(c.Method, base+c.Path, strings.NewReader(c.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range c.Header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return apitest.Reply{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	}
+}
+
+func TestAPIOverRealHTTP(t *testing.T) {
+	f := apitest.NewFixture(t, t.TempDir())
+	keys, err := licensekey.ParsePublicKeys(f.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	base := startServer(t, f.Path, keys, &logs)
+	apitest.Run(t, f, httpCaller(base), "127.0.0.1")
+
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	// One JSON access line per request, with request id and outcome; never a key.
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"request_id":"`) {
+			t.Fatalf("log line is not structured: %s", line)
+		}
+		if strings.Contains(line, "CAIO-v1-CUST-001-") || strings.Contains(line, apitest.Secret) {
+			t.Fatalf("log line leaks a key or the secret: %s", line)
+		}
+	}
+	if n := strings.Count(logs.String(), `"msg":"request"`); n < 30 {
+		t.Fatalf("%d access log lines, want one per request", n)
+	}
+}
+
+// The server verifies with the database's public keys when none is configured.
+func TestServerWithoutConfiguredPublicKey(t *testing.T) {
+	f := apitest.NewFixture(t, t.TempDir())
+	base := startServer(t, f.Path, nil, io.Discard)
+	r := httpCaller(base)(t, apitest.Call{Method: "POST", Path: httpapi.PathValidate, Body: `{"license_key":"` + f.Keys["roomy"] + `"}`})
+	if r.Status != 200 {
+		t.Fatalf("validate: %d %s", r.Status, r.Body)
+	}
+}
+
+// busyStore stands in front of a real store and reports it busy, as SQLite
+// or S3 do when contention outlasts the retries.
+type busyStore struct{ licensing.Store }
+
+func (busyStore) Update(context.Context, func(licensing.Tx) error) error {
+	return licensing.Errorf(licensing.CodeBusy, "database is busy: retry shortly")
+}
+
+func TestBusyStoreAnswers503WithRetryAfter(t *testing.T) {
+	f := apitest.NewFixture(t, t.TempDir())
+	store, err := sqlitestore.Open(context.Background(), f.Path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var logs bytes.Buffer
+	api := httpapi.New(licensing.New(licensing.Config{Store: busyStore{store}}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	resp := api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: httpapi.PathActivate, Header: http.Header{"X-Caio-Instance-Id": {"i-1"}},
+		Body: []byte(`{"license_key":"` + f.Keys["roomy"] + `"}`), RequestID: "req-1"})
+	if resp.Status != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(resp.Body), `"code":"BUSY"`) {
+		t.Fatalf("got %d %v %s", resp.Status, resp.Header, resp.Body)
+	}
+}
+
+func TestStatusForEveryCode(t *testing.T) {
+	want := map[licensing.Code]int{
+		licensing.CodeValid: 200, httpapi.CodeDeactivated: 200,
+		licensing.CodeBadRequest: 400, licensing.CodeInstanceIDRequired: 400,
+		licensing.CodeInvalidKey: 403, licensing.CodeExpired: 403, licensing.CodeSuspended: 403, licensing.CodeRevoked: 403,
+		licensing.CodeNotFound: 404, httpapi.CodeUnknownRoute: 404, httpapi.CodeMethodNotAllowed: 405,
+		licensing.CodeTooManyInstances: 409, httpapi.CodeBodyTooLarge: 413, licensing.CodeBusy: 503,
+		licensing.CodeInternal: 500, licensing.CodeDBInvalid: 500,
+	}
+	for code, status := range want {
+		if got := httpapi.StatusFor(code); got != status {
+			t.Errorf("%s: %d, want %d", code, got, status)
+		}
+	}
+}
+
+// A request in flight when the server is told to stop still gets its answer.
+func TestGracefulShutdownFinishesRequests(t *testing.T) {
+	f := apitest.NewFixture(t, t.TempDir())
+	store, err := sqlitestore.Open(context.Background(), f.Path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	api := httpapi.New(licensing.New(licensing.Config{Store: store}), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	base := "http://" + (<-addr).String()
+	// A slow client: the body arrives after shutdown has begun.
+	pr, pw := io.Pipe()
+	result := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(base+httpapi.PathValidate, "application/json", pr)
+		if err != nil {
+			result <- -1
+			return
+		}
+		resp.Body.Close()
+		result <- resp.StatusCode
+	}()
+	pw.Write([]byte(`{"license_key":"`))
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	pw.Write([]byte(f.Keys["roomy"] + `"}`))
+	pw.Close()
+	if status := <-result; status != 200 {
+		t.Fatalf("in-flight request got %d", status)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

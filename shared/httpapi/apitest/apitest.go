@@ -1,0 +1,252 @@
+// Package apitest holds the activation API's conformance checks, run
+// against every transport: the net/http server, and API Gateway events
+// under the Lambda runtime emulator.
+package apitest
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/ncruces/go-sqlite3/driver"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+)
+
+// Secret is the fixture's signing secret.
+const Secret = "apitest-signing-secret-0123456789"
+
+// Call is one HTTP request.
+type Call struct {
+	Method string
+	Path   string
+	Header map[string]string
+	Body   string
+}
+
+// Reply is the response.
+type Reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Caller sends a call through one transport.
+type Caller func(t *testing.T, c Call) Reply
+
+// Fixture is a database with licenses in every state.
+type Fixture struct {
+	Path      string
+	PublicKey string
+	// Keys by name: two-seats, roomy, suspended, revoked, expired, unknown.
+	Keys map[string]string
+}
+
+// NewFixture creates the database in dir.
+func NewFixture(t testing.TB, dir string) *Fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &Fixture{Path: filepath.Join(dir, "api.db"), Keys: map[string]string{}}
+	store, err := sqlitestore.Open(ctx, f.Path, sqlitestore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := licensing.New(licensing.Config{Store: store, Actor: "apitest", Secret: Secret})
+	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme Corp", "ops@acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	gen := func(name string, maxInstances int64) string {
+		is, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30,
+			Features: []string{"analytics"}, MaxInstances: maxInstances, MaxServices: 10, MaxRequestsPerDay: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Keys[name] = is.Key
+		return is.Key
+	}
+	gen("two-seats", 2)
+	gen("roomy", 50)
+	if _, err := svc.SetStatus(ctx, gen("suspended", 2), licensing.StatusSuspended, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetStatus(ctx, gen("revoked", 2), licensing.StatusRevoked, ""); err != nil {
+		t.Fatal(err)
+	}
+	expired := gen("expired", 2)
+	pub, err := svc.PublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.PublicKey = licensekey.FormatPublicKey(pub)
+
+	// A genuine key that this database never issued: minted in a copy.
+	copyPath := filepath.Join(dir, "copy.db")
+	if err := store.Backup(ctx, copyPath); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := sqlitestore.Open(ctx, copyPath, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := licensing.New(licensing.Config{Store: cp, Actor: "apitest", Secret: Secret}).Generate(ctx, licensing.GenerateRequest{
+		CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30, MaxInstances: 1, MaxServices: 1, MaxRequestsPerDay: 1})
+	cp.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Keys["unknown"] = is.Key
+
+	// Expire one license in the database, the online authority.
+	db, err := sql.Open("sqlite3", f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, _ := licensekey.Parse(expired)
+	past := time.Now().Add(-time.Hour).UTC().Format("2006-01-02T15:04:05Z")
+	if _, err := db.Exec("UPDATE licenses SET expires_at = ? WHERE id = ?", past, p.Claims.LicenseID); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// EventCount counts the audit log, to prove that refused calls wrote nothing.
+func (f *Fixture) EventCount(t testing.TB) int {
+	t.Helper()
+	db, err := sql.Open("sqlite3", f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Result is the API's JSON body.
+type Result struct {
+	Valid      bool               `json:"valid"`
+	Code       string             `json:"code"`
+	Detail     string             `json:"detail"`
+	Claims     *licensekey.Claims `json:"claims"`
+	Activation *struct {
+		InstanceID string `json:"instance_id"`
+		IPAddress  string `json:"ip_address"`
+	} `json:"activation"`
+}
+
+func post(path, key string, header map[string]string, extra map[string]any) Call {
+	body := map[string]any{"license_key": key}
+	for k, v := range extra {
+		body[k] = v
+	}
+	b, _ := json.Marshal(body)
+	return Call{Method: http.MethodPost, Path: path, Header: header, Body: string(b)}
+}
+
+const (
+	validate   = "/api/v1/licensing/validate"
+	activate   = "/api/v1/licensing/activate"
+	deactivate = "/api/v1/licensing/deactivate"
+)
+
+type step struct {
+	name     string
+	call     Call
+	status   int
+	code     string
+	claims   bool   // the reply must carry the key's claims
+	instance string // the activation the reply must name
+}
+
+// Run runs the conformance checks through call against f. sourceIP is the
+// caller address the transport reports.
+func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
+	k := f.Keys
+	inst := func(id string) map[string]string { return map[string]string{"X-CAIO-Instance-ID": id} }
+	flow := []step{
+		{"validate a valid key", post(validate, k["two-seats"], nil, nil), 200, "VALID", true, ""},
+		{"activate with the header", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001"},
+		{"header wins over body", post(activate, k["two-seats"], inst("instance-002"), map[string]any{"instance_id": "from-body"}), 200, "VALID", true, "instance-002"},
+		{"re-activation refreshes", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001"},
+		{"body instance id alone", post(validate, k["two-seats"], nil, map[string]any{"instance_id": "instance-002"}), 200, "VALID", true, "instance-002"},
+		{"limit holds", post(activate, k["two-seats"], inst("instance-003"), nil), 409, "TOO_MANY_INSTANCES", true, ""},
+		{"older client without instance id", post(activate, k["roomy"], nil, nil), 200, "VALID", true, "ip:" + sourceIP},
+		{"deactivate needs an instance id", post(deactivate, k["two-seats"], nil, nil), 400, "INSTANCE_ID_REQUIRED", false, ""},
+		{"deactivate frees a seat", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001"},
+		{"deactivate again is harmless", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001"},
+		{"the freed seat is taken", post(activate, k["two-seats"], inst("instance-003"), nil), 200, "VALID", true, "instance-003"},
+		{"suspended", post(activate, k["suspended"], inst("i-1"), nil), 403, "SUSPENDED", true, ""},
+		{"revoked", post(validate, k["revoked"], nil, nil), 403, "REVOKED", true, ""},
+		{"expired", post(activate, k["expired"], inst("i-1"), nil), 403, "EXPIRED", true, ""},
+		{"genuine but unknown key", post(validate, k["unknown"], nil, nil), 404, "NOT_FOUND", false, ""},
+	}
+	for _, s := range flow {
+		check(t, call, s)
+	}
+
+	before := f.EventCount(t)
+	long := strings.Repeat("i", 129)
+	tampered := k["roomy"][:len(k["roomy"])-2] + "xx"
+	bad := []step{
+		{"tampered key", post(activate, tampered, inst("i-9"), nil), 403, "INVALID_KEY", false, ""},
+		{"garbage key", post(activate, "CAIO-v1-nope", inst("i-9"), nil), 403, "INVALID_KEY", false, ""},
+		{"malformed JSON", Call{Method: "POST", Path: activate, Body: `{"license_key": "CAIO-v1-`}, 400, "BAD_REQUEST", false, ""},
+		{"not an object", Call{Method: "POST", Path: activate, Body: `["CAIO-v1-x"]`}, 400, "BAD_REQUEST", false, ""},
+		{"wrong type", Call{Method: "POST", Path: activate, Body: `{"license_key": 42}`}, 400, "BAD_REQUEST", false, ""},
+		{"missing key", Call{Method: "POST", Path: activate, Body: `{"instance_id": "i-9"}`}, 400, "BAD_REQUEST", false, ""},
+		{"empty body", Call{Method: "POST", Path: activate}, 400, "BAD_REQUEST", false, ""},
+		{"trailing data", Call{Method: "POST", Path: validate, Body: `{"license_key": "x"} {}`}, 400, "BAD_REQUEST", false, ""},
+		{"instance id too long", post(activate, k["roomy"], inst(long), nil), 400, "BAD_REQUEST", false, ""},
+		{"instance id with control characters", post(activate, k["roomy"], nil, map[string]any{"instance_id": "i\u0007\n9"}), 400, "BAD_REQUEST", false, ""},
+		{"blank instance id", post(deactivate, k["roomy"], nil, map[string]any{"instance_id": "  "}), 400, "BAD_REQUEST", false, ""},
+		{"body over 64 KiB", Call{Method: "POST", Path: activate, Body: `{"license_key": "` + strings.Repeat("A", 70<<10) + `"}`}, 413, "BODY_TOO_LARGE", false, ""},
+		{"unknown route", post("/api/v1/licensing/steal", k["roomy"], nil, nil), 404, "UNKNOWN_ROUTE", false, ""},
+		{"wrong method", Call{Method: "GET", Path: activate}, 405, "METHOD_NOT_ALLOWED", false, ""},
+	}
+	for _, s := range bad {
+		check(t, call, s)
+	}
+	if after := f.EventCount(t); after != before {
+		t.Errorf("refused calls wrote %d events", after-before)
+	}
+}
+
+func check(t *testing.T, call Caller, s step) {
+	t.Helper()
+	r := call(t, s.call)
+	var res Result
+	if err := json.Unmarshal(r.Body, &res); err != nil {
+		t.Errorf("%s: body is not JSON: %q", s.name, r.Body)
+		return
+	}
+	if r.Status != s.status || res.Code != s.code {
+		t.Errorf("%s: got %d %s (%s), want %d %s", s.name, r.Status, res.Code, res.Detail, s.status, s.code)
+		return
+	}
+	if res.Valid != (s.status == 200) || res.Detail == "" || strings.Contains(res.Detail, "\n") {
+		t.Errorf("%s: valid=%v detail=%q", s.name, res.Valid, res.Detail)
+	}
+	if s.claims && (res.Claims == nil || res.Claims.CustomerID != "CUST-001") {
+		t.Errorf("%s: reply lacks the key's claims: %s", s.name, r.Body)
+	}
+	if s.instance != "" && (res.Activation == nil || res.Activation.InstanceID != s.instance) {
+		t.Errorf("%s: reply names activation %+v, want %s", s.name, res.Activation, s.instance)
+	}
+	if strings.Contains(string(r.Body), "CAIO-v1-CUST-001-") || strings.Contains(string(r.Body), "goroutine") {
+		t.Errorf("%s: reply echoes a key or a stack trace: %s", s.name, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("%s: Content-Type %q", s.name, ct)
+	}
+}
