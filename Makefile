@@ -50,7 +50,7 @@ unit:
 
 # The race detector needs cgo; it runs on the packages where concurrency lives.
 race:
-	CGO_ENABLED=1 $(GO) test -count=1 -race -run 'Contention' ./shared/licensing/
+	CGO_ENABLED=1 $(GO) test -count=1 -race ./shared/licensing/ ./shared/httpapi/ ./shared/lambdaevent/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 10s ./shared/licensekey/
@@ -68,8 +68,9 @@ tidy-check:
 lint-template:
 	cfn-lint template.yaml
 
-bench:
+bench: test-tools
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+	$(GO) test -run '^$$' -bench ColdStart -benchtime 20x ./functions/
 
 clean:
 	rm -rf $(BIN)

@@ -17,5 +17,5 @@ func main() {
 	if err != nil {
 		config.Fatal("activate", err)
 	}
-	lambda.Start(lambdaevent.HTTP(httpapi.New(fn.Service, fn.Log), fn.Log))
+	lambda.StartHandler(lambdaevent.HTTP(httpapi.New(fn.Service, fn.Log), fn.Log))
 }

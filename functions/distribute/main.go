@@ -17,5 +17,5 @@ func main() {
 		config.Fatal("distribute", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays)
-	lambda.Start(lambdaevent.Operator("distribute", fn.Log, h.Distribute))
+	lambda.StartHandler(lambdaevent.Operator("distribute", fn.Log, h.Distribute))
 }

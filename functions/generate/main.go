@@ -17,5 +17,5 @@ func main() {
 		config.Fatal("generate", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays)
-	lambda.Start(lambdaevent.Operator("generate", fn.Log, h.Generate))
+	lambda.StartHandler(lambdaevent.Operator("generate", fn.Log, h.Generate))
 }

@@ -17,5 +17,5 @@ func main() {
 		config.Fatal("reminders", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays)
-	lambda.Start(lambdaevent.Operator("reminders", fn.Log, h.Reminders, lambdaevent.EventBridge, lambdaevent.Scheduler))
+	lambda.StartHandler(lambdaevent.Operator("reminders", fn.Log, h.Reminders, lambdaevent.EventBridge, lambdaevent.Scheduler))
 }

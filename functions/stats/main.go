@@ -17,5 +17,5 @@ func main() {
 		config.Fatal("stats", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays)
-	lambda.Start(lambdaevent.Operator("stats", fn.Log, h.Stats))
+	lambda.StartHandler(lambdaevent.Operator("stats", fn.Log, h.Stats))
 }

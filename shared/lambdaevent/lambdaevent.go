@@ -85,10 +85,24 @@ func requestID(ctx context.Context, fromEvent string) string {
 	return ""
 }
 
+// Handler is a Lambda handler that receives the raw payload, so that any
+// payload, even one that is not JSON, reaches our own checks and gets a
+// clear error. It implements lambda.Handler: start it with lambda.StartHandler.
+type Handler func(ctx context.Context, payload []byte) (any, error)
+
+// Invoke implements lambda.Handler.
+func (h Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	v, err := h(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
 // HTTP returns the Lambda handler of the activation API: it accepts API
 // Gateway HTTP API and REST API events and answers in the same version.
-func HTTP(api *httpapi.API, log *slog.Logger) func(context.Context, json.RawMessage) (any, error) {
-	return func(ctx context.Context, payload json.RawMessage) (any, error) {
+func HTTP(api *httpapi.API, log *slog.Logger) Handler {
+	return func(ctx context.Context, payload []byte) (any, error) {
 		kind, err := Classify(payload)
 		if err != nil {
 			return nil, refuseEvent(ctx, log, err)
@@ -202,12 +216,12 @@ type Refusal struct {
 // input, unknown customer, ...) come back as a Refusal; failures of the
 // system (database, secret) as a Lambda error, so that retries, alarms
 // and on-failure destinations see them.
-func Operator(name string, log *slog.Logger, op Operation, accept ...Kind) func(context.Context, json.RawMessage) (any, error) {
+func Operator(name string, log *slog.Logger, op Operation, accept ...Kind) Handler {
 	accepted := map[Kind]bool{Direct: true}
 	for _, k := range accept {
 		accepted[k] = true
 	}
-	return func(ctx context.Context, payload json.RawMessage) (any, error) {
+	return func(ctx context.Context, payload []byte) (any, error) {
 		kind, err := Classify(payload)
 		if err == nil && !accepted[kind] {
 			err = licensing.Errorf(licensing.CodeBadRequest, "the %s function does not take %s events: invoke it with its JSON input (see infra/events/)", name, kind)

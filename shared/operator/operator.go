@@ -178,6 +178,11 @@ func (h *Handlers) Reminders(ctx context.Context, input json.RawMessage) (any, e
 	if len(thresholds) == 0 {
 		return nil, licensing.Errorf(licensing.CodeBadRequest, "days must list at least one threshold")
 	}
+	for _, d := range thresholds {
+		if d <= 0 || d > licensing.MaxDays {
+			return nil, licensing.Errorf(licensing.CodeBadRequest, "days must be between 1 and %d (got %d)", licensing.MaxDays, d)
+		}
+	}
 	rs, err := h.svc.RenewalReminders(ctx, slices.Max(thresholds))
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -249,4 +250,48 @@ func check(t *testing.T, call Caller, s step) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s: Content-Type %q", s.name, ct)
 	}
+}
+
+// LargeDB creates a database of n licenses for benchmarks and returns a
+// service on it (with the secret) and the key of one license with room
+// for 100,000 instances. The other licenses are bulk-inserted in one
+// transaction: minting each would dominate set-up without changing what
+// is measured.
+func LargeDB(tb testing.TB, dir string, n int) (*licensing.Service, licensing.Store, string) {
+	tb.Helper()
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "large.db"), sqlitestore.Options{Create: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	svc := licensing.New(licensing.Config{Store: store, Actor: "bench", Secret: Secret})
+	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme", ""); err != nil {
+		tb.Fatal(err)
+	}
+	is, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 365,
+		MaxInstances: 100000, MaxServices: 100, MaxRequestsPerDay: 10000})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	err = store.Update(ctx, func(tx licensing.Tx) error {
+		for i := 1; i < n; i++ {
+			lic := is.License
+			lic.ID = fmt.Sprintf("%032x", i)
+			lic.ExpiresAt = now.Add(time.Duration(i%400) * 24 * time.Hour)
+			if err := tx.InsertLicense(lic); err != nil {
+				return err
+			}
+			digest := fmt.Sprintf("%064x", i)
+			if err := tx.InsertLicenseKey(licensing.LicenseKey{Digest: digest, LicenseID: lic.ID, Sealed: []byte(digest), IssuedAt: now, ExpiresAt: lic.ExpiresAt}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return svc, store, is.Key
 }
