@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -27,19 +29,58 @@ func (a *app) initDBCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			result := map[string]any{"path": store.Path(), "schema_version": sqlitestore.SchemaVersion, "previous_version": from}
+			result := map[string]any{"path": store.Location(), "schema_version": sqlitestore.SchemaVersion, "previous_version": from}
 			if a.jsonOut {
 				return a.printJSON(result)
 			}
 			switch {
 			case from == sqlitestore.SchemaVersion:
-				fmt.Fprintf(a.stdout, "Database %s is up to date (schema version %d)\n", store.Path(), from)
+				fmt.Fprintf(a.stdout, "Database %s is up to date (schema version %d)\n", store.Location(), from)
 			case from == 0:
-				fmt.Fprintf(a.stdout, "Database initialised at %s (schema version %d)\n", store.Path(), sqlitestore.SchemaVersion)
+				fmt.Fprintf(a.stdout, "Database initialised at %s (schema version %d)\n", store.Location(), sqlitestore.SchemaVersion)
 			default:
-				fmt.Fprintf(a.stdout, "Database %s migrated from schema version %d to %d\n", store.Path(), from, sqlitestore.SchemaVersion)
+				fmt.Fprintf(a.stdout, "Database %s migrated from schema version %d to %d\n", store.Location(), from, sqlitestore.SchemaVersion)
 			}
 			return nil
 		},
 	}
+}
+
+func (a *app) backupCommand() *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "backup --output FILE",
+		Short: "Write a consistent copy of the database (local or S3) to a local file",
+		RunE: func(c *cobra.Command, _ []string) error {
+			db, err := config.ResolveDB(a.dbFlag)
+			if err != nil {
+				return err
+			}
+			store, err := config.OpenStore(c.Context(), db, config.Read)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			// Written beside the target, then renamed: FILE is whole or untouched.
+			tmp := fmt.Sprintf("%s.tmp-%d", output, os.Getpid())
+			defer os.Remove(tmp)
+			if err := store.Backup(c.Context(), tmp); err != nil {
+				return licensing.Wrap(licensing.CodeBadRequest, err, "cannot write the backup to %s: %v", output, err)
+			}
+			if err := os.Chmod(tmp, 0o600); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, output); err != nil {
+				return licensing.Wrap(licensing.CodeBadRequest, err, "cannot write the backup to %s: %v", output, err)
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]string{"source": store.Location(), "output": output})
+			}
+			fmt.Fprintf(a.stdout, "Backed up %s to %s\n", store.Location(), output)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "", "the local file to write (required)")
+	requireFlags(c, "output")
+	return c
 }

@@ -37,7 +37,7 @@ func (a *app) serveCommand() *cobra.Command {
 			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"))
 			err = api.ListenAndServe(c.Context(), addr, func(bound net.Addr) {
 				url := "http://" + bound.String()
-				fmt.Fprintf(a.stderr, "Serving the licensing API on %s (database %s); Ctrl-C stops it.\n", url, store.Path())
+				fmt.Fprintf(a.stderr, "Serving the licensing API on %s (database %s); Ctrl-C stops it.\n", url, store.Location())
 				fmt.Fprintf(a.stderr, "Try:\n  curl -s %s%s\n  curl -s -X POST %s%s -H 'X-CAIO-Instance-ID: instance-001' -d '{\"license_key\":\"CAIO-v1-...\"}'\n",
 					url, httpapi.PathHealth, url, httpapi.PathActivate)
 			})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -18,6 +19,7 @@ const (
 	EnvDBPath    = "CAIO_LICENSE_DB_PATH"
 	EnvSecret    = "CAIO_LICENSE_SECRET"
 	EnvPublicKey = "CAIO_LICENSE_PUBLIC_KEY"
+	EnvCacheDir  = "CAIO_LICENSE_CACHE_DIR"
 )
 
 // MinSecretLen is the length below which a secret earns a warning.
@@ -60,10 +62,26 @@ const (
 	Init
 )
 
-// OpenStore opens the database for the given access.
-func OpenStore(ctx context.Context, db DB, access Access) (*sqlitestore.Store, error) {
-	if strings.HasPrefix(db.Path, "s3://") {
-		return nil, licensing.Errorf(licensing.CodeConfig, "database %s: S3 mode is not available in this build yet; use a local path", db.Path)
+// Store is a database, local or in S3.
+type Store interface {
+	licensing.Store
+	// Migrate creates the database if needed and brings its schema up to
+	// date; it returns the version it found.
+	Migrate(ctx context.Context) (int, error)
+	// Backup writes a consistent copy to a local file.
+	Backup(ctx context.Context, dest string) error
+	// Location names the database for messages.
+	Location() string
+}
+
+// IsS3 reports whether a database path selects S3 mode.
+func IsS3(path string) bool { return strings.HasPrefix(path, "s3://") }
+
+// OpenStore opens the database for the given access: s3://bucket/key for
+// S3 mode (caching in CAIO_LICENSE_CACHE_DIR), else a local file.
+func OpenStore(ctx context.Context, db DB, access Access) (Store, error) {
+	if IsS3(db.Path) {
+		return s3store.Open(ctx, db.Path, os.Getenv(EnvCacheDir))
 	}
 	opt := sqlitestore.Options{
 		Create:          access == Init || (access == Write && !db.Explicit),

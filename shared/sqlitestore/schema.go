@@ -88,6 +88,15 @@ CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 	BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 `,
+	// 2: ids of the writes applied, so that a writer whose acknowledgement
+	// was lost (S3 mode) can tell whether its write landed.
+	`
+CREATE TABLE operations (
+	id         TEXT PRIMARY KEY,
+	applied_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX operations_applied ON operations (applied_at);
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	_ "github.com/ncruces/go-sqlite3/driver" // registers "sqlite3"
@@ -34,6 +35,12 @@ type Options struct {
 	// SkipSchemaCheck opens a database whatever its schema version; init-db
 	// uses it to migrate older databases forward.
 	SkipSchemaCheck bool
+	// Snapshot opens a private copy of a database for the S3 store: a
+	// rollback journal instead of WAL, so that after a commit the file alone
+	// is the complete database, and one connection.
+	Snapshot bool
+	// ReadOnly opens an immutable file read-only (S3 mode's shared cache).
+	ReadOnly bool
 }
 
 const sqliteHeader = "SQLite format 3\x00"
@@ -68,9 +75,19 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "journal_mode(wal)")
-	// FULL: a committed transaction survives power loss, also in WAL mode.
-	q.Add("_pragma", "synchronous(full)")
+	switch {
+	case opt.ReadOnly:
+		q.Set("mode", "ro")
+		q.Set("immutable", "1")
+	case opt.Snapshot:
+		// Durability comes from S3, not from this private copy.
+		q.Add("_pragma", "journal_mode(delete)")
+		q.Add("_pragma", "synchronous(off)")
+	default:
+		q.Add("_pragma", "journal_mode(wal)")
+		// FULL: a committed transaction survives power loss, also in WAL mode.
+		q.Add("_pragma", "synchronous(full)")
+	}
 	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: q.Encode()}).String()
 	db, err := sql.Open("sqlite3", dsn)
@@ -78,6 +95,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		return nil, licensing.Wrap(licensing.CodeInternal, err, "cannot open database %s", abs)
 	}
 	db.SetMaxOpenConns(4)
+	if opt.Snapshot {
+		db.SetMaxOpenConns(1)
+	}
 	s := &Store{db: db, path: abs}
 	if err := s.checkSchema(ctx, created, opt); err != nil {
 		db.Close()
@@ -194,11 +214,44 @@ func (s *Store) Migrate(ctx context.Context) (from int, err error) {
 	return from, nil
 }
 
-// Path is the absolute path of the database file.
-func (s *Store) Path() string { return s.path }
+// Location is the absolute path of the database file.
+func (s *Store) Location() string { return s.path }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
+
+// UpdateOperation runs fn like Update and records operation id with it,
+// when fn changed anything. It reports whether anything changed.
+func (s *Store) UpdateOperation(ctx context.Context, id string, at time.Time, fn func(licensing.Tx) error) (changed bool, err error) {
+	err = s.withTx(ctx, false, func(tx *sql.Tx) error {
+		t := &Tx{ctx: ctx, tx: tx}
+		before, err := t.changes()
+		if err != nil {
+			return err
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+		after, err := t.changes()
+		if err != nil || after == before {
+			return err
+		}
+		changed = true
+		// Keep a week of operation ids: far longer than any retry.
+		if err := t.exec("DELETE FROM operations WHERE applied_at < ?", ts(at.Add(-7*24*time.Hour))); err != nil {
+			return err
+		}
+		return t.exec("INSERT INTO operations (id, applied_at) VALUES (?, ?)", id, ts(at))
+	})
+	return changed, err
+}
+
+// HasOperation reports whether the write with this id was applied.
+func (s *Store) HasOperation(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM operations WHERE id = ?", id).Scan(&n)
+	return n > 0, err
+}
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {

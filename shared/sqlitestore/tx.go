@@ -44,6 +44,13 @@ func (t *Tx) exec(query string, args ...any) error {
 	return err
 }
 
+// changes counts the rows this connection has changed so far.
+func (t *Tx) changes() (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(t.ctx, "SELECT total_changes()").Scan(&n)
+	return n, err
+}
+
 // Setting implements licensing.Tx.
 func (t *Tx) Setting(name string) ([]byte, error) {
 	var v []byte

@@ -1,0 +1,254 @@
+// Package s3test runs real S3-compatible servers for tests — gofakes3
+// in-process and versitygw as a process — and a proxy that injects faults
+// between a client and such a server.
+package s3test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// Bucket is the bucket every server here starts with.
+const Bucket = "licenses"
+
+// Server is a running S3-compatible server.
+type Server struct {
+	URL       string
+	AccessKey string
+	SecretKey string
+}
+
+// Env returns the environment a client (the CLI, a function) needs to use
+// the server for key in S3 mode. Metadata-service lookups are disabled so
+// that a test never reaches beyond loopback.
+func (s *Server) Env(key string) map[string]string {
+	return map[string]string{
+		"CAIO_LICENSE_DB_PATH":      "s3://" + Bucket + "/" + key,
+		"AWS_ENDPOINT_URL_S3":       s.URL,
+		"AWS_ACCESS_KEY_ID":         s.AccessKey,
+		"AWS_SECRET_ACCESS_KEY":     s.SecretKey,
+		"AWS_REGION":                "us-east-1",
+		"AWS_EC2_METADATA_DISABLED": "true",
+	}
+}
+
+// SetEnv applies Env to the test process.
+func (s *Server) SetEnv(t testing.TB, key string) {
+	for k, v := range s.Env(key) {
+		t.Setenv(k, v)
+	}
+}
+
+// StartGofakes3 serves github.com/johannesboyne/gofakes3 in memory on loopback.
+func StartGofakes3(t testing.TB) *Server {
+	t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket(Bucket); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	return &Server{URL: srv.URL, AccessKey: "test", SecretKey: "test"}
+}
+
+// ToolPath finds a test server binary installed by `make test-tools`;
+// missing, it skips the test, or fails it under CAIO_REQUIRE_TEST_TOOLS.
+func ToolPath(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("CAIO_TEST_TOOLS")
+	if dir == "" {
+		if wd, err := os.Getwd(); err == nil {
+			for d := wd; d != "/"; d = filepath.Dir(d) {
+				if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+					dir = filepath.Join(d, ".cache", "bin")
+					break
+				}
+			}
+		}
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CAIO_REQUIRE_TEST_TOOLS") != "" {
+			t.Fatalf("%s not found at %s: run 'make test-tools'", name, p)
+		}
+		t.Skipf("%s not installed (run 'make test-tools')", name)
+	}
+	return p
+}
+
+// StartVersity runs versitygw (which answers conditional writes exactly as
+// AWS does) on a posix directory.
+func StartVersity(t testing.TB) *Server {
+	t.Helper()
+	bin := ToolPath(t, "versitygw")
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, Bucket), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &Server{URL: "http://" + addr, AccessKey: "caio-test-access", SecretKey: "caio-test-secret-key"}
+	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "--quiet", "posix", root)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			break
+		}
+		if i > 300 {
+			t.Fatalf("versitygw did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s
+}
+
+// Fault is what the proxy does to one request.
+type Fault int
+
+// Faults.
+const (
+	Pass        Fault = iota
+	Error503          // answer 503 without forwarding
+	Drop              // close the connection without forwarding
+	Slow              // forward after a delay
+	LoseAnswer        // forward, then close the connection instead of answering
+	HoldForever       // forward nothing and hold the request until the client goes
+)
+
+// Proxy stands between clients and a real server, counting traffic and
+// injecting faults chosen by Decide.
+type Proxy struct {
+	*Server
+	// Decide picks the fault for a request; nil passes everything.
+	Decide func(r *http.Request) Fault
+	// OnPut, when set, is called as a PUT starts (before it is forwarded).
+	OnPut func()
+
+	Requests  atomic.Int64
+	Gets      atomic.Int64
+	Puts      atomic.Int64
+	NotMods   atomic.Int64
+	BytesUp   atomic.Int64
+	BytesDown atomic.Int64
+	mu        sync.Mutex
+}
+
+// NewProxy starts a proxy in front of target.
+func NewProxy(t testing.TB, target *Server) *Proxy {
+	t.Helper()
+	u, err := url.Parse(target.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.Requests.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		p.BytesUp.Add(int64(len(body)))
+		switch r.Method {
+		case http.MethodGet:
+			p.Gets.Add(1)
+		case http.MethodPut:
+			p.Puts.Add(1)
+			if p.OnPut != nil {
+				p.OnPut()
+			}
+		}
+		fault := Pass
+		if p.Decide != nil {
+			p.mu.Lock()
+			fault = p.Decide(r)
+			p.mu.Unlock()
+		}
+		switch fault {
+		case Error503:
+			http.Error(w, `<?xml version="1.0"?><Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>`, http.StatusServiceUnavailable)
+			return
+		case Drop:
+			hijackClose(w)
+			return
+		case HoldForever:
+			<-r.Context().Done()
+			return
+		case Slow:
+			time.Sleep(300 * time.Millisecond)
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		if rec.Code == http.StatusNotModified {
+			p.NotMods.Add(1)
+		}
+		if fault == LoseAnswer {
+			hijackClose(w)
+			return
+		}
+		p.BytesDown.Add(int64(rec.Body.Len()))
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	p.Server = &Server{URL: srv.URL, AccessKey: target.AccessKey, SecretKey: target.SecretKey}
+	return p
+}
+
+func hijackClose(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// Reset zeroes the counters.
+func (p *Proxy) Reset() {
+	for _, c := range []*atomic.Int64{&p.Requests, &p.Gets, &p.Puts, &p.NotMods, &p.BytesUp, &p.BytesDown} {
+		c.Store(0)
+	}
+}
+
+// Counts summarises the traffic.
+func (p *Proxy) Counts() string {
+	return fmt.Sprintf("requests=%d gets=%d (304: %d) puts=%d up=%dB down=%dB",
+		p.Requests.Load(), p.Gets.Load(), p.NotMods.Load(), p.Puts.Load(), p.BytesUp.Load(), p.BytesDown.Load())
+}
+
+// Object fetches the object as it is in the server, bypassing any proxy.
+func (s *Server) Object(t testing.TB, key string) []byte {
+	t.Helper()
+	// gofakes3 answers unsigned GETs; versitygw needs signing, so go through the SDK.
+	return getObject(t, s, key)
+}
+
