@@ -495,4 +495,3 @@ func writeFileAtomic(path string, data []byte, dir string) error {
 	}
 	return os.Rename(f.Name(), path)
 }
-

@@ -251,4 +251,3 @@ func (s *Server) Object(t testing.TB, key string) []byte {
 	// gofakes3 answers unsigned GETs; versitygw needs signing, so go through the SDK.
 	return getObject(t, s, key)
 }
-

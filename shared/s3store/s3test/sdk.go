@@ -43,4 +43,3 @@ func (s *Server) PutObject(t testing.TB, key string, body []byte) {
 		t.Fatal(err)
 	}
 }
-
