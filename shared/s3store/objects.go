@@ -14,6 +14,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
@@ -52,7 +53,12 @@ func newS3Objects(ctx context.Context, bucket, key string) (*s3Objects, error) {
 		return nil, licensing.Wrap(licensing.CodeConfig, err,
 			"no AWS credentials for s3://%s/%s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an IAM role", bucket, key)
 	}
+	// The SDK's own log lines would land in the CLI's output.
+	cfg.Logger = logging.Nop{}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		// The database carries its own integrity (SQLite, and the header
+		// check); checksum validation of whole-object GETs adds nothing.
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		// S3-compatible servers (AWS_ENDPOINT_URL_S3) address buckets by path.
 		if os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
 			o.UsePathStyle = true

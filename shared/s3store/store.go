@@ -198,10 +198,25 @@ func (s *Store) setCurrent(snap *snapshot) {
 		s.reader.Close()
 		s.reader = nil
 	}
-	old := s.current
 	s.current = snap
-	if old != nil && old.path != snap.path {
-		os.Remove(old.path) // readers elsewhere keep an open file; new ones re-download
+	s.collectGarbage(snap)
+}
+
+// cacheRetention is how long superseded versions stay in the cache: other
+// processes sharing the directory may still be about to open them.
+const cacheRetention = time.Minute
+
+// collectGarbage removes superseded cached versions and stale work files.
+func (s *Store) collectGarbage(keep *snapshot) {
+	matches, _ := filepath.Glob(filepath.Join(s.cacheDir, s.prefix+"-*.db"))
+	work, _ := filepath.Glob(filepath.Join(s.cacheDir, ".work-*"))
+	for _, m := range append(matches, work...) {
+		if m == keep.path {
+			continue
+		}
+		if info, err := os.Stat(m); err == nil && time.Since(info.ModTime()) > cacheRetention {
+			os.Remove(m)
+		}
 	}
 }
 
@@ -331,6 +346,9 @@ func (s *Store) update(ctx context.Context, opt sqlitestore.Options, run func(*s
 		// applied (which then fails its own condition).
 		if attempt > 1 {
 			landed, err := s.hasOperation(ctx, snap, opID)
+			if errors.Is(err, errCondition) {
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -412,6 +430,10 @@ func (s *Store) attempt(ctx context.Context, snap *snapshot, opt sqlitestore.Opt
 }
 
 func (s *Store) hasOperation(ctx context.Context, snap *snapshot, opID string) (bool, error) {
+	if _, err := os.Stat(snap.path); errors.Is(err, fs.ErrNotExist) {
+		s.current = nil
+		return false, errCondition // gone from the cache: reload and look again
+	}
 	st, err := sqlitestore.Open(ctx, snap.path, sqlitestore.Options{ReadOnly: true, SkipSchemaCheck: true})
 	if err != nil {
 		return false, s.explainOpen(err)

@@ -1,0 +1,175 @@
+package main_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
+)
+
+// s3CLI is a CLI environment in S3 mode against srv.
+func s3CLI(t *testing.T, srv *s3test.Server) *cli {
+	c := newCLI(t)
+	for k, v := range srv.Env("prod/caio_licenses.db") {
+		c.env[k] = v
+	}
+	c.env["CAIO_LICENSE_SECRET"] = testSecret
+	c.env["CAIO_LICENSE_CACHE_DIR"] = t.TempDir() // shared by every process, as on one host
+	return c
+}
+
+// parallel runs n workers, each doing its calls one after another in
+// separate processes, and returns the exit codes by call name.
+func parallel(c *cli, workers, each int, args func(w, i int) []string) map[string]result {
+	var mu sync.Mutex
+	out := map[string]result{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				a := args(w, i)
+				r := c.run(nil, a...)
+				mu.Lock()
+				out[strings.Join(a, " ")] = r
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func seatsUnderContention(t *testing.T, srv *s3test.Server) {
+	c := s3CLI(t, srv)
+	c.ok("init-db")
+	c.ok("add-customer", "CUST-001", "Acme Corp")
+	key := c.ok("generate-license", "CUST-001", "standard", "--max-instances", "5").lastLine()
+	results := parallel(c, 4, 10, func(w, i int) []string {
+		return []string{"track-activation", key, "--instance-id", fmt.Sprintf("w%d-i%d", w, i)}
+	})
+	won := 0
+	for call, r := range results {
+		switch {
+		case r.code == 0:
+			won++
+		case !strings.Contains(r.stderr, "TOO_MANY_INSTANCES"):
+			t.Errorf("%s: %s", call, r.stderr)
+		}
+	}
+	acts := c.ok("--json", "list-activations").stdout
+	if won != 5 || strings.Count(acts, `"instance_id"`) != 5 {
+		t.Fatalf("%d activations succeeded, %d stored; want exactly 5", won, strings.Count(acts, `"instance_id"`))
+	}
+	for call, r := range results {
+		instance := strings.Fields(call)[3]
+		if (r.code == 0) != strings.Contains(acts, `"`+instance+`"`) {
+			t.Errorf("%s: exit %d, but stored=%v", call, r.code, !(r.code == 0))
+		}
+	}
+}
+
+func TestS3SeatsUnderContention(t *testing.T) { seatsUnderContention(t, s3test.StartGofakes3(t)) }
+
+func TestS3SeatsUnderContentionVersitygw(t *testing.T) {
+	seatsUnderContention(t, s3test.StartVersity(t))
+}
+
+func TestS3NoLostUpdate(t *testing.T) {
+	c := s3CLI(t, s3test.StartGofakes3(t))
+	c.ok("init-db")
+	results := parallel(c, 4, 5, func(w, i int) []string {
+		return []string{"add-customer", fmt.Sprintf("C-%d-%d", w, i), "Customer"}
+	})
+	for call, r := range results {
+		if r.code != 0 {
+			t.Errorf("%s: %s", call, r.stderr)
+		}
+	}
+	if n := strings.Count(c.ok("--json", "list-customers").stdout, `"id"`); n != 20 {
+		t.Fatalf("%d customers, want 20", n)
+	}
+}
+
+// A process killed in the middle of a write leaves a valid database, and
+// the next write succeeds.
+func TestS3CrashMidWrite(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	proxy := s3test.NewProxy(t, srv)
+	c := s3CLI(t, proxy.Server)
+	c.ok("init-db")
+	c.ok("add-customer", "C1", "Before the crash")
+	putStarted := make(chan struct{}, 1)
+	var hold sync.Once
+	proxy.Decide = func(r *http.Request) s3test.Fault {
+		if r.Method != http.MethodPut {
+			return s3test.Pass
+		}
+		f := s3test.Pass
+		hold.Do(func() { f = s3test.HoldForever; putStarted <- struct{}{} })
+		return f
+	}
+	cmd := exec.Command(binary, "add-customer", "C2", "Killed mid-write")
+	cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH")}
+	for k, v := range c.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-putStarted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the write never reached S3")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	proxy.Decide = nil
+
+	if sqlite3, err := exec.LookPath("sqlite3"); err == nil {
+		path := filepath.Join(t.TempDir(), "after-crash.db")
+		os.WriteFile(path, srv.Object(t, "prod/caio_licenses.db"), 0o600)
+		out, err := exec.Command(sqlite3, path, "PRAGMA integrity_check").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "ok" {
+			t.Fatalf("after the crash: %v %s", err, out)
+		}
+	} else if os.Getenv("CAIO_REQUIRE_TEST_TOOLS") != "" {
+		t.Fatal("sqlite3 not installed")
+	}
+	c.ok("add-customer", "C3", "After the crash")
+	out := c.ok("list-customers").stdout
+	if !strings.Contains(out, "C1") || !strings.Contains(out, "C3") || strings.Contains(out, "C2") {
+		t.Fatalf("customers after the crash:\n%s", out)
+	}
+}
+
+func TestS3CommandsAndBackup(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	c := s3CLI(t, srv)
+	c.fails(1, "DB_NOT_FOUND", "init-db", "stats")
+	r := c.ok("init-db")
+	if !strings.Contains(r.stdout, "s3://licenses/prod/caio_licenses.db") {
+		t.Fatalf("init-db: %s", r.stdout)
+	}
+	c.ok("add-customer", "CUST-001", "Acme Corp")
+	key := c.ok("generate-license", "CUST-001", "standard").lastLine()
+	c.ok("track-activation", key, "--instance-id", "i-1")
+	backup := filepath.Join(c.home, "backup.db")
+	c.ok("backup", "--output", backup)
+	// The backup is a working local database.
+	c.env["CAIO_LICENSE_DB_PATH"] = backup
+	if out := c.ok("list-activations").stdout; !strings.Contains(out, "i-1") {
+		t.Fatalf("backup lacks the activation:\n%s", out)
+	}
+	for uri, says := range map[string]string{"s3://x": "s3://BUCKET/", "s3://no-such-bucket/db": "does not exist"} {
+		c.env["CAIO_LICENSE_DB_PATH"] = uri
+		c.fails(1, "CONFIG", says, "stats")
+	}
+}
