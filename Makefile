@@ -35,11 +35,17 @@ build-lambdas:
 	@for f in $(FUNCTIONS); do $(MAKE) --no-print-directory build-$${f}Function ARTIFACTS_DIR=$(BIN)/lambda/$$f || exit 1; done
 
 # Test servers, built from pinned versions into a git-ignored cache.
+# A stamp per version: changing a version here rebuilds that tool.
 TOOLS := $(CURDIR)/.cache/bin
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
-test-tools: $(TOOLS)/aws-lambda-rie
-$(TOOLS)/aws-lambda-rie:
+VERSITYGW_VERSION := v1.8.0
+test-tools: $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION) $(TOOLS)/.versitygw-$(VERSITYGW_VERSION)
+$(TOOLS)/.aws-lambda-rie-$(RIE_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+	touch $@
+$(TOOLS)/.versitygw-$(VERSITYGW_VERSION):
+	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	touch $@
 export CAIO_TEST_TOOLS := $(TOOLS)
 
 test: fmt-check vet tidy-check lint-template test-tools unit race fuzz
@@ -50,7 +56,7 @@ unit:
 
 # The race detector needs cgo; it runs on the packages where concurrency lives.
 race:
-	CGO_ENABLED=1 $(GO) test -count=1 -race ./shared/licensing/ ./shared/httpapi/ ./shared/lambdaevent/
+	CGO_ENABLED=1 $(GO) test -count=1 -race ./shared/licensing/ ./shared/httpapi/ ./shared/lambdaevent/ ./shared/s3store/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 10s ./shared/licensekey/

@@ -213,7 +213,7 @@ func StatusFor(code licensing.Code) int {
 		return http.StatusConflict
 	case CodeBodyTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case licensing.CodeBusy:
+	case licensing.CodeBusy, licensing.CodeUnknownOutcome:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -230,7 +230,7 @@ func (a *API) refuseWithClaims(r Request, err error, check licensing.Check) Resp
 	if status >= 500 {
 		// Internals stay in the log; the caller gets the request id to quote.
 		a.log.Error("request failed", slog.String("request_id", r.RequestID), slog.String("code", string(code)), slog.String("error", err.Error()))
-		if code != licensing.CodeBusy {
+		if status != http.StatusServiceUnavailable {
 			res.Code, res.Detail = licensing.CodeInternal, "internal error: retry later, or report request id "+r.RequestID
 		}
 		res.RequestID = r.RequestID
@@ -239,7 +239,7 @@ func (a *API) refuseWithClaims(r Request, err error, check licensing.Check) Resp
 		res.Claims = &check.Claims
 	}
 	resp := jsonResponse(status, res.Code, res)
-	if code == licensing.CodeBusy {
+	if status == http.StatusServiceUnavailable {
 		resp.Header.Set("Retry-After", "1")
 	}
 	return resp

@@ -135,7 +135,7 @@ func TestStatusForEveryCode(t *testing.T) {
 		licensing.CodeBadRequest: 400, licensing.CodeInstanceIDRequired: 400,
 		licensing.CodeInvalidKey: 403, licensing.CodeExpired: 403, licensing.CodeSuspended: 403, licensing.CodeRevoked: 403,
 		licensing.CodeNotFound: 404, httpapi.CodeUnknownRoute: 404, httpapi.CodeMethodNotAllowed: 405,
-		licensing.CodeTooManyInstances: 409, httpapi.CodeBodyTooLarge: 413, licensing.CodeBusy: 503,
+		licensing.CodeTooManyInstances: 409, httpapi.CodeBodyTooLarge: 413, licensing.CodeBusy: 503, licensing.CodeUnknownOutcome: 503,
 		licensing.CodeInternal: 500, licensing.CodeDBInvalid: 500,
 	}
 	for code, status := range want {

@@ -29,8 +29,11 @@ const (
 	CodeDBOutdated        Code = "DB_OUTDATED"
 	CodeDBUnwritable      Code = "DB_UNWRITABLE"
 	CodeBusy              Code = "BUSY"
-	CodeConfig            Code = "CONFIG"
-	CodeInternal          Code = "INTERNAL"
+	// CodeUnknownOutcome: a write may or may not have been applied (its
+	// acknowledgement was lost and could not be confirmed either way).
+	CodeUnknownOutcome Code = "UNKNOWN_OUTCOME"
+	CodeConfig         Code = "CONFIG"
+	CodeInternal       Code = "INTERNAL"
 )
 
 // Error is an error with a code and a one-line message that says what to do.

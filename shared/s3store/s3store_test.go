@@ -202,7 +202,7 @@ func TestFaults(t *testing.T) {
 			if present[id] {
 				t.Errorf("%s reported BUSY (not applied) but is present", id)
 			}
-		case s3store.CodeUnknownOutcome:
+		case licensing.CodeUnknownOutcome:
 		default:
 			t.Errorf("%s: unexpected outcome %s", id, code)
 		}

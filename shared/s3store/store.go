@@ -46,10 +46,6 @@ const (
 	maxBackoff         = 500 * time.Millisecond
 )
 
-// CodeUnknownOutcome: a write may or may not have been applied; the
-// caller must check before retrying a non-idempotent command.
-const CodeUnknownOutcome licensing.Code = "UNKNOWN_OUTCOME"
-
 // Store is a licensing.Store on an SQLite file in S3.
 type Store struct {
 	uri         string
@@ -372,7 +368,7 @@ func (s *Store) update(ctx context.Context, opt sqlitestore.Options, run func(*s
 		}
 	}
 	if maybeApplied {
-		return licensing.Wrap(CodeUnknownOutcome, lastErr,
+		return licensing.Wrap(licensing.CodeUnknownOutcome, lastErr,
 			"S3 did not confirm the write to %s after %d attempts: it may or may not have been applied; check (for example with list-events) before repeating it", s.uri, s.maxAttempts)
 	}
 	return licensing.Wrap(licensing.CodeBusy, lastErr, "database %s stayed busy through %d attempts: retry shortly", s.uri, s.maxAttempts)
