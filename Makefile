@@ -39,12 +39,22 @@ build-lambdas:
 TOOLS := $(CURDIR)/.cache/bin
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 VERSITYGW_VERSION := v1.8.0
-test-tools: $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION) $(TOOLS)/.versitygw-$(VERSITYGW_VERSION)
+MAILPIT_VERSION := v1.33.1
+SES_LOCAL_VERSION := 2.10.2
+test-tools: $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION) $(TOOLS)/.versitygw-$(VERSITYGW_VERSION) \
+	$(TOOLS)/.mailpit-$(MAILPIT_VERSION) $(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION)
 $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 	touch $@
 $(TOOLS)/.versitygw-$(VERSITYGW_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	touch $@
+$(TOOLS)/.mailpit-$(MAILPIT_VERSION):
+	GOBIN=$(TOOLS) $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+	touch $@
+$(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION):
+	mkdir -p $(TOOLS) $(CURDIR)/.cache/npm
+	npm install --no-audit --no-fund --silent --prefix $(CURDIR)/.cache/npm aws-ses-v2-local@$(SES_LOCAL_VERSION)
 	touch $@
 export CAIO_TEST_TOOLS := $(TOOLS)
 

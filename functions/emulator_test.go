@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
 
 // The functions are built by the same make targets that `sam build` runs,
@@ -106,21 +108,7 @@ func TestBuildTargetsMakeArm64Bootstraps(t *testing.T) {
 }
 
 // emulatorPath finds aws-lambda-rie as installed by `make test-tools`.
-func emulatorPath(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("CAIO_TEST_TOOLS")
-	if dir == "" {
-		dir = filepath.Join(repoRoot(t), ".cache", "bin")
-	}
-	p := filepath.Join(dir, "aws-lambda-rie")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CAIO_REQUIRE_TEST_TOOLS") != "" {
-			t.Fatalf("aws-lambda-rie not found at %s: run 'make test-tools'", p)
-		}
-		t.Skipf("aws-lambda-rie not installed (run 'make test-tools')")
-	}
-	return p
-}
+func emulatorPath(t testing.TB) string { return testtools.Path(t, "aws-lambda-rie") }
 
 func freePort(t testing.TB) string {
 	t.Helper()

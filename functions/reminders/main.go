@@ -7,15 +7,16 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 )
 
 func main() {
-	fn, err := config.LoadFunction(context.Background(), "reminders", config.Needs{})
+	fn, err := config.LoadFunction(context.Background(), "reminders", config.Needs{Mail: true})
 	if err != nil {
 		config.Fatal("reminders", err)
 	}
-	h := operator.New(fn.Service, fn.ReminderDays)
+	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
 	lambda.StartHandler(lambdaevent.Operator("reminders", fn.Log, h.Reminders, lambdaevent.EventBridge, lambdaevent.Scheduler))
 }

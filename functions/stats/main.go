@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 )
@@ -16,6 +17,6 @@ func main() {
 	if err != nil {
 		config.Fatal("stats", err)
 	}
-	h := operator.New(fn.Service, fn.ReminderDays)
+	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
 	lambda.StartHandler(lambdaevent.Operator("stats", fn.Log, h.Stats))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -11,8 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/mail"
 )
 
 // licenseFlags are the terms shared by generate-license and distribute-license.
@@ -101,6 +104,14 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 			if err := licensing.ValidateEmail(args[1]); err != nil {
 				return err
 			}
+			var sender mail.Sender = mail.None{}
+			if send {
+				// Bad email configuration stops us before anything is generated.
+				var err error
+				if sender, err = config.Mailer(c.Context()); err != nil {
+					return err
+				}
+			}
 			svc, done, err := a.service(c, config.Write, true)
 			if err != nil {
 				return err
@@ -110,19 +121,81 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var notes []string
-			if send {
-				// Delivery providers arrive with the email issue; until then the
-				// guide's behaviour: generate, skip delivery, succeed.
-				a.warn("email delivery skipped: email delivery is not configured in this build; the license was generated")
-				notes = append(notes, "Email delivery skipped: no email provider configured")
+			if !send {
+				return a.printIssued("License generated for "+args[1], is)
 			}
-			return a.printIssued("License generated for "+args[1], is, notes...)
+			cust, err := svc.Customer(c.Context(), is.License.CustomerID)
+			if err != nil {
+				return err
+			}
+			res, sendErr := a.deliverer(svc, sender).License(c.Context(), licensing.Sendable{License: is.License, Customer: cust, Key: is.Key}, args[1])
+			if res.Status == licensing.OutcomeSkipped {
+				a.warn("%s", res.Detail)
+			}
+			if a.jsonOut {
+				err = a.printJSON(struct {
+					licensing.Issued
+					Delivery delivery.Result `json:"delivery"`
+				}{is, res})
+			} else {
+				err = a.printIssued("License generated for "+args[1], is, "Email: "+res.Detail)
+			}
+			if sendErr != nil {
+				return sendErr
+			}
+			return err
 		},
 	}
 	f.register(c)
 	addSecretFlag(c, a)
 	c.Flags().BoolVar(&send, "send-email", false, "email the license to the recipient")
+	return c
+}
+
+func (a *app) deliverer(svc *licensing.Service, sender mail.Sender) *delivery.Deliverer {
+	return delivery.New(svc, sender, slog.New(slog.DiscardHandler))
+}
+
+func (a *app) resendLicenseCommand() *cobra.Command {
+	var to string
+	c := &cobra.Command{
+		Use:   "resend-license KEY_OR_LICENSE_ID --to EMAIL",
+		Short: "Email a license's current key again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := licensing.ValidateEmail(to); err != nil {
+				return err
+			}
+			sender, err := config.Mailer(c.Context())
+			if err != nil {
+				return err
+			}
+			svc, done, err := a.service(c, config.Write, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			s, err := svc.Sendable(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			res, err := a.deliverer(svc, sender).License(c.Context(), s, to)
+			if err != nil {
+				return err
+			}
+			if res.Status == licensing.OutcomeSkipped {
+				return licensing.Errorf(licensing.CodeConfig, "%s", res.Detail)
+			}
+			if a.jsonOut {
+				return a.printJSON(res)
+			}
+			fmt.Fprintf(a.stdout, "License %s: %s\n", s.License.ID, res.Detail)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&to, "to", "", "recipient address (required)")
+	requireFlags(c, "to")
+	addSecretFlag(c, a)
 	return c
 }
 

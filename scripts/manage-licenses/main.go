@@ -82,7 +82,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.listLicensesCommand(), a.verifyLicenseCommand(), a.publicKeyCommand(), a.exportLicensesCommand(),
 		a.trackActivationCommand(), a.deactivateCommand(), a.listActivationsCommand(),
 		a.statsCommand(), a.renewalRemindersCommand(), a.listEventsCommand(),
-		a.serveCommand(), a.backupCommand(),
+		a.serveCommand(), a.backupCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {

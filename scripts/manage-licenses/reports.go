@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
@@ -65,10 +66,14 @@ func (a *app) statsCommand() *cobra.Command {
 
 func (a *app) renewalRemindersCommand() *cobra.Command {
 	var days int
+	var send bool
 	c := &cobra.Command{
-		Use:   "renewal-reminders [--days N]",
-		Short: "List active licenses that expire within N days",
+		Use:   "renewal-reminders [--days N] [--send]",
+		Short: "List active licenses that expire within N days; with --send, email the reminders due",
 		RunE: func(c *cobra.Command, _ []string) error {
+			if send {
+				return a.sendReminders(c, days)
+			}
 			svc, done, err := a.service(c, config.Read, false)
 			if err != nil {
 				return err
@@ -92,7 +97,80 @@ func (a *app) renewalRemindersCommand() *cobra.Command {
 			return t.flush()
 		},
 	}
-	c.Flags().IntVar(&days, "days", licensing.DefaultExpiringDays, "window in days")
+	c.Flags().IntVar(&days, "days", licensing.DefaultExpiringDays, "window in days; with --send, the one threshold (default: CAIO_REMINDER_DAYS)")
+	c.Flags().BoolVar(&send, "send", false, "email the reminders that are due (each at most once per license and threshold)")
+	return c
+}
+
+// sendReminders emails the due reminders, sharing the function's
+// thresholds and its at-most-once record.
+func (a *app) sendReminders(c *cobra.Command, days int) error {
+	thresholds, err := config.ReminderDays()
+	if err != nil {
+		return err
+	}
+	if c.Flags().Changed("days") {
+		thresholds = []int{days}
+	}
+	sender, err := config.Mailer(c.Context())
+	if err != nil {
+		return err
+	}
+	svc, done, err := a.service(c, config.Write, false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	counts, outcomes, err := a.deliverer(svc, sender).Reminders(c.Context(), thresholds)
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		err = a.printJSON(map[string]any{"thresholds": thresholds, "counts": counts, "reminders": outcomes})
+	} else {
+		t := newTable(a.stdout, "LICENSE", "CUSTOMER", "EMAIL", "EXPIRES", "DAYS LEFT", "THRESHOLD", "RESULT")
+		for _, o := range outcomes {
+			t.row(o.LicenseID, o.CustomerID, orDash(o.Email), rfc3339(o.ExpiresAt), strconv.Itoa(o.DaysLeft), strconv.Itoa(o.ThresholdDays), o.Result.Status+": "+o.Result.Detail)
+		}
+		t.flush()
+		fmt.Fprintf(a.stdout, "Reminders: %d found, %d sent, %d skipped, %d failed\n", counts.Found, counts.Sent, counts.Skipped, counts.Failed)
+	}
+	if counts.Failed > 0 {
+		return licensing.Errorf(delivery.CodeDeliveryFailed, "%d reminders could not be sent; they stay due and the next run retries them", counts.Failed)
+	}
+	return err
+}
+
+func (a *app) listDeliveriesCommand() *cobra.Command {
+	var key string
+	c := &cobra.Command{
+		Use:   "list-deliveries [--license-key KEY_OR_ID]",
+		Short: "Show every attempt to email a license or a reminder",
+		RunE: func(c *cobra.Command, _ []string) error {
+			svc, done, err := a.service(c, config.Read, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ds, err := svc.Deliveries(c.Context(), key)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(ds)
+			}
+			t := newTable(a.stdout, "AT", "LICENSE", "KIND", "RECIPIENT", "PROVIDER", "OUTCOME", "MESSAGE ID", "ERROR")
+			for _, d := range ds {
+				kind := d.Kind
+				if d.ThresholdDays > 0 {
+					kind += fmt.Sprintf(" (%dd)", d.ThresholdDays)
+				}
+				t.row(rfc3339(d.At), d.LicenseID, kind, d.Recipient, d.Provider, d.Outcome, orDash(d.MessageID), orDash(d.Error))
+			}
+			return t.flush()
+		},
+	}
+	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
 	return c
 }
 

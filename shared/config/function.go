@@ -10,6 +10,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/awssecret"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/mail"
 )
 
 // More environment variables of the functions.
@@ -29,6 +30,8 @@ type Needs struct {
 	// PublicKey: the function verifies keys with CAIO_LICENSE_PUBLIC_KEY
 	// and nothing else (activate).
 	PublicKey bool
+	// Mail: the function sends email (distribute, reminders).
+	Mail bool
 }
 
 // Function is a wired function: its service, logger and settings.
@@ -37,7 +40,9 @@ type Function struct {
 	Service      *licensing.Service
 	Log          *slog.Logger
 	ReminderDays []int
-	close        func()
+	// Mailer is the email provider (mail.None when not needed or not configured).
+	Mailer mail.Sender
+	close  func()
 }
 
 // Close releases the store.
@@ -81,12 +86,18 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 	if err != nil {
 		return nil, err
 	}
+	var mailer mail.Sender = mail.None{}
+	if needs.Mail {
+		if mailer, err = Mailer(ctx); err != nil {
+			return nil, err
+		}
+	}
 	store, err := OpenStore(ctx, DB{Path: path, Explicit: true}, Write)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Store = store
-	return &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, close: func() { store.Close() }}, nil
+	return &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, Mailer: mailer, close: func() { store.Close() }}, nil
 }
 
 // Secret returns CAIO_LICENSE_SECRET, or reads the secret named by

@@ -128,3 +128,35 @@ type Event struct {
 	InstanceID string    `json:"instance_id,omitempty"`
 	Detail     string    `json:"detail,omitempty"`
 }
+
+// Delivery is one attempt to email a license or a reminder.
+type Delivery struct {
+	ID            int64     `json:"id"`
+	LicenseID     string    `json:"license_id"`
+	Kind          string    `json:"kind"` // license, reminder
+	ThresholdDays int       `json:"threshold_days,omitempty"`
+	Recipient     string    `json:"recipient"`
+	Provider      string    `json:"provider"`
+	MessageID     string    `json:"message_id,omitempty"`
+	At            time.Time `json:"at"`
+	Outcome       string    `json:"outcome"` // sent, failed, skipped
+	Error         string    `json:"error,omitempty"`
+}
+
+// Delivery kinds and outcomes.
+const (
+	DeliveryLicense  = "license"
+	DeliveryReminder = "reminder"
+	OutcomeSent      = "sent"
+	OutcomeFailed    = "failed"
+	OutcomeSkipped   = "skipped"
+)
+
+// ReminderClaim reserves the one reminder of a license for a threshold
+// and an expiry, before it is sent.
+type ReminderClaim struct {
+	LicenseID     string
+	ThresholdDays int
+	ExpiresAt     time.Time
+	ClaimedAt     time.Time
+}

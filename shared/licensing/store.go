@@ -47,6 +47,15 @@ type Tx interface {
 
 	AppendEvent(Event) error
 	Events(EventFilter) ([]Event, error)
+
+	InsertDelivery(Delivery) error
+	Deliveries(licenseID string) ([]Delivery, error) // all licenses when ""
+
+	// InsertReminderClaim fails with CodeAlreadyExists when the claim exists.
+	InsertReminderClaim(ReminderClaim) error
+	ReminderClaimed(licenseID string, thresholdDays int, expiresAt time.Time) (bool, error)
+	MarkReminderSent(ReminderClaim) error
+	DeleteReminderClaim(ReminderClaim) error
 }
 
 // LicenseFilter narrows Licenses; zero fields match everything.

@@ -9,8 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"slices"
 
+	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
@@ -19,11 +19,12 @@ type Handlers struct {
 	svc *licensing.Service
 	// reminderDays are the default reminder thresholds (CAIO_REMINDER_DAYS).
 	reminderDays []int
+	deliver      *delivery.Deliverer
 }
 
-// New returns the handlers.
-func New(svc *licensing.Service, reminderDays []int) *Handlers {
-	return &Handlers{svc: svc, reminderDays: reminderDays}
+// New returns the handlers; deliver emails licenses and reminders.
+func New(svc *licensing.Service, reminderDays []int, deliver *delivery.Deliverer) *Handlers {
+	return &Handlers{svc: svc, reminderDays: reminderDays, deliver: deliver}
 }
 
 // decode reads one JSON object strictly: a misspelt field is an error, not
@@ -94,19 +95,14 @@ func (h *Handlers) Generate(ctx context.Context, input json.RawMessage) (any, er
 	return h.svc.Generate(ctx, in.request())
 }
 
-// Delivery says what happened to the email of a distributed license.
-type Delivery struct {
-	Status string `json:"status"` // sent, skipped
-	Detail string `json:"detail"`
-}
-
 // Distributed is the distribute function's result.
 type Distributed struct {
 	licensing.Issued
-	Delivery Delivery `json:"delivery"`
+	Delivery delivery.Result `json:"delivery"`
 }
 
-// Distribute mints a license for a recipient.
+// Distribute mints a license for a recipient and, with send_email, emails
+// it. A configured provider that fails is an error (the license stays).
 func (h *Handlers) Distribute(ctx context.Context, input json.RawMessage) (any, error) {
 	var in GenerateInput
 	if err := decode(input, &in); err != nil {
@@ -122,10 +118,21 @@ func (h *Handlers) Distribute(ctx context.Context, input json.RawMessage) (any, 
 	if err != nil {
 		return nil, err
 	}
-	out := Distributed{Issued: is, Delivery: Delivery{Status: "skipped", Detail: "send_email was not set"}}
-	if in.SendEmail {
-		out.Delivery.Detail = "email delivery is not configured in this build; the license was generated"
+	out := Distributed{Issued: is, Delivery: delivery.Result{Status: licensing.OutcomeSkipped, Recipient: in.Email, Detail: "send_email was not set"}}
+	if !in.SendEmail {
+		return out, nil
 	}
+	cust, err := h.svc.Customer(ctx, is.License.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	out.Delivery, err = h.deliver.License(ctx, licensing.Sendable{License: is.License, Customer: cust, Key: is.Key}, in.Email)
+	if err != nil && licensing.ErrorCode(err) != delivery.CodeDeliveryFailed {
+		return nil, err
+	}
+	// A failed send is a result, not a function error: a retried invocation
+	// would mint a second license. delivery.status says "failed"; resend
+	// with 'manage-licenses resend-license'.
 	return out, nil
 }
 
@@ -153,14 +160,15 @@ type RemindersInput struct {
 	Days json.RawMessage `json:"days"`
 }
 
-// RemindersResult is what the reminders function found.
+// RemindersResult is what a reminders run found and did.
 type RemindersResult struct {
-	Thresholds []int                `json:"thresholds"`
-	Found      int                  `json:"found"`
-	Reminders  []licensing.Reminder `json:"reminders"`
+	Thresholds []int `json:"thresholds"`
+	delivery.Counts
+	Reminders []delivery.ReminderOutcome `json:"reminders"`
 }
 
-// Reminders lists the licenses due a renewal reminder within the largest threshold.
+// Reminders emails the reminders due at the thresholds, each at most once
+// per license, threshold and expiry (see delivery.Deliverer.Reminders).
 func (h *Handlers) Reminders(ctx context.Context, input json.RawMessage) (any, error) {
 	var in RemindersInput
 	if err := decode(input, &in); err != nil {
@@ -175,17 +183,15 @@ func (h *Handlers) Reminders(ctx context.Context, input json.RawMessage) (any, e
 			return nil, licensing.Errorf(licensing.CodeBadRequest, "days must be a number or a list of numbers, such as [30, 7, 1]")
 		}
 	}
-	if len(thresholds) == 0 {
-		return nil, licensing.Errorf(licensing.CodeBadRequest, "days must list at least one threshold")
-	}
-	for _, d := range thresholds {
-		if d <= 0 || d > licensing.MaxDays {
-			return nil, licensing.Errorf(licensing.CodeBadRequest, "days must be between 1 and %d (got %d)", licensing.MaxDays, d)
-		}
-	}
-	rs, err := h.svc.RenewalReminders(ctx, slices.Max(thresholds))
+	counts, outcomes, err := h.deliver.Reminders(ctx, thresholds)
 	if err != nil {
 		return nil, err
 	}
-	return RemindersResult{Thresholds: thresholds, Found: len(rs), Reminders: rs}, nil
+	res := RemindersResult{Thresholds: thresholds, Counts: counts, Reminders: outcomes}
+	if counts.Failed > 0 {
+		// A failed run goes to the on-failure destination and is retried;
+		// the reminders already sent are not sent again.
+		return nil, licensing.Errorf(delivery.CodeDeliveryFailed, "%d of %d reminders could not be sent", counts.Failed, counts.Found)
+	}
+	return res, nil
 }

@@ -97,6 +97,32 @@ CREATE TABLE operations (
 ) STRICT;
 CREATE INDEX operations_applied ON operations (applied_at);
 `,
+	// 3: email deliveries, and reminder claims (at most one reminder per
+	// license, threshold and expiry).
+	`
+CREATE TABLE deliveries (
+	id             INTEGER PRIMARY KEY AUTOINCREMENT,
+	license_id     TEXT NOT NULL REFERENCES licenses(id),
+	kind           TEXT NOT NULL CHECK (kind IN ('license', 'reminder')),
+	threshold_days INTEGER NOT NULL DEFAULT 0,
+	recipient      TEXT NOT NULL,
+	provider       TEXT NOT NULL,
+	message_id     TEXT NOT NULL DEFAULT '',
+	at             TEXT NOT NULL,
+	outcome        TEXT NOT NULL CHECK (outcome IN ('sent', 'failed', 'skipped')),
+	error          TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX deliveries_license ON deliveries (license_id, id);
+
+CREATE TABLE reminder_claims (
+	license_id     TEXT NOT NULL REFERENCES licenses(id),
+	threshold_days INTEGER NOT NULL,
+	expires_at     TEXT NOT NULL,
+	claimed_at     TEXT NOT NULL,
+	state          TEXT NOT NULL CHECK (state IN ('claimed', 'sent')),
+	PRIMARY KEY (license_id, threshold_days, expires_at)
+) STRICT;
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

@@ -22,6 +22,8 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
 
 // Bucket is the bucket every server here starts with.
@@ -67,36 +69,11 @@ func StartGofakes3(t testing.TB) *Server {
 	return &Server{URL: srv.URL, AccessKey: "test", SecretKey: "test"}
 }
 
-// ToolPath finds a test server binary installed by `make test-tools`;
-// missing, it skips the test, or fails it under CAIO_REQUIRE_TEST_TOOLS.
-func ToolPath(t testing.TB, name string) string {
-	t.Helper()
-	dir := os.Getenv("CAIO_TEST_TOOLS")
-	if dir == "" {
-		if wd, err := os.Getwd(); err == nil {
-			for d := wd; d != "/"; d = filepath.Dir(d) {
-				if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-					dir = filepath.Join(d, ".cache", "bin")
-					break
-				}
-			}
-		}
-	}
-	p := filepath.Join(dir, name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CAIO_REQUIRE_TEST_TOOLS") != "" {
-			t.Fatalf("%s not found at %s: run 'make test-tools'", name, p)
-		}
-		t.Skipf("%s not installed (run 'make test-tools')", name)
-	}
-	return p
-}
-
 // StartVersity runs versitygw (which answers conditional writes exactly as
 // AWS does) on a posix directory.
 func StartVersity(t testing.TB) *Server {
 	t.Helper()
-	bin := ToolPath(t, "versitygw")
+	bin := testtools.Path(t, "versitygw")
 	root := t.TempDir()
 	if err := os.Mkdir(filepath.Join(root, Bucket), 0o755); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,192 @@
+package licensing
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Event kinds of deliveries.
+const (
+	EventDeliverySent   = "delivery.sent"
+	EventDeliveryFailed = "delivery.failed"
+)
+
+// Sendable is what an email about a license needs.
+type Sendable struct {
+	License  License
+	Customer Customer
+	// Key is the license's current key (empty for reminders).
+	Key string
+}
+
+// Customer returns one customer.
+func (s *Service) Customer(ctx context.Context, id string) (Customer, error) {
+	var c Customer
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		c, err = s.customer(tx, id)
+		return err
+	})
+	return c, err
+}
+
+// Sendable returns a license (a key or license id) with its current key and
+// customer. It needs the secret: keys are stored only sealed.
+func (s *Service) Sendable(ctx context.Context, ref string) (Sendable, error) {
+	var out Sendable
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		lic, err := s.resolveLicense(tx, ref)
+		if err != nil {
+			return err
+		}
+		box, err := s.sealingKey(tx)
+		if err != nil {
+			return err
+		}
+		lk, err := tx.LatestLicenseKey(lic.ID)
+		if err != nil {
+			return err
+		}
+		key, err := box.Open(lk.Sealed, licenseKeyAAD(lic.ID))
+		if err != nil {
+			return Errorf(CodeSecretMismatch, "CAIO_LICENSE_SECRET does not match the secret this database was set up with: use the original secret")
+		}
+		c, err := s.customer(tx, lic.CustomerID)
+		out = Sendable{License: lic, Customer: c, Key: string(key)}
+		return err
+	})
+	return out, err
+}
+
+// RecordDelivery records an attempt to email a license.
+func (s *Service) RecordDelivery(ctx context.Context, d Delivery) error {
+	if d.At.IsZero() {
+		d.At = s.now()
+	}
+	return s.cfg.Store.Update(ctx, func(tx Tx) error { return s.recordDelivery(tx, d) })
+}
+
+func (s *Service) recordDelivery(tx Tx, d Delivery) error {
+	if err := tx.InsertDelivery(d); err != nil {
+		return err
+	}
+	kind := EventDeliverySent
+	if d.Outcome != OutcomeSent {
+		kind = EventDeliveryFailed
+	}
+	detail := d.Kind + " to " + d.Recipient + " via " + d.Provider
+	if d.Error != "" {
+		detail += ": " + d.Error
+	}
+	return s.event(tx, d.At, kind, Event{LicenseID: d.LicenseID, Detail: detail})
+}
+
+// Deliveries lists the delivery attempts of a license (a key or id), or all.
+func (s *Service) Deliveries(ctx context.Context, ref string) ([]Delivery, error) {
+	out := []Delivery{}
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		id := ""
+		if ref != "" {
+			lic, err := s.resolveLicense(tx, ref)
+			if err != nil {
+				return err
+			}
+			id = lic.ID
+		}
+		var err error
+		out, err = tx.Deliveries(id)
+		return err
+	})
+	return out, err
+}
+
+// DueReminder is a reminder due for a license at one threshold.
+type DueReminder struct {
+	Reminder
+	ThresholdDays int `json:"threshold_days"`
+}
+
+// Claim is the claim that reserves this reminder.
+func (r DueReminder) Claim() ReminderClaim {
+	return ReminderClaim{LicenseID: r.LicenseID, ThresholdDays: r.ThresholdDays, ExpiresAt: r.ExpiresAt}
+}
+
+// DueReminders returns, for each active license expiring within the
+// largest threshold, the nearest threshold it has reached — so a license
+// created 5 days before expiry is due one reminder (at 7), not three —
+// leaving out those already claimed.
+func (s *Service) DueReminders(ctx context.Context, thresholds []int) ([]DueReminder, error) {
+	if len(thresholds) == 0 {
+		return nil, Errorf(CodeBadRequest, "at least one reminder threshold is needed")
+	}
+	for _, t := range thresholds {
+		if err := validateDays("reminder threshold", t); err != nil {
+			return nil, err
+		}
+	}
+	sorted := slices.Sorted(slices.Values(thresholds))
+	all, err := s.RenewalReminders(ctx, sorted[len(sorted)-1])
+	if err != nil {
+		return nil, err
+	}
+	out := []DueReminder{}
+	err = s.cfg.Store.View(ctx, func(tx Tx) error {
+		for _, r := range all {
+			i := slices.IndexFunc(sorted, func(t int) bool { return r.DaysLeft <= t })
+			if i < 0 {
+				continue
+			}
+			due := DueReminder{Reminder: r, ThresholdDays: sorted[i]}
+			claimed, err := tx.ReminderClaimed(r.LicenseID, due.ThresholdDays, r.ExpiresAt)
+			if err != nil {
+				return err
+			}
+			if !claimed {
+				out = append(out, due)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ClaimReminder reserves a reminder before it is sent; false means someone
+// (another run, a duplicate event) already holds it and it must not be sent.
+func (s *Service) ClaimReminder(ctx context.Context, r DueReminder) (bool, error) {
+	claimed := false
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+		c := r.Claim()
+		c.ClaimedAt = s.now()
+		err := tx.InsertReminderClaim(c)
+		claimed = err == nil
+		if ErrorCode(err) == CodeAlreadyExists {
+			return nil
+		}
+		return err
+	})
+	return claimed, err
+}
+
+// FinishReminder records how a claimed reminder went. A sent reminder keeps
+// its claim for good; a failed one releases it, so that a later run retries.
+func (s *Service) FinishReminder(ctx context.Context, r DueReminder, d Delivery) error {
+	if d.At.IsZero() {
+		d.At = s.now()
+	}
+	return s.cfg.Store.Update(ctx, func(tx Tx) error {
+		var err error
+		if d.Outcome == OutcomeSent {
+			err = tx.MarkReminderSent(r.Claim())
+		} else {
+			err = tx.DeleteReminderClaim(r.Claim())
+		}
+		if err != nil {
+			return err
+		}
+		return s.recordDelivery(tx, d)
+	})
+}
+
+// Now is the service's clock, for callers that stamp records.
+func (s *Service) Now() time.Time { return s.now() }

@@ -1,0 +1,41 @@
+// Package testtools finds the test servers that `make test-tools` builds
+// from pinned versions into the git-ignored .cache/.
+package testtools
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Dir is where the tools are: $CAIO_TEST_TOOLS, else .cache/bin at the
+// module root.
+func Dir() string {
+	if dir := os.Getenv("CAIO_TEST_TOOLS"); dir != "" {
+		return dir
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for d := wd; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(d, ".cache", "bin")
+		}
+	}
+	return ""
+}
+
+// Path returns the path of a tool under Dir. A missing tool skips the
+// test, or fails it under CAIO_REQUIRE_TEST_TOOLS (as make test sets).
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(Dir(), name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CAIO_REQUIRE_TEST_TOOLS") != "" {
+			t.Fatalf("%s not found at %s: run 'make test-tools'", name, p)
+		}
+		t.Skipf("%s not installed (run 'make test-tools')", name)
+	}
+	return p
+}
