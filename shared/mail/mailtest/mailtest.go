@@ -95,12 +95,13 @@ func StartMailpit(t testing.TB, starttls bool) *Mailpit {
 // Env is the CAIO_SMTP_* environment for this server.
 func (m *Mailpit) Env() map[string]string {
 	env := map[string]string{
-		"CAIO_SMTP_SERVER": m.Host, "CAIO_SMTP_PORT": strconv.Itoa(m.Port),
-		"CAIO_SMTP_USER": "licensing@vendor.test", "CAIO_SMTP_PASSWORD": "smtp-password-not-for-logs",
-		"CAIO_SMTP_SENDER": "licensing@vendor.test",
+		"CAIO_SMTP_SERVER": m.Host, "CAIO_SMTP_PORT": strconv.Itoa(m.Port), "CAIO_SMTP_SENDER": "licensing@vendor.test",
 	}
 	if m.CAFile != "" {
+		// Credentials only over TLS: the client refuses to send them in clear.
 		env["CAIO_SMTP_CA_FILE"] = m.CAFile
+		env["CAIO_SMTP_USER"] = "licensing@vendor.test"
+		env["CAIO_SMTP_PASSWORD"] = "smtp-password-not-for-logs"
 	} else {
 		env["CAIO_SMTP_TLS"] = "none"
 	}
