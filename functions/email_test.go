@@ -25,7 +25,7 @@ func TestEmailDeliveryUnderTheEmulator(t *testing.T) {
 	reminders := startEmulator(t, bootstrap(t, "reminders"), remEnv)
 
 	var dist struct {
-		Key      string `json:"license_key"`
+		Key      string                                       `json:"license_key"`
 		Delivery struct{ Status, Provider, MessageID string } `json:"delivery"`
 	}
 	distribute.invokeJSON(t, sample(t, "distribute", "direct", ""), &dist)
