@@ -55,7 +55,7 @@ func TestEmailDeliveryUnderTheEmulator(t *testing.T) {
 	if strings.Contains(logs, "smtp-password-not-for-logs") || strings.Contains(logs, dist.Key) {
 		t.Fatal("a password or key is in the function logs")
 	}
-	if !strings.Contains(reminders.logs.String(), `"msg":"reminders"`) || !strings.Contains(reminders.logs.String(), `"sent":1`) {
+	if !reminders.waitLogs(`"msg":"reminders"`, `"sent":1`) {
 		t.Fatalf("reminders logs lack the counts:\n%s", reminders.logs.String())
 	}
 }

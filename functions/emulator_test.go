@@ -110,16 +110,6 @@ func TestBuildTargetsMakeArm64Bootstraps(t *testing.T) {
 // emulatorPath finds aws-lambda-rie as installed by `make test-tools`.
 func emulatorPath(t testing.TB) string { return testtools.Path(t, "aws-lambda-rie") }
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // emulator is one function running under the Runtime Interface Emulator.
 type emulator struct {
 	url     string
@@ -143,7 +133,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // startEmulator runs bootstrap under the emulator on loopback with exactly env.
 func startEmulator(t testing.TB, bootstrap string, env map[string]string) *emulator {
 	t.Helper()
-	addr, api := freePort(t), freePort(t)
+	addr, api := testtools.FreeAddr(t), testtools.FreeAddr(t)
 	cmd := exec.Command(emulatorPath(t), "--runtime-interface-emulator-address", addr, "--runtime-api-address", api, bootstrap)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AWS_REGION=us-east-1", "TZ=UTC"}
 	for k, v := range env {
@@ -168,6 +158,22 @@ func startEmulator(t testing.TB, bootstrap string, env map[string]string) *emula
 		time.Sleep(10 * time.Millisecond)
 	}
 	return e
+}
+
+// waitLogs waits (up to 5 s) until the emulator's output holds every
+// want: the function's output may arrive after the invocation's answer.
+func (e *emulator) waitLogs(want ...string) bool {
+	for range 250 {
+		logs, all := e.logs.String(), true
+		for _, w := range want {
+			all = all && strings.Contains(logs, w)
+		}
+		if all {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 func (e *emulator) stop() {

@@ -81,10 +81,8 @@ func TestActivateFunctionConformance(t *testing.T) {
 	if strings.Contains(logs, "CAIO-v1-CUST-001-") {
 		t.Fatal("function logs hold a license key")
 	}
-	for _, want := range []string{`"function":"activate"`, `"request_id":"LV7fzho-PHcEJPw="`, `"code":"TOO_MANY_INSTANCES"`} {
-		if !strings.Contains(logs, want) {
-			t.Fatalf("logs lack %s:\n%s", want, logs)
-		}
+	if !e.waitLogs(`"function":"activate"`, `"request_id":"LV7fzho-PHcEJPw="`, `"code":"TOO_MANY_INSTANCES"`) {
+		t.Fatalf("logs lack the function, request id or outcome code:\n%s", e.logs.String())
 	}
 }
 
@@ -250,7 +248,7 @@ func TestRefusalsAndErrorsUnderTheEmulator(t *testing.T) {
 	if status, _ := bare.invoke(t, []byte(`{}`)); status != 502 {
 		t.Fatalf("cold start without a public key answered %d", status)
 	}
-	if !strings.Contains(bare.logs.String(), `"code":"CONFIG"`) || !strings.Contains(bare.logs.String(), "CAIO_LICENSE_PUBLIC_KEY") {
+	if !bare.waitLogs(`"code":"CONFIG"`, "CAIO_LICENSE_PUBLIC_KEY") {
 		t.Fatalf("cold start failure not explained:\n%s", bare.logs.String())
 	}
 }

@@ -5,13 +5,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
@@ -52,7 +51,7 @@ func (a *app) exportLicensesCommand() *cobra.Command {
 				_, err = a.stdout.Write(buf.Bytes())
 				return err
 			}
-			if err := writeFileAtomic(output, buf.Bytes()); err != nil {
+			if err := atomicfile.Write(output, buf.Bytes(), 0o600); err != nil {
 				return licensing.Errorf(licensing.CodeBadRequest, "cannot write %s: %v", output, err)
 			}
 			fmt.Fprintf(a.stderr, "Exported %d licenses to %s\n", len(rows), output)
@@ -97,25 +96,4 @@ func neutralise(cells []string) []string {
 		}
 	}
 	return cells
-}
-
-// writeFileAtomic writes data to path with mode 0600, replacing it whole or not at all.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".export-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

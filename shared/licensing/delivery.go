@@ -86,15 +86,10 @@ func (s *Service) recordDelivery(tx Tx, d Delivery) error {
 func (s *Service) Deliveries(ctx context.Context, ref string) ([]Delivery, error) {
 	out := []Delivery{}
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		id := ""
-		if ref != "" {
-			lic, err := s.resolveLicense(tx, ref)
-			if err != nil {
-				return err
-			}
-			id = lic.ID
+		id, err := s.optionalLicenseID(tx, ref)
+		if err != nil {
+			return err
 		}
-		var err error
 		out, err = tx.Deliveries(id)
 		return err
 	})

@@ -214,14 +214,10 @@ func (s *Service) signerIfAny(tx Tx) (ed25519.PrivateKey, bool, error) {
 func (s *Service) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	out := []Event{}
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		if f.LicenseID != "" {
-			lic, err := s.resolveLicense(tx, f.LicenseID)
-			if err != nil {
-				return err
-			}
-			f.LicenseID = lic.ID
-		}
 		var err error
+		if f.LicenseID, err = s.optionalLicenseID(tx, f.LicenseID); err != nil {
+			return err
+		}
 		out, err = tx.Events(f)
 		return err
 	})

@@ -188,15 +188,10 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 func (s *Service) Activations(ctx context.Context, ref string) ([]Activation, error) {
 	var out []Activation
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		id := ""
-		if ref != "" {
-			lic, err := s.resolveLicense(tx, ref)
-			if err != nil {
-				return err
-			}
-			id = lic.ID
+		id, err := s.optionalLicenseID(tx, ref)
+		if err != nil {
+			return err
 		}
-		var err error
 		out, err = tx.Activations(id)
 		return err
 	})

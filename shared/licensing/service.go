@@ -190,6 +190,16 @@ func (s *Service) resolveLicense(tx Tx, ref string) (License, error) {
 	return lic, err
 }
 
+// optionalLicenseID resolves ref (a key or license id) to a license id;
+// an empty ref stays empty, meaning every license.
+func (s *Service) optionalLicenseID(tx Tx, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	lic, err := s.resolveLicense(tx, ref)
+	return lic.ID, err
+}
+
 // usable reports why a license may not be used now, or nil.
 func usable(lic License, now time.Time) error {
 	switch lic.EffectiveStatus(now) {

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
@@ -179,7 +180,7 @@ func (s *Store) refresh(ctx context.Context) (*snapshot, error) {
 		return nil, licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
 	}
 	snap := &snapshot{etag: newEtag, path: s.cachePath(newEtag)}
-	if err := writeFileAtomic(snap.path, body, s.cacheDir); err != nil {
+	if err := atomicfile.Write(snap.path, body, 0o600); err != nil {
 		return nil, licensing.Wrap(licensing.CodeConfig, err, "cannot write the cache in %s: %v", s.cacheDir, err)
 	}
 	s.setCurrent(snap)
@@ -450,7 +451,7 @@ func (s *Store) Backup(ctx context.Context, dest string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dest, body, filepath.Dir(dest))
+	return atomicfile.Write(dest, body, 0o600)
 }
 
 func sleep(ctx context.Context, attempt int) error {
@@ -492,24 +493,4 @@ func copyToTemp(src, dir string) (string, error) {
 		return "", err
 	}
 	return out.Name(), out.Close()
-}
-
-// writeFileAtomic writes data to path whole or not at all.
-func writeFileAtomic(path string, data []byte, dir string) error {
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

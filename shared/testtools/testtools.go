@@ -3,6 +3,7 @@
 package testtools
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,4 +39,16 @@ func Path(t testing.TB, name string) string {
 		t.Skipf("%s not installed (run 'make test-tools')", name)
 	}
 	return p
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for a server the test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

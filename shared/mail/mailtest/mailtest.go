@@ -25,16 +25,6 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func waitListening(t testing.TB, addr string, logs *bytes.Buffer) {
 	t.Helper()
 	for i := 0; ; i++ {
@@ -73,7 +63,7 @@ type Mailpit struct {
 func StartMailpit(t testing.TB, starttls bool) *Mailpit {
 	t.Helper()
 	bin := testtools.Path(t, "mailpit")
-	smtpAddr, apiAddr := freeAddr(t), freeAddr(t)
+	smtpAddr, apiAddr := testtools.FreeAddr(t), testtools.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(smtpAddr)
 	p, _ := strconv.Atoi(port)
 	m := &Mailpit{Host: "127.0.0.1", Port: p, API: "http://" + apiAddr}
@@ -204,7 +194,7 @@ func StartSES(t testing.TB) *SES {
 		}
 		t.Skip("aws-ses-v2-local not installed")
 	}
-	addr := freeAddr(t)
+	addr := testtools.FreeAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
 	start(t, exec.Command("node", cli, "--host", host, "--port", port), addr)
 	return &SES{URL: "http://" + addr}

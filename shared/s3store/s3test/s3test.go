@@ -78,12 +78,7 @@ func StartVersity(t testing.TB) *Server {
 	if err := os.Mkdir(filepath.Join(root, Bucket), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testtools.FreeAddr(t)
 	s := &Server{URL: "http://" + addr, AccessKey: "caio-test-access", SecretKey: "caio-test-secret-key"}
 	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "--quiet", "posix", root)
 	var logs bytes.Buffer
