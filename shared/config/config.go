@@ -74,13 +74,10 @@ type Store interface {
 	Location() string
 }
 
-// IsS3 reports whether a database path selects S3 mode.
-func IsS3(path string) bool { return strings.HasPrefix(path, "s3://") }
-
 // OpenStore opens the database for the given access: s3://bucket/key for
 // S3 mode (caching in CAIO_LICENSE_CACHE_DIR), else a local file.
 func OpenStore(ctx context.Context, db DB, access Access) (Store, error) {
-	if IsS3(db.Path) {
+	if strings.HasPrefix(db.Path, "s3://") {
 		return s3store.Open(ctx, db.Path, os.Getenv(EnvCacheDir))
 	}
 	opt := sqlitestore.Options{

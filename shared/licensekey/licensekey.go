@@ -326,15 +326,3 @@ func Digest(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])
 }
-
-// ShortForm is the most of a key that may appear in logs: prefix, customer
-// and the first characters of the body.
-func ShortForm(key string) string {
-	if i := strings.LastIndexByte(key, '-'); i >= 0 && i+7 <= len(key) {
-		return key[:i+7] + "…"
-	}
-	if len(key) > 16 {
-		return key[:16] + "…"
-	}
-	return key
-}

@@ -3,7 +3,6 @@ package licensing
 import (
 	"context"
 	"slices"
-	"time"
 )
 
 // Event kinds of deliveries.
@@ -182,6 +181,3 @@ func (s *Service) FinishReminder(ctx context.Context, r DueReminder, d Delivery)
 		return s.recordDelivery(tx, d)
 	})
 }
-
-// Now is the service's clock, for callers that stamp records.
-func (s *Service) Now() time.Time { return s.now() }
