@@ -322,3 +322,17 @@ func TestFailedReminderIsRetriedByTheNextRun(t *testing.T) {
 		t.Fatalf("retry: %+v %v", c, err)
 	}
 }
+
+// SES refusing a message is an error that says so (the emulator refuses a
+// message without a subject, which our own messages always have).
+func TestSESRefusal(t *testing.T) {
+	ses := mailtest.StartSES(t)
+	sender := mailer(t, ses.Env())
+	_, err := sender.Send(context.Background(), mail.Message{To: "a@customer.test", Text: "no subject"})
+	if err == nil || !strings.Contains(err.Error(), "SES refused") {
+		t.Fatalf("got %v", err)
+	}
+	if len(ses.Messages(t)) != 0 {
+		t.Fatal("the refused message was stored")
+	}
+}
