@@ -1,7 +1,6 @@
 package s3store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,11 +27,12 @@ var (
 // objects is the part of S3 the store uses: one object, read with a
 // conditional GET and written with a conditional PUT.
 type objects interface {
-	// get returns the object unless its ETag is ifNoneMatch (then notModified).
-	get(ctx context.Context, ifNoneMatch string) (body []byte, etag string, notModified bool, err error)
+	// get returns the object unless its ETag is ifNoneMatch (then
+	// notModified). The caller closes body.
+	get(ctx context.Context, ifNoneMatch string) (body io.ReadCloser, etag string, notModified bool, err error)
 	// put writes the object if its ETag is still ifMatch ("" : if it does
 	// not exist) and returns the new ETag; errCondition if it changed.
-	put(ctx context.Context, body []byte, ifMatch string) (etag string, err error)
+	put(ctx context.Context, body io.ReadSeeker, size int64, ifMatch string) (etag string, err error)
 }
 
 // s3Objects is objects on the AWS SDK.
@@ -67,7 +67,7 @@ func newS3Objects(ctx context.Context, bucket, key string) (*s3Objects, error) {
 	return &s3Objects{client: client, bucket: bucket, key: key}, nil
 }
 
-func (o *s3Objects) get(ctx context.Context, ifNoneMatch string) ([]byte, string, bool, error) {
+func (o *s3Objects) get(ctx context.Context, ifNoneMatch string) (io.ReadCloser, string, bool, error) {
 	in := &s3.GetObjectInput{Bucket: &o.bucket, Key: &o.key}
 	if ifNoneMatch != "" {
 		in.IfNoneMatch = aws.String(ifNoneMatch)
@@ -85,17 +85,12 @@ func (o *s3Objects) get(ctx context.Context, ifNoneMatch string) ([]byte, string
 		}
 		return nil, "", false, o.describe(err)
 	}
-	defer out.Body.Close()
-	body, err := io.ReadAll(out.Body)
-	if err != nil {
-		return nil, "", false, fmt.Errorf("reading s3://%s/%s: %w", o.bucket, o.key, err)
-	}
-	return body, aws.ToString(out.ETag), false, nil
+	return out.Body, aws.ToString(out.ETag), false, nil
 }
 
-func (o *s3Objects) put(ctx context.Context, body []byte, ifMatch string) (string, error) {
-	in := &s3.PutObjectInput{Bucket: &o.bucket, Key: &o.key, Body: bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/vnd.sqlite3")}
+func (o *s3Objects) put(ctx context.Context, body io.ReadSeeker, size int64, ifMatch string) (string, error) {
+	in := &s3.PutObjectInput{Bucket: &o.bucket, Key: &o.key, Body: body,
+		ContentLength: aws.Int64(size), ContentType: aws.String("application/vnd.sqlite3")}
 	if ifMatch == "" {
 		in.IfNoneMatch = aws.String("*")
 	} else {

@@ -19,6 +19,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -59,6 +60,8 @@ type Store struct {
 	current *snapshot
 	reader  *sqlitestore.Store // open on current.path
 }
+
+const sqliteHeader = "SQLite format 3\x00"
 
 // snapshot is one cached, immutable version of the object.
 type snapshot struct {
@@ -176,12 +179,18 @@ func (s *Store) refresh(ctx context.Context) (*snapshot, error) {
 		s.setCurrent(cur)
 		return cur, nil
 	}
-	if !strings.HasPrefix(string(body), "SQLite format 3\x00") {
+	defer body.Close()
+	// Streamed to the cache, never held in memory whole.
+	header := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(body, header); err != nil || string(header) != sqliteHeader {
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return nil, s.unavailable(err)
+		}
 		return nil, licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
 	}
 	snap := &snapshot{etag: newEtag, path: s.cachePath(newEtag)}
-	if err := atomicfile.Write(snap.path, body, 0o600); err != nil {
-		return nil, licensing.Wrap(licensing.CodeConfig, err, "cannot write the cache in %s: %v", s.cacheDir, err)
+	if err := atomicfile.WriteFrom(snap.path, io.MultiReader(bytes.NewReader(header), body), 0o600); err != nil {
+		return nil, s.unavailable(err) // most likely the download broke off
 	}
 	s.setCurrent(snap)
 	return snap, nil
@@ -305,11 +314,16 @@ func (s *Store) create(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	st.Close()
-	body, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
-	if _, err := s.obj.put(ctx, body, ""); err != nil {
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if _, err := s.obj.put(ctx, f, info.Size(), ""); err != nil {
 		if errors.Is(err, errCondition) {
 			return false, nil // created meanwhile by someone else: migrate that one
 		}
@@ -407,11 +421,18 @@ func (s *Store) attempt(ctx context.Context, snap *snapshot, opt sqlitestore.Opt
 	if err != nil || !changed {
 		return nil, err
 	}
-	body, err := os.ReadFile(work)
+	f, err := os.Open(work)
 	if err != nil {
 		return nil, err
 	}
-	etag, err := s.obj.put(ctx, body, snap.etag)
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	// Streamed from the file: a write holds no copy of the database in memory.
+	etag, err := s.obj.put(ctx, f, info.Size(), snap.etag)
+	f.Close()
 	if err != nil {
 		var le *licensing.Error
 		if errors.Is(err, errCondition) || errors.As(err, &le) {
@@ -447,11 +468,12 @@ func (s *Store) Backup(ctx context.Context, dest string) error {
 	if err != nil {
 		return err
 	}
-	body, err := os.ReadFile(snap.path)
+	f, err := os.Open(snap.path)
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(dest, body, 0o600)
+	defer f.Close()
+	return atomicfile.WriteFrom(dest, f, 0o600)
 }
 
 func sleep(ctx context.Context, attempt int) error {
