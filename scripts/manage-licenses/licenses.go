@@ -16,6 +16,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
+	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 )
 
 // licenseFlags are the terms shared by generate-license and distribute-license.
@@ -104,7 +105,7 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 			if err := licensing.ValidateEmail(args[1]); err != nil {
 				return err
 			}
-			var sender mail.Sender = mail.None{}
+			var sender mail.Sender = nomail.Sender{}
 			if send {
 				// Bad email configuration stops us before anything is generated.
 				var err error

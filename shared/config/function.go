@@ -11,6 +11,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/awssecret"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
+	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 )
 
 // More environment variables of the functions.
@@ -86,7 +87,7 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 	if err != nil {
 		return nil, err
 	}
-	var mailer mail.Sender = mail.None{}
+	var mailer mail.Sender = nomail.Sender{}
 	if needs.Mail {
 		if mailer, err = Mailer(ctx); err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/awssecret"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
+	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/sesmail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/smtpmail"
 )
@@ -52,7 +53,7 @@ func Mailer(ctx context.Context) (mail.Sender, error) {
 	}
 	switch provider {
 	case providerNone:
-		return mail.None{}, nil
+		return nomail.Sender{}, nil
 	case providerSMTP:
 		if smtpServer == "" {
 			return nil, configError("CAIO_EMAIL_PROVIDER=smtp but CAIO_SMTP_SERVER is not set")

@@ -1,6 +1,6 @@
 // Package mail is the one small interface through which licenses and
-// reminders are emailed, with the "none" provider and SES-to-SMTP fallback.
-// The providers live in their own packages (sesmail, smtpmail).
+// reminders are emailed, and the SES-to-SMTP fallback. The providers live
+// in their own packages: sesmail, smtpmail and nomail.
 package mail
 
 import (
@@ -38,17 +38,9 @@ type Sender interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
 }
 
-// ErrNotConfigured is returned by None: no provider is configured.
+// ErrNotConfigured means no provider is configured: delivery is skipped
+// (see package nomail).
 var ErrNotConfigured = errors.New("no email provider is configured")
-
-// None sends nothing: delivery is skipped.
-type None struct{}
-
-// Name implements Sender.
-func (None) Name() string { return "none" }
-
-// Send implements Sender.
-func (None) Send(context.Context, Message) (Receipt, error) { return Receipt{}, ErrNotConfigured }
 
 // Fallback sends through Primary and, when it fails, through Secondary.
 type Fallback struct {
