@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -341,10 +340,7 @@ func (a *app) publicKeyCommand() *cobra.Command {
 		Short: "Print the key that CAIO instances embed to verify licenses offline",
 		RunE: func(c *cobra.Command, _ []string) error {
 			// The secret is needed only to create the signing key on first use.
-			cfg := licensing.Config{Secret: a.secretFlag}
-			if cfg.Secret == "" {
-				cfg.Secret = os.Getenv(config.EnvSecret)
-			}
+			cfg := licensing.Config{Secret: a.secret()}
 			db, err := config.ResolveDB(a.dbFlag)
 			if err != nil {
 				return err

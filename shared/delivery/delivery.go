@@ -9,6 +9,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
+	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 )
 
 // CodeDeliveryFailed: a configured provider could not send (the license,
@@ -122,7 +123,7 @@ func (d *Deliverer) Reminders(ctx context.Context, thresholds []int) (Counts, []
 		case r.Email == "":
 			o.Result = Result{Status: licensing.OutcomeSkipped, Detail: "no email address for customer " + r.CustomerID}
 			c.Skipped++
-		case d.sender.Name() == "none":
+		case isNone(d.sender):
 			o.Result = Result{Status: licensing.OutcomeSkipped, Recipient: r.Email, Detail: SkippedDetail}
 			c.Skipped++
 		default:
@@ -150,6 +151,13 @@ func (d *Deliverer) Reminders(ctx context.Context, thresholds []int) (Counts, []
 	d.log.LogAttrs(ctx, slog.LevelInfo, "reminders", slog.Int("found", c.Found), slog.Int("sent", c.Sent),
 		slog.Int("skipped", c.Skipped), slog.Int("failed", c.Failed))
 	return c, out, nil
+}
+
+// isNone reports whether no provider is configured: reminders are then
+// skipped without being claimed, so they stay due for a configured run.
+func isNone(s mail.Sender) bool {
+	_, none := s.(nomail.Sender)
+	return none
 }
 
 func (d *Deliverer) sendReminder(ctx context.Context, r licensing.DueReminder) (Result, error) {

@@ -123,12 +123,16 @@ func (a *API) route(ctx context.Context, r Request) Response {
 		}
 		return jsonResponse(http.StatusOK, "OK", map[string]string{"status": "ok"})
 	}
-	op, ok := map[string]func(context.Context, licensing.SeatRequest) (licensing.Check, error){
-		PathValidate:   a.svc.Validate,
-		PathActivate:   a.svc.Activate,
-		PathDeactivate: a.svc.Deactivate,
-	}[strings.TrimSuffix(r.Path, "/")]
-	if !ok {
+	path := strings.TrimSuffix(r.Path, "/")
+	var op func(context.Context, licensing.SeatRequest) (licensing.Check, error)
+	switch path {
+	case PathValidate:
+		op = a.svc.Validate
+	case PathActivate:
+		op = a.svc.Activate
+	case PathDeactivate:
+		op = a.svc.Deactivate
+	default:
 		return a.refuse(r, licensing.Errorf(CodeUnknownRoute, "no route %s %s: use POST %s, %s or %s", r.Method, r.Path, PathValidate, PathActivate, PathDeactivate))
 	}
 	if r.Method != http.MethodPost {
@@ -155,7 +159,7 @@ func (a *API) route(ctx context.Context, r Request) Response {
 	}
 	// Older CAIO clients send no instance id: their activation is recorded
 	// under one derived from the caller's address.
-	if seat.InstanceID == "" && strings.HasSuffix(r.Path, "/activate") && seat.IPAddress != "" {
+	if seat.InstanceID == "" && path == PathActivate && seat.IPAddress != "" {
 		seat.InstanceID = "ip:" + seat.IPAddress
 	}
 	check, err := op(ctx, seat)
@@ -164,10 +168,10 @@ func (a *API) route(ctx context.Context, r Request) Response {
 	}
 	res := Result{Valid: true, Code: licensing.CodeValid, Detail: "license is valid", Claims: &check.Claims,
 		Status: check.License.EffectiveStatus(time.Now()), Activation: check.Activation}
-	switch {
-	case strings.HasSuffix(r.Path, "/activate"):
+	switch path {
+	case PathActivate:
 		res.Detail = fmt.Sprintf("instance %s activated (%d of %d seats in use)", seat.InstanceID, check.License.ActiveInstances, check.License.MaxInstances)
-	case strings.HasSuffix(r.Path, "/deactivate"):
+	case PathDeactivate:
 		res.Code, res.Detail = CodeDeactivated, "instance "+seat.InstanceID+" deactivated; its seat is free"
 		if !check.Changed {
 			res.Detail = "instance " + seat.InstanceID + " was already deactivated"

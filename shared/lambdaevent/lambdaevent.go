@@ -193,11 +193,19 @@ type EventError struct {
 
 func (e *EventError) Error() string { return string(e.Code) + ": " + e.Message }
 
+// refusal logs a refused invocation and says why, for the caller.
+func refusal(ctx context.Context, log *slog.Logger, err error, attrs ...slog.Attr) Refusal {
+	r := Refusal{Code: licensing.ErrorCode(err), Detail: licensing.ErrorMessage(err)}
+	log.LogAttrs(ctx, slog.LevelWarn, "invocation refused", append([]slog.Attr{slog.String("request_id", requestID(ctx, "")),
+		slog.String("code", string(r.Code)), slog.String("detail", r.Detail)}, attrs...)...)
+	return r
+}
+
+// refuseEvent refuses an event the activate function does not take, as a
+// Lambda error (API Gateway would otherwise see a malformed response).
 func refuseEvent(ctx context.Context, log *slog.Logger, err error) error {
-	code := licensing.ErrorCode(err)
-	log.LogAttrs(ctx, slog.LevelWarn, "invocation refused", slog.String("request_id", requestID(ctx, "")),
-		slog.String("code", string(code)), slog.String("detail", licensing.ErrorMessage(err)))
-	return &EventError{Code: code, Message: licensing.ErrorMessage(err)}
+	r := refusal(ctx, log, err)
+	return &EventError{Code: r.Code, Message: r.Detail}
 }
 
 // Operation is a handler of an operator function: it receives the direct
@@ -227,29 +235,24 @@ func Operator(name string, log *slog.Logger, op Operation, accept ...Kind) Handl
 			err = licensing.Errorf(licensing.CodeBadRequest, "the %s function does not take %s events: invoke it with its JSON input (see infra/events/)", name, kind)
 		}
 		if err != nil {
-			log.LogAttrs(ctx, slog.LevelWarn, "invocation refused", slog.String("request_id", requestID(ctx, "")),
-				slog.String("code", string(licensing.ErrorCode(err))), slog.String("detail", licensing.ErrorMessage(err)))
-			return Refusal{Code: licensing.ErrorCode(err), Detail: licensing.ErrorMessage(err)}, nil
+			return refusal(ctx, log, err), nil
 		}
 		input := payload
 		if kind == EventBridge || kind == Scheduler {
 			input = json.RawMessage("{}")
 		}
 		result, err := op(ctx, input)
+		event := slog.String("event", string(kind))
 		code := licensing.ErrorCode(err)
-		if err == nil {
-			code = "OK"
-		}
-		attrs := []slog.Attr{slog.String("request_id", requestID(ctx, "")), slog.String("event", string(kind)), slog.String("code", string(code))}
 		switch {
 		case err == nil:
-			log.LogAttrs(ctx, slog.LevelInfo, "invocation", attrs...)
+			log.LogAttrs(ctx, slog.LevelInfo, "invocation", slog.String("request_id", requestID(ctx, "")), event, slog.String("code", "OK"))
 			return result, nil
 		case isRefusal(code):
-			log.LogAttrs(ctx, slog.LevelWarn, "invocation refused", append(attrs, slog.String("detail", licensing.ErrorMessage(err)))...)
-			return Refusal{Code: code, Detail: licensing.ErrorMessage(err)}, nil
+			return refusal(ctx, log, err, event), nil
 		default:
-			log.LogAttrs(ctx, slog.LevelError, "invocation failed", append(attrs, slog.String("error", err.Error()))...)
+			log.LogAttrs(ctx, slog.LevelError, "invocation failed", slog.String("request_id", requestID(ctx, "")), event,
+				slog.String("code", string(code)), slog.String("error", err.Error()))
 			return nil, &EventError{Code: code, Message: licensing.ErrorMessage(err)}
 		}
 	}

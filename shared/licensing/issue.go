@@ -209,8 +209,11 @@ func (s *Service) SetStatus(ctx context.Context, ref string, to Status, reason s
 }
 
 func validateReason(reason string) error {
-	if len(reason) > MaxNameLen {
-		return badRequest("reason must be at most %d characters", MaxNameLen)
+	if reason == "" {
+		return nil
+	}
+	if err := validateName(reason); err != nil {
+		return badRequest("reason must be at most %d printable characters", MaxNameLen)
 	}
 	return nil
 }

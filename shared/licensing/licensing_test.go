@@ -302,6 +302,8 @@ func TestStatusLifecycle(t *testing.T) {
 	wantCode(t, err, licensing.CodeRevoked)
 	_, err = e.svc.Renew(ctx, is.Key, 30)
 	wantCode(t, err, licensing.CodeRevoked)
+	_, err = e.svc.SetStatus(ctx, is.Key, licensing.StatusSuspended, "line one\nline two")
+	wantCode(t, err, licensing.CodeBadRequest)
 	// Seats can still be released.
 	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: "i-1"}); err != nil {
 		t.Fatal(err)
