@@ -16,7 +16,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
-const secret = "functions-test-secret-0123456789"
+const secret = "x0SzekPkJunG17cIdIcF/FHvWnH3L74nJqKDUZF2s2Y=" // strong: a new signing key needs one
 
 // newDB creates a database with customer CUST-001 and a signing key, and
 // returns its path and public key.
@@ -37,7 +37,7 @@ func newDB(t testing.TB) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return path, licensekey.FormatPublicKey(pub)
+	return path, licensekey.FormatPublicKey(pub.PublicKey)
 }
 
 // v2Caller sends API calls as HTTP API (payload 2.0) events built on the sample.

@@ -41,7 +41,7 @@ func TestTwoEmulatorsShareOneS3Database(t *testing.T) {
 	var emulators []*emulator
 	for range 2 {
 		env := srv.Env(key)
-		env["CAIO_LICENSE_PUBLIC_KEY"] = licensekey.FormatPublicKey(pub)
+		env["CAIO_LICENSE_PUBLIC_KEY"] = licensekey.FormatPublicKey(pub.PublicKey)
 		env["CAIO_LICENSE_CACHE_DIR"] = t.TempDir() // each Lambda has its own /tmp
 		emulators = append(emulators, startEmulator(t, bootstrap(t, "activate"), env))
 	}

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const testSecret = "a-long-enough-test-secret-0123456789"
+const testSecret = "XwgwxBOq4GReE5dNkqVFQjRNVYjzlXi8+msIH5RMVDc=" // strong: a new signing key needs one
 
 // cli runs the binary with a clean environment: HOME in a temp dir and only
 // the variables given.

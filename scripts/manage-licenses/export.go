@@ -60,7 +60,6 @@ func (a *app) exportLicensesCommand() *cobra.Command {
 	}
 	c.Flags().StringVar(&format, "format", "", "csv or json (required)")
 	c.Flags().StringVarP(&output, "output", "o", "", "write to FILE (mode 0600: it holds keys) instead of stdout")
-	addSecretFlag(c, a)
 	return c
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -89,7 +88,6 @@ func (a *app) generateLicenseCommand() *cobra.Command {
 		},
 	}
 	f.register(c)
-	addSecretFlag(c, a)
 	return c
 }
 
@@ -147,7 +145,6 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 		},
 	}
 	f.register(c)
-	addSecretFlag(c, a)
 	c.Flags().BoolVar(&send, "send-email", false, "email the license to the recipient")
 	return c
 }
@@ -195,7 +192,6 @@ func (a *app) resendLicenseCommand() *cobra.Command {
 	}
 	c.Flags().StringVar(&to, "to", "", "recipient address (required)")
 	requireFlags(c, "to")
-	addSecretFlag(c, a)
 	return c
 }
 
@@ -220,7 +216,6 @@ func (a *app) renewLicenseCommand() *cobra.Command {
 	}
 	c.Flags().IntVar(&days, "days", 0, "days to add to the current expiry (required)")
 	requireFlags(c, "days")
-	addSecretFlag(c, a)
 	return c
 }
 
@@ -286,25 +281,27 @@ func (a *app) verifyLicenseCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify-license KEY",
 		Short: "Check a key's signature offline and print its claims (CAIO_LICENSE_PUBLIC_KEY alone suffices)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Check a key's signature offline and print its claims. The key is checked
+against CAIO_LICENSE_PUBLIC_KEY when set; otherwise against the database's
+public keys, which are trusted only once the signing secret proves them.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			keys, err := config.PublicKeys()
 			if err != nil {
 				return err
 			}
-			cfg := licensing.Config{PublicKeys: keys}
-			if keys == nil {
-				svc, done, err := a.service(c, config.Read, false)
-				if err != nil {
-					if licensing.ErrorCode(err) == licensing.CodeDBNotFound {
-						return licensing.Errorf(licensing.CodePublicKeyRequired, "no public key to verify with: set CAIO_LICENSE_PUBLIC_KEY (see 'manage-licenses public-key') or point --db at the issuing database")
-					}
-					return err
-				}
-				defer done()
-				return a.printVerified(svc, c, args[0])
+			if keys != nil {
+				return a.printVerified(licensing.New(licensing.Config{PublicKeys: keys}), c, args[0])
 			}
-			return a.printVerified(licensing.New(cfg), c, args[0])
+			svc, done, err := a.service(c, config.Read, false)
+			if err != nil {
+				if licensing.ErrorCode(err) == licensing.CodeDBNotFound {
+					return licensing.Errorf(licensing.CodePublicKeyRequired, "no public key to verify with: set CAIO_LICENSE_PUBLIC_KEY (see 'manage-licenses public-key') or point --db at the issuing database")
+				}
+				return err
+			}
+			defer done()
+			return a.printVerified(svc, c, args[0])
 		},
 	}
 }
@@ -335,41 +332,40 @@ func (a *app) printVerified(svc *licensing.Service, c *cobra.Command, key string
 }
 
 func (a *app) publicKeyCommand() *cobra.Command {
-	c := &cobra.Command{
+	return &cobra.Command{
 		Use:   "public-key",
 		Short: "Print the key that CAIO instances embed to verify licenses offline",
+		Long: `Print the current public key. With the signing secret at hand the key is
+proven first (its sealed private key opens and matches) and the signing key is
+created if the database has none; without it, the key is printed as the
+database states it, marked unverified: anyone who can write the database file
+could have put it there.`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			// The secret is needed only to create the signing key on first use.
-			cfg := licensing.Config{Secret: a.secret()}
-			db, err := config.ResolveDB(a.dbFlag)
+			secret, err := a.secret()
 			if err != nil {
 				return err
 			}
 			access := config.Read
-			if cfg.Secret != "" {
-				access = config.Write
+			if secret != "" {
+				access = config.Write // may create the signing key
 			}
-			store, err := config.OpenStore(c.Context(), db, access)
+			svc, done, err := a.service(c, access, false)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
-			cfg.Store, cfg.Actor = store, "cli:"+c.Name()
-			pub, err := licensing.New(cfg).PublicKey(c.Context())
+			defer done()
+			info, err := svc.PublicKey(c.Context())
 			if err != nil {
 				return err
 			}
-			return a.printPublicKey(pub)
+			if !info.Verified {
+				a.warn("unverified: this is the public key the database states; give the signing secret to prove it before you pin it in CAIO instances")
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"public_key": licensekey.FormatPublicKey(info.PublicKey), "key_id": licensekey.KeyID(info.PublicKey), "verified": info.Verified})
+			}
+			_, err = fmt.Fprintln(a.stdout, licensekey.FormatPublicKey(info.PublicKey))
+			return err
 		},
 	}
-	addSecretFlag(c, a)
-	return c
-}
-
-func (a *app) printPublicKey(pub ed25519.PublicKey) error {
-	if a.jsonOut {
-		return a.printJSON(map[string]string{"public_key": licensekey.FormatPublicKey(pub), "key_id": licensekey.KeyID(pub)})
-	}
-	_, err := fmt.Fprintln(a.stdout, licensekey.FormatPublicKey(pub))
-	return err
 }

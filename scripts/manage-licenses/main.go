@@ -37,6 +37,8 @@ type app struct {
 	dbFlag         string
 	jsonOut        bool
 	secretFlag     string
+	secretFile     string
+	secretRead     *string // the secret once read (a file or stdin is read once)
 }
 
 // usageError marks errors in the command line itself.
@@ -69,6 +71,8 @@ func (a *app) rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "database path (default $CAIO_LICENSE_DB_PATH, else ~/.caio/caio_licenses.db)")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
+	root.PersistentFlags().StringVar(&a.secretFile, "secret-file", "", "read the signing secret from FILE ('-': standard input) instead of $CAIO_LICENSE_SECRET")
+	root.PersistentFlags().StringVar(&a.secretFlag, "secret", "", "the signing secret itself (visible to other users in the process list: prefer --secret-file or $CAIO_LICENSE_SECRET)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%v; see '%s --help'", err, c.CommandPath())}
 	})
@@ -83,6 +87,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.trackActivationCommand(), a.deactivateCommand(), a.listActivationsCommand(),
 		a.statsCommand(), a.renewalRemindersCommand(), a.listEventsCommand(),
 		a.serveCommand(), a.backupCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
+		a.newSecretCommand(), a.rotateSecretCommand(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
@@ -148,23 +153,33 @@ func (a *app) printError(err error) {
 }
 
 func (a *app) warn(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "warning: "+format+"\n", args...)
+	a.warnLine(fmt.Sprintf(format, args...))
 }
 
-// secret returns --secret, else CAIO_LICENSE_SECRET, warning when it is short.
-func (a *app) secret() string {
-	s := a.secretFlag
-	if s == "" {
-		s = os.Getenv(config.EnvSecret)
+func (a *app) warnLine(msg string) {
+	if a.jsonOut {
+		b, _ := json.Marshal(map[string]string{"warning": msg})
+		fmt.Fprintln(a.stderr, string(b))
+		return
 	}
-	if s != "" && len(s) < config.MinSecretLen {
-		a.warn("the signing secret is shorter than %d characters; use a long random secret (for example: openssl rand -base64 32)", config.MinSecretLen)
-	}
-	return s
+	fmt.Fprintln(a.stderr, "warning: "+msg)
 }
 
-// service opens the database and builds the licensing service for command c.
+// service opens the database and builds the licensing service for command
+// c. withSecret: the command cannot work without the signing secret, so its
+// absence is refused before the database is touched.
 func (a *app) service(c *cobra.Command, access config.Access, withSecret bool) (*licensing.Service, func(), error) {
+	secret, err := a.secret()
+	if err != nil {
+		return nil, nil, err
+	}
+	if withSecret && secret == "" {
+		return nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET or pass --secret-file FILE", c.Name())
+	}
+	keys, err := config.PublicKeys()
+	if err != nil {
+		return nil, nil, err
+	}
 	db, err := config.ResolveDB(a.dbFlag)
 	if err != nil {
 		return nil, nil, err
@@ -173,19 +188,8 @@ func (a *app) service(c *cobra.Command, access config.Access, withSecret bool) (
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := licensing.Config{Store: store, Actor: "cli:" + c.Name()}
-	if withSecret {
-		cfg.Secret = a.secret()
-		if cfg.Secret == "" {
-			store.Close()
-			return nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET (or pass --secret)", c.Name())
-		}
-	}
+	cfg := licensing.Config{Store: store, Actor: "cli:" + c.Name(), Secret: secret, PublicKeys: keys, Warn: a.warnLine}
 	return licensing.New(cfg), func() { store.Close() }, nil
-}
-
-func addSecretFlag(c *cobra.Command, a *app) {
-	c.Flags().StringVar(&a.secretFlag, "secret", "", "signing secret (default $CAIO_LICENSE_SECRET)")
 }
 
 // requireFlags makes flags mandatory, reporting a missing one as a usage

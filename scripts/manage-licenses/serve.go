@@ -31,9 +31,12 @@ func (a *app) serveCommand() *cobra.Command {
 			}
 			defer store.Close()
 			// No secret: like the activate function, the server verifies keys
-			// (with CAIO_LICENSE_PUBLIC_KEY, else the database's public keys)
-			// and cannot mint them.
-			svc := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys})
+			// and cannot mint them. Without a pinned key it has only the
+			// database's word for which keys are genuine.
+			if keys == nil {
+				a.warn("verifying license keys with the database's public keys, which anyone who can write the database could add to: pin them with CAIO_LICENSE_PUBLIC_KEY=\"$(manage-licenses public-key)\" (run with the secret)")
+			}
+			svc := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
 			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"))
 			err = api.ListenAndServe(c.Context(), addr, func(bound net.Addr) {
 				url := "http://" + bound.String()

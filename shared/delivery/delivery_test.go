@@ -21,7 +21,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
-const secret = "delivery-test-secret-0123456789"
+const secret = "9Id4BcFl+y+7ZlB65HuC4HiIY69VukyDdmUSMwUOeFA=" // strong: a new signing key needs one
 
 type env struct {
 	t    *testing.T

@@ -25,7 +25,7 @@ func startServer(t *testing.T, path string, keys licensekey.PublicKeys, logs io.
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := httpapi.New(licensing.New(licensing.Config{Store: store, Actor: "test", PublicKeys: keys}),
+	api := httpapi.New(licensing.New(licensing.Config{Store: store, Actor: "test", PublicKeys: keys, TrustUnprovenKeys: keys == nil}),
 		slog.New(slog.NewJSONHandler(logs, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
@@ -95,7 +95,8 @@ func TestAPIOverRealHTTP(t *testing.T) {
 	}
 }
 
-// The server verifies with the database's public keys when none is configured.
+// The server verifies with the database's public keys when none is pinned
+// and it was told to trust them (serve does so, with a warning).
 func TestServerWithoutConfiguredPublicKey(t *testing.T) {
 	f := apitest.NewFixture(t, t.TempDir())
 	base := startServer(t, f.Path, nil, io.Discard)
@@ -153,7 +154,7 @@ func TestGracefulShutdownFinishesRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	api := httpapi.New(licensing.New(licensing.Config{Store: store}), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	api := httpapi.New(licensing.New(licensing.Config{Store: store, TrustUnprovenKeys: true}), slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)

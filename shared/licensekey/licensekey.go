@@ -48,8 +48,10 @@ const (
 	signedContext = "CAIO-v1\x00"
 )
 
+const bodyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._"
+
 var (
-	bodyEncoding = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._").
+	bodyEncoding = base64.NewEncoding(bodyAlphabet).
 			WithPadding(base64.NoPadding).Strict()
 
 	idPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -149,6 +151,11 @@ func Parse(key string) (*Parsed, error) {
 	if ValidateCustomerID(customer) != nil {
 		return nil, ErrMalformed
 	}
+	// encoding/base64 skips CR and LF; a key has one canonical form, so
+	// every byte must be of the alphabet.
+	if strings.IndexFunc(body, func(r rune) bool { return !strings.ContainsRune(bodyAlphabet, r) }) >= 0 {
+		return nil, ErrMalformed
+	}
 	raw, err := bodyEncoding.DecodeString(body)
 	if err != nil || len(raw) < fixedSize+2+SignatureSize {
 		return nil, ErrMalformed
@@ -177,13 +184,18 @@ func Verify(key string, keys PublicKeys) (Claims, error) {
 	}
 	pub, ok := keys[p.Claims.KeyID]
 	if !ok {
-		return Claims{}, ErrUnknownSigningKey
+		// The key id alone, so that the refusal can name it.
+		return Claims{KeyID: p.Claims.KeyID}, ErrUnknownSigningKey
 	}
 	if !ed25519.Verify(pub, p.message, p.signature) {
 		return Claims{}, ErrBadSignature
 	}
 	return p.Claims, nil
 }
+
+// Canonical trims the whitespace around a key (a copy from an email or a
+// terminal); whitespace inside a key is never removed, so it fails Parse.
+func Canonical(key string) string { return strings.TrimSpace(key) }
 
 // FormatPublicKey renders a public key the way CAIO instances embed it.
 func FormatPublicKey(pub ed25519.PublicKey) string {

@@ -49,7 +49,7 @@ func (s *Service) Sendable(ctx context.Context, ref string) (Sendable, error) {
 		}
 		key, err := box.Open(lk.Sealed, licenseKeyAAD(lic.ID))
 		if err != nil {
-			return Errorf(CodeSecretMismatch, "CAIO_LICENSE_SECRET does not match the secret this database was set up with: use the original secret")
+			return errSecretMismatch()
 		}
 		c, err := s.customer(tx, lic.CustomerID)
 		out = Sendable{License: lic, Customer: c, Key: string(key)}

@@ -23,6 +23,7 @@ const (
 	CodeAlreadyExists     Code = "ALREADY_EXISTS"
 	CodeSecretRequired    Code = "SECRET_REQUIRED"
 	CodeSecretMismatch    Code = "SECRET_MISMATCH"
+	CodeWeakSecret        Code = "WEAK_SECRET"
 	CodePublicKeyRequired Code = "PUBLIC_KEY_REQUIRED"
 	CodeDBNotFound        Code = "DB_NOT_FOUND"
 	CodeDBInvalid         Code = "DB_INVALID"

@@ -16,7 +16,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
-const secret = "correct horse battery staple 42"
+const secret = "PFPrFT24bkwTgqtOujfJ6ZkpcJWjE/QQGw+YIEPSADg=" // strong: a new signing key needs one
 
 type clock struct {
 	mu sync.Mutex
@@ -102,17 +102,21 @@ func TestGenerateCarriesClaimsAndVerifies(t *testing.T) {
 	if want := e.clock.now().Add(365 * 24 * time.Hour); !c.ExpiresAt.Equal(want) {
 		t.Fatalf("expires %v, want %v", c.ExpiresAt, want)
 	}
-	// A service with no secret verifies with the database's public key.
-	got, err := e.service("").VerifyKey(context.Background(), is.Key)
+	// With the secret, the database's public key is proven and verifies.
+	got, err := e.service(secret).VerifyKey(context.Background(), is.Key)
 	if err != nil || got.LicenseID != c.LicenseID {
 		t.Fatalf("VerifyKey: %+v, %v", got, err)
+	}
+	// Without the secret or a pinned key, the database's word is not enough.
+	if _, err := e.service("").VerifyKey(context.Background(), is.Key); licensing.ErrorCode(err) != licensing.CodePublicKeyRequired {
+		t.Fatalf("VerifyKey with neither secret nor pinned key: %v, want PUBLIC_KEY_REQUIRED", err)
 	}
 	// And so does one that has only the public key and no database.
 	pub, err := e.svc.PublicKey(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := licensekey.ParsePublicKeys(licensekey.FormatPublicKey(pub))
+	keys, _ := licensekey.ParsePublicKeys(licensekey.FormatPublicKey(pub.PublicKey))
 	offline := licensing.New(licensing.Config{PublicKeys: keys})
 	if _, err := offline.VerifyKey(context.Background(), is.Key); err != nil {
 		t.Fatal(err)
@@ -462,7 +466,7 @@ func TestSeatsUnderContentionOnOneFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	services := []*licensing.Service{e.svc, licensing.New(licensing.Config{Store: other, Actor: "test2", Now: e.clock.now})}
+	services := []*licensing.Service{e.svc, licensing.New(licensing.Config{Store: other, Actor: "test2", Secret: secret, Now: e.clock.now})}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	won := 0

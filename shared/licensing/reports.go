@@ -190,7 +190,7 @@ func (s *Service) Export(ctx context.Context) ([]Exported, error) {
 			}
 			key, err := box.Open(lk.Sealed, licenseKeyAAD(l.ID))
 			if err != nil {
-				return Errorf(CodeSecretMismatch, "CAIO_LICENSE_SECRET does not match the secret this database was set up with: use the original secret")
+				return errSecretMismatch()
 			}
 			out = append(out, Exported{LicenseView: LicenseView{License: l, EffectiveStatus: l.EffectiveStatus(now)}, Key: string(key)})
 		}
@@ -222,33 +222,6 @@ func (s *Service) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 		return err
 	})
 	return out, err
-}
-
-// PublicKey returns the current verification key, creating the signing key
-// first if the database has none (which needs the secret).
-func (s *Service) PublicKey(ctx context.Context) (ed25519.PublicKey, error) {
-	var pub ed25519.PublicKey
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		keys, err := tx.SigningKeys()
-		if err == nil && len(keys) > 0 {
-			pub = ed25519.PublicKey(keys[len(keys)-1].PublicKey)
-		}
-		return err
-	})
-	if err != nil || pub != nil {
-		return pub, err
-	}
-	if s.cfg.Secret == "" {
-		return nil, Errorf(CodeSecretRequired, "this database has no signing key yet: set CAIO_LICENSE_SECRET to create it")
-	}
-	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
-		priv, _, err := s.signer(tx, s.now())
-		if err == nil {
-			pub = priv.Public().(ed25519.PublicKey)
-		}
-		return err
-	})
-	return pub, err
 }
 
 // VerifyKey checks a key's signature offline and returns its claims. With

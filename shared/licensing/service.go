@@ -1,7 +1,6 @@
 package licensing
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -13,9 +12,6 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/secretbox"
 )
 
-// SettingKDFSalt names the per-database salt of the secret-derived key.
-const SettingKDFSalt = "kdf_salt"
-
 // Config wires a Service.
 type Config struct {
 	Store Store
@@ -24,9 +20,17 @@ type Config struct {
 	// Secret unlocks the signing key and sealed license keys. Only the
 	// operations that mint or reveal keys need it.
 	Secret string
-	// PublicKeys, when set, are the only keys accepted when verifying; when
-	// nil the database's public keys are used.
+	// PublicKeys, when set, are the only keys accepted when verifying
+	// (pinned). When nil, the database's public keys are used once proven
+	// with Secret; see verificationKeys.
 	PublicKeys licensekey.PublicKeys
+	// TrustUnprovenKeys lets a service without pinned keys or the secret
+	// verify with the database's public keys as they are (serve, with a
+	// warning at start). Anyone who can write the database can add one.
+	TrustUnprovenKeys bool
+	// Warn receives warnings for the operator (a weak secret, say); nil
+	// discards them.
+	Warn func(string)
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }
@@ -37,7 +41,10 @@ type Service struct {
 
 	mu       sync.Mutex // guards the derived-key cache
 	sealSalt []byte
+	sealKDF  string
 	sealKey  *secretbox.Key
+
+	warned sync.Map // warnings already given, once per service
 }
 
 // New returns a Service.
@@ -55,88 +62,8 @@ func (s *Service) event(tx Tx, at time.Time, kind string, e Event) error {
 	return tx.AppendEvent(e)
 }
 
-// sealingKey derives (once per salt) the key that seals secrets in this database.
-func (s *Service) sealingKey(tx Tx) (*secretbox.Key, error) {
-	if s.cfg.Secret == "" {
-		return nil, Errorf(CodeSecretRequired, "this command needs the signing secret: set CAIO_LICENSE_SECRET (or pass --secret)")
-	}
-	salt, err := tx.Setting(SettingKDFSalt)
-	if err != nil {
-		return nil, err
-	}
-	if len(salt) == 0 {
-		return nil, Errorf(CodeDBOutdated, "database has no key-derivation salt: run 'manage-licenses init-db'")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sealKey != nil && string(s.sealSalt) == string(salt) {
-		return s.sealKey, nil
-	}
-	key, err := secretbox.Derive(s.cfg.Secret, salt)
-	if err != nil {
-		return nil, err
-	}
-	s.sealSalt, s.sealKey = append([]byte(nil), salt...), key
-	return key, nil
-}
-
-func signingKeyAAD(kid string) []byte { return []byte("signing-key:" + kid) }
-func licenseKeyAAD(id string) []byte  { return []byte("license-key:" + id) }
-
-// signer returns the database's current signing key, creating it on first use.
-func (s *Service) signer(tx Tx, now time.Time) (ed25519.PrivateKey, *secretbox.Key, error) {
-	box, err := s.sealingKey(tx)
-	if err != nil {
-		return nil, nil, err
-	}
-	keys, err := tx.SigningKeys()
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(keys) == 0 {
-		pub, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		kid := licensekey.KeyID(pub)
-		err = tx.InsertSigningKey(SigningKey{
-			KeyID: kid, PublicKey: pub, CreatedAt: now,
-			SealedPrivateKey: box.Seal(priv.Seed(), signingKeyAAD(kid)),
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		return priv, box, s.event(tx, now, EventSigningKeyCreated, Event{Detail: "key id " + kid})
-	}
-	latest := keys[len(keys)-1]
-	seed, err := box.Open(latest.SealedPrivateKey, signingKeyAAD(latest.KeyID))
-	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, nil, Errorf(CodeSecretMismatch, "CAIO_LICENSE_SECRET does not match the secret this database was set up with: use the original secret")
-	}
-	return ed25519.NewKeyFromSeed(seed), box, nil
-}
-
-// verificationKeys are the configured public keys, else the database's.
-func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
-	if s.cfg.PublicKeys != nil {
-		return s.cfg.PublicKeys, nil
-	}
-	keys := licensekey.PublicKeys{}
-	if tx == nil {
-		return keys, nil
-	}
-	stored, err := tx.SigningKeys()
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range stored {
-		keys.Add(ed25519.PublicKey(k.PublicKey))
-	}
-	return keys, nil
-}
-
 func verify(key string, keys licensekey.PublicKeys) (licensekey.Claims, error) {
-	key = strings.TrimSpace(key)
+	key = licensekey.Canonical(key)
 	if key == "" {
 		return licensekey.Claims{}, Errorf(CodeBadRequest, "a license key is required")
 	}
@@ -145,7 +72,7 @@ func verify(key string, keys licensekey.PublicKeys) (licensekey.Claims, error) {
 	case errors.Is(err, licensekey.ErrMalformed):
 		return claims, Wrap(CodeInvalidKey, err, "license key is malformed: check that it was copied whole (it starts with %s)", licensekey.Prefix)
 	case errors.Is(err, licensekey.ErrUnknownSigningKey):
-		return claims, Wrap(CodeInvalidKey, err, "license key was not issued by this license server (unknown signing key %s)", claims.KeyID)
+		return claims, Wrap(CodeInvalidKey, err, "license key was not issued by this license server (it names signing key %s, which is not trusted here)", claims.KeyID)
 	case err != nil:
 		return claims, Wrap(CodeInvalidKey, err, "license key has been altered: its signature does not verify")
 	}
@@ -162,7 +89,7 @@ func (s *Service) licenseByKey(tx Tx, key string) (License, licensekey.Claims, e
 	if err != nil {
 		return License{}, claims, err
 	}
-	lk, err := tx.LicenseKey(licensekey.Digest(strings.TrimSpace(key)))
+	lk, err := tx.LicenseKey(licensekey.Digest(licensekey.Canonical(key)))
 	if ErrorCode(err) == CodeNotFound {
 		return License{}, claims, Errorf(CodeNotFound, "license key is not known to this license server")
 	}
@@ -177,8 +104,7 @@ func (s *Service) licenseByKey(tx Tx, key string) (License, licensekey.Claims, e
 func (s *Service) resolveLicense(tx Tx, ref string) (License, error) {
 	ref = strings.TrimSpace(ref)
 	if strings.HasPrefix(ref, "CAIO-") {
-		lic, _, err := s.licenseByKey(tx, ref)
-		return lic, err
+		return s.licenseByDigest(tx, ref)
 	}
 	if _, err := hex.DecodeString(ref); err != nil || len(ref) != 32 {
 		return License{}, Errorf(CodeBadRequest, "%q is neither a license key (CAIO-v1-...) nor a license id (32 hex digits)", ref)
@@ -188,6 +114,26 @@ func (s *Service) resolveLicense(tx Tx, ref string) (License, error) {
 		return License{}, Errorf(CodeNotFound, "license %s not found: see 'manage-licenses list-licenses'", ref)
 	}
 	return lic, err
+}
+
+// licenseByDigest finds the license a key names by the key's digest, without
+// checking its signature: an operator naming a row of their own database.
+// Only a key issued by this database has its digest there; whether a key is
+// genuine is licenseByKey's question.
+func (s *Service) licenseByDigest(tx Tx, key string) (License, error) {
+	key = licensekey.Canonical(key)
+	if _, err := licensekey.Parse(key); err != nil {
+		_, err = verify(key, nil)
+		return License{}, err
+	}
+	lk, err := tx.LicenseKey(licensekey.Digest(key))
+	if ErrorCode(err) == CodeNotFound {
+		return License{}, Errorf(CodeNotFound, "license key is not known to this license server")
+	}
+	if err != nil {
+		return License{}, err
+	}
+	return tx.License(lk.LicenseID)
 }
 
 // optionalLicenseID resolves ref (a key or license id) to a license id;

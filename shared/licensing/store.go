@@ -25,6 +25,7 @@ type Tx interface {
 
 	SigningKeys() ([]SigningKey, error) // oldest first
 	InsertSigningKey(SigningKey) error
+	ResealSigningKey(keyID string, sealed []byte) error
 
 	InsertCustomer(Customer) error
 	Customer(id string) (Customer, error)
@@ -39,6 +40,8 @@ type Tx interface {
 	InsertLicenseKey(LicenseKey) error
 	LicenseKey(digest string) (LicenseKey, error)
 	LatestLicenseKey(licenseID string) (LicenseKey, error)
+	AllLicenseKeys() ([]LicenseKey, error)
+	ResealLicenseKey(digest string, sealed []byte) error
 
 	Activation(licenseID, instanceID string) (Activation, error)
 	PutActivation(Activation) error

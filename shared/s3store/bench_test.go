@@ -15,7 +15,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
-const benchSecret = "bench-secret-0123456789abcdef"
+const benchSecret = "5N9S0m12Rf4VUmDXDUhi8AxBobutgYnxpVsDoAWLQeE=" // strong: a new signing key needs one
 
 // seed fills st with rows activations and returns the key of a license
 // with room for more.

@@ -9,20 +9,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-
-	"golang.org/x/crypto/scrypt"
 )
 
 // SaltSize is the size of the random per-database salt for key derivation.
 const SaltSize = 16
-
-// scrypt cost: N=2^15, r=8, p=1 (32 MiB, ~50-100 ms) as recommended for
-// interactive logins; derivation runs once per process and salt.
-const (
-	scryptN = 1 << 15
-	scryptR = 8
-	scryptP = 1
-)
 
 // ErrOpen means a sealed value could not be opened: wrong secret or tampered data.
 var ErrOpen = errors.New("secretbox: cannot open sealed value (wrong secret or corrupted data)")
@@ -32,15 +22,20 @@ type Key struct {
 	aead cipher.AEAD
 }
 
-// Derive derives a Key from secret and salt with scrypt.
+// Derive derives a Key from secret and salt with DefaultKDF.
 func Derive(secret string, salt []byte) (*Key, error) {
+	return DeriveWith(DefaultKDF, secret, salt)
+}
+
+// DeriveWith derives a Key from secret and salt with kdf.
+func DeriveWith(kdf KDF, secret string, salt []byte) (*Key, error) {
 	if secret == "" {
 		return nil, errors.New("secretbox: empty secret")
 	}
 	if len(salt) < SaltSize {
 		return nil, fmt.Errorf("secretbox: salt must be at least %d bytes", SaltSize)
 	}
-	raw, err := scrypt.Key([]byte(secret), salt, scryptN, scryptR, scryptP, 32)
+	raw, err := kdf.derive([]byte(secret), salt)
 	if err != nil {
 		return nil, fmt.Errorf("secretbox: derive key: %w", err)
 	}

@@ -92,6 +92,11 @@ func (t *Tx) InsertSigningKey(k licensing.SigningKey) error {
 		k.KeyID, k.PublicKey, k.SealedPrivateKey, ts(k.CreatedAt))
 }
 
+// ResealSigningKey implements licensing.Tx.
+func (t *Tx) ResealSigningKey(keyID string, sealed []byte) error {
+	return t.exec("UPDATE signing_keys SET sealed_private_key = ? WHERE key_id = ?", sealed, keyID)
+}
+
 // InsertCustomer implements licensing.Tx.
 func (t *Tx) InsertCustomer(c licensing.Customer) error {
 	return t.exec("INSERT INTO customers (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
@@ -247,6 +252,16 @@ func (t *Tx) LatestLicenseKey(licenseID string) (licensing.LicenseKey, error) {
 		return k, notFound("key of license " + licenseID)
 	}
 	return k, err
+}
+
+// AllLicenseKeys implements licensing.Tx.
+func (t *Tx) AllLicenseKeys() ([]licensing.LicenseKey, error) {
+	return queryAll(t, "SELECT digest, license_id, sealed_key, issued_at, expires_at FROM license_keys ORDER BY rowid", nil, scanLicenseKey)
+}
+
+// ResealLicenseKey implements licensing.Tx.
+func (t *Tx) ResealLicenseKey(digest string, sealed []byte) error {
+	return t.exec("UPDATE license_keys SET sealed_key = ? WHERE digest = ?", sealed, digest)
 }
 
 const activationColumns = "a.license_id, l.customer_id, a.instance_id, a.ip_address, a.first_seen, a.last_seen, a.deactivated_at"

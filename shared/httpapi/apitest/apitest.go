@@ -22,7 +22,7 @@ import (
 )
 
 // Secret is the fixture's signing secret.
-const Secret = "apitest-signing-secret-0123456789"
+const Secret = "1j2YhwWM6XUnAn28FnN96nYgeR8s9w7WYNLg8qqMByI=" // strong: a new signing key needs one
 
 // Call is one HTTP request.
 type Call struct {
@@ -86,7 +86,7 @@ func NewFixture(t testing.TB, dir string) *Fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.PublicKey = licensekey.FormatPublicKey(pub)
+	f.PublicKey = licensekey.FormatPublicKey(pub.PublicKey)
 
 	// A genuine key that this database never issued: minted in a copy.
 	copyPath := filepath.Join(dir, "copy.db")

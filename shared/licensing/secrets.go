@@ -1,0 +1,335 @@
+package licensing
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+	"github.com/caio-licensing/caio-licensing/shared/secretbox"
+	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
+)
+
+// Settings of the secret-derived sealing key: a per-database random salt and
+// the key-derivation parameters (absent: secretbox.LegacyKDF).
+const (
+	SettingKDFSalt   = "kdf_salt"
+	SettingKDFParams = "kdf_params"
+)
+
+// EventSecretRotated records a rotate-secret.
+const EventSecretRotated = "secret.rotated"
+
+func (s *Service) warn(msg string) {
+	if s.cfg.Warn == nil {
+		return
+	}
+	if _, done := s.warned.LoadOrStore(msg, true); !done {
+		s.cfg.Warn(msg)
+	}
+}
+
+func errSecretMismatch() error {
+	return Errorf(CodeSecretMismatch, "the signing secret given does not match the secret this database was set up with: use the original secret")
+}
+
+// sealingKey derives (once per salt and parameters) the key that seals
+// secrets in this database.
+func (s *Service) sealingKey(tx Tx) (*secretbox.Key, error) {
+	if s.cfg.Secret == "" {
+		return nil, Errorf(CodeSecretRequired, "this command needs the signing secret: set CAIO_LICENSE_SECRET or pass --secret-file")
+	}
+	salt, err := tx.Setting(SettingKDFSalt)
+	if err != nil {
+		return nil, err
+	}
+	if len(salt) == 0 {
+		return nil, Errorf(CodeDBOutdated, "database has no key-derivation salt: run 'manage-licenses init-db'")
+	}
+	params, err := tx.Setting(SettingKDFParams)
+	if err != nil {
+		return nil, err
+	}
+	kdf, err := secretbox.ParseKDF(string(params))
+	if err != nil {
+		return nil, Wrap(CodeDBInvalid, err, "the database's key-derivation parameters %q are not valid: restore the database from a backup", params)
+	}
+	return s.derive(kdf, s.cfg.Secret, salt)
+}
+
+func (s *Service) derive(kdf secretbox.KDF, secret string, salt []byte) (*secretbox.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sealKey != nil && bytes.Equal(s.sealSalt, salt) && s.sealKDF == kdf.String() {
+		return s.sealKey, nil
+	}
+	key, err := secretbox.DeriveWith(kdf, secret, salt)
+	if err != nil {
+		return nil, err
+	}
+	s.sealSalt, s.sealKDF, s.sealKey = append([]byte(nil), salt...), kdf.String(), key
+	return key, nil
+}
+
+// signingKeyAAD binds a sealed private key to its key id and public key, so
+// that a sealed record cannot be paired with another public key.
+func signingKeyAAD(kid string, pub []byte) []byte {
+	return []byte("signing-key:v2:" + kid + ":" + hex.EncodeToString(pub))
+}
+
+// legacySigningKeyAAD is how keys were sealed before the public key was bound.
+func legacySigningKeyAAD(kid string) []byte { return []byte("signing-key:" + kid) }
+
+func licenseKeyAAD(id string) []byte { return []byte("license-key:" + id) }
+
+// openSigningKey opens a sealed signing key and proves that its stored
+// public key is the private key's own: a public key planted in the database
+// (by anyone who can write the file) has no sealed private key that opens
+// under the secret and matches.
+func openSigningKey(box *secretbox.Key, k SigningKey) (ed25519.PrivateKey, error) {
+	seed, err := box.Open(k.SealedPrivateKey, signingKeyAAD(k.KeyID, k.PublicKey))
+	if err != nil {
+		seed, err = box.Open(k.SealedPrivateKey, legacySigningKeyAAD(k.KeyID))
+	}
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, errSecretMismatch()
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	if !bytes.Equal(pub, k.PublicKey) || licensekey.KeyID(pub) != k.KeyID {
+		return nil, Errorf(CodeDBInvalid, "signing key %s in the database does not match its sealed private key: the database was tampered with; restore it from a backup", k.KeyID)
+	}
+	return priv, nil
+}
+
+// provenKeys opens every signing key with the secret and returns the
+// private keys, oldest first; each public key is thereby proven.
+func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, error) {
+	box, err := s.sealingKey(tx)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := tx.SigningKeys()
+	if err != nil {
+		return nil, nil, err
+	}
+	privs := make([]ed25519.PrivateKey, len(keys))
+	for i, k := range keys {
+		if privs[i], err = openSigningKey(box, k); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(keys) > 0 {
+		s.warnIfWeak(tx)
+	}
+	return keys, privs, nil
+}
+
+// warnIfWeak warns, on each use, when the secret that unlocked the keys (or
+// the derivation that sealed them) is weaker than a new database accepts.
+func (s *Service) warnIfWeak(tx Tx) {
+	if err := secretstrength.Check(s.cfg.Secret); err != nil {
+		s.warn("this database's signing key is sealed under a weak secret (" + err.Error() + "): run 'manage-licenses rotate-secret' to re-seal it under a strong one")
+		return
+	}
+	params, _ := tx.Setting(SettingKDFParams)
+	if kdf, err := secretbox.ParseKDF(string(params)); err == nil && kdf.Weak() {
+		s.warn("this database's signing key is sealed with an older, cheaper key derivation (" + kdf.String() + "): run 'manage-licenses rotate-secret' to re-seal it with " + secretbox.DefaultKDF.String())
+	}
+}
+
+// signer returns the database's current signing key, creating it on first
+// use. A new signing key is made only under a strong secret.
+func (s *Service) signer(tx Tx, now time.Time) (ed25519.PrivateKey, *secretbox.Key, error) {
+	if s.cfg.Secret == "" {
+		return nil, nil, Errorf(CodeSecretRequired, "this command needs the signing secret: set CAIO_LICENSE_SECRET or pass --secret-file")
+	}
+	existing, err := tx.SigningKeys()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(existing) > 0 {
+		_, privs, err := s.provenKeys(tx)
+		if err != nil {
+			return nil, nil, err
+		}
+		box, err := s.sealingKey(tx)
+		return privs[len(privs)-1], box, err
+	}
+	if err := secretstrength.Check(s.cfg.Secret); err != nil {
+		return nil, nil, Errorf(CodeWeakSecret, "refusing to create the signing key: %v", err)
+	}
+	// Nothing is sealed yet: start with a fresh salt and today's derivation.
+	if err := tx.PutSetting(SettingKDFSalt, secretbox.NewSalt()); err != nil {
+		return nil, nil, err
+	}
+	if err := tx.PutSetting(SettingKDFParams, []byte(secretbox.DefaultKDF.String())); err != nil {
+		return nil, nil, err
+	}
+	box, err := s.sealingKey(tx)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	kid := licensekey.KeyID(pub)
+	err = tx.InsertSigningKey(SigningKey{
+		KeyID: kid, PublicKey: pub, CreatedAt: now,
+		SealedPrivateKey: box.Seal(priv.Seed(), signingKeyAAD(kid, pub)),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return priv, box, s.event(tx, now, EventSigningKeyCreated, Event{Detail: "key id " + kid})
+}
+
+// verificationKeys are the keys a key's signature is checked against: the
+// pinned ones when configured; else the database's, proven with the secret;
+// else, only where the caller opted in (serve), the database's unproven.
+func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
+	if s.cfg.PublicKeys != nil {
+		return s.cfg.PublicKeys, nil
+	}
+	keys := licensekey.PublicKeys{}
+	if tx == nil {
+		return keys, nil
+	}
+	var stored []SigningKey
+	var err error
+	switch {
+	case s.cfg.Secret != "":
+		stored, _, err = s.provenKeys(tx)
+	case s.cfg.TrustUnprovenKeys:
+		stored, err = tx.SigningKeys()
+	default:
+		return nil, Errorf(CodePublicKeyRequired, "cannot tell genuine license keys from forged ones without a trusted public key: set CAIO_LICENSE_PUBLIC_KEY to the key 'manage-licenses public-key' prints with the secret, or give the signing secret")
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range stored {
+		keys.Add(ed25519.PublicKey(k.PublicKey))
+	}
+	return keys, nil
+}
+
+// PublicKeyInfo is the current verification key and whether it was proven.
+type PublicKeyInfo struct {
+	PublicKey ed25519.PublicKey
+	// Verified: the secret opened the sealed private key and it matches.
+	Verified bool
+}
+
+// PublicKey returns the current verification key, creating the signing key
+// first if the database has none (which needs a strong secret). With the
+// secret at hand the key is proven before it is returned.
+func (s *Service) PublicKey(ctx context.Context) (PublicKeyInfo, error) {
+	var info PublicKeyInfo
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		keys, err := tx.SigningKeys()
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		latest := keys[len(keys)-1]
+		info.PublicKey = ed25519.PublicKey(latest.PublicKey)
+		if s.cfg.Secret == "" {
+			return nil
+		}
+		if _, _, err := s.provenKeys(tx); err != nil {
+			return err
+		}
+		info.Verified = true
+		return nil
+	})
+	if err != nil || info.PublicKey != nil {
+		return info, err
+	}
+	if s.cfg.Secret == "" {
+		return info, Errorf(CodeSecretRequired, "this database has no signing key yet: give the signing secret (CAIO_LICENSE_SECRET or --secret-file) to create it")
+	}
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		priv, _, err := s.signer(tx, s.now())
+		if err == nil {
+			info = PublicKeyInfo{PublicKey: priv.Public().(ed25519.PublicKey), Verified: true}
+		}
+		return err
+	})
+	return info, err
+}
+
+// RotationResult says what RotateSecret re-sealed.
+type RotationResult struct {
+	SigningKeys int    `json:"signing_keys"`
+	LicenseKeys int    `json:"license_keys"`
+	KDF         string `json:"kdf"`
+}
+
+// RotateSecret re-seals every sealed value (signing keys, stored license
+// keys) under newSecret, with a fresh salt and today's key derivation, in
+// one unit of work. No license key or public key changes; afterwards only
+// newSecret opens the database.
+func (s *Service) RotateSecret(ctx context.Context, newSecret string) (RotationResult, error) {
+	var res RotationResult
+	if err := secretstrength.Check(newSecret); err != nil {
+		return res, Errorf(CodeWeakSecret, "refusing the new secret: %v", err)
+	}
+	now := s.now()
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+		res = RotationResult{KDF: secretbox.DefaultKDF.String()}
+		keys, privs, err := s.provenKeys(tx)
+		if err != nil {
+			return err
+		}
+		old, err := s.sealingKey(tx)
+		if err != nil {
+			return err
+		}
+		licenseKeys, err := tx.AllLicenseKeys()
+		if err != nil {
+			return err
+		}
+		plain := make([][]byte, len(licenseKeys))
+		for i, lk := range licenseKeys {
+			if plain[i], err = old.Open(lk.Sealed, licenseKeyAAD(lk.LicenseID)); err != nil {
+				return errSecretMismatch()
+			}
+		}
+		salt := secretbox.NewSalt()
+		box, err := secretbox.DeriveWith(secretbox.DefaultKDF, newSecret, salt)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if err := tx.ResealSigningKey(k.KeyID, box.Seal(privs[i].Seed(), signingKeyAAD(k.KeyID, k.PublicKey))); err != nil {
+				return err
+			}
+		}
+		for i, lk := range licenseKeys {
+			if err := tx.ResealLicenseKey(lk.Digest, box.Seal(plain[i], licenseKeyAAD(lk.LicenseID))); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutSetting(SettingKDFSalt, salt); err != nil {
+			return err
+		}
+		if err := tx.PutSetting(SettingKDFParams, []byte(res.KDF)); err != nil {
+			return err
+		}
+		res.SigningKeys, res.LicenseKeys = len(keys), len(licenseKeys)
+		return s.event(tx, now, EventSecretRotated, Event{Detail: fmt.Sprintf("re-sealed %d signing keys and %d license keys with %s", len(keys), len(licenseKeys), res.KDF)})
+	})
+	if err != nil {
+		return RotationResult{}, err
+	}
+	// From now on this service works under the new secret.
+	s.mu.Lock()
+	s.cfg.Secret, s.sealKey = newSecret, nil
+	s.mu.Unlock()
+	return res, nil
+}
