@@ -1,6 +1,7 @@
 package functions_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -151,5 +152,56 @@ func TestTemplateFunctions(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(actions(resources["GenerateFunction"]), " "), "AWSSecretsManagerGetSecretValuePolicy") {
 		t.Error("generate cannot read the signing secret")
+	}
+}
+
+// The template's share of the security hardening: what unlocks the retained
+// database is retained too, logs expire, the API's access log carries no
+// body, alarms can reach a person, SES is scoped to the sender, and the
+// activate function can only verify with the pinned key.
+func TestTemplateHardening(t *testing.T) {
+	doc := loadTemplate(t)
+	resources := doc["Resources"].(map[string]any)
+	params := doc["Parameters"].(map[string]any)
+
+	secret := resources["LicenseSecret"]
+	if get(secret, "DeletionPolicy") != "Retain" || get(secret, "UpdateReplacePolicy") != "Retain" {
+		t.Errorf("LicenseSecret must be retained like the bucket: %v", secret)
+	}
+	if get(params, "LicensePublicKey", "Default") != nil {
+		t.Error("LicensePublicKey has a default: it must be required, so the activate function always verifies with a pinned key")
+	}
+	if get(params, "LogRetentionDays", "Default") != 90 {
+		t.Errorf("LogRetentionDays default: %v, want 90", get(params, "LogRetentionDays", "Default"))
+	}
+	for _, id := range functionIDs {
+		group := get(resources[id], "Properties", "LoggingConfig", "LogGroup")
+		logs := strings.TrimSuffix(id, "Function") + "Logs"
+		if group != "Ref "+logs || get(resources[logs], "Type") != "AWS::Logs::LogGroup" || get(resources[logs], "Properties", "RetentionInDays") != "Ref LogRetentionDays" {
+			t.Errorf("%s: log group %v with retention %v, want %s kept LogRetentionDays", id, group, get(resources[logs], "Properties", "RetentionInDays"), logs)
+		}
+	}
+	format, _ := get(resources["LicensingApi"], "Properties", "AccessLogSettings", "Format").(string)
+	var fields map[string]string
+	if err := json.Unmarshal([]byte(format), &fields); err != nil || fields["status"] == "" || fields["requestId"] == "" {
+		t.Errorf("API access log format is not JSON with request id and status: %q", format)
+	}
+	if strings.Contains(format, "body") || strings.Contains(strings.ToLower(format), "requestbody") {
+		t.Errorf("API access log format logs the body: %q", format)
+	}
+	if get(resources["AlarmEmailSubscription"], "Condition") != "HasAlarmEmail" || get(resources["AlarmEmailSubscription"], "Properties", "Protocol") != "email" {
+		t.Error("no optional email subscription on the alarm topic")
+	}
+	for _, id := range []string{"DistributeFunction", "RemindersFunction"} {
+		b, _ := json.Marshal(get(resources[id], "Properties", "Policies"))
+		if strings.Contains(string(b), `"Resource":"*"`) {
+			t.Errorf("%s: a policy grants on Resource *: %s", id, b)
+		}
+		if !strings.Contains(string(b), ":identity/") {
+			t.Errorf("%s: SES permission is not scoped to the sender identity", id)
+		}
+	}
+	if dir := get(doc, "Globals", "Function", "Environment", "Variables", "CAIO_LICENSE_CACHE_DIR"); dir == "/tmp" {
+		t.Error("the cache directory is /tmp itself, which the cache refuses (writable by others)")
 	}
 }

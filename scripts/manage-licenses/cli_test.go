@@ -122,6 +122,9 @@ func TestGuideWalkthroughVerbatim(t *testing.T) {
 	mp := mailtest.StartMailpit(t, true)
 	c.env["CAIO_SMTP_CA_FILE"] = mp.CAFile
 	substitute := map[string]string{"CAIO_SMTP_SERVER": mp.Host, "CAIO_SMTP_PORT": strconv.Itoa(mp.Port)}
+	// The guide's "your-secret" is a placeholder: a signing key is made only
+	// under a strong secret, so the operator puts theirs in its place.
+	placeholders := map[string]string{"CAIO_LICENSE_SECRET=your-secret": "CAIO_LICENSE_SECRET=" + testSecret}
 	key := ""
 	ran := 0
 	for _, line := range guideCommands(string(guide)) {
@@ -136,6 +139,9 @@ func TestGuideWalkthroughVerbatim(t *testing.T) {
 		}
 		env := map[string]string{}
 		for strings.Contains(words[0], "=") {
+			if v, ok := placeholders[words[0]]; ok {
+				words[0] = v
+			}
 			kv := strings.SplitN(words[0], "=", 2)
 			env[kv[0]] = kv[1]
 			words = words[1:]
@@ -336,10 +342,18 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 			if strings.Contains(r.stderr, "goroutine") || strings.Contains(r.stderr, testSecret) {
 				t.Fatalf("stderr leaks internals: %s", r.stderr)
 			}
-			// Under --json the error is one JSON object with code and message.
+			// Under --json the error is one JSON object with code and
+			// message, after any warnings (JSON objects too).
 			rj := c.run(tc.env, append([]string{"--json"}, tc.args...)...)
+			jl := strings.Split(strings.TrimSpace(rj.stderr), "\n")
+			for _, w := range jl[:len(jl)-1] {
+				var warning struct{ Warning string }
+				if err := json.Unmarshal([]byte(w), &warning); err != nil || warning.Warning == "" {
+					t.Fatalf("--json stderr line %q is neither a warning object nor the error", w)
+				}
+			}
 			var obj struct{ Code, Message string }
-			if err := json.Unmarshal([]byte(strings.TrimSpace(rj.stderr)), &obj); err != nil || obj.Code != tc.code || obj.Message == "" {
+			if err := json.Unmarshal([]byte(jl[len(jl)-1]), &obj); err != nil || obj.Code != tc.code || obj.Message == "" {
 				t.Fatalf("--json error %q: %v", rj.stderr, err)
 			}
 		})

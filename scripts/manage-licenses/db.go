@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
@@ -61,16 +61,11 @@ func (a *app) backupCommand() *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			// Written beside the target, then renamed: FILE is whole or untouched.
-			tmp := fmt.Sprintf("%s.tmp-%d", output, os.Getpid())
-			defer os.Remove(tmp)
-			if err := store.Backup(c.Context(), tmp); err != nil {
-				return licensing.Wrap(licensing.CodeBadRequest, err, "cannot write the backup to %s: %v", output, err)
-			}
-			if err := os.Chmod(tmp, 0o600); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp, output); err != nil {
+			// Written in a private directory beside the target, then renamed:
+			// FILE is whole or untouched, and no one can plant a file or a
+			// symlink where the backup is written.
+			err = atomicfile.WriteWith(output, 0o600, func(tmp string) error { return store.Backup(c.Context(), tmp) })
+			if err != nil {
 				return licensing.Wrap(licensing.CodeBadRequest, err, "cannot write the backup to %s: %v", output, err)
 			}
 			if a.jsonOut {

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,7 +189,10 @@ func (a *app) service(c *cobra.Command, access config.Access, withSecret bool) (
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := licensing.Config{Store: store, Actor: "cli:" + c.Name(), Secret: secret, PublicKeys: keys, Warn: a.warnLine}
+	trusted := config.OpenTrustedKeys()
+	cfg := licensing.Config{Store: store, Actor: "cli:" + c.Name(), Secret: secret, PublicKeys: keys, Warn: a.warnLine,
+		RememberedKeys: trusted.Keys(store.Location()),
+		OnProven:       func(pubs []ed25519.PublicKey) { trusted.Remember(store.Location(), pubs) }}
 	return licensing.New(cfg), func() { store.Close() }, nil
 }
 

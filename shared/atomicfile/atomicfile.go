@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Write writes data to path with mode perm through a temporary file in the
@@ -38,4 +39,37 @@ func WriteFrom(path string, r io.Reader, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// WriteWith is Write for a producer that must write a path itself (SQLite's
+// VACUUM INTO): fn writes tmp, a fresh name in a private directory (0700,
+// random name, created exclusively) beside path, so that nobody else can
+// place a file or a symlink there first; the result is synced and renamed
+// over path (a symlink at path is replaced, never followed).
+func WriteWith(path string, perm os.FileMode, fn func(tmp string) error) error {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "file")
+	if err := fn(tmp); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -146,7 +147,8 @@ func (a *API) route(ctx context.Context, r Request) Response {
 		return a.refuse(r, err)
 	}
 	seat := licensing.SeatRequest{Key: b.LicenseKey, InstanceID: b.InstanceID, IPAddress: r.SourceIP}
-	if h := r.Header.Values(InstanceHeader); len(h) > 0 {
+	// The header wins over the body, but an empty header says nothing.
+	if h := r.Header.Values(InstanceHeader); len(h) > 0 && h[0] != "" {
 		seat.InstanceID = h[0]
 	}
 	if seat.Key == "" {
@@ -185,6 +187,10 @@ func (a *API) route(ctx context.Context, r Request) Response {
 func decodeBody(raw []byte, b *body) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return licensing.Errorf(licensing.CodeBadRequest, "request body is empty: send {\"license_key\": \"CAIO-v1-...\", \"instance_id\": \"...\"}")
+	}
+	// encoding/json would replace invalid UTF-8 with U+FFFD silently.
+	if !utf8.Valid(raw) {
+		return licensing.Errorf(licensing.CodeBadRequest, "request body is not valid UTF-8: send JSON text")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(b); err != nil {

@@ -125,6 +125,13 @@ func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, error) 
 	}
 	if len(keys) > 0 {
 		s.warnIfWeak(tx)
+		if s.cfg.OnProven != nil {
+			pubs := make([]ed25519.PublicKey, len(keys))
+			for i, k := range keys {
+				pubs[i] = ed25519.PublicKey(k.PublicKey)
+			}
+			s.cfg.OnProven(pubs)
+		}
 	}
 	return keys, privs, nil
 }
@@ -191,7 +198,8 @@ func (s *Service) signer(tx Tx, now time.Time) (ed25519.PrivateKey, *secretbox.K
 
 // verificationKeys are the keys a key's signature is checked against: the
 // pinned ones when configured; else the database's, proven with the secret;
-// else, only where the caller opted in (serve), the database's unproven.
+// else those the secret proved earlier on this machine; else, only where
+// the caller opted in (serve), the database's unproven.
 func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 	if s.cfg.PublicKeys != nil {
 		return s.cfg.PublicKeys, nil
@@ -205,10 +213,12 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 	switch {
 	case s.cfg.Secret != "":
 		stored, _, err = s.provenKeys(tx)
+	case len(s.cfg.RememberedKeys) > 0:
+		return s.cfg.RememberedKeys, nil
 	case s.cfg.TrustUnprovenKeys:
 		stored, err = tx.SigningKeys()
 	default:
-		return nil, Errorf(CodePublicKeyRequired, "cannot tell genuine license keys from forged ones without a trusted public key: set CAIO_LICENSE_PUBLIC_KEY to the key 'manage-licenses public-key' prints with the secret, or give the signing secret")
+		return nil, Errorf(CodePublicKeyRequired, "cannot tell genuine license keys from forged ones without a trusted public key: set CAIO_LICENSE_PUBLIC_KEY to the key 'manage-licenses public-key' prints with the secret, or give the signing secret (CAIO_LICENSE_SECRET or --secret-file) once on this machine")
 	}
 	if err != nil {
 		return nil, err

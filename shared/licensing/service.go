@@ -1,6 +1,7 @@
 package licensing
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -24,6 +25,11 @@ type Config struct {
 	// (pinned). When nil, the database's public keys are used once proven
 	// with Secret; see verificationKeys.
 	PublicKeys licensekey.PublicKeys
+	// RememberedKeys are keys the secret proved earlier on this machine (the
+	// CLI's trusted-keys file); they are trusted when the secret is absent.
+	RememberedKeys licensekey.PublicKeys
+	// OnProven receives the public keys each time the secret proves them.
+	OnProven func([]ed25519.PublicKey)
 	// TrustUnprovenKeys lets a service without pinned keys or the secret
 	// verify with the database's public keys as they are (serve, with a
 	// warning at start). Anyone who can write the database can add one.

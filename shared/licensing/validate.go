@@ -51,15 +51,26 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// ValidateInstanceID accepts 1-128 printable characters without spaces at the ends.
+// ValidateInstanceID accepts 1-128 bytes of valid UTF-8, printable, without
+// spaces at the ends. Printable means what a person sees is what is stored:
+// no control or format characters (bidirectional overrides, zero-width
+// joiners and spaces), no line or paragraph separators.
 func ValidateInstanceID(id string) error {
 	if id == "" {
 		return Errorf(CodeInstanceIDRequired, "an instance id is required (X-CAIO-Instance-ID header or instance_id)")
 	}
-	if len(id) > MaxInstanceIDLen || !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl) || strings.TrimSpace(id) != id {
-		return badRequest("instance id must be 1-%d printable characters without leading or trailing spaces", MaxInstanceIDLen)
+	if len(id) > MaxInstanceIDLen || !utf8.ValidString(id) || strings.ContainsFunc(id, notPrintable) || strings.TrimSpace(id) != id {
+		return badRequest("instance id must be 1-%d bytes of printable UTF-8 without leading or trailing spaces (no control, format, zero-width or bidirectional characters)", MaxInstanceIDLen)
 	}
 	return nil
+}
+
+// notPrintable: controls (Cc), format characters (Cf: bidi controls, zero
+// widths, soft hyphen), line and paragraph separators (Zl, Zp), and
+// unassigned or private-use code points.
+func notPrintable(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) ||
+		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Zs)
 }
 
 func validateIP(ip string) error {

@@ -12,6 +12,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
@@ -56,8 +57,7 @@ func newS3Objects(ctx context.Context, bucket, key string) (*s3Objects, error) {
 	// The SDK's own log lines would land in the CLI's output.
 	cfg.Logger = logging.Nop{}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		// The database carries its own integrity (SQLite, and the header
-		// check); checksum validation of whole-object GETs adds nothing.
+		// Validate downloads where the GET asks for it (ChecksumMode).
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		// S3-compatible servers (AWS_ENDPOINT_URL_S3) address buckets by path.
 		if os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
@@ -68,7 +68,9 @@ func newS3Objects(ctx context.Context, bucket, key string) (*s3Objects, error) {
 }
 
 func (o *s3Objects) get(ctx context.Context, ifNoneMatch string) (io.ReadCloser, string, bool, error) {
-	in := &s3.GetObjectInput{Bucket: &o.bucket, Key: &o.key}
+	// ChecksumMode: where S3 holds a checksum of the object (the SDK sends
+	// one with every PUT), the SDK checks the download against it.
+	in := &s3.GetObjectInput{Bucket: &o.bucket, Key: &o.key, ChecksumMode: types.ChecksumModeEnabled}
 	if ifNoneMatch != "" {
 		in.IfNoneMatch = aws.String(ifNoneMatch)
 	}

@@ -56,9 +56,10 @@ type Store struct {
 	prefix      string // cache file names: <prefix>-<etag>.db
 	maxAttempts int
 
-	mu      sync.Mutex // one operation at a time per process
-	current *snapshot
-	reader  *sqlitestore.Store // open on current.path
+	mu       sync.Mutex // one operation at a time per process
+	current  *snapshot
+	reader   *sqlitestore.Store     // open on current.path
+	verified map[string]fingerprint // cached copies checked by this process
 }
 
 const sqliteHeader = "SQLite format 3\x00"
@@ -82,8 +83,9 @@ func ParseURI(uri string) (bucket, key string, err error) {
 }
 
 // Open returns the store for uri, caching copies in cacheDir (created if
-// needed). It checks configuration and credentials but does not require
-// the object to exist (init-db creates it).
+// needed; "" for DefaultCacheDir), which must be private to this user. It
+// checks configuration and credentials but does not require the object to
+// exist (init-db creates it).
 func Open(ctx context.Context, uri, cacheDir string) (*Store, error) {
 	bucket, key, err := ParseURI(uri)
 	if err != nil {
@@ -98,14 +100,14 @@ func Open(ctx context.Context, uri, cacheDir string) (*Store, error) {
 
 func newStore(uri string, obj objects, cacheDir string) (*Store, error) {
 	if cacheDir == "" {
-		cacheDir = os.TempDir()
+		cacheDir = DefaultCacheDir()
 	}
-	dir := filepath.Join(cacheDir, "caio-license-cache")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, licensing.Wrap(licensing.CodeConfig, err, "cannot create the cache directory %s: set CAIO_LICENSE_CACHE_DIR to a writable directory", dir)
+	if err := prepareCacheDir(cacheDir); err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256([]byte(uri))
-	return &Store{uri: uri, obj: obj, cacheDir: dir, prefix: hex.EncodeToString(sum[:8]), maxAttempts: DefaultMaxAttempts}, nil
+	return &Store{uri: uri, obj: obj, cacheDir: cacheDir, prefix: hex.EncodeToString(sum[:8]),
+		maxAttempts: DefaultMaxAttempts, verified: map[string]fingerprint{}}, nil
 }
 
 // Location is the object's URI.
@@ -145,6 +147,9 @@ func (s *Store) newestCached() *snapshot {
 		if err != nil {
 			continue
 		}
+		if _, err := os.Stat(recordPath(m)); err != nil {
+			continue // being written by another process, or not ours
+		}
 		cands = append(cands, cand{snapshot{string(etag), m}, info.ModTime()})
 	}
 	if len(cands) == 0 {
@@ -161,8 +166,15 @@ func (s *Store) refresh(ctx context.Context) (*snapshot, error) {
 		cur = s.newestCached()
 	}
 	if cur != nil {
-		if _, err := os.Stat(cur.path); err != nil {
+		switch err := s.trusted(cur); {
+		case errors.Is(err, errCacheTampered):
+			s.discard(cur) // swapped or damaged: fetch the object again
+			cur = nil
+		case err != nil:
 			cur = nil // removed by another process's clean-up
+		}
+		if cur == nil && s.current != nil {
+			s.dropReader()
 		}
 	}
 	etag := ""
@@ -189,23 +201,42 @@ func (s *Store) refresh(ctx context.Context) (*snapshot, error) {
 		return nil, licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
 	}
 	snap := &snapshot{etag: newEtag, path: s.cachePath(newEtag)}
-	if err := atomicfile.WriteFrom(snap.path, io.MultiReader(bytes.NewReader(header), body), 0o600); err != nil {
+	hr := newHashingReader(io.MultiReader(bytes.NewReader(header), body))
+	if err := atomicfile.WriteFrom(snap.path, hr, 0o600); err != nil {
 		return nil, s.unavailable(err) // most likely the download broke off
+	}
+	if err := s.remember(snap, record{ETag: newEtag, Size: hr.size, SHA256: hr.sum()}); err != nil {
+		return nil, err
 	}
 	s.setCurrent(snap)
 	return snap, nil
 }
 
+// remember records what S3 said about a copy just downloaded or uploaded.
+func (s *Store) remember(snap *snapshot, rec record) error {
+	if err := writeRecord(snap.path, rec); err != nil {
+		return err
+	}
+	if info, err := os.Stat(snap.path); err == nil {
+		s.verified[snap.path] = fingerprintOf(info)
+	}
+	return nil
+}
+
 func (s *Store) setCurrent(snap *snapshot) {
-	if s.current != nil && s.current.path == snap.path {
+	if s.current != nil && s.current.path == snap.path && s.reader != nil {
 		return
 	}
+	s.dropReader()
+	s.current = snap
+	s.collectGarbage(snap)
+}
+
+func (s *Store) dropReader() {
 	if s.reader != nil {
 		s.reader.Close()
 		s.reader = nil
 	}
-	s.current = snap
-	s.collectGarbage(snap)
 }
 
 // cacheRetention is how long superseded versions stay in the cache: other
@@ -222,6 +253,8 @@ func (s *Store) collectGarbage(keep *snapshot) {
 		}
 		if info, err := os.Stat(m); err == nil && time.Since(info.ModTime()) > cacheRetention {
 			os.Remove(m)
+			os.Remove(recordPath(m))
+			delete(s.verified, m)
 		}
 	}
 }
@@ -421,6 +454,10 @@ func (s *Store) attempt(ctx context.Context, snap *snapshot, opt sqlitestore.Opt
 	if err != nil || !changed {
 		return nil, err
 	}
+	rec, err := hashFile(work) // what the cache will check the copy against
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(work)
 	if err != nil {
 		return nil, err
@@ -441,8 +478,15 @@ func (s *Store) attempt(ctx context.Context, snap *snapshot, opt sqlitestore.Opt
 		return nil, unknownOutcome{err}
 	}
 	published := &snapshot{etag: etag, path: s.cachePath(etag)}
-	if err := os.Rename(work, published.path); err != nil {
+	rec.ETag = etag
+	if err := writeRecord(published.path, rec); err != nil {
 		return nil, nil // published; the cache will refill on the next read
+	}
+	if err := os.Rename(work, published.path); err != nil {
+		return nil, nil
+	}
+	if info, err := os.Stat(published.path); err == nil {
+		s.verified[published.path] = fingerprintOf(info)
 	}
 	return published, nil
 }

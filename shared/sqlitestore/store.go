@@ -5,6 +5,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -46,7 +48,8 @@ type Options struct {
 const sqliteHeader = "SQLite format 3\x00"
 
 // Open opens the database at path. A missing file is an error unless
-// opt.Create; a file that is not a CAIO license database is always one.
+// opt.Create; a file that is not a CAIO license database is always one, and
+// is refused before anything is written to it.
 func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -58,16 +61,19 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		if !opt.Create {
 			return nil, licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' or set CAIO_LICENSE_DB_PATH", abs)
 		}
-		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-			return nil, licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot create directory for database %s: %v", abs, unwrapPathError(err))
+		if err := createPrivate(abs); err != nil {
+			return nil, err
 		}
 		created = true
 	case err != nil:
 		return nil, licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot read database %s: %v", abs, unwrapPathError(err))
 	case info.IsDir():
 		return nil, licensing.Errorf(licensing.CodeDBInvalid, "database path %s is a directory: give the path of a .db file", abs)
+	case !info.Mode().IsRegular():
+		// A FIFO would block the open for ever; a device is never a database.
+		return nil, licensing.Errorf(licensing.CodeDBInvalid, "database path %s is not a regular file (%s): give the path of a .db file", abs, fileKind(info.Mode()))
 	default:
-		if err := checkHeader(abs); err != nil {
+		if err := checkForeign(ctx, abs, opt); err != nil {
 			return nil, err
 		}
 	}
@@ -83,10 +89,15 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		// Durability comes from S3, not from this private copy.
 		q.Add("_pragma", "journal_mode(delete)")
 		q.Add("_pragma", "synchronous(off)")
+		q.Set("modeof", abs) // journals as private as the file
 	default:
 		q.Add("_pragma", "journal_mode(wal)")
 		// FULL: a committed transaction survives power loss, also in WAL mode.
 		q.Add("_pragma", "synchronous(full)")
+		q.Set("modeof", abs)
+		if err := privateSidecars(abs); err != nil {
+			return nil, err
+		}
 	}
 	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: q.Encode()}).String()
@@ -109,6 +120,60 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	return s, nil
 }
 
+// createPrivate creates an empty database file readable by its owner only
+// (SQLite would create it 0644), and its directory 0700.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot create directory for database %s: %v", path, unwrapPathError(err))
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot create database %s: %v", path, unwrapPathError(err))
+	}
+	return f.Close()
+}
+
+// privateSidecars keeps the WAL index (-shm) as private as the database:
+// SQLite's driver creates it 0666 less the umask, and it does not honour
+// modeof. It is made before the driver does, and tightened if an older
+// build made it.
+func privateSidecars(path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil // the open reports it
+	}
+	perm := info.Mode().Perm()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		p := path + suffix
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+		if err == nil {
+			f.Close()
+			if suffix == "-wal" {
+				os.Remove(p) // only the index may pre-exist empty
+			}
+			continue
+		}
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&^perm != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&perm); err != nil {
+				return licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot restrict the permissions of %s: %v", p, unwrapPathError(err))
+			}
+		}
+	}
+	return nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeDevice != 0, m&fs.ModeCharDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
+}
+
 func unwrapPathError(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -123,23 +188,50 @@ func removeDB(path string) {
 	}
 }
 
-// checkHeader rejects files that are not SQLite databases before the driver
-// touches them (an empty file is a new database to SQLite).
-func checkHeader(path string) error {
+// checkForeign refuses, before the driver writes anything (switching a file
+// to WAL rewrites its header), a file that is not a CAIO license database:
+// not SQLite at all, another application's (non-zero application id), or a
+// SQLite database of tables of its own. An empty file is a new database.
+func checkForeign(ctx context.Context, path string, opt Options) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot read database %s: %v", path, unwrapPathError(err))
 	}
 	defer f.Close()
-	head := make([]byte, len(sqliteHeader))
+	head := make([]byte, 100)
 	n, err := io.ReadFull(f, head)
 	if n == 0 && errors.Is(err, io.EOF) {
 		return nil
 	}
-	if string(head[:n]) != sqliteHeader {
+	if n < len(head) || string(head[:len(sqliteHeader)]) != sqliteHeader {
 		return licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check --db or CAIO_LICENSE_DB_PATH", path)
 	}
+	if binary.BigEndian.Uint32(head[68:72]) == applicationID {
+		return nil // ours; checkSchema checks the rest
+	}
+	// The header in the file may be stale (WAL): ask SQLite, read-only.
+	ro, err := sql.Open("sqlite3", (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: "mode=ro&_pragma=busy_timeout(10000)"}).String())
+	if err != nil {
+		return licensing.Wrap(licensing.CodeInternal, err, "cannot open database %s", path)
+	}
+	defer ro.Close()
+	var appID, userVersion, objects int
+	err = ro.QueryRowContext(ctx, "SELECT (SELECT application_id FROM pragma_application_id), (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)").
+		Scan(&appID, &userVersion, &objects)
+	switch {
+	case err != nil:
+		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a readable SQLite database: check --db or CAIO_LICENSE_DB_PATH", path)
+	case appID == applicationID:
+		return nil
+	case appID != 0 || userVersion != 0 || (objects > 0 && !opt.ReadOnly):
+		// Another application's, or tables of its own: never ours to change.
+		return notCAIO(path)
+	}
 	return nil
+}
+
+func notCAIO(path string) error {
+	return licensing.Errorf(licensing.CodeDBInvalid, "%s is a SQLite database but not a CAIO license database (nothing was changed): check --db or CAIO_LICENSE_DB_PATH", path)
 }
 
 func (s *Store) checkSchema(ctx context.Context, created bool, opt Options) error {
@@ -153,18 +245,28 @@ func (s *Store) checkSchema(ctx context.Context, created bool, opt Options) erro
 	}
 	switch {
 	case appID != applicationID && (appID != 0 || version != 0):
-		return licensing.Errorf(licensing.CodeDBInvalid, "%s is a SQLite database but not a CAIO license database: check --db or CAIO_LICENSE_DB_PATH", s.path)
-	case appID == 0 && version == 0 && !created && !opt.SkipSchemaCheck:
+		return notCAIO(s.path)
+	case appID == 0 && version == 0:
 		if empty, err := s.isEmpty(ctx); err != nil || !empty {
-			return licensing.Errorf(licensing.CodeDBInvalid, "%s is a SQLite database but not a CAIO license database: check --db or CAIO_LICENSE_DB_PATH", s.path)
+			return notCAIO(s.path)
 		}
-		return licensing.Errorf(licensing.CodeDBOutdated, "database %s is not initialised: run 'manage-licenses init-db'", s.path)
+		if !created && !opt.SkipSchemaCheck {
+			return licensing.Errorf(licensing.CodeDBOutdated, "database %s is not initialised: run 'manage-licenses init-db'", s.path)
+		}
+		if created {
+			_, err := s.Migrate(ctx)
+			return err
+		}
+		return nil
 	case version > SchemaVersion:
 		return licensing.Errorf(licensing.CodeDBOutdated, "database %s has schema version %d, newer than this build knows (%d): upgrade manage-licenses", s.path, version, SchemaVersion)
-	case created:
-		_, err := s.Migrate(ctx)
+	}
+	// Every table, index, trigger and view must be this schema version's
+	// own: a trigger planted in the file could quietly undo a revocation.
+	if err := s.checkObjects(ctx, version); err != nil {
 		return err
-	case version < SchemaVersion && !opt.SkipSchemaCheck:
+	}
+	if version < SchemaVersion && !opt.SkipSchemaCheck {
 		return licensing.Errorf(licensing.CodeDBOutdated, "database %s has schema version %d, older than this build's %d: run 'manage-licenses init-db' to migrate it", s.path, version, SchemaVersion)
 	}
 	return nil

@@ -1,0 +1,101 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+// schemaObject is one row of sqlite_schema.
+type schemaObject struct {
+	kind, name, sql string
+}
+
+func (o schemaObject) key() string { return o.kind + " " + o.name }
+
+var expectedObjects sync.Map // schema version → map[key]schemaObject
+
+// objectsOf returns the schema objects that migrations up to version make,
+// by running them on an empty in-memory database: the expected schema is
+// exactly what this build would have created, text for text.
+func objectsOf(ctx context.Context, version int) (map[string]schemaObject, error) {
+	if v, ok := expectedObjects.Load(version); ok {
+		return v.(map[string]schemaObject), nil
+	}
+	db, err := sql.Open("sqlite3", ":memory:")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one in-memory database
+	for _, m := range migrations[:version] {
+		if _, err := db.ExecContext(ctx, m); err != nil {
+			return nil, fmt.Errorf("replaying the migrations: %w", err)
+		}
+	}
+	objs, err := listObjects(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	expectedObjects.Store(version, objs)
+	return objs, nil
+}
+
+func listObjects(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (map[string]schemaObject, error) {
+	rows, err := db.QueryContext(ctx, "SELECT type, name, coalesce(sql, '') FROM sqlite_schema")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]schemaObject{}
+	for rows.Next() {
+		var o schemaObject
+		if err := rows.Scan(&o.kind, &o.name, &o.sql); err != nil {
+			return nil, err
+		}
+		out[o.key()] = o
+	}
+	return out, rows.Err()
+}
+
+// checkObjects refuses a database whose tables, indexes, triggers or views
+// differ from what its schema version defines: an extra trigger, a dropped
+// one, or one whose text was changed.
+func (s *Store) checkObjects(ctx context.Context, version int) error {
+	want, err := objectsOf(ctx, version)
+	if err != nil {
+		return licensing.Wrap(licensing.CodeInternal, err, "cannot build the expected schema")
+	}
+	got, err := listObjects(ctx, s.db)
+	if err != nil {
+		return s.mapOpenError(err)
+	}
+	tampered := func(what string) error {
+		return licensing.Errorf(licensing.CodeDBInvalid, "database %s %s (schema version %d): it was changed outside manage-licenses; restore it from a backup", s.path, what, version)
+	}
+	for k, o := range got {
+		// ANALYZE's statistics tables hold no logic.
+		if strings.HasPrefix(o.name, "sqlite_stat") && o.kind == "table" {
+			continue
+		}
+		w, ok := want[k]
+		switch {
+		case !ok:
+			return tampered(fmt.Sprintf("has an unknown %s %q", o.kind, o.name))
+		case w.sql != o.sql:
+			return tampered(fmt.Sprintf("has a modified %s %q", o.kind, o.name))
+		}
+	}
+	for k, w := range want {
+		if _, ok := got[k]; !ok {
+			return tampered(fmt.Sprintf("is missing its %s %q", w.kind, w.name))
+		}
+	}
+	return nil
+}
