@@ -185,3 +185,24 @@ func TestGracefulShutdownFinishesRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Invalid UTF-8 is refused, not silently replaced by U+FFFD (which would
+// store an instance id other than the one sent), in the body or the header.
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	f := apitest.NewFixture(t, t.TempDir())
+	keys, _ := licensekey.ParsePublicKeys(f.PublicKey)
+	call := httpCaller(startServer(t, f.Path, keys, io.Discard))
+	before := f.EventCount(t)
+	for name, c := range map[string]apitest.Call{
+		"body":   {Method: "POST", Path: httpapi.PathActivate, Body: `{"license_key":"` + f.Keys["roomy"] + `","instance_id":"host` + "\xff" + `name"}`},
+		"header": {Method: "POST", Path: httpapi.PathActivate, Header: map[string]string{"X-CAIO-Instance-ID": "host\xffname"}, Body: `{"license_key":"` + f.Keys["roomy"] + `"}`},
+	} {
+		r := call(t, c)
+		if r.Status != 400 || !strings.Contains(string(r.Body), `"BAD_REQUEST"`) {
+			t.Errorf("%s: %d %s, want 400 BAD_REQUEST", name, r.Status, r.Body)
+		}
+	}
+	if f.EventCount(t) != before {
+		t.Error("a refused call wrote an event")
+	}
+}

@@ -5,8 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/hex"
-	"fmt"
+		"fmt"
+	"strings"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
@@ -75,14 +75,18 @@ func (s *Service) derive(kdf secretbox.KDF, secret string, salt []byte) (*secret
 	return key, nil
 }
 
-// signingKeyAAD binds a sealed private key to its key id and public key, so
-// that a sealed record cannot be paired with another public key.
-func signingKeyAAD(kid string, pub []byte) []byte {
-	return []byte("signing-key:v2:" + kid + ":" + hex.EncodeToString(pub))
-}
+// A signing key is sealed as the whole Ed25519 private key (seed and public
+// key) with its key id as associated data: the public key is part of the
+// sealed, authenticated record, so the public-key column can be checked
+// against it.
+func signingKeyAAD(kid string) []byte { return []byte("signing-key:v2:" + kid) }
 
-// legacySigningKeyAAD is how keys were sealed before the public key was bound.
+// legacySigningKeyAAD is how seeds alone were sealed before.
 func legacySigningKeyAAD(kid string) []byte { return []byte("signing-key:" + kid) }
+
+func sealSigningKey(box *secretbox.Key, kid string, priv ed25519.PrivateKey) []byte {
+	return box.Seal(priv, signingKeyAAD(kid))
+}
 
 func licenseKeyAAD(id string) []byte { return []byte("license-key:" + id) }
 
@@ -91,19 +95,20 @@ func licenseKeyAAD(id string) []byte { return []byte("license-key:" + id) }
 // (by anyone who can write the file) has no sealed private key that opens
 // under the secret and matches.
 func openSigningKey(box *secretbox.Key, k SigningKey) (ed25519.PrivateKey, error) {
-	seed, err := box.Open(k.SealedPrivateKey, signingKeyAAD(k.KeyID, k.PublicKey))
-	if err != nil {
-		seed, err = box.Open(k.SealedPrivateKey, legacySigningKeyAAD(k.KeyID))
-	}
-	if err != nil || len(seed) != ed25519.SeedSize {
+	var priv ed25519.PrivateKey
+	if sealed, err := box.Open(k.SealedPrivateKey, signingKeyAAD(k.KeyID)); err == nil && len(sealed) == ed25519.PrivateKeySize {
+		priv = ed25519.PrivateKey(sealed)
+	} else if seed, err := box.Open(k.SealedPrivateKey, legacySigningKeyAAD(k.KeyID)); err == nil && len(seed) == ed25519.SeedSize {
+		priv = ed25519.NewKeyFromSeed(seed)
+	} else {
 		return nil, errSecretMismatch()
 	}
-	priv := ed25519.NewKeyFromSeed(seed)
-	pub := priv.Public().(ed25519.PublicKey)
-	if !bytes.Equal(pub, k.PublicKey) || licensekey.KeyID(pub) != k.KeyID {
-		return nil, Errorf(CodeDBInvalid, "signing key %s in the database does not match its sealed private key: the database was tampered with; restore it from a backup", k.KeyID)
+	derived := ed25519.NewKeyFromSeed(priv.Seed())
+	pub := derived.Public().(ed25519.PublicKey)
+	if !bytes.Equal(derived, priv) || !bytes.Equal(pub, k.PublicKey) || licensekey.KeyID(pub) != k.KeyID {
+		return nil, Errorf(CodeDBInvalid, "signing key %s in the database does not match its sealed private key: the database was changed outside manage-licenses; restore it from a backup", k.KeyID)
 	}
-	return priv, nil
+	return derived, nil
 }
 
 // provenKeys opens every signing key with the secret and returns the
@@ -118,10 +123,23 @@ func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, error) 
 		return nil, nil, err
 	}
 	privs := make([]ed25519.PrivateKey, len(keys))
+	var refused []string
 	for i, k := range keys {
-		if privs[i], err = openSigningKey(box, k); err != nil {
+		privs[i], err = openSigningKey(box, k)
+		switch {
+		case ErrorCode(err) == CodeSecretMismatch:
+			refused = append(refused, k.KeyID)
+		case err != nil:
 			return nil, nil, err
 		}
+	}
+	switch {
+	case len(refused) == len(keys) && len(keys) > 0:
+		return nil, nil, errSecretMismatch()
+	case len(refused) > 0:
+		// The secret opens the others: these were put there by someone
+		// who does not have it.
+		return nil, nil, Errorf(CodeDBInvalid, "the database holds signing key %s, which the secret does not open while it opens the others: it was added outside manage-licenses; restore the database from a backup", strings.Join(refused, ", "))
 	}
 	if len(keys) > 0 {
 		s.warnIfWeak(tx)
@@ -188,7 +206,7 @@ func (s *Service) signer(tx Tx, now time.Time) (ed25519.PrivateKey, *secretbox.K
 	kid := licensekey.KeyID(pub)
 	err = tx.InsertSigningKey(SigningKey{
 		KeyID: kid, PublicKey: pub, CreatedAt: now,
-		SealedPrivateKey: box.Seal(priv.Seed(), signingKeyAAD(kid, pub)),
+		SealedPrivateKey: sealSigningKey(box, kid, priv),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -316,7 +334,7 @@ func (s *Service) RotateSecret(ctx context.Context, newSecret string) (RotationR
 			return err
 		}
 		for i, k := range keys {
-			if err := tx.ResealSigningKey(k.KeyID, box.Seal(privs[i].Seed(), signingKeyAAD(k.KeyID, k.PublicKey))); err != nil {
+			if err := tx.ResealSigningKey(k.KeyID, sealSigningKey(box, k.KeyID, privs[i])); err != nil {
 				return err
 			}
 		}
