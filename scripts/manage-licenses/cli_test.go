@@ -61,7 +61,19 @@ func (r result) lastLine() string {
 
 func (c *cli) run(extraEnv map[string]string, args ...string) result {
 	c.t.Helper()
+	return c.runWith("", extraEnv, args...)
+}
+
+// runStdin runs the binary with stdin.
+func (c *cli) runStdin(stdin string, args ...string) result {
+	c.t.Helper()
+	return c.runWith(stdin, nil, args...)
+}
+
+func (c *cli) runWith(stdin string, extraEnv map[string]string, args ...string) result {
+	c.t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH")}
 	for k, v := range c.env {
 		cmd.Env = append(cmd.Env, k+"="+v)

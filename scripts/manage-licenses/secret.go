@@ -62,11 +62,12 @@ func (a *app) readSecretFile(path, flag string) (string, error) {
 			return "", licensing.Wrap(licensing.CodeConfig, err, "%s %s: cannot read it: %v", flag, path, err)
 		}
 		defer f.Close()
+		// A pipe is fine (--secret-file <(pass show caio)); a directory is not.
 		info, err := f.Stat()
-		if err != nil || !info.Mode().IsRegular() {
-			return "", licensing.Errorf(licensing.CodeConfig, "%s %s: not a regular file", flag, path)
+		if err != nil || info.IsDir() {
+			return "", licensing.Errorf(licensing.CodeConfig, "%s %s: not a file", flag, path)
 		}
-		if info.Mode().Perm()&0o077 != 0 {
+		if info.Mode().IsRegular() && info.Mode().Perm()&0o077 != 0 {
 			a.warn("%s %s can be read by other users (mode %04o): chmod 600 it", flag, path, info.Mode().Perm())
 		}
 		r = f

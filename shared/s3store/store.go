@@ -283,7 +283,7 @@ func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
 			}
 			r, err := sqlitestore.Open(ctx, snap.path, sqlitestore.Options{ReadOnly: true})
 			if err != nil {
-				return s.explainOpen(err)
+				return s.explainOpen(err, snap.path)
 			}
 			s.reader = r
 		}
@@ -292,12 +292,16 @@ func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
 	return licensing.Errorf(licensing.CodeBusy, "the cache of %s keeps changing under this process: retry shortly", s.uri)
 }
 
-// explainOpen names the S3 object, not the cache file, in open errors.
-func (s *Store) explainOpen(err error) error {
+// explainOpen names the S3 object, not the cache file at path, in open errors.
+func (s *Store) explainOpen(err error, path string) error {
 	switch licensing.ErrorCode(err) {
 	case licensing.CodeDBOutdated:
 		return licensing.Wrap(licensing.CodeDBOutdated, err, "database %s has an older schema: run 'manage-licenses init-db' to migrate it", s.uri)
 	case licensing.CodeDBInvalid:
+		msg := licensing.ErrorMessage(err)
+		if strings.Contains(msg, "changed outside manage-licenses") {
+			return licensing.Wrap(licensing.CodeDBInvalid, err, "%s (nothing was changed)", strings.ReplaceAll(msg, path, s.uri))
+		}
 		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a CAIO license database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
 	}
 	return err
@@ -447,7 +451,7 @@ func (s *Store) attempt(ctx context.Context, snap *snapshot, opt sqlitestore.Opt
 	opt.Snapshot = true
 	st, err := sqlitestore.Open(ctx, work, opt)
 	if err != nil {
-		return nil, s.explainOpen(err)
+		return nil, s.explainOpen(err, work)
 	}
 	changed, err := run(st, opID)
 	st.Close()
@@ -498,7 +502,7 @@ func (s *Store) hasOperation(ctx context.Context, snap *snapshot, opID string) (
 	}
 	st, err := sqlitestore.Open(ctx, snap.path, sqlitestore.Options{ReadOnly: true, SkipSchemaCheck: true})
 	if err != nil {
-		return false, s.explainOpen(err)
+		return false, s.explainOpen(err, snap.path)
 	}
 	defer st.Close()
 	return st.HasOperation(ctx, opID)

@@ -3,6 +3,8 @@ package s3test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"hash/crc32"
 	"io"
 	"testing"
 
@@ -18,6 +20,9 @@ func (s *Server) Client() *s3.Client {
 		BaseEndpoint: aws.String(s.URL),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+		// gofakes3 keeps a checksum header as the client states it but does
+		// not read a trailing one (the SDK's default): PutObject states it.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 	})
 }
 
@@ -38,7 +43,10 @@ func getObject(t testing.TB, s *Server, key string) []byte {
 // PutObject writes an object directly (to plant a bad one).
 func (s *Server) PutObject(t testing.TB, key string, body []byte) {
 	t.Helper()
-	_, err := s.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(Bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+	sum := crc32.ChecksumIEEE(body)
+	crc := base64.StdEncoding.EncodeToString([]byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)})
+	_, err := s.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(Bucket), Key: aws.String(key),
+		Body: bytes.NewReader(body), ChecksumCRC32: aws.String(crc)})
 	if err != nil {
 		t.Fatal(err)
 	}
