@@ -173,3 +173,26 @@ func TestS3CommandsAndBackup(t *testing.T) {
 		c.fails(1, "CONFIG", says, "stats")
 	}
 }
+
+// rotate-secret in S3 mode: one conditional write re-seals everything; a
+// writer with the old secret afterwards is refused, not silently re-keyed.
+func TestS3RotateSecret(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	c := s3CLI(t, srv)
+	c.ok("init-db")
+	c.ok("add-customer", "CUST-001", "Acme Corp")
+	key := c.ok("generate-license", "CUST-001", "standard").lastLine()
+	pub := c.ok("public-key").lastLine()
+	newSecret := c.ok("new-secret").lastLine()
+	r := c.run(map[string]string{"CAIO_NEW_LICENSE_SECRET": newSecret}, "rotate-secret")
+	if r.code != 0 || !strings.Contains(r.stdout, "1 signing keys and 1 license keys") {
+		t.Fatalf("rotate-secret: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	c.fails(1, "SECRET_MISMATCH", "does not match", "generate-license", "CUST-001", "standard")
+	c.env["CAIO_LICENSE_SECRET"] = newSecret
+	if got := c.ok("public-key").lastLine(); got != pub {
+		t.Fatalf("public key changed: %s, was %s", got, pub)
+	}
+	c.ok("track-activation", key, "--instance-id", "i-1")
+	c.ok("generate-license", "CUST-001", "standard")
+}

@@ -316,3 +316,40 @@ func TestS3CacheDirectoryOfAnotherUser(t *testing.T) {
 		t.Fatalf("default cache directory: %v %v, want 0700 under ~/.cache", info, err)
 	}
 }
+
+// serve never holds the secret; without a pinned public key it says, at
+// start, that it takes the database's word for which keys are genuine.
+func TestServeWarnsWithoutPinnedKey(t *testing.T) {
+	c := newCLI(t)
+	db, key := c.setup()
+	pub := c.ok("public-key").lastLine()
+	for _, pinned := range []bool{false, true} {
+		cmd := exec.Command(binary, "--db", db, "serve", "--addr", "127.0.0.1:0")
+		cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH")}
+		if pinned {
+			cmd.Env = append(cmd.Env, "CAIO_LICENSE_PUBLIC_KEY="+pub)
+		}
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var head strings.Builder
+		buf := make([]byte, 4096)
+		for !strings.Contains(head.String(), "Serving") {
+			n, err := stderr.Read(buf)
+			head.Write(buf[:n])
+			if err != nil {
+				t.Fatalf("serve stopped: %s", head.String())
+			}
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		warned := strings.Contains(head.String(), "pin them with CAIO_LICENSE_PUBLIC_KEY")
+		if warned == pinned {
+			t.Errorf("pinned=%v: start-up said %q", pinned, head.String())
+		}
+		if strings.Contains(head.String(), key) || strings.Contains(head.String(), testSecret) {
+			t.Fatal("serve printed a key or the secret")
+		}
+	}
+}

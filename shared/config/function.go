@@ -65,7 +65,7 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 	if path == "" {
 		return nil, licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function its database path", EnvDBPath)
 	}
-	cfg := licensing.Config{Actor: "function:" + name}
+	cfg := licensing.Config{Actor: "function:" + name, Warn: func(msg string) { log.Warn(msg) }}
 	if needs.Secret {
 		secret, err := Secret(ctx)
 		if err != nil {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-		"fmt"
+	"fmt"
 	"strings"
 	"time"
 

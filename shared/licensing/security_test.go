@@ -28,7 +28,7 @@ type warnings struct {
 }
 
 func (w *warnings) add(s string) { w.mu.Lock(); w.got = append(w.got, s); w.mu.Unlock() }
-func (w *warnings) text() string  { w.mu.Lock(); defer w.mu.Unlock(); return strings.Join(w.got, "\n") }
+func (w *warnings) text() string { w.mu.Lock(); defer w.mu.Unlock(); return strings.Join(w.got, "\n") }
 
 func newBareEnv(t *testing.T) (*sqlitestore.Store, string) {
 	t.Helper()

