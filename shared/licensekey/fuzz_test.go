@@ -16,7 +16,8 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{genuine, "CAIO-v1-", "CAIO-v1-CUST-001-", "CAIO-v1--AAAA", genuine[:len(genuine)-1], genuine + "A", "CAIO-v1-a-" + genuine[17:]} {
+	for _, s := range []string{genuine, "CAIO-v1-", "CAIO-v1-CUST-001-", "CAIO-v1--AAAA", genuine[:len(genuine)-1], genuine + "A", "CAIO-v1-a-" + genuine[17:],
+		genuine[:100] + "\n" + genuine[100:], genuine[:100] + "\r\n" + genuine[100:]} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

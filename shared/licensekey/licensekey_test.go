@@ -161,9 +161,13 @@ func TestKeyFromAnotherSigningKeyIsRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = licensekey.Verify(key, keysOf(testKey(2)))
+	claims, err := licensekey.Verify(key, keysOf(testKey(2)))
 	if !errors.Is(err, licensekey.ErrUnknownSigningKey) {
 		t.Fatalf("got %v, want ErrUnknownSigningKey", err)
+	}
+	// The refusal can name the key id the key claims.
+	if want := licensekey.KeyID(testKey(1).Public().(ed25519.PublicKey)); claims.KeyID != want || claims.CustomerID != "" {
+		t.Fatalf("claims with an unknown signing key: %+v, want only key id %s", claims, want)
 	}
 	// Same key id but a different public key (a forged key table): bad signature.
 	forged := licensekey.PublicKeys{}
@@ -173,6 +177,26 @@ func TestKeyFromAnotherSigningKeyIsRejected(t *testing.T) {
 	}
 	if _, err := licensekey.Verify(key, forged); !errors.Is(err, licensekey.ErrBadSignature) {
 		t.Fatalf("got %v, want ErrBadSignature", err)
+	}
+}
+
+// encoding/base64 skips CR and LF; a key with line breaks (or any other
+// character) inside is not the key.
+func TestWhitespaceInsideIsRejected(t *testing.T) {
+	key, err := licensekey.Encode(guideClaims(), testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []int{len(licensekey.Prefix) + 10, len(key) - 30, len(key) - 1} {
+		for _, ws := range []string{"\n", "\r\n", "\r", " ", "\t"} {
+			bad := key[:at] + ws + key[at:]
+			if _, err := licensekey.Verify(bad, keysOf(testKey(1))); !errors.Is(err, licensekey.ErrMalformed) {
+				t.Errorf("%q inserted at %d: %v, want ErrMalformed", ws, at, err)
+			}
+		}
+	}
+	if got := licensekey.Canonical(" \t" + key + "\r\n"); got != key {
+		t.Fatal("Canonical does not trim the whitespace around a key")
 	}
 }
 
