@@ -13,6 +13,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/secretbox"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -489,4 +490,13 @@ func TestSeatsUnderContentionOnOneFile(t *testing.T) {
 	if won != 5 || len(acts) != 5 {
 		t.Fatalf("%d activations succeeded and %d are stored; want exactly 5", won, len(acts))
 	}
+}
+
+// TestMain makes the key derivation cheaper for these tests (the minimum
+// a database may state, 64 MiB, one pass): dozens of databases are sealed
+// here, and what they test does not depend on the cost.
+// secretbox's own tests and BenchmarkDerive use the real default.
+func TestMain(m *testing.M) {
+	secretbox.DefaultKDF = secretbox.KDF{Alg: "argon2id", Memory: secretbox.MinMemoryKiB, Time: 1, Threads: 1}
+	os.Exit(m.Run())
 }

@@ -68,8 +68,7 @@ func TestSwappedCacheCopyIsDiscarded(t *testing.T) {
 	// A forged database: the same one plus a customer, put in its place
 	// under the same name (the ETag S3 will still answer 304 for).
 	forged := filepath.Join(t.TempDir(), "forged.db")
-	raw, _ := os.ReadFile(copies[0])
-	os.WriteFile(forged, raw, 0o600)
+	os.WriteFile(forged, srv.Object(t, key), 0o600)
 	fst, err := sqlitestore.Open(context.Background(), forged, sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
