@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/mail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/mailtest"
 	"github.com/caio-licensing/caio-licensing/shared/mail/smtpmail"
+	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -335,4 +337,9 @@ func TestSESRefusal(t *testing.T) {
 	if len(ses.Messages(t)) != 0 {
 		t.Fatal("the refused message was stored")
 	}
+}
+
+func TestMain(m *testing.M) {
+	secretboxtest.CheapKDF()
+	os.Exit(m.Run())
 }

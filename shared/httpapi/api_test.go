@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -205,4 +207,9 @@ func TestInvalidUTF8IsRefused(t *testing.T) {
 	if f.EventCount(t) != before {
 		t.Error("a refused call wrote an event")
 	}
+}
+
+func TestMain(m *testing.M) {
+	secretboxtest.CheapKDF()
+	os.Exit(m.Run())
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
-	"github.com/caio-licensing/caio-licensing/shared/secretbox"
+	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -492,11 +492,7 @@ func TestSeatsUnderContentionOnOneFile(t *testing.T) {
 	}
 }
 
-// TestMain makes the key derivation cheaper for these tests (the minimum
-// a database may state, 64 MiB, one pass): dozens of databases are sealed
-// here, and what they test does not depend on the cost.
-// secretbox's own tests and BenchmarkDerive use the real default.
 func TestMain(m *testing.M) {
-	secretbox.DefaultKDF = secretbox.KDF{Alg: "argon2id", Memory: secretbox.MinMemoryKiB, Time: 1, Threads: 1}
+	secretboxtest.CheapKDF()
 	os.Exit(m.Run())
 }
