@@ -10,35 +10,25 @@ import (
 	"syscall"
 )
 
-// Write writes data to path with mode perm through a temporary file in the
-// same directory, synced, then renamed over path.
+// Write writes data to path with mode perm through a temporary file beside
+// it, synced, then renamed over path.
 func Write(path string, data []byte, perm os.FileMode) error {
 	return WriteFrom(path, bytes.NewReader(data), perm)
 }
 
 // WriteFrom is Write for data streamed from r.
 func WriteFrom(path string, r io.Reader, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return WriteWith(path, perm, func(tmp string) error {
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, r); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
 }
 
 // WriteWith is Write for a producer that must write a path itself (SQLite's

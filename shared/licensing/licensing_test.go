@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -41,12 +40,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "licenses.db")
-	store, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store, path := newBareEnv(t)
 	e := &env{t: t, path: path, store: store, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	e.svc = e.service(secret)
 	if _, err := e.svc.AddCustomer(context.Background(), "CUST-001", "Acme Corp", "ops@acme.test"); err != nil {
