@@ -11,6 +11,7 @@ all: build
 
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/manage-licenses ./scripts/manage-licenses
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/license-check ./scripts/license-check
 
 # The main job: the licensing API on the local default database (created if missing).
 ADDR ?= 127.0.0.1:3000

@@ -1,5 +1,6 @@
 // Command activate is the Lambda function behind the activation API. It
-// verifies keys with the public key only: it cannot mint them.
+// verifies keys with the public key only, and signs its answers with the
+// certified server key: it cannot mint license keys.
 package main
 
 import (
@@ -13,9 +14,9 @@ import (
 )
 
 func main() {
-	fn, err := config.LoadFunction(context.Background(), "activate", config.Needs{PublicKey: true})
+	fn, err := config.LoadFunction(context.Background(), "activate", config.Needs{PublicKey: true, ServerKey: true})
 	if err != nil {
 		config.Fatal("activate", err)
 	}
-	lambda.StartHandler(lambdaevent.HTTP(httpapi.New(fn.Service, fn.Log), fn.Log))
+	lambda.StartHandler(lambdaevent.HTTP(httpapi.New(fn.Service, fn.Log, fn.Signer), fn.Log))
 }

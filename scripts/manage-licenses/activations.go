@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -89,13 +90,18 @@ func (a *app) listActivationsCommand() *cobra.Command {
 			if a.jsonOut {
 				return a.printJSON(acts)
 			}
-			t := newTable(a.stdout, "LICENSE", "CUSTOMER", "INSTANCE", "IP", "FIRST SEEN", "LAST SEEN", "DEACTIVATED")
+			now := time.Now()
+			t := newTable(a.stdout, "LICENSE", "CUSTOMER", "INSTANCE", "KIND", "SEAT", "LEASE UNTIL", "IP", "FIRST SEEN", "LAST SEEN", "DEACTIVATED")
 			for _, ac := range acts {
-				deact := "-"
+				deact, until := "-", "-"
 				if ac.DeactivatedAt != nil {
 					deact = rfc3339(*ac.DeactivatedAt)
 				}
-				t.row(ac.LicenseID, ac.CustomerID, ac.InstanceID, orDash(ac.IPAddress), rfc3339(ac.FirstSeen), rfc3339(ac.LastSeen), deact)
+				if ac.LeaseExpiresAt != nil {
+					until = rfc3339(*ac.LeaseExpiresAt)
+				}
+				t.row(ac.LicenseID, ac.CustomerID, ac.InstanceID, ac.Kind, ac.State(now), until, orDash(ac.IPAddress),
+					rfc3339(ac.FirstSeen), rfc3339(ac.LastSeen), deact)
 			}
 			return t.flush()
 		},

@@ -24,6 +24,8 @@ type licenseFlags struct {
 	maxInstances int64
 	maxServices  int64
 	maxRequests  int64
+	leaseHours   int64
+	leaseMinutes int64
 }
 
 func (f *licenseFlags) register(c *cobra.Command) {
@@ -32,14 +34,28 @@ func (f *licenseFlags) register(c *cobra.Command) {
 	c.Flags().Int64Var(&f.maxInstances, "max-instances", licensing.DefaultMaxInstances, "instances that may be active at once")
 	c.Flags().Int64Var(&f.maxServices, "max-services", licensing.DefaultMaxServices, "services allowed per instance")
 	c.Flags().Int64Var(&f.maxRequests, "max-requests-per-day", licensing.DefaultMaxRequestsPerDay, "requests allowed per day")
+	c.Flags().Int64Var(&f.leaseHours, "lease-hours", licensing.DefaultLeaseSeconds/3600, "hours a seat stays held without renewal (a dead instance's seat frees itself after this)")
+	c.Flags().Int64Var(&f.leaseMinutes, "lease-minutes", 0, "the lease in minutes instead (at least 1; for tests and short trials)")
+	c.MarkFlagsMutuallyExclusive("lease-hours", "lease-minutes")
 }
 
 func (f *licenseFlags) request(customerID, tier, recipient string) licensing.GenerateRequest {
 	return licensing.GenerateRequest{
 		CustomerID: customerID, Tier: tier, ExpiresDays: f.expiresDays, Features: f.features,
 		MaxInstances: f.maxInstances, MaxServices: f.maxServices, MaxRequestsPerDay: f.maxRequests,
-		Recipient: recipient,
+		Recipient: recipient, LeaseSeconds: f.leaseSeconds(),
 	}
+}
+
+// leaseSeconds: 0 means the default (72 hours, or the license's life if shorter).
+func (f *licenseFlags) leaseSeconds() int64 {
+	switch {
+	case f.leaseMinutes != 0:
+		return f.leaseMinutes * 60
+	case f.leaseHours != licensing.DefaultLeaseSeconds/3600:
+		return f.leaseHours * 3600
+	}
+	return 0
 }
 
 // printIssued prints a new key; in human output the key is alone on the last line.
@@ -59,6 +75,7 @@ func (a *app) printIssued(title string, is licensing.Issued, notes ...string) er
 		"max instances", strconv.FormatUint(uint64(c.MaxInstances), 10),
 		"max services", strconv.FormatUint(uint64(c.MaxServices), 10),
 		"max requests/day", strconv.FormatUint(uint64(c.MaxRequestsPerDay), 10),
+		"lease", (time.Duration(is.License.LeaseSeconds) * time.Second).String(),
 		"recipient", orDash(is.License.Recipient),
 	)
 	for _, n := range notes {

@@ -89,6 +89,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.statsCommand(), a.renewalRemindersCommand(), a.listEventsCommand(),
 		a.serveCommand(), a.backupCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
 		a.newSecretCommand(), a.rotateSecretCommand(),
+		a.certifyServerKeyCommand(), a.issueOfflineLeaseCommand(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {

@@ -41,6 +41,7 @@ func (a *app) statsCommand() *cobra.Command {
 				"revoked", strconv.Itoa(st.Revoked),
 				"customers", strconv.Itoa(st.Customers),
 				"active instances", strconv.Itoa(st.ActiveInstances),
+				"seats", fmt.Sprintf("%d live (%d offline), %d expired leases, %d deactivated", st.Seats.Live, st.Seats.Offline, st.Seats.Expired, st.Seats.Deactivated),
 			); err != nil {
 				return err
 			}

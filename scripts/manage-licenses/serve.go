@@ -1,21 +1,35 @@
 package main
 
 import (
+	"context"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr string
+	var addr, keyFile string
 	c := &cobra.Command{
-		Use:   "serve [--addr HOST:PORT]",
+		Use:   "serve [--addr HOST:PORT] [--server-key FILE]",
 		Short: "Serve the activation API over HTTP (for on-premises use instead of API Gateway)",
+		Long: `Serve the activation API over HTTP. Every answer is signed with the server key
+(--server-key FILE, else CAIO_SERVER_KEY, else ~/.caio/server_key), whose
+certificate is in the database. On first start with the signing secret at hand
+and no server key, serve certifies one itself and keeps it in ~/.caio/server_key
+(mode 0600); the secret is not kept. Without either, answers are unsigned and
+CAIO instances reject them: serve says so at start.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			db, err := config.ResolveDB(a.dbFlag)
 			if err != nil {
@@ -37,7 +51,11 @@ func (a *app) serveCommand() *cobra.Command {
 				a.warn("verifying license keys with the database's public keys, which anyone who can write the database could add to: pin them with CAIO_LICENSE_PUBLIC_KEY=\"$(manage-licenses public-key)\" (run with the secret)")
 			}
 			svc := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
-			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"))
+			signer, err := a.serverSigner(c, store, svc, keyFile)
+			if err != nil {
+				return err
+			}
+			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"), signer)
 			err = api.ListenAndServe(c.Context(), addr, func(bound net.Addr) {
 				url := "http://" + bound.String()
 				fmt.Fprintf(a.stderr, "Serving the licensing API on %s (database %s); Ctrl-C stops it.\n", url, store.Location())
@@ -52,5 +70,77 @@ func (a *app) serveCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:3000", "address to listen on")
+	c.Flags().StringVar(&keyFile, "server-key", "", "the server key file (default $CAIO_SERVER_KEY, else ~/.caio/server_key)")
 	return c
+}
+
+// serverSigner finds the server key and its certificate, certifying a new
+// key into ~/.caio/server_key when there is none and the secret is at hand.
+func (a *app) serverSigner(c *cobra.Command, store config.Store, svc *licensing.Service, keyFile string) (*httpapi.Signer, error) {
+	ctx := c.Context()
+	var key ed25519.PrivateKey
+	var err error
+	switch {
+	case keyFile != "":
+		key, err = config.ServerKeyFromFile(keyFile)
+	default:
+		key, err = config.ServerKeyFromEnv(ctx)
+		if err == nil && key == nil {
+			keyFile = config.DefaultServerKeyFile()
+			if _, statErr := os.Stat(keyFile); statErr == nil {
+				key, err = config.ServerKeyFromFile(keyFile)
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		if key, err = a.certifyForServe(ctx, c, store, keyFile); err != nil || key == nil {
+			return nil, err
+		}
+	}
+	return config.Signer(ctx, svc, key)
+}
+
+// certifyForServe makes and certifies a server key with the secret (make
+// run's first start), or says how when the secret is not at hand.
+func (a *app) certifyForServe(ctx context.Context, c *cobra.Command, store config.Store, keyFile string) (ed25519.PrivateKey, error) {
+	secret, err := a.secret()
+	if err != nil {
+		return nil, err
+	}
+	if secret == "" || keyFile == "" {
+		a.warn("no server key: answers are unsigned, and CAIO instances reject them. Certify one with 'manage-licenses certify-server-key --output %s' (needs the signing secret), or start serve once with the secret set", orDefault(keyFile, "FILE"))
+		return nil, nil
+	}
+	certifier := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine})
+	priv, cert, err := certifier.CertifyServerKey(ctx, licensing.DefaultServerKeyDays)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePrivateFile(keyFile, servercert.EncodePrivateKey(priv)+"\n"); err != nil {
+		return nil, err
+	}
+	a.warn("certified a new server key %s (valid until %s), kept in %s", cert.KeyID, rfc3339(cert.NotAfter), keyFile)
+	return priv, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// writePrivateFile writes a secret file: mode 0600, its directory 0700,
+// atomically, never through a symlink.
+func writePrivateFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return licensing.Wrap(licensing.CodeConfig, err, "cannot create the directory of %s: %v", path, err)
+	}
+	if err := atomicfile.Write(path, []byte(content), 0o600); err != nil {
+		return licensing.Wrap(licensing.CodeConfig, err, "cannot write %s: %v", path, err)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/caio-licensing/caio-licensing/shared/awssecret"
+	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
@@ -33,6 +34,9 @@ type Needs struct {
 	PublicKey bool
 	// Mail: the function sends email (distribute, reminders).
 	Mail bool
+	// ServerKey: the function signs its answers with the certified server
+	// key (activate): CAIO_SERVER_KEY_ARN, or CAIO_SERVER_KEY locally.
+	ServerKey bool
 }
 
 // Function is a wired function: its service, logger and settings.
@@ -43,6 +47,8 @@ type Function struct {
 	ReminderDays []int
 	// Mailer is the email provider (mail.None when not needed or not configured).
 	Mailer mail.Sender
+	// Signer signs the API's answers (activate only).
+	Signer *httpapi.Signer
 	close  func()
 }
 
@@ -98,7 +104,21 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 		return nil, err
 	}
 	cfg.Store = store
-	return &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, Mailer: mailer, close: func() { store.Close() }}, nil
+	fn := &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, Mailer: mailer, close: func() { store.Close() }}
+	if needs.ServerKey {
+		key, err := ServerKeyFromEnv(ctx)
+		if err == nil && key == nil {
+			err = licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the server key that 'manage-licenses certify-server-key' made", EnvServerKeyARN)
+		}
+		if err == nil {
+			fn.Signer, err = Signer(ctx, fn.Service, key)
+		}
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	return fn, nil
 }
 
 // Secret returns CAIO_LICENSE_SECRET, or reads the secret named by

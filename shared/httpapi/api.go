@@ -7,6 +7,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,12 +15,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
 // MaxBodyBytes bounds a request body.
@@ -71,34 +75,105 @@ type Result struct {
 	Claims     *licensekey.Claims    `json:"claims,omitempty"`
 	Status     licensing.Status      `json:"status,omitempty"`
 	Activation *licensing.Activation `json:"activation,omitempty"`
-	RequestID  string                `json:"request_id,omitempty"`
+	// Lease is the signed lease token of the instance's seat (activate,
+	// and validate of an instance holding one); LeaseInfo says what it says.
+	Lease     string     `json:"lease,omitempty"`
+	LeaseInfo *LeaseInfo `json:"lease_info,omitempty"`
+	RequestID string     `json:"request_id,omitempty"`
+}
+
+// LeaseInfo is a lease's times, in the clear.
+type LeaseInfo struct {
+	IssuedAt   time.Time `json:"issued_at"`
+	RenewAfter time.Time `json:"renew_after"`
+	ExpiresAt  time.Time `json:"expires_at"`
 }
 
 type body struct {
 	LicenseKey string `json:"license_key"`
 	InstanceID string `json:"instance_id"`
+	Nonce      string `json:"nonce"`
 }
 
 // API serves the licensing routes.
 type API struct {
-	svc *licensing.Service
-	log *slog.Logger
+	svc    *licensing.Service
+	log    *slog.Logger
+	signer *Signer
 }
 
-// New returns an API on svc that logs to log.
-func New(svc *licensing.Service, log *slog.Logger) *API {
-	return &API{svc: svc, log: log}
+// Signer is the server key that signs responses and leases, with its
+// certificate.
+type Signer struct {
+	Key         ed25519.PrivateKey
+	Certificate string
+}
+
+// New returns an API on svc that logs to log. With a signer every response
+// is signed and activations get signed leases; without, responses are
+// unsigned (CAIO clients reject them) and carry lease times only.
+func New(svc *licensing.Service, log *slog.Logger, signer *Signer) *API {
+	return &API{svc: svc, log: log, signer: signer}
 }
 
 // Serve handles one request.
 func (a *API) Serve(ctx context.Context, r Request) Response {
 	start := time.Now()
-	return a.logged(ctx, r, start, a.route(ctx, r))
+	nonce := requestNonce(r)
+	resp := a.route(ctx, r)
+	if nonce != "" && !servercert.ValidNonce(nonce) {
+		nonce = ""
+		resp = a.refuse(r, licensing.Errorf(licensing.CodeBadRequest, "%s must be 1-%d printable ASCII characters without spaces", servercert.HeaderNonce, servercert.MaxNonceLen))
+	}
+	return a.logged(ctx, r, start, a.sign(r, nonce, resp))
 }
 
 // Reject answers a request that the transport could not decode.
 func (a *API) Reject(ctx context.Context, r Request, err error) Response {
-	return a.logged(ctx, r, time.Now(), a.refuse(r, err))
+	return a.logged(ctx, r, time.Now(), a.sign(r, "", a.refuse(r, err)))
+}
+
+// requestNonce is the client's nonce: the header, else the body's "nonce".
+func requestNonce(r Request) string {
+	if n := r.Header.Get(servercert.HeaderNonce); n != "" {
+		return n
+	}
+	if len(r.Body) == 0 || len(r.Body) > MaxBodyBytes || !bytes.Contains(r.Body, []byte(`"nonce"`)) {
+		return ""
+	}
+	var b body
+	json.Unmarshal(r.Body, &b)
+	return b.Nonce
+}
+
+// sign adds the server's time, certificate and signature to a response:
+// the client checks them against the license key it pins.
+func (a *API) sign(r Request, nonce string, resp Response) Response {
+	if a.signer == nil {
+		return resp
+	}
+	now := time.Now().UTC()
+	sig := servercert.SignResponse(a.signer.Key, servercert.Response{Status: resp.Status, Route: r.Path, Nonce: nonce, Time: now, Body: resp.Body})
+	resp.Header.Set(servercert.HeaderServerTime, strconv.FormatInt(now.Unix(), 10))
+	resp.Header.Set(servercert.HeaderCertificate, a.signer.Certificate)
+	resp.Header.Set(servercert.HeaderSignature, sig)
+	if nonce != "" {
+		resp.Header.Set(servercert.HeaderNonce, nonce)
+	}
+	return resp
+}
+
+// withLease adds the instance's lease to a result.
+func (a *API) withLease(res *Result, key string, act *licensing.Activation) {
+	if act == nil || act.LeaseIssuedAt == nil || act.LeaseExpiresAt == nil || !act.Holds(time.Now()) {
+		return
+	}
+	l := lease.Lease{Kind: lease.Online, LicenseID: act.LicenseID, KeyDigest: lease.KeyDigest(key), InstanceID: act.InstanceID,
+		IssuedAt: *act.LeaseIssuedAt, RenewAfter: act.LeaseRenewAfter(), ExpiresAt: *act.LeaseExpiresAt}
+	res.LeaseInfo = &LeaseInfo{IssuedAt: l.IssuedAt, RenewAfter: l.RenewAfter, ExpiresAt: l.ExpiresAt}
+	if a.signer != nil {
+		res.Lease, _ = lease.Sign(l, a.signer.Key)
+	}
 }
 
 // logged writes the access log line of a request.
@@ -170,6 +245,9 @@ func (a *API) route(ctx context.Context, r Request) Response {
 	}
 	res := Result{Valid: true, Code: licensing.CodeValid, Detail: "license is valid", Claims: &check.Claims,
 		Status: check.License.EffectiveStatus(time.Now()), Activation: check.Activation}
+	if path != PathDeactivate {
+		a.withLease(&res, seat.Key, check.Activation)
+	}
 	switch path {
 	case PathActivate:
 		res.Detail = fmt.Sprintf("instance %s activated (%d of %d seats in use)", seat.InstanceID, check.License.ActiveInstances, check.License.MaxInstances)

@@ -26,6 +26,9 @@ type GenerateRequest struct {
 	MaxRequestsPerDay int64
 	// Recipient is the address the license is distributed to, if any.
 	Recipient string
+	// LeaseSeconds is how long a seat is held without renewal: 0 for
+	// DefaultLeaseSeconds; at least a minute, at most the license's life.
+	LeaseSeconds int64
 }
 
 // Issued is a freshly minted key with what it says.
@@ -62,6 +65,12 @@ func (r *GenerateRequest) validate() ([]string, error) {
 			return nil, err
 		}
 	}
+	if r.LeaseSeconds == 0 {
+		r.LeaseSeconds = min(DefaultLeaseSeconds, int64(r.ExpiresDays)*86400)
+	}
+	if r.LeaseSeconds < MinLeaseSeconds || r.LeaseSeconds > int64(r.ExpiresDays)*86400 {
+		return nil, badRequest("lease must be between 1 minute and the license's %d days (got %d seconds)", r.ExpiresDays, r.LeaseSeconds)
+	}
 	return features, nil
 }
 
@@ -85,6 +94,7 @@ func (s *Service) Generate(ctx context.Context, r GenerateRequest) (Issued, erro
 			MaxRequestsPerDay: uint32(r.MaxRequestsPerDay),
 			IssuedAt:          now, ExpiresAt: now.Add(time.Duration(r.ExpiresDays) * 24 * time.Hour),
 			Status: StatusActive, Recipient: r.Recipient, CreatedAt: now, UpdatedAt: now,
+			LeaseSeconds: r.LeaseSeconds,
 		}
 		issued, err := s.mint(tx, lic, now)
 		if err != nil {

@@ -400,7 +400,10 @@ func TestStatsAndReminders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := licensing.Stats{Total: 6, Active: 3, Expired: 1, ExpiringSoon: 2, ExpiringWithinDays: 30, Suspended: 1, Revoked: 1, Customers: 1, ActiveInstances: 1}
+	// The one activation's lease ended with its license (a lease never
+	// outlives the license): its seat is counted apart, as expired.
+	want := licensing.Stats{Total: 6, Active: 3, Expired: 1, ExpiringSoon: 2, ExpiringWithinDays: 30, Suspended: 1, Revoked: 1, Customers: 1,
+		ActiveInstances: 0, Seats: licensing.SeatCounts{Expired: 1}}
 	st.ByTier = nil
 	if fmt.Sprint(st) != fmt.Sprint(want) {
 		t.Fatalf("stats\n got %+v\nwant %+v", st, want)

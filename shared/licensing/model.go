@@ -47,8 +47,23 @@ type License struct {
 	KeyID             string    `json:"key_id"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
-	// ActiveInstances is filled by listings: activations not deactivated.
+	// LeaseSeconds is how long a seat is held after an instance last
+	// renewed it (the lease length).
+	LeaseSeconds int64 `json:"lease_seconds"`
+	// ActiveInstances is filled by listings: seats held now (see Seats).
 	ActiveInstances int `json:"active_instances"`
+}
+
+// SeatCounts are a license's activations at a time, by state.
+type SeatCounts struct {
+	// Live: seats held (lease unexpired, not deactivated); Offline is the
+	// part of them held by offline leases.
+	Live    int `json:"live"`
+	Offline int `json:"offline"`
+	// Expired: leases that ran out without a deactivation (dead instances);
+	// their seats are free.
+	Expired     int `json:"expired_lease"`
+	Deactivated int `json:"deactivated"`
 }
 
 // EffectiveStatus is the stored status, or expired for an active license past its expiry.
@@ -88,10 +103,51 @@ type Activation struct {
 	FirstSeen     time.Time  `json:"first_seen"`
 	LastSeen      time.Time  `json:"last_seen"`
 	DeactivatedAt *time.Time `json:"deactivated_at"`
+	// Kind is online (leases from the API) or offline (a lease file).
+	Kind           string     `json:"kind"`
+	LeaseIssuedAt  *time.Time `json:"lease_issued_at"`
+	LeaseExpiresAt *time.Time `json:"lease_expires_at"`
 }
 
-// Active reports whether the activation holds a seat.
-func (a Activation) Active() bool { return a.DeactivatedAt == nil }
+// Activation kinds.
+const (
+	KindOnline  = "online"
+	KindOffline = "offline"
+)
+
+// Seat states of an activation.
+const (
+	SeatLive         = "live"
+	SeatExpiredLease = "expired"
+	SeatDeactivated  = "deactivated"
+)
+
+// Holds reports whether the activation holds a seat at now: not
+// deactivated, and its lease not expired.
+func (a Activation) Holds(now time.Time) bool {
+	return a.DeactivatedAt == nil && a.LeaseExpiresAt != nil && now.Before(*a.LeaseExpiresAt)
+}
+
+// State is live, expired (the lease ran out) or deactivated.
+func (a Activation) State(now time.Time) string {
+	switch {
+	case a.DeactivatedAt != nil:
+		return SeatDeactivated
+	case a.Holds(now):
+		return SeatLive
+	}
+	return SeatExpiredLease
+}
+
+// ServerCertificate is a server key certified by the license signing key.
+type ServerCertificate struct {
+	KeyID       string    `json:"key_id"`
+	PublicKey   []byte    `json:"-"`
+	Certificate string    `json:"certificate"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	CreatedAt   time.Time `json:"created_at"`
+}
 
 // SigningKey is an Ed25519 key pair whose private half is sealed under the
 // secret-derived key.

@@ -21,16 +21,18 @@ type TierStats struct {
 
 // Stats summarises the licenses.
 type Stats struct {
-	Total              int                  `json:"total"`
-	Active             int                  `json:"active"`
-	Expired            int                  `json:"expired"`
-	ExpiringSoon       int                  `json:"expiring_soon"`
-	ExpiringWithinDays int                  `json:"expiring_within_days"`
-	Suspended          int                  `json:"suspended"`
-	Revoked            int                  `json:"revoked"`
-	Customers          int                  `json:"customers"`
-	ActiveInstances    int                  `json:"active_instances"`
-	ByTier             map[string]TierStats `json:"by_tier"`
+	Total              int `json:"total"`
+	Active             int `json:"active"`
+	Expired            int `json:"expired"`
+	ExpiringSoon       int `json:"expiring_soon"`
+	ExpiringWithinDays int `json:"expiring_within_days"`
+	Suspended          int `json:"suspended"`
+	Revoked            int `json:"revoked"`
+	Customers          int `json:"customers"`
+	ActiveInstances    int `json:"active_instances"`
+	// Seats: live (held by unexpired leases), expired leases, deactivated.
+	Seats  SeatCounts           `json:"seats"`
+	ByTier map[string]TierStats `json:"by_tier"`
 }
 
 // Stats counts licenses by status and tier. Expiring soon is the subset of
@@ -46,6 +48,16 @@ func (s *Service) Stats(ctx context.Context, days int) (Stats, error) {
 		if err != nil {
 			return err
 		}
+		seats, err := tx.SeatCounts(now)
+		if err != nil {
+			return err
+		}
+		for _, c := range seats {
+			st.Seats.Live += c.Live
+			st.Seats.Offline += c.Offline
+			st.Seats.Expired += c.Expired
+			st.Seats.Deactivated += c.Deactivated
+		}
 		customers, err := tx.Customers()
 		if err != nil {
 			return err
@@ -56,7 +68,7 @@ func (s *Service) Stats(ctx context.Context, days int) (Stats, error) {
 			st.Total++
 			t := st.ByTier[l.Tier]
 			t.Total++
-			st.ActiveInstances += l.ActiveInstances
+			st.ActiveInstances += seats[l.ID].Live
 			switch l.EffectiveStatus(now) {
 			case StatusActive:
 				st.Active++
@@ -76,6 +88,15 @@ func (s *Service) Stats(ctx context.Context, days int) (Stats, error) {
 		return nil
 	})
 	return st, err
+}
+
+// fillSeats sets each license's seats in use at now.
+func fillSeats(tx Tx, lics []License, now time.Time) error {
+	seats, err := tx.SeatCounts(now)
+	for i := range lics {
+		lics[i].ActiveInstances = seats[lics[i].ID].Live
+	}
+	return err
 }
 
 // Reminder is an active license due for renewal.
@@ -149,6 +170,9 @@ func (s *Service) Licenses(ctx context.Context, customerID string, status Status
 		if err != nil {
 			return err
 		}
+		if err := fillSeats(tx, lics, now); err != nil {
+			return err
+		}
 		for _, l := range lics {
 			eff := l.EffectiveStatus(now)
 			if status == "" || eff == status {
@@ -181,6 +205,9 @@ func (s *Service) Export(ctx context.Context) ([]Exported, error) {
 		}
 		lics, err := tx.Licenses(LicenseFilter{})
 		if err != nil {
+			return err
+		}
+		if err := fillSeats(tx, lics, now); err != nil {
 			return err
 		}
 		for _, l := range lics {

@@ -38,9 +38,36 @@ func (r SeatRequest) validate(instanceRequired bool) error {
 	return validateIP(r.IPAddress)
 }
 
+// Lease lengths. A seat is held while its lease is unexpired; an instance
+// renews its lease (validate) once past half of it.
+const (
+	DefaultLeaseSeconds = 72 * 3600
+	MinLeaseSeconds     = 60
+)
+
+// LeaseRenewAfter is when an activation's lease is due for renewal: half
+// way through it.
+func (a Activation) LeaseRenewAfter() time.Time {
+	if a.LeaseIssuedAt == nil || a.LeaseExpiresAt == nil {
+		return time.Time{}
+	}
+	return a.LeaseIssuedAt.Add(a.LeaseExpiresAt.Sub(*a.LeaseIssuedAt) / 2)
+}
+
 // Activate verifies the key, checks the license and takes (or refreshes) a
-// seat for the instance, enforcing max instances.
+// seat for the instance, enforcing max instances, with a new lease.
+//
+// Seats are leases: an activation holds its seat while its lease is
+// unexpired. A seat whose lease ran out is free, and the next activation of
+// any instance may take it; there is no clean-up job. The count of held
+// seats and the taking of one happen in the same unit of work, so max
+// instances holds exactly under concurrency (in S3 mode too: the whole unit
+// is re-run when another writer wins).
 func (s *Service) Activate(ctx context.Context, r SeatRequest) (Check, error) {
+	return s.activate(ctx, r, KindOnline, 0)
+}
+
+func (s *Service) activate(ctx context.Context, r SeatRequest, kind string, lease time.Duration) (Check, error) {
 	if err := r.validate(true); err != nil {
 		return Check{}, err
 	}
@@ -56,73 +83,102 @@ func (s *Service) Activate(ctx context.Context, r SeatRequest) (Check, error) {
 			return err
 		}
 		act, err := tx.Activation(lic.ID, r.InstanceID)
-		exists := err == nil
 		if err != nil && ErrorCode(err) != CodeNotFound {
 			return err
 		}
-		kind := EventActivationRefreshed
-		if !exists || !act.Active() {
-			used, err := tx.ActiveInstances(lic.ID)
-			if err != nil {
-				return err
-			}
-			if used >= int(lic.MaxInstances) {
-				return Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use: deactivate an instance or raise max instances", lic.MaxInstances)
-			}
-			kind = EventActivationCreated
-			lic.ActiveInstances = used + 1
-			if !exists {
-				act = Activation{LicenseID: lic.ID, CustomerID: lic.CustomerID, InstanceID: r.InstanceID, FirstSeen: now}
-			}
-			act.DeactivatedAt = nil
-		}
-		act.LastSeen = now
-		if r.IPAddress != "" {
-			act.IPAddress = r.IPAddress
-		}
-		if err := tx.PutActivation(act); err != nil {
-			return err
-		}
-		out = Check{Claims: claims, License: lic, Activation: &act, Changed: true}
-		return s.event(tx, now, kind, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, InstanceID: r.InstanceID, Detail: r.IPAddress})
+		out, err = s.takeSeat(tx, lic, claims, r, act, err == nil, now, kind, lease)
+		return err
 	})
 	return out, err
 }
 
+// takeSeat gives the instance a new lease, taking a free seat when it holds
+// none. existing says whether act was found.
+func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatRequest, act Activation, existing bool, now time.Time, kind string, lease time.Duration) (Check, error) {
+	out := Check{Claims: claims, License: lic}
+	used, err := tx.ActiveInstances(lic.ID, now)
+	if err != nil {
+		return out, err
+	}
+	event := EventActivationRefreshed
+	if !existing || !act.Holds(now) {
+		if used >= int(lic.MaxInstances) {
+			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use: deactivate an instance, wait for a dead instance's lease to run out, or raise max instances", lic.MaxInstances)
+		}
+		event = EventActivationCreated
+		used++
+		if !existing {
+			act = Activation{LicenseID: lic.ID, CustomerID: lic.CustomerID, InstanceID: r.InstanceID, FirstSeen: now}
+		}
+		act.DeactivatedAt = nil
+	}
+	if lease <= 0 {
+		lease = time.Duration(lic.LeaseSeconds) * time.Second
+	}
+	// A lease never outlives the license.
+	expires := now.Add(lease)
+	if expires.After(lic.ExpiresAt) {
+		expires = lic.ExpiresAt
+	}
+	act.Kind, act.LeaseIssuedAt, act.LeaseExpiresAt, act.LastSeen = kind, &now, &expires, now
+	if r.IPAddress != "" {
+		act.IPAddress = r.IPAddress
+	}
+	if err := tx.PutActivation(act); err != nil {
+		return out, err
+	}
+	lic.ActiveInstances = used
+	out = Check{Claims: claims, License: lic, Activation: &act, Changed: true}
+	detail := r.IPAddress
+	if kind == KindOffline {
+		detail = "offline lease until " + expires.Format(time.RFC3339)
+	}
+	return out, s.event(tx, now, event, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, InstanceID: r.InstanceID, Detail: detail})
+}
+
 // Validate verifies the key and checks the license. With an instance id it
-// is a heartbeat: an instance holding a seat has its last-seen time
-// refreshed, at most once per HeartbeatInterval.
+// is a heartbeat: an instance holding a seat gets its lease renewed once
+// past renew-after (else its current lease, with no write), and its
+// last-seen time refreshed at most once per HeartbeatInterval. An instance
+// whose lease ran out takes a seat again if one is free.
 func (s *Service) Validate(ctx context.Context, r SeatRequest) (Check, error) {
 	if err := r.validate(false); err != nil {
 		return Check{}, err
 	}
 	var out Check
-	stale := false
+	var due bool
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
 		var err error
-		out, stale, err = s.check(tx, r)
+		out, due, err = s.check(tx, r)
 		return err
 	})
-	if err != nil || !stale {
+	if err != nil || !due {
 		return out, err
 	}
 	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
 		var err error
-		if out, stale, err = s.check(tx, r); err != nil || !stale {
+		if out, due, err = s.check(tx, r); err != nil || !due {
 			return err
 		}
+		now := s.now()
 		act := *out.Activation
-		act.LastSeen = s.now()
-		if r.IPAddress != "" {
-			act.IPAddress = r.IPAddress
+		if act.Holds(now) && now.Before(act.LeaseRenewAfter()) {
+			// Only the heartbeat is due: the lease stands.
+			act.LastSeen = now
+			if r.IPAddress != "" {
+				act.IPAddress = r.IPAddress
+			}
+			out.Activation, out.Changed = &act, true
+			return tx.PutActivation(act)
 		}
-		out.Activation, out.Changed = &act, true
-		return tx.PutActivation(act)
+		out, err = s.takeSeat(tx, out.License, out.Claims, r, act, true, now, KindOnline, 0)
+		return err
 	})
 	return out, err
 }
 
-// check verifies and checks a license; stale reports a seat due a heartbeat.
+// check verifies and checks a license; due reports an instance whose lease
+// or heartbeat needs a write.
 func (s *Service) check(tx Tx, r SeatRequest) (Check, bool, error) {
 	now := s.now()
 	lic, claims, err := s.licenseByKey(tx, r.Key)
@@ -131,6 +187,9 @@ func (s *Service) check(tx Tx, r SeatRequest) (Check, bool, error) {
 		return out, false, err
 	}
 	if err := usable(lic, now); err != nil {
+		return out, false, err
+	}
+	if out.License.ActiveInstances, err = tx.ActiveInstances(lic.ID, now); err != nil {
 		return out, false, err
 	}
 	if r.InstanceID == "" {
@@ -144,7 +203,11 @@ func (s *Service) check(tx Tx, r SeatRequest) (Check, bool, error) {
 		return Check{}, false, err
 	}
 	out.Activation = &act
-	return out, act.Active() && now.Sub(act.LastSeen) >= HeartbeatInterval, nil
+	if act.DeactivatedAt != nil {
+		return out, false, nil
+	}
+	due := !act.Holds(now) || !now.Before(act.LeaseRenewAfter()) || now.Sub(act.LastSeen) >= HeartbeatInterval
+	return out, due, nil
 }
 
 // Deactivate frees an instance's seat. It works whatever the license's
@@ -170,7 +233,7 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 			return err
 		}
 		out.Activation = &act
-		if !act.Active() {
+		if act.DeactivatedAt != nil {
 			return nil
 		}
 		act.DeactivatedAt = &now

@@ -45,8 +45,14 @@ type Tx interface {
 
 	Activation(licenseID, instanceID string) (Activation, error)
 	PutActivation(Activation) error
-	ActiveInstances(licenseID string) (int, error)
+	// ActiveInstances counts the seats held at now (lease unexpired, not deactivated).
+	ActiveInstances(licenseID string, now time.Time) (int, error)
+	// SeatCounts counts every license's seats at now, by license id.
+	SeatCounts(now time.Time) (map[string]SeatCounts, error)
 	Activations(licenseID string) ([]Activation, error) // all licenses when ""
+
+	InsertServerCertificate(ServerCertificate) error
+	ServerCertificates() ([]ServerCertificate, error) // oldest first
 
 	AppendEvent(Event) error
 	Events(EventFilter) ([]Event, error)

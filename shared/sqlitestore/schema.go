@@ -123,6 +123,28 @@ CREATE TABLE reminder_claims (
 	PRIMARY KEY (license_id, threshold_days, expires_at)
 ) STRICT;
 `,
+	// 4: seats as leases (an activation holds its seat until its lease
+	// expires; existing seats get a lease from their last sighting), the
+	// lease length of each license, offline activations, and the
+	// certificates of server keys.
+	`
+ALTER TABLE licenses ADD COLUMN lease_seconds INTEGER NOT NULL DEFAULT 259200 CHECK (lease_seconds >= 60);
+ALTER TABLE activations ADD COLUMN kind TEXT NOT NULL DEFAULT 'online' CHECK (kind IN ('online', 'offline'));
+ALTER TABLE activations ADD COLUMN lease_issued_at TEXT;
+ALTER TABLE activations ADD COLUMN lease_expires_at TEXT;
+UPDATE activations SET lease_issued_at = last_seen,
+	lease_expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', last_seen, '+259200 seconds')
+	WHERE deactivated_at IS NULL;
+
+CREATE TABLE server_certificates (
+	key_id      TEXT PRIMARY KEY,
+	public_key  BLOB NOT NULL,
+	certificate TEXT NOT NULL,
+	not_before  TEXT NOT NULL,
+	not_after   TEXT NOT NULL,
+	created_at  TEXT NOT NULL
+) STRICT;
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

@@ -156,22 +156,23 @@ func (t *Tx) InsertLicense(l licensing.License) error {
 		return err
 	}
 	return t.exec(`INSERT INTO licenses (id, customer_id, tier, features, max_instances, max_services,
-		max_requests_per_day, issued_at, expires_at, status, recipient, key_id, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		max_requests_per_day, issued_at, expires_at, status, recipient, key_id, created_at, updated_at, lease_seconds)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, l.CustomerID, l.Tier, string(features), l.MaxInstances, l.MaxServices, l.MaxRequestsPerDay,
-		ts(l.IssuedAt), ts(l.ExpiresAt), string(l.Status), l.Recipient, l.KeyID, ts(l.CreatedAt), ts(l.UpdatedAt))
+		ts(l.IssuedAt), ts(l.ExpiresAt), string(l.Status), l.Recipient, l.KeyID, ts(l.CreatedAt), ts(l.UpdatedAt), l.LeaseSeconds)
 }
 
-// licenseColumns includes the count of seats in use.
+// licenseColumns: seats in use depend on the time (leases), so the domain
+// counts them (ActiveInstances, SeatCounts).
 const licenseColumns = `l.id, l.customer_id, l.tier, l.features, l.max_instances, l.max_services,
 	l.max_requests_per_day, l.issued_at, l.expires_at, l.status, l.recipient, l.key_id, l.created_at, l.updated_at,
-	(SELECT count(*) FROM activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL)`
+	l.lease_seconds`
 
 func scanLicense(sc interface{ Scan(...any) error }) (licensing.License, error) {
 	var l licensing.License
 	var features, issued, expires, status, created, updated string
 	err := sc.Scan(&l.ID, &l.CustomerID, &l.Tier, &features, &l.MaxInstances, &l.MaxServices,
-		&l.MaxRequestsPerDay, &issued, &expires, &status, &l.Recipient, &l.KeyID, &created, &updated, &l.ActiveInstances)
+		&l.MaxRequestsPerDay, &issued, &expires, &status, &l.Recipient, &l.KeyID, &created, &updated, &l.LeaseSeconds)
 	if err != nil {
 		return l, err
 	}
@@ -264,18 +265,32 @@ func (t *Tx) ResealLicenseKey(digest string, sealed []byte) error {
 	return t.exec("UPDATE license_keys SET sealed_key = ? WHERE digest = ?", sealed, digest)
 }
 
-const activationColumns = "a.license_id, l.customer_id, a.instance_id, a.ip_address, a.first_seen, a.last_seen, a.deactivated_at"
+const activationColumns = `a.license_id, l.customer_id, a.instance_id, a.ip_address, a.first_seen, a.last_seen, a.deactivated_at,
+	a.kind, a.lease_issued_at, a.lease_expires_at`
+
+func optionalTS(s sql.NullString) *time.Time {
+	if !s.Valid {
+		return nil
+	}
+	t := parseTS(s.String)
+	return &t
+}
+
+func nullableTS(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return ts(*t)
+}
 
 func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, error) {
 	var a licensing.Activation
 	var first, last string
-	var deactivated sql.NullString
-	err := sc.Scan(&a.LicenseID, &a.CustomerID, &a.InstanceID, &a.IPAddress, &first, &last, &deactivated)
+	var deactivated, leaseIssued, leaseExpires sql.NullString
+	err := sc.Scan(&a.LicenseID, &a.CustomerID, &a.InstanceID, &a.IPAddress, &first, &last, &deactivated,
+		&a.Kind, &leaseIssued, &leaseExpires)
 	a.FirstSeen, a.LastSeen = parseTS(first), parseTS(last)
-	if deactivated.Valid {
-		d := parseTS(deactivated.String)
-		a.DeactivatedAt = &d
-	}
+	a.DeactivatedAt, a.LeaseIssuedAt, a.LeaseExpiresAt = optionalTS(deactivated), optionalTS(leaseIssued), optionalTS(leaseExpires)
 	return a, err
 }
 
@@ -291,22 +306,68 @@ func (t *Tx) Activation(licenseID, instanceID string) (licensing.Activation, err
 
 // PutActivation implements licensing.Tx.
 func (t *Tx) PutActivation(a licensing.Activation) error {
-	var deactivated any
-	if a.DeactivatedAt != nil {
-		deactivated = ts(*a.DeactivatedAt)
+	kind := a.Kind
+	if kind == "" {
+		kind = licensing.KindOnline
 	}
-	return t.exec(`INSERT INTO activations (license_id, instance_id, ip_address, first_seen, last_seen, deactivated_at)
-		VALUES (?, ?, ?, ?, ?, ?)
+	return t.exec(`INSERT INTO activations (license_id, instance_id, ip_address, first_seen, last_seen, deactivated_at,
+			kind, lease_issued_at, lease_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (license_id, instance_id) DO UPDATE SET
-			ip_address = excluded.ip_address, last_seen = excluded.last_seen, deactivated_at = excluded.deactivated_at`,
-		a.LicenseID, a.InstanceID, a.IPAddress, ts(a.FirstSeen), ts(a.LastSeen), deactivated)
+			ip_address = excluded.ip_address, last_seen = excluded.last_seen, deactivated_at = excluded.deactivated_at,
+			kind = excluded.kind, lease_issued_at = excluded.lease_issued_at, lease_expires_at = excluded.lease_expires_at`,
+		a.LicenseID, a.InstanceID, a.IPAddress, ts(a.FirstSeen), ts(a.LastSeen), nullableTS(a.DeactivatedAt),
+		kind, nullableTS(a.LeaseIssuedAt), nullableTS(a.LeaseExpiresAt))
 }
 
-// ActiveInstances implements licensing.Tx.
-func (t *Tx) ActiveInstances(licenseID string) (int, error) {
+// ActiveInstances implements licensing.Tx: seats whose lease runs past now.
+func (t *Tx) ActiveInstances(licenseID string, now time.Time) (int, error) {
 	var n int
-	err := t.tx.QueryRowContext(t.ctx, "SELECT count(*) FROM activations WHERE license_id = ? AND deactivated_at IS NULL", licenseID).Scan(&n)
+	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM activations
+		WHERE license_id = ? AND deactivated_at IS NULL AND lease_expires_at > ?`, licenseID, ts(now)).Scan(&n)
 	return n, err
+}
+
+// SeatCounts implements licensing.Tx.
+func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT license_id,
+			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1),
+			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
+			count(*) FILTER (WHERE deactivated_at IS NOT NULL),
+			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1 AND kind = 'offline')
+		FROM activations GROUP BY license_id`, ts(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]licensing.SeatCounts{}
+	for rows.Next() {
+		var id string
+		var c licensing.SeatCounts
+		if err := rows.Scan(&id, &c.Live, &c.Expired, &c.Deactivated, &c.Offline); err != nil {
+			return nil, err
+		}
+		out[id] = c
+	}
+	return out, rows.Err()
+}
+
+// InsertServerCertificate implements licensing.Tx.
+func (t *Tx) InsertServerCertificate(c licensing.ServerCertificate) error {
+	return t.exec(`INSERT INTO server_certificates (key_id, public_key, certificate, not_before, not_after, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, c.KeyID, c.PublicKey, c.Certificate, ts(c.NotBefore), ts(c.NotAfter), ts(c.CreatedAt))
+}
+
+// ServerCertificates implements licensing.Tx.
+func (t *Tx) ServerCertificates() ([]licensing.ServerCertificate, error) {
+	return queryAll(t, `SELECT key_id, public_key, certificate, not_before, not_after, created_at
+		FROM server_certificates ORDER BY created_at, rowid`, nil, func(sc interface{ Scan(...any) error }) (licensing.ServerCertificate, error) {
+		var c licensing.ServerCertificate
+		var nb, na, created string
+		err := sc.Scan(&c.KeyID, &c.PublicKey, &c.Certificate, &nb, &na, &created)
+		c.NotBefore, c.NotAfter, c.CreatedAt = parseTS(nb), parseTS(na), parseTS(created)
+		return c, err
+	})
 }
 
 // Activations implements licensing.Tx.

@@ -1,0 +1,149 @@
+// Package lease encodes seat leases: compact signed tokens that let a CAIO
+// instance run on its seat for a while without asking the server again.
+//
+// An online lease is signed by the API's server key (certified by the
+// license signing key, see servercert); an offline lease, for air-gapped
+// sites, by the license signing key itself. Token, unpadded base64url:
+//
+//	1    version (1)
+//	1    kind: 0 online, 1 offline
+//	8    key id of the signing key (server key for online, license key for offline)
+//	16   license id
+//	32   SHA-256 of the license key string
+//	1+n  instance id: length (1-128), then UTF-8
+//	8    issued at, Unix seconds (int64, big-endian)
+//	8    renew after, Unix seconds
+//	8    expires at, Unix seconds
+//	64   Ed25519 signature over "CAIO-lease-v1" 0x00 || all the bytes above
+package lease
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"time"
+	"unicode/utf8"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+)
+
+// Kind says who signed a lease.
+type Kind byte
+
+// Lease kinds.
+const (
+	Online  Kind = 0
+	Offline Kind = 1
+)
+
+func (k Kind) String() string {
+	if k == Offline {
+		return "offline"
+	}
+	return "online"
+}
+
+const (
+	version       = 1
+	signedContext = "CAIO-lease-v1\x00"
+	maxInstance   = 128
+)
+
+var enc = base64.RawURLEncoding.Strict()
+
+// Errors from Parse and Verify.
+var (
+	ErrMalformed    = errors.New("lease: malformed token")
+	ErrBadSignature = errors.New("lease: signature does not verify")
+)
+
+// Lease is the right of one instance to use one license until ExpiresAt.
+type Lease struct {
+	Kind        Kind      `json:"kind"`
+	SignerKeyID string    `json:"signer_key_id"`
+	LicenseID   string    `json:"license_id"`
+	KeyDigest   string    `json:"key_digest"` // hex SHA-256 of the license key
+	InstanceID  string    `json:"instance_id"`
+	IssuedAt    time.Time `json:"issued_at"`
+	RenewAfter  time.Time `json:"renew_after"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// KeyDigest is the digest a lease names for a license key.
+func KeyDigest(key string) string {
+	sum := sha256.Sum256([]byte(licensekey.Canonical(key)))
+	return hex.EncodeToString(sum[:])
+}
+
+func (l Lease) marshal() ([]byte, error) {
+	lid, err1 := hex.DecodeString(l.LicenseID)
+	digest, err2 := hex.DecodeString(l.KeyDigest)
+	kid, err3 := hex.DecodeString(l.SignerKeyID)
+	if err1 != nil || err2 != nil || err3 != nil || len(lid) != 16 || len(digest) != 32 || len(kid) != 8 ||
+		l.InstanceID == "" || len(l.InstanceID) > maxInstance || (l.Kind != Online && l.Kind != Offline) {
+		return nil, ErrMalformed
+	}
+	b := []byte{version, byte(l.Kind)}
+	b = append(b, kid...)
+	b = append(b, lid...)
+	b = append(b, digest...)
+	b = append(b, byte(len(l.InstanceID)))
+	b = append(b, l.InstanceID...)
+	for _, t := range []time.Time{l.IssuedAt, l.RenewAfter, l.ExpiresAt} {
+		b = binary.BigEndian.AppendUint64(b, uint64(t.Unix()))
+	}
+	return b, nil
+}
+
+// Sign encodes l signed by priv; l.SignerKeyID is set from priv.
+func Sign(l Lease, priv ed25519.PrivateKey) (string, error) {
+	l.SignerKeyID = licensekey.KeyID(priv.Public().(ed25519.PublicKey))
+	b, err := l.marshal()
+	if err != nil {
+		return "", err
+	}
+	return enc.EncodeToString(append(b, ed25519.Sign(priv, append([]byte(signedContext), b...))...)), nil
+}
+
+// Parse decodes a token without checking its signature.
+func Parse(token string) (Lease, error) {
+	l, _, _, err := parse(token)
+	return l, err
+}
+
+func parse(token string) (Lease, []byte, []byte, error) {
+	b, err := enc.DecodeString(token)
+	const fixed = 2 + 8 + 16 + 32 + 1 + 24 + ed25519.SignatureSize
+	if err != nil || len(b) < fixed+1 || b[0] != version || b[1] > byte(Offline) {
+		return Lease{}, nil, nil, ErrMalformed
+	}
+	n := int(b[58])
+	if n == 0 || n > maxInstance || len(b) != fixed+n || !utf8.Valid(b[59:59+n]) {
+		return Lease{}, nil, nil, ErrMalformed
+	}
+	times := b[59+n:]
+	at := func(i int) time.Time { return time.Unix(int64(binary.BigEndian.Uint64(times[8*i:])), 0).UTC() }
+	l := Lease{
+		Kind: Kind(b[1]), SignerKeyID: hex.EncodeToString(b[2:10]), LicenseID: hex.EncodeToString(b[10:26]),
+		KeyDigest: hex.EncodeToString(b[26:58]), InstanceID: string(b[59 : 59+n]),
+		IssuedAt: at(0), RenewAfter: at(1), ExpiresAt: at(2),
+	}
+	body := b[:len(b)-ed25519.SignatureSize]
+	return l, body, b[len(body):], nil
+}
+
+// Verify decodes a token and checks its signature with pub, whose key id
+// must be the one the token names.
+func Verify(token string, pub ed25519.PublicKey) (Lease, error) {
+	l, body, sig, err := parse(token)
+	if err != nil {
+		return l, err
+	}
+	if licensekey.KeyID(pub) != l.SignerKeyID || !ed25519.Verify(pub, append([]byte(signedContext), body...), sig) {
+		return l, ErrBadSignature
+	}
+	return l, nil
+}

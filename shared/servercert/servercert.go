@@ -1,0 +1,216 @@
+// Package servercert certifies the API's server key and signs its answers.
+//
+// The API signs every response with a server key (Ed25519) rather than with
+// the license signing key, so that the internet-facing function can prove
+// its answers without being able to mint licenses. The license signing key
+// certifies the server key: a CAIO instance, which pins only the license
+// public key, checks the certificate and then the response.
+//
+// Certificate, encoded as unpadded base64url (121 bytes):
+//
+//	1   version (1)
+//	8   issuer: key id of the license signing key
+//	32  server public key (Ed25519)
+//	8   not before, Unix seconds (int64, big-endian)
+//	8   not after, Unix seconds
+//	64  Ed25519 signature by the issuer over "CAIO-server-cert-v1" 0x00 || the 57 bytes above
+//
+// Response signature, unpadded base64url of an Ed25519 signature by the
+// server key over:
+//
+//	"CAIO-response-v1" 0x00
+//	2   HTTP status (uint16)
+//	1+n route: length, then the request path (e.g. /api/v1/licensing/activate)
+//	1+n nonce: length, then the request's nonce as sent ("" when none)
+//	8   server time, Unix seconds (int64)
+//	32  SHA-256 of the response body
+package servercert
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+)
+
+// Headers that carry the proof of a response, and the request's nonce.
+const (
+	HeaderNonce       = "X-CAIO-Nonce"
+	HeaderServerTime  = "X-CAIO-Server-Time"
+	HeaderCertificate = "X-CAIO-Certificate"
+	HeaderSignature   = "X-CAIO-Signature"
+)
+
+// MaxNonceLen bounds a nonce (bytes of printable ASCII).
+const MaxNonceLen = 128
+
+const (
+	version     = 1
+	certContext = "CAIO-server-cert-v1\x00"
+	respContext = "CAIO-response-v1\x00"
+	certBody    = 1 + 8 + ed25519.PublicKeySize + 8 + 8
+	certSize    = certBody + ed25519.SignatureSize
+)
+
+var enc = base64.RawURLEncoding.Strict()
+
+// Errors a verifier returns.
+var (
+	ErrMalformed     = errors.New("servercert: malformed certificate or signature")
+	ErrUnknownIssuer = errors.New("servercert: certificate issued by a key that is not trusted")
+	ErrBadSignature  = errors.New("servercert: signature does not verify")
+	ErrNotValidNow   = errors.New("servercert: certificate is outside its validity window")
+)
+
+// Certificate says that a server key speaks for a license signing key
+// between NotBefore and NotAfter.
+type Certificate struct {
+	IssuerKeyID string
+	PublicKey   ed25519.PublicKey
+	NotBefore   time.Time
+	NotAfter    time.Time
+}
+
+// KeyID names the server key: the first 8 bytes of its SHA-256, in hex.
+func (c Certificate) KeyID() string { return licensekey.KeyID(c.PublicKey) }
+
+// ValidAt reports whether t is inside the certificate's window.
+func (c Certificate) ValidAt(t time.Time) bool {
+	return !t.Before(c.NotBefore) && t.Before(c.NotAfter)
+}
+
+// Issue certifies pub from notBefore to notAfter with the license signing key.
+func Issue(pub ed25519.PublicKey, notBefore, notAfter time.Time, issuer ed25519.PrivateKey) (string, error) {
+	if len(pub) != ed25519.PublicKeySize || !notBefore.Before(notAfter) {
+		return "", errors.New("servercert: a certificate needs an Ed25519 public key and a window that ends after it starts")
+	}
+	b := make([]byte, 0, certSize)
+	b = append(b, version)
+	kid, _ := hex.DecodeString(licensekey.KeyID(issuer.Public().(ed25519.PublicKey)))
+	b = append(b, kid...)
+	b = append(b, pub...)
+	b = binary.BigEndian.AppendUint64(b, uint64(notBefore.Unix()))
+	b = binary.BigEndian.AppendUint64(b, uint64(notAfter.Unix()))
+	b = append(b, ed25519.Sign(issuer, append([]byte(certContext), b...))...)
+	return enc.EncodeToString(b), nil
+}
+
+// Parse decodes a certificate without checking it.
+func Parse(s string) (Certificate, error) {
+	b, err := enc.DecodeString(s)
+	if err != nil || len(b) != certSize || b[0] != version {
+		return Certificate{}, ErrMalformed
+	}
+	return Certificate{
+		IssuerKeyID: hex.EncodeToString(b[1:9]),
+		PublicKey:   ed25519.PublicKey(bytes.Clone(b[9 : 9+ed25519.PublicKeySize])),
+		NotBefore:   time.Unix(int64(binary.BigEndian.Uint64(b[41:49])), 0).UTC(),
+		NotAfter:    time.Unix(int64(binary.BigEndian.Uint64(b[49:57])), 0).UTC(),
+	}, nil
+}
+
+// Verify parses a certificate and checks that a trusted license key issued
+// it and that at lies inside its window.
+func Verify(s string, trusted licensekey.PublicKeys, at time.Time) (Certificate, error) {
+	c, err := Parse(s)
+	if err != nil {
+		return c, err
+	}
+	issuer, ok := trusted[c.IssuerKeyID]
+	if !ok {
+		return c, ErrUnknownIssuer
+	}
+	b, _ := enc.DecodeString(s)
+	if !ed25519.Verify(issuer, append([]byte(certContext), b[:certBody]...), b[certBody:]) {
+		return c, ErrBadSignature
+	}
+	if !c.ValidAt(at) {
+		return c, ErrNotValidNow
+	}
+	return c, nil
+}
+
+// Response is what a response signature covers.
+type Response struct {
+	Status int
+	Route  string
+	Nonce  string
+	Time   time.Time
+	Body   []byte
+}
+
+func (r Response) message() []byte {
+	route, nonce := clip(r.Route), clip(r.Nonce)
+	digest := sha256.Sum256(r.Body)
+	m := make([]byte, 0, len(respContext)+2+2+len(route)+len(nonce)+8+32)
+	m = append(m, respContext...)
+	m = binary.BigEndian.AppendUint16(m, uint16(r.Status))
+	m = append(m, byte(len(route)))
+	m = append(m, route...)
+	m = append(m, byte(len(nonce)))
+	m = append(m, nonce...)
+	m = binary.BigEndian.AppendUint64(m, uint64(r.Time.Unix()))
+	return append(m, digest[:]...)
+}
+
+// clip keeps a field within its one-byte length (routes and nonces are
+// shorter; this only keeps the encoding total).
+func clip(s string) string {
+	if len(s) > 255 {
+		return s[:255]
+	}
+	return s
+}
+
+// SignResponse signs r with the server key.
+func SignResponse(priv ed25519.PrivateKey, r Response) string {
+	return enc.EncodeToString(ed25519.Sign(priv, r.message()))
+}
+
+// VerifyResponse checks a response signature with the server public key.
+func VerifyResponse(pub ed25519.PublicKey, sig string, r Response) error {
+	b, err := enc.DecodeString(sig)
+	if err != nil || len(b) != ed25519.SignatureSize {
+		return ErrMalformed
+	}
+	if !ed25519.Verify(pub, r.message(), b) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// ValidNonce reports whether a nonce may be signed: 1-128 bytes of
+// printable ASCII without spaces.
+func ValidNonce(n string) bool {
+	if n == "" || len(n) > MaxNonceLen {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] <= ' ' || n[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// EncodePrivateKey renders a server private key for a file or Secrets
+// Manager: its 32-byte seed in standard base64.
+func EncodePrivateKey(priv ed25519.PrivateKey) string {
+	return base64.StdEncoding.EncodeToString(priv.Seed())
+}
+
+// ParsePrivateKey reads what EncodePrivateKey wrote (surrounding
+// whitespace ignored).
+func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
+	seed, err := base64.StdEncoding.Strict().DecodeString(string(bytes.TrimSpace([]byte(s))))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, errors.New("not a server key: want the base64 seed that 'manage-licenses certify-server-key' writes")
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
