@@ -13,14 +13,16 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/servercert"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
 const secret = "x0SzekPkJunG17cIdIcF/FHvWnH3L74nJqKDUZF2s2Y=" // strong: a new signing key needs one
 
-// newDB creates a database with customer CUST-001 and a signing key, and
-// returns its path and public key.
-func newDB(t testing.TB) (string, string) {
+// newDB creates a database with customer CUST-001, a signing key and a
+// certified server key, and returns its path and the activate function's
+// environment on it (the pinned public key, the server key).
+func newDB(t testing.TB) (string, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "licenses.db")
@@ -37,7 +39,12 @@ func newDB(t testing.TB) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return path, licensekey.FormatPublicKey(pub.PublicKey)
+	serverKey, _, err := svc.CertifyServerKey(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, map[string]string{"CAIO_LICENSE_DB_PATH": path, "CAIO_LICENSE_PUBLIC_KEY": licensekey.FormatPublicKey(pub.PublicKey),
+		"CAIO_SERVER_KEY": servercert.EncodePrivateKey(serverKey)}
 }
 
 // v2Caller sends API calls as HTTP API (payload 2.0) events built on the sample.
@@ -74,7 +81,7 @@ func v2Caller(e *emulator) apitest.Caller {
 func TestActivateFunctionConformance(t *testing.T) {
 	f := apitest.NewFixture(t, t.TempDir())
 	e := startEmulator(t, bootstrap(t, "activate"), map[string]string{
-		"CAIO_LICENSE_DB_PATH": f.Path, "CAIO_LICENSE_PUBLIC_KEY": f.PublicKey,
+		"CAIO_LICENSE_DB_PATH": f.Path, "CAIO_LICENSE_PUBLIC_KEY": f.PublicKey, "CAIO_SERVER_KEY": f.ServerKey,
 	})
 	apitest.Run(t, f, v2Caller(e), "203.0.113.10")
 	logs := e.logs.String()
@@ -113,12 +120,12 @@ func decodeAPI(t *testing.T, e *emulator, event []byte) (int, apiResult) {
 // generate → activate → validate → deactivate → stats, every sample event
 // of every function, under the emulator.
 func TestRoundTripWithEverySample(t *testing.T) {
-	db, pub := newDB(t)
+	db, actEnv := newDB(t)
 	env := map[string]string{"CAIO_LICENSE_DB_PATH": db}
 	withSecret := map[string]string{"CAIO_LICENSE_DB_PATH": db, "CAIO_LICENSE_SECRET": secret}
 	generate := startEmulator(t, bootstrap(t, "generate"), withSecret)
 	distribute := startEmulator(t, bootstrap(t, "distribute"), withSecret)
-	activate := startEmulator(t, bootstrap(t, "activate"), map[string]string{"CAIO_LICENSE_DB_PATH": db, "CAIO_LICENSE_PUBLIC_KEY": pub})
+	activate := startEmulator(t, bootstrap(t, "activate"), actEnv)
 	stats := startEmulator(t, bootstrap(t, "stats"), env)
 	reminders := startEmulator(t, bootstrap(t, "reminders"), env)
 
@@ -188,9 +195,9 @@ func TestRoundTripWithEverySample(t *testing.T) {
 }
 
 func TestRefusalsAndErrorsUnderTheEmulator(t *testing.T) {
-	db, pub := newDB(t)
+	db, actEnv := newDB(t)
 	generate := startEmulator(t, bootstrap(t, "generate"), map[string]string{"CAIO_LICENSE_DB_PATH": db, "CAIO_LICENSE_SECRET": secret})
-	activate := startEmulator(t, bootstrap(t, "activate"), map[string]string{"CAIO_LICENSE_DB_PATH": db, "CAIO_LICENSE_PUBLIC_KEY": pub})
+	activate := startEmulator(t, bootstrap(t, "activate"), actEnv)
 
 	// Refusals are results with a code, not crashes.
 	refusals := map[string]struct {

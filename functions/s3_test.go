@@ -11,6 +11,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
+	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
 // Two activate functions under two emulators share one database object in
@@ -36,12 +37,17 @@ func TestTwoEmulatorsShareOneS3Database(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := svc.PublicKey(ctx)
+	serverKey, _, err := svc.CertifyServerKey(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
 	store.Close()
 
 	var emulators []*emulator
 	for range 2 {
 		env := srv.Env(key)
 		env["CAIO_LICENSE_PUBLIC_KEY"] = licensekey.FormatPublicKey(pub.PublicKey)
+		env["CAIO_SERVER_KEY"] = servercert.EncodePrivateKey(serverKey)
 		env["CAIO_LICENSE_CACHE_DIR"] = t.TempDir() // each Lambda has its own /tmp
 		emulators = append(emulators, startEmulator(t, bootstrap(t, "activate"), env))
 	}

@@ -119,11 +119,17 @@ func TestTemplateFunctions(t *testing.T) {
 		t.Fatalf("activate's policies were not read: %v", actions(activate))
 	}
 	for _, a := range actions(activate) {
-		if strings.HasPrefix(a, "ses:") || strings.Contains(a, "SecretsManager") || strings.HasPrefix(a, "secretsmanager:") {
+		if strings.HasPrefix(a, "ses:") || strings.HasPrefix(a, "secretsmanager:") {
 			t.Errorf("the activate function may %s: it must not send email nor read the signing secret", a)
 		}
 	}
-	if env := get(activate, "Properties", "Environment", "Variables"); get(env, "CAIO_LICENSE_SECRET_ARN") != nil || get(env, "CAIO_LICENSE_PUBLIC_KEY") == nil {
+	// Its one secret is the server key, which signs answers and cannot mint licenses.
+	for _, p := range get(activate, "Properties", "Policies").([]any) {
+		if arn := get(p, "AWSSecretsManagerGetSecretValuePolicy", "SecretArn"); arn != nil && arn != "Ref ServerKeySecret" {
+			t.Errorf("the activate function reads secret %v: only the server key is allowed", arn)
+		}
+	}
+	if env := get(activate, "Properties", "Environment", "Variables"); get(env, "CAIO_LICENSE_SECRET_ARN") != nil || get(env, "CAIO_LICENSE_PUBLIC_KEY") == nil || get(env, "CAIO_SERVER_KEY_ARN") != "Ref ServerKeySecret" {
 		t.Errorf("activate environment %v: public key only", env)
 	}
 	for _, a := range actions(resources["StatsFunction"]) {

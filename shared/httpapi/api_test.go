@@ -21,14 +21,14 @@ import (
 )
 
 // startServer serves the API over real HTTP on loopback and returns its base URL.
-func startServer(t *testing.T, path string, keys licensekey.PublicKeys, logs io.Writer) string {
+func startServer(t *testing.T, f *apitest.Fixture, keys licensekey.PublicKeys, logs io.Writer) string {
 	t.Helper()
-	store, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{})
+	store, err := sqlitestore.Open(context.Background(), f.Path, sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := httpapi.New(licensing.New(licensing.Config{Store: store, Actor: "test", PublicKeys: keys, TrustUnprovenKeys: keys == nil}),
-		slog.New(slog.NewJSONHandler(logs, nil)))
+	svc := licensing.New(licensing.Config{Store: store, Actor: "test", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
+	api := httpapi.New(svc, slog.New(slog.NewJSONHandler(logs, nil)), f.Signer(t, svc))
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -76,7 +76,7 @@ func TestAPIOverRealHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	base := startServer(t, f.Path, keys, &logs)
+	base := startServer(t, f, keys, &logs)
 	apitest.Run(t, f, httpCaller(base), "127.0.0.1")
 
 	resp, err := http.Get(base + "/healthz")
@@ -101,7 +101,7 @@ func TestAPIOverRealHTTP(t *testing.T) {
 // and it was told to trust them (serve does so, with a warning).
 func TestServerWithoutConfiguredPublicKey(t *testing.T) {
 	f := apitest.NewFixture(t, t.TempDir())
-	base := startServer(t, f.Path, nil, io.Discard)
+	base := startServer(t, f, nil, io.Discard)
 	r := httpCaller(base)(t, apitest.Call{Method: "POST", Path: httpapi.PathValidate, Body: `{"license_key":"` + f.Keys["roomy"] + `"}`})
 	if r.Status != 200 {
 		t.Fatalf("validate: %d %s", r.Status, r.Body)
@@ -124,7 +124,7 @@ func TestBusyStoreAnswers503WithRetryAfter(t *testing.T) {
 	}
 	defer store.Close()
 	var logs bytes.Buffer
-	api := httpapi.New(licensing.New(licensing.Config{Store: busyStore{store}}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	api := httpapi.New(licensing.New(licensing.Config{Store: busyStore{store}}), slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	resp := api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: httpapi.PathActivate, Header: http.Header{"X-Caio-Instance-Id": {"i-1"}},
 		Body: []byte(`{"license_key":"` + f.Keys["roomy"] + `"}`), RequestID: "req-1"})
 	if resp.Status != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(resp.Body), `"code":"BUSY"`) {
@@ -156,7 +156,7 @@ func TestGracefulShutdownFinishesRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	api := httpapi.New(licensing.New(licensing.Config{Store: store, TrustUnprovenKeys: true}), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	api := httpapi.New(licensing.New(licensing.Config{Store: store, TrustUnprovenKeys: true}), slog.New(slog.NewJSONHandler(io.Discard, nil)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -193,7 +193,7 @@ func TestGracefulShutdownFinishesRequests(t *testing.T) {
 func TestInvalidUTF8IsRefused(t *testing.T) {
 	f := apitest.NewFixture(t, t.TempDir())
 	keys, _ := licensekey.ParsePublicKeys(f.PublicKey)
-	call := httpCaller(startServer(t, f.Path, keys, io.Discard))
+	call := httpCaller(startServer(t, f, keys, io.Discard))
 	before := f.EventCount(t)
 	for name, c := range map[string]apitest.Call{
 		"body":   {Method: "POST", Path: httpapi.PathActivate, Body: `{"license_key":"` + f.Keys["roomy"] + `","instance_id":"host` + "\xff" + `name"}`},

@@ -12,10 +12,20 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 )
 
-// The activation API through its handler, in-process, on 10,000 licenses.
-func benchAPI(b *testing.B, path string, instance func(i int) string) {
+// The activation API through its handler, in-process, on 10,000 licenses;
+// signed (a response signature, and a lease on activate) or not, to
+// measure what signing costs in the same run.
+func benchAPI(b *testing.B, path string, signed bool, instance func(i int) string) {
 	svc, _, key := apitest.LargeDB(b, b.TempDir(), 10000)
-	api := httpapi.New(svc, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	var signer *httpapi.Signer
+	if signed {
+		priv, cert, err := svc.CertifyServerKey(context.Background(), 30)
+		if err != nil {
+			b.Fatal(err)
+		}
+		signer = &httpapi.Signer{Key: priv, Certificate: cert.Certificate}
+	}
+	api := httpapi.New(svc, slog.New(slog.NewJSONHandler(io.Discard, nil)), signer)
 	body := []byte(`{"license_key":"` + key + `"}`)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -23,7 +33,7 @@ func benchAPI(b *testing.B, path string, instance func(i int) string) {
 	for b.Loop() {
 		i++
 		resp := api.Serve(ctx, httpapi.Request{Method: "POST", Path: path, Body: body, SourceIP: "203.0.113.10",
-			Header: http.Header{"X-Caio-Instance-Id": {instance(i)}}})
+			Header: http.Header{"X-Caio-Instance-Id": {instance(i)}, "X-Caio-Nonce": {"0123456789abcdef"}}})
 		if resp.Status != 200 {
 			b.Fatalf("%d %s", resp.Status, resp.Body)
 		}
@@ -31,9 +41,17 @@ func benchAPI(b *testing.B, path string, instance func(i int) string) {
 }
 
 func BenchmarkAPIValidate10k(b *testing.B) {
-	benchAPI(b, httpapi.PathValidate, func(int) string { return "instance-001" })
+	for _, signed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("signed=%v", signed), func(b *testing.B) {
+			benchAPI(b, httpapi.PathValidate, signed, func(int) string { return "instance-001" })
+		})
+	}
 }
 
 func BenchmarkAPIActivate10k(b *testing.B) {
-	benchAPI(b, httpapi.PathActivate, func(i int) string { return fmt.Sprintf("instance-%d", i%1000) })
+	for _, signed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("signed=%v", signed), func(b *testing.B) {
+			benchAPI(b, httpapi.PathActivate, signed, func(i int) string { return fmt.Sprintf("instance-%d", i%1000) })
+		})
+	}
 }

@@ -5,19 +5,24 @@ package apitest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
 
+	"github.com/caio-licensing/caio-licensing/shared/httpapi"
+	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/servercert"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -46,6 +51,8 @@ type Caller func(t *testing.T, c Call) Reply
 type Fixture struct {
 	Path      string
 	PublicKey string
+	// ServerKey is a certified server key (base64 seed, as certify-server-key prints it).
+	ServerKey string
 	// Keys by name: two-seats, roomy, suspended, revoked, expired, unknown.
 	Keys map[string]string
 }
@@ -87,6 +94,11 @@ func NewFixture(t testing.TB, dir string) *Fixture {
 		t.Fatal(err)
 	}
 	f.PublicKey = licensekey.FormatPublicKey(pub.PublicKey)
+	serverKey, _, err := svc.CertifyServerKey(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ServerKey = servercert.EncodePrivateKey(serverKey)
 
 	// A genuine key that this database never issued: minted in a copy.
 	copyPath := filepath.Join(dir, "copy.db")
@@ -117,6 +129,21 @@ func NewFixture(t testing.TB, dir string) *Fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// Signer is the fixture's server key with its certificate, for a server
+// on the fixture's database.
+func (f *Fixture) Signer(t testing.TB, svc *licensing.Service) *httpapi.Signer {
+	t.Helper()
+	key, err := servercert.ParsePrivateKey(f.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := svc.ServerCertificate(context.Background(), key.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &httpapi.Signer{Key: key, Certificate: cert.Certificate}
 }
 
 // EventCount counts the audit log, to prove that refused calls wrote nothing.
@@ -178,6 +205,7 @@ func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 	flow := []step{
 		{"validate a valid key", post(validate, k["two-seats"], nil, nil), 200, "VALID", true, ""},
 		{"activate with the header", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001"},
+		{"a nonce may come in the body", post(validate, k["two-seats"], nil, map[string]any{"nonce": "body-nonce"}), 200, "VALID", true, ""},
 		{"header wins over body", post(activate, k["two-seats"], inst("instance-002"), map[string]any{"instance_id": "from-body"}), 200, "VALID", true, "instance-002"},
 		{"re-activation refreshes", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001"},
 		{"body instance id alone", post(validate, k["two-seats"], nil, map[string]any{"instance_id": "instance-002"}), 200, "VALID", true, "instance-002"},
@@ -194,7 +222,7 @@ func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 		{"genuine but unknown key", post(validate, k["unknown"], nil, nil), 404, "NOT_FOUND", false, ""},
 	}
 	for _, s := range flow {
-		check(t, call, s)
+		check(t, f, call, s)
 	}
 
 	before := f.EventCount(t)
@@ -222,16 +250,27 @@ func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 		{"wrong method", Call{Method: "GET", Path: activate}, 405, "METHOD_NOT_ALLOWED", false, ""},
 	}
 	for _, s := range bad {
-		check(t, call, s)
+		check(t, f, call, s)
 	}
 	if after := f.EventCount(t); after != before {
 		t.Errorf("refused calls wrote %d events", after-before)
 	}
 }
 
-func check(t *testing.T, call Caller, s step) {
+func check(t *testing.T, f *Fixture, call Caller, s step) {
 	t.Helper()
-	r := call(t, s.call)
+	nonce := fmt.Sprintf("nonce-%d", time.Now().UnixNano())
+	c := s.call
+	c.Header = map[string]string{servercert.HeaderNonce: nonce}
+	var inBody struct{ Nonce string }
+	if json.Unmarshal([]byte(c.Body), &inBody); inBody.Nonce != "" {
+		nonce, c.Header = inBody.Nonce, map[string]string{} // the body's nonce alone
+	}
+	for k, v := range s.call.Header {
+		c.Header[k] = v
+	}
+	r := call(t, c)
+	verifySigned(t, f, s.name, c.Path, nonce, r)
 	var res Result
 	if err := json.Unmarshal(r.Body, &res); err != nil {
 		t.Errorf("%s: body is not JSON: %q", s.name, r.Body)
@@ -255,6 +294,42 @@ func check(t *testing.T, call Caller, s step) {
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s: Content-Type %q", s.name, ct)
+	}
+}
+
+// verifySigned checks a reply as a CAIO instance would: the certificate
+// against the fixture's license public key, the signature over status,
+// route, nonce, time and body, and any lease against the server key.
+func verifySigned(t *testing.T, f *Fixture, name, path, nonce string, r Reply) {
+	t.Helper()
+	keys, _ := licensekey.ParsePublicKeys(f.PublicKey)
+	secs, err := strconv.ParseInt(r.Header.Get(servercert.HeaderServerTime), 10, 64)
+	if err != nil {
+		t.Errorf("%s: no server time: %v", name, r.Header)
+		return
+	}
+	at := time.Unix(secs, 0)
+	cert, err := servercert.Verify(r.Header.Get(servercert.HeaderCertificate), keys, at)
+	if err != nil {
+		t.Errorf("%s: certificate: %v", name, err)
+		return
+	}
+	resp := servercert.Response{Status: r.Status, Route: path, Nonce: nonce, Time: at, Body: r.Body}
+	if err := servercert.VerifyResponse(cert.PublicKey, r.Header.Get(servercert.HeaderSignature), resp); err != nil {
+		t.Errorf("%s: response signature: %v", name, err)
+	}
+	var res struct {
+		Lease     string `json:"lease"`
+		LeaseInfo *struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"lease_info"`
+	}
+	json.Unmarshal(r.Body, &res)
+	if res.Lease != "" {
+		l, err := lease.Verify(res.Lease, cert.PublicKey)
+		if err != nil || res.LeaseInfo == nil || !l.ExpiresAt.Equal(res.LeaseInfo.ExpiresAt) {
+			t.Errorf("%s: lease %+v does not verify (%v) or disagrees with lease_info", name, l, err)
+		}
 	}
 }
 
