@@ -1,0 +1,264 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests drive the two binaries as operators and CAIO instances do:
+// manage-licenses (serve, generate-license, issue-offline-lease) and
+// license-check, over real HTTP, with real time passing for 1-minute leases.
+
+var manage, check string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "license-check-e2e")
+	if err != nil {
+		panic(err)
+	}
+	manage, check = filepath.Join(dir, "manage-licenses"), filepath.Join(dir, "license-check")
+	for bin, pkg := range map[string]string{manage: "../manage-licenses", check: "."} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const secret = "rJ5n0l7w3v9oZbJc1xQeTq8KdYh7s4GfP6aRtLzE5Ck=" // strong: a new signing key needs one
+
+type site struct {
+	t    *testing.T
+	home string
+	env  []string
+	url  string
+	pub  string
+	stop func()
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (s *site) run(bin string, args ...string) result {
+	s.t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = s.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		s.t.Fatal(err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+func (s *site) ok(args ...string) string {
+	s.t.Helper()
+	r := s.run(manage, args...)
+	if r.code != 0 {
+		s.t.Fatalf("manage-licenses %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	return lines[len(lines)-1]
+}
+
+// newSite makes a database with a customer, and starts serve on it: on
+// its first start with the secret, serve certifies its own server key.
+func newSite(t *testing.T) *site {
+	home := t.TempDir()
+	s := &site{t: t, home: home, env: []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"),
+		"CAIO_LICENSE_DB_PATH=" + filepath.Join(home, "licenses.db"), "CAIO_LICENSE_SECRET=" + secret}}
+	s.ok("init-db")
+	s.ok("add-customer", "CUST-001", "Acme Corp")
+	s.pub = s.ok("public-key")
+	s.env = append(s.env, "CAIO_LICENSE_PUBLIC_KEY="+s.pub)
+	s.start()
+	return s
+}
+
+var serving = regexp.MustCompile(`Serving the licensing API on (http://\S+)`)
+
+func (s *site) start() {
+	t := s.t
+	cmd := exec.Command(manage, "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = s.env
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	var head strings.Builder
+	for sc.Scan() {
+		head.WriteString(sc.Text() + "\n")
+		if m := serving.FindStringSubmatch(sc.Text()); m != nil {
+			s.url = m[1]
+			break
+		}
+	}
+	if s.url == "" {
+		t.Fatalf("serve did not start:\n%s", head.String())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	s.stop = func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }
+	t.Cleanup(s.stop)
+}
+
+// instance runs license-check for one instance with its own state.
+type instance struct {
+	s     *site
+	id    string
+	state string
+}
+
+func (s *site) instance(id string) *instance {
+	return &instance{s: s, id: id, state: s.t.TempDir()}
+}
+
+type outcome struct {
+	OK        bool   `json:"ok"`
+	Code      string `json:"code"`
+	Detail    string `json:"detail"`
+	FromLease bool   `json:"from_lease"`
+	Lease     *struct {
+		RenewAfter time.Time `json:"renew_after"`
+		ExpiresAt  time.Time `json:"expires_at"`
+	} `json:"lease"`
+}
+
+func (i *instance) do(action, key string, extra ...string) (int, outcome) {
+	i.s.t.Helper()
+	args := append([]string{action, "--server", i.s.url, "--key", key, "--instance-id", i.id, "--state-dir", i.state, "--json"}, extra...)
+	r := i.s.run(check, args...)
+	var o outcome
+	if err := json.Unmarshal([]byte(r.stdout), &o); err != nil && r.code != 2 {
+		i.s.t.Fatalf("license-check %s: %q %q", action, r.stdout, r.stderr)
+	}
+	if (r.code == 0) != o.OK {
+		i.s.t.Fatalf("license-check %s: exit %d but ok=%v", action, r.code, o.OK)
+	}
+	return r.code, o
+}
+
+func (i *instance) want(action, key string, exit int, code string) outcome {
+	i.s.t.Helper()
+	got, o := i.do(action, key)
+	if got != exit || o.Code != code {
+		i.s.t.Fatalf("%s %s: exit %d %s (%s), want exit %d %s", i.id, action, got, o.Code, o.Detail, exit, code)
+	}
+	return o
+}
+
+func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
+
+func TestLeasesAgainstServe(t *testing.T) {
+	t.Run("a dead instance's seat is taken after its lease", func(t *testing.T) {
+		t.Parallel()
+		s := newSite(t)
+		key := s.ok("generate-license", "CUST-001", "standard", "--max-instances", "1", "--lease-minutes", "1")
+		a, b := s.instance("node-a"), s.instance("node-b")
+		first := a.want("activate", key, 0, "VALID")
+		b.want("activate", key, 1, "TOO_MANY_INSTANCES")
+		if o := a.want("check", key, 0, "VALID"); !o.FromLease {
+			t.Fatal("check before renew-after asked the server")
+		}
+		// Past renew-after, check renews the lease with the server.
+		sleepUntil(first.Lease.RenewAfter.Add(time.Second))
+		renewed := a.want("check", key, 0, "VALID")
+		if renewed.FromLease || !renewed.Lease.ExpiresAt.After(first.Lease.ExpiresAt) {
+			t.Fatalf("not renewed: %+v, first lease until %v", renewed, first.Lease.ExpiresAt)
+		}
+		// node-a dies; once its lease runs out, node-b takes the seat.
+		b.want("activate", key, 1, "TOO_MANY_INSTANCES")
+		sleepUntil(renewed.Lease.ExpiresAt.Add(time.Second))
+		b.want("activate", key, 0, "VALID")
+		a.want("check", key, 1, "TOO_MANY_INSTANCES")
+		b.want("deactivate", key, 0, "DEACTIVATED")
+		if r := s.run(manage, "list-activations", "--license-key", key); !strings.Contains(r.stdout, "expired") || !strings.Contains(r.stdout, "deactivated") {
+			t.Fatalf("list-activations does not show seats apart:\n%s", r.stdout)
+		}
+	})
+	t.Run("an outage runs on the lease, then LEASE_EXPIRED", func(t *testing.T) {
+		t.Parallel()
+		s := newSite(t)
+		key := s.ok("generate-license", "CUST-001", "standard", "--lease-minutes", "1")
+		a := s.instance("node-a")
+		first := a.want("activate", key, 0, "VALID")
+		s.stop()
+		sleepUntil(first.Lease.RenewAfter.Add(time.Second))
+		if o := a.want("check", key, 0, "VALID"); !o.FromLease {
+			t.Fatalf("during the outage: %+v", o)
+		}
+		sleepUntil(first.Lease.ExpiresAt.Add(time.Second))
+		a.want("check", key, 1, "LEASE_EXPIRED")
+	})
+	t.Run("offline lease", func(t *testing.T) {
+		t.Parallel()
+		s := newSite(t)
+		key := s.ok("generate-license", "CUST-001", "standard", "--max-instances", "2")
+		file := filepath.Join(s.home, "plant-7.lease")
+		s.ok("issue-offline-lease", key, "--instance-id", "plant-7", "--days", "30", "--output", file)
+		run := func(f string) (int, outcome) {
+			r := s.run(check, "check", "--key", key, "--instance-id", "plant-7", "--state-dir", t.TempDir(), "--offline-lease", f, "--json")
+			var o outcome
+			json.Unmarshal([]byte(r.stdout), &o)
+			return r.code, o
+		}
+		if code, o := run(file); code != 0 || o.Code != "VALID" {
+			t.Fatalf("offline lease: exit %d %+v", code, o)
+		}
+		raw, _ := os.ReadFile(file)
+		var lf map[string]string
+		json.Unmarshal(raw, &lf)
+		tok := []byte(lf["lease"])
+		tok[20] ^= 1
+		lf["lease"] = string(tok)
+		bad := filepath.Join(s.home, "bad.lease")
+		b, _ := json.Marshal(lf)
+		os.WriteFile(bad, b, 0o600)
+		if code, o := run(bad); code != 1 || o.Code != "BAD_SIGNATURE" {
+			t.Fatalf("altered offline lease: exit %d %+v", code, o)
+		}
+		// It holds a seat: one online instance fits beside it, not two.
+		s.instance("node-a").want("activate", key, 0, "VALID")
+		s.instance("node-b").want("activate", key, 1, "TOO_MANY_INSTANCES")
+		if r := s.run(manage, "list-activations", "--license-key", key); !strings.Contains(r.stdout, "offline") {
+			t.Fatalf("list-activations does not show the offline lease:\n%s", r.stdout)
+		}
+	})
+	t.Run("usage errors exit 2", func(t *testing.T) {
+		t.Parallel()
+		s := &site{t: t, env: []string{"PATH=" + os.Getenv("PATH")}}
+		for _, args := range [][]string{
+			{"check"},
+			{"frobnicate", "--key", "k", "--instance-id", "i", "--state-dir", "d", "--server", "http://x"},
+			{"check", "--key", "k", "--instance-id", "i", "--state-dir", "d"},
+			{"check", "--key", "k", "--instance-id", "i", "--state-dir", "d", "--server", "http://x"}, // no public key
+			{"check", "--no-such-flag"},
+		} {
+			if r := s.run(check, args...); r.code != 2 || r.stderr == "" {
+				t.Errorf("%v: exit %d %q", args, r.code, r.stderr)
+			}
+		}
+	})
+}

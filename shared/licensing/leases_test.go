@@ -1,0 +1,145 @@
+package licensing_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+)
+
+// A dead instance's seat frees itself when its lease runs out: the next
+// activation of any instance takes it, with no clean-up job.
+func TestExpiredLeaseFreesTheSeat(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 1; r.LeaseSeconds = 60 }).Key
+	if err := e.activate(key, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.activate(key, "new"), licensing.CodeTooManyInstances)
+	e.clock.advance(59 * time.Second)
+	wantCode(t, e.activate(key, "new"), licensing.CodeTooManyInstances)
+	e.clock.advance(time.Second)
+	if err := e.activate(key, "new"); err != nil {
+		t.Fatalf("the expired lease's seat was not taken: %v", err)
+	}
+	// The dead instance comes back: its seat is taken.
+	_, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: "dead"})
+	wantCode(t, err, licensing.CodeTooManyInstances)
+	wantCode(t, e.activate(key, "dead"), licensing.CodeTooManyInstances)
+	st, _ := e.svc.Stats(ctx, 30)
+	if st.Seats != (licensing.SeatCounts{Live: 1, Expired: 1}) || st.ActiveInstances != 1 {
+		t.Fatalf("seats %+v, active %d", st.Seats, st.ActiveInstances)
+	}
+	acts, _ := e.svc.Activations(ctx, key)
+	states := map[string]string{}
+	for _, a := range acts {
+		states[a.InstanceID] = a.State(e.clock.now())
+	}
+	if states["dead"] != licensing.SeatExpiredLease || states["new"] != licensing.SeatLive {
+		t.Fatalf("states %v", states)
+	}
+	// An instance whose lease ran out but whose seat is still free comes back.
+	e.clock.advance(2 * time.Minute)
+	if _, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: "dead"}); err != nil {
+		t.Fatalf("re-activation on a free seat: %v", err)
+	}
+}
+
+// Validate renews a lease once past renew-after (half the lease) and not
+// before; the lease never outlives the license; suspended licenses stop
+// renewing.
+func TestLeaseRenewal(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := e.generate(func(r *licensing.GenerateRequest) { r.LeaseSeconds = 3600; r.ExpiresDays = 1 }).Key
+	check, err := e.svc.Activate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := check.Activation
+	if got := a.LeaseExpiresAt.Sub(*a.LeaseIssuedAt); got != time.Hour || a.LeaseRenewAfter() != a.LeaseIssuedAt.Add(30*time.Minute) {
+		t.Fatalf("lease %v..%v renew %v", a.LeaseIssuedAt, a.LeaseExpiresAt, a.LeaseRenewAfter())
+	}
+	e.clock.advance(29 * time.Minute)
+	res, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"})
+	if err != nil || res.Changed || !res.Activation.LeaseExpiresAt.Equal(*a.LeaseExpiresAt) {
+		t.Fatalf("validate before renew-after: changed=%v %v", res.Changed, err)
+	}
+	e.clock.advance(2 * time.Minute)
+	res, err = e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"})
+	if err != nil || !res.Changed || !res.Activation.LeaseExpiresAt.Equal(e.clock.now().Add(time.Hour)) {
+		t.Fatalf("validate after renew-after: changed=%v %v %+v", res.Changed, err, res.Activation)
+	}
+	// Near the license's end the lease stops at the expiry.
+	e.clock.advance(23*time.Hour + 30*time.Minute - 31*time.Minute)
+	res, err = e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"})
+	if err != nil || res.Activation.LeaseExpiresAt.After(check.License.ExpiresAt) {
+		t.Fatalf("lease past the license's expiry: %v %v", res.Activation.LeaseExpiresAt, err)
+	}
+	// Suspended: validation says so, nothing is renewed.
+	if _, err := e.svc.SetStatus(ctx, key, licensing.StatusSuspended, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"})
+	wantCode(t, err, licensing.CodeSuspended)
+}
+
+func TestLeaseLengthBounds(t *testing.T) {
+	e := newEnv(t)
+	for _, secs := range []int64{59, 31*86400 + 1, -60} {
+		_, err := e.svc.Generate(context.Background(), licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 31,
+			MaxInstances: 1, MaxServices: 1, MaxRequestsPerDay: 1, LeaseSeconds: secs})
+		wantCode(t, err, licensing.CodeBadRequest)
+	}
+	is := e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays = 1 })
+	if is.License.LeaseSeconds != 86400 {
+		t.Fatalf("a one-day license's default lease: %d s, want the day", is.License.LeaseSeconds)
+	}
+	if is := e.generate(nil); is.License.LeaseSeconds != licensing.DefaultLeaseSeconds {
+		t.Fatalf("default lease %d", is.License.LeaseSeconds)
+	}
+}
+
+// Two stores on one file race for seats while leases expire: exactly max
+// instances hold a seat afterwards.
+func TestSeatsStayExactWhileLeasesExpire(t *testing.T) {
+	e := newEnv(t)
+	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 3; r.LeaseSeconds = 60 }).Key
+	for i := range 3 {
+		if err := e.activate(key, fmt.Sprintf("old-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.advance(61 * time.Second)
+	other, err := sqlitestore.Open(context.Background(), e.path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	services := []*licensing.Service{e.svc, licensing.New(licensing.Config{Store: other, Actor: "test2", Secret: secret, Now: e.clock.now})}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 12 {
+		wg.Go(func() {
+			_, err := services[i%2].Activate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: fmt.Sprintf("new-%d", i)})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won++
+			} else if licensing.ErrorCode(err) != licensing.CodeTooManyInstances {
+				t.Errorf("activation %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	st, _ := e.svc.Stats(context.Background(), 30)
+	if won != 3 || st.Seats.Live != 3 || st.Seats.Expired != 3 {
+		t.Fatalf("won %d, seats %+v: want 3 live, 3 expired", won, st.Seats)
+	}
+}
