@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
 )
 
 // These tests drive the two binaries as operators and CAIO instances do:
@@ -244,6 +247,56 @@ func TestLeasesAgainstServe(t *testing.T) {
 		s.instance("node-b").want("activate", key, 1, "TOO_MANY_INSTANCES")
 		if r := s.run(manage, "list-activations", "--license-key", key); !strings.Contains(r.stdout, "offline") {
 			t.Fatalf("list-activations does not show the offline lease:\n%s", r.stdout)
+		}
+	})
+	t.Run("S3 mode: seats stay exact under concurrent activations while leases expire", func(t *testing.T) {
+		t.Parallel()
+		srv := s3test.StartVersity(t)
+		home := t.TempDir()
+		s := &site{t: t, home: home, env: []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "CAIO_LICENSE_SECRET=" + secret,
+			"CAIO_LICENSE_CACHE_DIR=" + t.TempDir()}}
+		for k, v := range srv.Env("prod/caio_licenses.db") {
+			s.env = append(s.env, k+"="+v)
+		}
+		s.ok("init-db")
+		s.ok("add-customer", "CUST-001", "Acme Corp")
+		key := s.ok("generate-license", "CUST-001", "standard", "--max-instances", "3", "--lease-minutes", "1")
+		for i := range 3 {
+			s.ok("track-activation", key, "--instance-id", fmt.Sprintf("old-%d", i))
+		}
+		time.Sleep(61 * time.Second)
+		var mu sync.Mutex
+		won, refused := 0, 0
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range 3 {
+					r := s.run(manage, "track-activation", key, "--instance-id", fmt.Sprintf("new-%d-%d", w, i))
+					mu.Lock()
+					switch {
+					case r.code == 0:
+						won++
+					case strings.Contains(r.stderr, "TOO_MANY_INSTANCES"):
+						refused++
+					default:
+						t.Errorf("track-activation: exit %d %s", r.code, r.stderr)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		var st struct {
+			Seats struct {
+				Live    int `json:"live"`
+				Expired int `json:"expired_lease"`
+			} `json:"seats"`
+		}
+		if err := json.Unmarshal([]byte(s.run(manage, "--json", "stats").stdout), &st); err != nil {
+			t.Fatal(err)
+		}
+		if won != 3 || refused != 9 || st.Seats.Live != 3 || st.Seats.Expired != 3 {
+			t.Fatalf("won %d, refused %d, seats %+v: want 3 won, 9 refused, 3 live and 3 expired", won, refused, st.Seats)
 		}
 	})
 	t.Run("usage errors exit 2", func(t *testing.T) {
