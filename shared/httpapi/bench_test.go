@@ -10,16 +10,26 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
 // The activation API through its handler, in-process, on 10,000 licenses;
 // signed (a response signature, and a lease on activate) or not, to
 // measure what signing costs in the same run.
 func benchAPI(b *testing.B, path string, signed bool, instance func(i int) string) {
-	svc, _, key := apitest.LargeDB(b, b.TempDir(), 10000)
+	owner, store, key := apitest.LargeDB(b, b.TempDir(), 10000)
+	// As serve and the activate function run: the public key pinned, no secret.
+	pub, err := owner.PublicKey(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pinned := licensekey.PublicKeys{}
+	pinned.Add(pub.PublicKey)
+	svc := licensing.New(licensing.Config{Store: store, Actor: "bench", PublicKeys: pinned})
 	var signer *httpapi.Signer
 	if signed {
-		priv, cert, err := svc.CertifyServerKey(context.Background(), 30)
+		priv, cert, err := owner.CertifyServerKey(context.Background(), 30)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -157,7 +157,7 @@ func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, error) 
 // warnIfWeak warns, on each use, when the secret that unlocked the keys (or
 // the derivation that sealed them) is weaker than a new database accepts.
 func (s *Service) warnIfWeak(tx Tx) {
-	if err := secretstrength.Check(s.cfg.Secret); err != nil {
+	if err := s.secretWeakness(); err != nil {
 		s.warn("this database's signing key is sealed under a weak secret (" + err.Error() + "): run 'manage-licenses rotate-secret' to re-seal it under a strong one")
 		return
 	}
@@ -165,6 +165,22 @@ func (s *Service) warnIfWeak(tx Tx) {
 	if kdf, err := secretbox.ParseKDF(string(params)); err == nil && kdf.Weak() {
 		s.warn("this database's signing key is sealed with an older, cheaper key derivation (" + kdf.String() + "): run 'manage-licenses rotate-secret' to re-seal it with " + secretbox.DefaultKDF.String())
 	}
+}
+
+// secretWeakness judges the secret once per service (zxcvbn takes
+// milliseconds; a server proves keys on every request).
+func (s *Service) secretWeakness() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.judged == nil || s.judged.secret != s.cfg.Secret {
+		s.judged = &judgement{secret: s.cfg.Secret, err: secretstrength.Check(s.cfg.Secret)}
+	}
+	return s.judged.err
+}
+
+type judgement struct {
+	secret string
+	err    error
 }
 
 // signer returns the database's current signing key, creating it on first

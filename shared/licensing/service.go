@@ -49,6 +49,7 @@ type Service struct {
 	sealSalt []byte
 	sealKDF  string
 	sealKey  *secretbox.Key
+	judged   *judgement // the secret's strength, judged once
 
 	warned sync.Map // warnings already given, once per service
 }
