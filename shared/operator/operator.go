@@ -58,8 +58,12 @@ type GenerateInput struct {
 	MaxInstances      *int64   `json:"max_instances"`
 	MaxServices       *int64   `json:"max_services"`
 	MaxRequestsPerDay *int64   `json:"max_requests_per_day"`
-	Email             string   `json:"email,omitempty"`
-	SendEmail         bool     `json:"send_email,omitempty"`
+	// LeaseHours or LeaseMinutes: how long a seat is held without renewal
+	// (default 72 hours).
+	LeaseHours   *int64 `json:"lease_hours,omitempty"`
+	LeaseMinutes *int64 `json:"lease_minutes,omitempty"`
+	Email        string `json:"email,omitempty"`
+	SendEmail    bool   `json:"send_email,omitempty"`
 }
 
 func (in GenerateInput) request() licensing.GenerateRequest {
@@ -79,6 +83,12 @@ func (in GenerateInput) request() licensing.GenerateRequest {
 	}
 	if in.MaxRequestsPerDay != nil {
 		r.MaxRequestsPerDay = *in.MaxRequestsPerDay
+	}
+	switch {
+	case in.LeaseMinutes != nil:
+		r.LeaseSeconds = *in.LeaseMinutes * 60
+	case in.LeaseHours != nil:
+		r.LeaseSeconds = *in.LeaseHours * 3600
 	}
 	return r
 }
