@@ -2,11 +2,13 @@ package licensing_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
@@ -142,4 +144,35 @@ func TestSeatsStayExactWhileLeasesExpire(t *testing.T) {
 	if won != 3 || st.Seats.Live != 3 || st.Seats.Expired != 3 {
 		t.Fatalf("won %d, seats %+v: want 3 live, 3 expired", won, st.Seats)
 	}
+}
+
+// Rotation of server keys: a new key is certified while the old one is
+// valid, and each finds its own certificate.
+func TestServerKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	old, _, err := e.svc.CertifyServerKey(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(20 * 24 * time.Hour)
+	fresh, _, err := e.svc.CertifyServerKey(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, k := range map[string]ed25519.PrivateKey{"old": old, "new": fresh} {
+		c, err := e.svc.ServerCertificate(ctx, k.Public().(ed25519.PublicKey))
+		if err != nil || c.KeyID != licensekey.KeyID(k.Public().(ed25519.PublicKey)) {
+			t.Fatalf("%s key: %+v %v", name, c, err)
+		}
+	}
+	e.clock.advance(11 * 24 * time.Hour) // the old one lapsed
+	_, err = e.svc.ServerCertificate(ctx, old.Public().(ed25519.PublicKey))
+	wantCode(t, err, licensing.CodeConfig)
+	if _, err := e.svc.ServerCertificate(ctx, fresh.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	// Certifying needs the secret.
+	_, _, err = e.service("").CertifyServerKey(ctx, 30)
+	wantCode(t, err, licensing.CodeSecretRequired)
 }

@@ -1,0 +1,52 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// A database from before leases (schema 3) migrates with every license at
+// the default lease and every active seat leased from its last sighting.
+func TestMigrationGivesExistingSeatsLeases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.db")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := append([]string{}, migrations[:3]...)
+	stmts = append(stmts,
+		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 3",
+		`INSERT INTO signing_keys VALUES ('k', x'00', x'00', '2026-01-01T00:00:00Z')`,
+		`INSERT INTO customers VALUES ('C', 'C', '', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+		`INSERT INTO licenses (id, customer_id, tier, features, max_instances, max_services, max_requests_per_day, issued_at, expires_at, status, key_id, created_at, updated_at)
+			VALUES ('L', 'C', 't', '[]', 2, 1, 1, '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 'active', 'k', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+		`INSERT INTO activations (license_id, instance_id, first_seen, last_seen) VALUES ('L', 'live', '2026-02-01T00:00:00Z', '2026-02-03T10:00:00Z')`,
+		`INSERT INTO activations (license_id, instance_id, first_seen, last_seen, deactivated_at) VALUES ('L', 'gone', '2026-02-01T00:00:00Z', '2026-02-02T00:00:00Z', '2026-02-02T00:00:00Z')`,
+	)
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%.60s: %v", s, err)
+		}
+	}
+	db.Close()
+	ctx := context.Background()
+	st, err := Open(ctx, path, Options{SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if from, err := st.Migrate(ctx); err != nil || from != 3 {
+		t.Fatalf("migrate: from %d, %v", from, err)
+	}
+	var lease int64
+	var liveUntil, goneUntil sql.NullString
+	st.db.QueryRow("SELECT lease_seconds FROM licenses WHERE id = 'L'").Scan(&lease)
+	st.db.QueryRow("SELECT lease_expires_at FROM activations WHERE instance_id = 'live'").Scan(&liveUntil)
+	st.db.QueryRow("SELECT lease_expires_at FROM activations WHERE instance_id = 'gone'").Scan(&goneUntil)
+	if lease != 259200 || liveUntil.String != "2026-02-06T10:00:00Z" || goneUntil.Valid {
+		t.Fatalf("lease %d s; live seat until %v; deactivated seat until %v", lease, liveUntil, goneUntil)
+	}
+}
