@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -63,23 +64,48 @@ type Mailpit struct {
 func StartMailpit(t testing.TB, starttls bool) *Mailpit {
 	t.Helper()
 	bin := testtools.Path(t, "mailpit")
-	smtpAddr, apiAddr := testtools.FreeAddr(t), testtools.FreeAddr(t)
-	_, port, _ := net.SplitHostPort(smtpAddr)
-	p, _ := strconv.Atoi(port)
-	m := &Mailpit{Host: "127.0.0.1", Port: p, API: "http://" + apiAddr}
-	args := []string{"--smtp", smtpAddr, "--listen", apiAddr, "--disable-version-check",
-		"--smtp-auth-accept-any", "--smtp-disable-rdns", "--database", filepath.Join(t.TempDir(), "mailpit.db")}
-	if starttls {
-		m.Host = "localhost"
-		cert, key := selfSigned(t)
-		m.CAFile = cert
-		args = append(args, "--smtp-tls-cert", cert, "--smtp-tls-key", key, "--smtp-require-starttls")
-	} else {
-		args = append(args, "--smtp-auth-allow-insecure")
+	// A port found free can be taken again before Mailpit binds it (many
+	// servers start at once under make test): check that Mailpit itself
+	// answers, and try other ports if not.
+	for attempt := 1; ; attempt++ {
+		smtpAddr, apiAddr := testtools.FreeAddr(t), testtools.FreeAddr(t)
+		_, port, _ := net.SplitHostPort(smtpAddr)
+		p, _ := strconv.Atoi(port)
+		m := &Mailpit{Host: "127.0.0.1", Port: p, API: "http://" + apiAddr}
+		args := []string{"--smtp", smtpAddr, "--listen", apiAddr, "--disable-version-check",
+			"--smtp-auth-accept-any", "--smtp-disable-rdns", "--database", filepath.Join(t.TempDir(), "mailpit.db")}
+		if starttls {
+			m.Host = "localhost"
+			cert, key := selfSigned(t)
+			m.CAFile = cert
+			args = append(args, "--smtp-tls-cert", cert, "--smtp-tls-key", key, "--smtp-require-starttls")
+		} else {
+			args = append(args, "--smtp-auth-allow-insecure")
+		}
+		cmd := exec.Command(bin, args...)
+		start(t, cmd, smtpAddr)
+		waitListening(t, apiAddr, &bytes.Buffer{})
+		if smtpGreets(smtpAddr) {
+			return m
+		}
+		cmd.Process.Kill()
+		if attempt == 3 {
+			t.Fatalf("Mailpit did not answer SMTP on three ports")
+		}
 	}
-	start(t, exec.Command(bin, args...), smtpAddr)
-	waitListening(t, apiAddr, &bytes.Buffer{})
-	return m
+}
+
+// smtpGreets reports whether an SMTP server answers its greeting on addr.
+func smtpGreets(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line := make([]byte, 4)
+	_, err = io.ReadFull(c, line)
+	return err == nil && string(line[:3]) == "220"
 }
 
 // Env is the CAIO_SMTP_* environment for this server.
