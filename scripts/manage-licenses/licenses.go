@@ -26,6 +26,7 @@ type licenseFlags struct {
 	maxRequests  int64
 	leaseHours   int64
 	leaseMinutes int64
+	maxActPerDay int64
 }
 
 func (f *licenseFlags) register(c *cobra.Command) {
@@ -37,13 +38,14 @@ func (f *licenseFlags) register(c *cobra.Command) {
 	c.Flags().Int64Var(&f.leaseHours, "lease-hours", licensing.DefaultLeaseSeconds/3600, "hours a seat stays held without renewal (a dead instance's seat frees itself after this)")
 	c.Flags().Int64Var(&f.leaseMinutes, "lease-minutes", 0, "the lease in minutes instead (at least 1; for tests and short trials)")
 	c.MarkFlagsMutuallyExclusive("lease-hours", "lease-minutes")
+	c.Flags().Int64Var(&f.maxActPerDay, "max-activations-per-day", 0, "new instance seats allowed per rolling 24 hours (default max(10, 2 x max instances))")
 }
 
 func (f *licenseFlags) request(customerID, tier, recipient string) licensing.GenerateRequest {
 	return licensing.GenerateRequest{
 		CustomerID: customerID, Tier: tier, ExpiresDays: f.expiresDays, Features: f.features,
 		MaxInstances: f.maxInstances, MaxServices: f.maxServices, MaxRequestsPerDay: f.maxRequests,
-		Recipient: recipient, LeaseSeconds: f.leaseSeconds(),
+		Recipient: recipient, LeaseSeconds: f.leaseSeconds(), MaxActivationsPerDay: f.maxActPerDay,
 	}
 }
 

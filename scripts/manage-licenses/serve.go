@@ -16,11 +16,14 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, keyFile string
+	var perAddress, perKey float64
+	var burstAddress, burstKey int
 	c := &cobra.Command{
 		Use:   "serve [--addr HOST:PORT] [--server-key FILE]",
 		Short: "Serve the activation API over HTTP (for on-premises use instead of API Gateway)",
@@ -56,6 +59,10 @@ CAIO instances reject them: serve says so at start.`,
 				return err
 			}
 			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"), signer)
+			api.SetLimits(httpapi.Limits{
+				PerAddress: ratelimit.New(perAddress, burstAddress, maxRateKeys),
+				PerKey:     ratelimit.New(perKey, burstKey, maxRateKeys),
+			})
 			err = api.ListenAndServe(c.Context(), addr, func(bound net.Addr) {
 				url := "http://" + bound.String()
 				fmt.Fprintf(a.stderr, "Serving the licensing API on %s (database %s); Ctrl-C stops it.\n", url, store.Location())
@@ -71,8 +78,16 @@ CAIO instances reject them: serve says so at start.`,
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:3000", "address to listen on")
 	c.Flags().StringVar(&keyFile, "server-key", "", "the server key file (default $CAIO_SERVER_KEY, else ~/.caio/server_key)")
+	c.Flags().Float64Var(&perAddress, "rate-per-address", 20, "requests per second allowed from one source address (0: no limit)")
+	c.Flags().IntVar(&burstAddress, "burst-per-address", 40, "requests one source address may send at once")
+	c.Flags().Float64Var(&perKey, "rate-per-key", 10, "requests per second allowed for one license key (0: no limit)")
+	c.Flags().IntVar(&burstKey, "burst-per-key", 50, "requests one license key may have at once (a fleet starting together)")
 	return c
 }
+
+// maxRateKeys bounds the memory of each rate limiter: the buckets of the
+// least recently seen addresses or keys beyond it are dropped.
+const maxRateKeys = 10000
 
 // serverSigner finds the server key and its certificate, certifying a new
 // key into ~/.caio/server_key when there is none and the secret is at hand.

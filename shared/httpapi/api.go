@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
@@ -100,6 +102,24 @@ type API struct {
 	svc    *licensing.Service
 	log    *slog.Logger
 	signer *Signer
+	limits Limits
+}
+
+// Limits are request rates that serve enforces (API Gateway throttles in
+// AWS): per source address, and per license key (by digest). A nil
+// limiter does not limit.
+type Limits struct {
+	PerAddress *ratelimit.Limiter
+	PerKey     *ratelimit.Limiter
+}
+
+// SetLimits turns on rate limits.
+func (a *API) SetLimits(l Limits) { a.limits = l }
+
+func rateLimited(what string, wait time.Duration) error {
+	e := licensing.Errorf(licensing.CodeRateLimited, "too many requests from this %s: retry after the time in Retry-After", what)
+	e.RetryAfter = wait
+	return e
 }
 
 // Signer is the server key that signs responses and leases, with its
@@ -214,6 +234,9 @@ func (a *API) route(ctx context.Context, r Request) Response {
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(r, "POST")
 	}
+	if ok, wait := a.limits.PerAddress.Allow(r.SourceIP, time.Now()); !ok {
+		return a.refuse(r, rateLimited("address", wait))
+	}
 	if len(r.Body) > MaxBodyBytes {
 		return a.refuse(r, licensing.Errorf(CodeBodyTooLarge, "request body is over %d bytes: send only license_key and instance_id", MaxBodyBytes))
 	}
@@ -228,6 +251,9 @@ func (a *API) route(ctx context.Context, r Request) Response {
 	}
 	if seat.Key == "" {
 		return a.refuse(r, licensing.Errorf(licensing.CodeBadRequest, "license_key is required: send {\"license_key\": \"CAIO-v1-...\"}"))
+	}
+	if ok, wait := a.limits.PerKey.Allow(licensekey.Digest(licensekey.Canonical(seat.Key)), time.Now()); !ok {
+		return a.refuse(r, rateLimited("license key", wait))
 	}
 	if seat.IPAddress != "" {
 		if _, err := netip.ParseAddr(seat.IPAddress); err != nil {
@@ -299,6 +325,8 @@ func StatusFor(code licensing.Code) int {
 		return http.StatusMethodNotAllowed
 	case licensing.CodeTooManyInstances:
 		return http.StatusConflict
+	case licensing.CodeTooManyActivations, licensing.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case CodeBodyTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case licensing.CodeBusy, licensing.CodeUnknownOutcome:
@@ -327,8 +355,12 @@ func (a *API) refuseWithClaims(r Request, err error, check licensing.Check) Resp
 		res.Claims = &check.Claims
 	}
 	resp := jsonResponse(status, res.Code, res)
-	if status == http.StatusServiceUnavailable {
+	switch {
+	case status == http.StatusServiceUnavailable:
 		resp.Header.Set("Retry-After", "1")
+	case status == http.StatusTooManyRequests:
+		wait := int64(math.Ceil(licensing.RetryAfter(err).Seconds()))
+		resp.Header.Set("Retry-After", strconv.FormatInt(max(wait, 1), 10))
 	}
 	return resp
 }

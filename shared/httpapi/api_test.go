@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
@@ -212,4 +214,64 @@ func TestInvalidUTF8IsRefused(t *testing.T) {
 func TestMain(m *testing.M) {
 	secretboxtest.CheapKDF()
 	os.Exit(m.Run())
+}
+
+// serve's rate limits: per source address and per license key, 429
+// RATE_LIMITED with Retry-After, nothing written; the churn limit answers
+// 429 TOO_MANY_ACTIVATIONS the same way.
+func TestRateAndChurnLimits(t *testing.T) {
+	f := apitest.NewFixture(t, t.TempDir())
+	keys, _ := licensekey.ParsePublicKeys(f.PublicKey)
+	store, err := sqlitestore.Open(context.Background(), f.Path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := licensing.New(licensing.Config{Store: store, Actor: "test", PublicKeys: keys})
+	api := httpapi.New(svc, slog.New(slog.DiscardHandler), f.Signer(t, svc))
+	api.SetLimits(httpapi.Limits{PerAddress: ratelimit.New(0.001, 15, 100), PerKey: ratelimit.New(0.001, 21, 100)})
+	call := func(addr, key, instance string) httpapi.Response {
+		return api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: httpapi.PathActivate, SourceIP: addr,
+			Header: http.Header{"X-Caio-Instance-Id": {instance}}, Body: []byte(`{"license_key":"` + key + `"}`)})
+	}
+	// The roomy license (50 seats) has a churn limit of 100; two-seats has 10.
+	for i := range 10 {
+		addr := fmt.Sprintf("203.0.113.%d", 10+i)
+		if r := call(addr, f.Keys["two-seats"], fmt.Sprintf("c-%d", i)); r.Status != 200 && r.Status != 409 {
+			t.Fatalf("activation %d: %d %s", i, r.Status, r.Body)
+		}
+		api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: httpapi.PathDeactivate, SourceIP: addr,
+			Header: http.Header{"X-Caio-Instance-Id": {fmt.Sprintf("c-%d", i)}}, Body: []byte(`{"license_key":"` + f.Keys["two-seats"] + `"}`)})
+	}
+	before := f.EventCount(t)
+	r := call("203.0.113.2", f.Keys["two-seats"], "c-new")
+	if r.Status != 429 || !strings.Contains(string(r.Body), `"TOO_MANY_ACTIVATIONS"`) || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("churn limit: %d %v %s", r.Status, r.Header, r.Body)
+	}
+	// Per key: the two-seats key has used its 21 (10 activations, 10 deactivations, the refusal).
+	r = call("203.0.113.3", f.Keys["two-seats"], "c-new")
+	if r.Status != 429 || !strings.Contains(string(r.Body), `"RATE_LIMITED"`) || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("per key: %d %s", r.Status, r.Body)
+	}
+	// Per address: 15 calls from one address, then refused; another address goes on.
+	n := 0
+	for ; n < 40; n++ {
+		if r := call("198.51.100.7", f.Keys["roomy"], "r-1"); r.Status == 429 {
+			if !strings.Contains(string(r.Body), "address") {
+				t.Fatalf("refused for the wrong reason: %s", r.Body)
+			}
+			break
+		}
+	}
+	if n != 15 {
+		t.Fatalf("the address was refused after %d calls, want 15", n)
+	}
+	if r := call("198.51.100.8", f.Keys["roomy"], "r-2"); r.Status != 200 {
+		t.Fatalf("another address: %d %s", r.Status, r.Body)
+	}
+	// Accepted: r-1 fifteen times (created, then refreshed) and r-2; the
+	// refusals wrote nothing.
+	if got := f.EventCount(t); got != before+16 {
+		t.Fatalf("%d new events, want 16: refused calls wrote some", got-before)
+	}
 }

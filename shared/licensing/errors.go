@@ -3,6 +3,7 @@ package licensing
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a machine-readable error code shared by the API, the CLI and the logs.
@@ -18,6 +19,8 @@ const (
 	CodeSuspended          Code = "SUSPENDED"
 	CodeRevoked            Code = "REVOKED"
 	CodeTooManyInstances   Code = "TOO_MANY_INSTANCES"
+	CodeTooManyActivations Code = "TOO_MANY_ACTIVATIONS"
+	CodeRateLimited        Code = "RATE_LIMITED"
 	CodeInstanceIDRequired Code = "INSTANCE_ID_REQUIRED"
 
 	CodeAlreadyExists     Code = "ALREADY_EXISTS"
@@ -42,6 +45,17 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error // cause, for logs and errors.Is; never shown to API callers
+	// RetryAfter, when set, is when the same call may succeed (limits).
+	RetryAfter time.Duration
+}
+
+// RetryAfter returns err's RetryAfter, or 0.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 func (e *Error) Error() string { return e.Message }

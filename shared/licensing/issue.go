@@ -29,6 +29,8 @@ type GenerateRequest struct {
 	// LeaseSeconds is how long a seat is held without renewal: 0 for
 	// DefaultLeaseSeconds; at least a minute, at most the license's life.
 	LeaseSeconds int64
+	// MaxActivationsPerDay: the churn limit (0: max(10, 2 x max instances)).
+	MaxActivationsPerDay int64
 }
 
 // Issued is a freshly minted key with what it says.
@@ -65,6 +67,9 @@ func (r *GenerateRequest) validate() ([]string, error) {
 			return nil, err
 		}
 	}
+	if r.MaxActivationsPerDay < 0 || r.MaxActivationsPerDay > MaxLimit {
+		return nil, badRequest("max-activations-per-day must be between 1 and %d, or 0 for the default (got %d)", MaxLimit, r.MaxActivationsPerDay)
+	}
 	if r.LeaseSeconds == 0 {
 		r.LeaseSeconds = min(DefaultLeaseSeconds, int64(r.ExpiresDays)*86400)
 	}
@@ -94,7 +99,7 @@ func (s *Service) Generate(ctx context.Context, r GenerateRequest) (Issued, erro
 			MaxRequestsPerDay: uint32(r.MaxRequestsPerDay),
 			IssuedAt:          now, ExpiresAt: now.Add(time.Duration(r.ExpiresDays) * 24 * time.Hour),
 			Status: StatusActive, Recipient: r.Recipient, CreatedAt: now, UpdatedAt: now,
-			LeaseSeconds: r.LeaseSeconds,
+			LeaseSeconds: r.LeaseSeconds, MaxActivationsPerDay: r.MaxActivationsPerDay,
 		}
 		issued, err := s.mint(tx, lic, now)
 		if err != nil {

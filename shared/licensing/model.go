@@ -50,8 +50,20 @@ type License struct {
 	// LeaseSeconds is how long a seat is held after an instance last
 	// renewed it (the lease length).
 	LeaseSeconds int64 `json:"lease_seconds"`
+	// MaxActivationsPerDay limits seats newly taken per rolling 24 hours
+	// (0: max(10, 2 x max instances); see ActivationsPerDay).
+	MaxActivationsPerDay int64 `json:"max_activations_per_day"`
 	// ActiveInstances is filled by listings: seats held now (see Seats).
 	ActiveInstances int `json:"active_instances"`
+}
+
+// ActivationsPerDay is the churn limit in force: seats newly taken (a new
+// instance, or one whose seat had been freed) per rolling 24 hours.
+func (l License) ActivationsPerDay() int64 {
+	if l.MaxActivationsPerDay > 0 {
+		return l.MaxActivationsPerDay
+	}
+	return max(10, 2*int64(l.MaxInstances))
 }
 
 // SeatCounts are a license's activations at a time, by state.

@@ -105,6 +105,21 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 		if used >= int(lic.MaxInstances) {
 			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use: deactivate an instance, wait for a dead instance's lease to run out, or raise max instances", lic.MaxInstances)
 		}
+		// The churn limit: seats newly taken per rolling 24 hours. Holders
+		// renewing their seat are never counted.
+		dayAgo := now.Add(-24 * time.Hour)
+		granted, oldest, err := tx.SeatGrants(lic.ID, dayAgo)
+		if err != nil {
+			return out, err
+		}
+		if limit := lic.ActivationsPerDay(); int64(granted) >= limit {
+			e := Errorf(CodeTooManyActivations, "this license took %d new instance seats in the last 24 hours, its limit: retry later, or ask your vendor to raise max activations per day", limit)
+			e.RetryAfter = oldest.Add(24 * time.Hour).Sub(now)
+			return out, e
+		}
+		if err := tx.AddSeatGrant(lic.ID, now, dayAgo); err != nil {
+			return out, err
+		}
 		event = EventActivationCreated
 		used++
 		if !existing {

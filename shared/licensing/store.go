@@ -51,6 +51,12 @@ type Tx interface {
 	SeatCounts(now time.Time) (map[string]SeatCounts, error)
 	Activations(licenseID string) ([]Activation, error) // all licenses when ""
 
+	// SeatGrants counts the seats granted on a license after since, and
+	// gives the oldest of them.
+	SeatGrants(licenseID string, since time.Time) (int, time.Time, error)
+	// AddSeatGrant records a seat granted at at, pruning those before prune.
+	AddSeatGrant(licenseID string, at, prune time.Time) error
+
 	InsertServerCertificate(ServerCertificate) error
 	ServerCertificates() ([]ServerCertificate, error) // oldest first
 

@@ -62,8 +62,10 @@ type GenerateInput struct {
 	// (default 72 hours).
 	LeaseHours   *int64 `json:"lease_hours,omitempty"`
 	LeaseMinutes *int64 `json:"lease_minutes,omitempty"`
-	Email        string `json:"email,omitempty"`
-	SendEmail    bool   `json:"send_email,omitempty"`
+	// MaxActivationsPerDay is the churn limit (default max(10, 2 x max instances)).
+	MaxActivationsPerDay int64  `json:"max_activations_per_day,omitempty"`
+	Email                string `json:"email,omitempty"`
+	SendEmail            bool   `json:"send_email,omitempty"`
 }
 
 func (in GenerateInput) request() licensing.GenerateRequest {
@@ -84,6 +86,7 @@ func (in GenerateInput) request() licensing.GenerateRequest {
 	if in.MaxRequestsPerDay != nil {
 		r.MaxRequestsPerDay = *in.MaxRequestsPerDay
 	}
+	r.MaxActivationsPerDay = in.MaxActivationsPerDay
 	switch {
 	case in.LeaseMinutes != nil:
 		r.LeaseSeconds = *in.LeaseMinutes * 60

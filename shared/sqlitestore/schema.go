@@ -145,6 +145,17 @@ CREATE TABLE server_certificates (
 	created_at  TEXT NOT NULL
 ) STRICT;
 `,
+	// 5: the churn limit: seats granted per license in the last 24 hours
+	// (rows older than that are pruned as new ones are added), and a
+	// per-license limit (0: the default, max(10, 2 x max instances)).
+	`
+ALTER TABLE licenses ADD COLUMN max_activations_per_day INTEGER NOT NULL DEFAULT 0 CHECK (max_activations_per_day >= 0);
+CREATE TABLE seat_grants (
+	license_id TEXT NOT NULL REFERENCES licenses(id),
+	at         TEXT NOT NULL
+) STRICT;
+CREATE INDEX seat_grants_license ON seat_grants (license_id, at);
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

@@ -156,23 +156,26 @@ func (t *Tx) InsertLicense(l licensing.License) error {
 		return err
 	}
 	return t.exec(`INSERT INTO licenses (id, customer_id, tier, features, max_instances, max_services,
-		max_requests_per_day, issued_at, expires_at, status, recipient, key_id, created_at, updated_at, lease_seconds)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		max_requests_per_day, issued_at, expires_at, status, recipient, key_id, created_at, updated_at, lease_seconds,
+		max_activations_per_day)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, l.CustomerID, l.Tier, string(features), l.MaxInstances, l.MaxServices, l.MaxRequestsPerDay,
-		ts(l.IssuedAt), ts(l.ExpiresAt), string(l.Status), l.Recipient, l.KeyID, ts(l.CreatedAt), ts(l.UpdatedAt), l.LeaseSeconds)
+		ts(l.IssuedAt), ts(l.ExpiresAt), string(l.Status), l.Recipient, l.KeyID, ts(l.CreatedAt), ts(l.UpdatedAt), l.LeaseSeconds,
+		l.MaxActivationsPerDay)
 }
 
 // licenseColumns: seats in use depend on the time (leases), so the domain
 // counts them (ActiveInstances, SeatCounts).
 const licenseColumns = `l.id, l.customer_id, l.tier, l.features, l.max_instances, l.max_services,
 	l.max_requests_per_day, l.issued_at, l.expires_at, l.status, l.recipient, l.key_id, l.created_at, l.updated_at,
-	l.lease_seconds`
+	l.lease_seconds, l.max_activations_per_day`
 
 func scanLicense(sc interface{ Scan(...any) error }) (licensing.License, error) {
 	var l licensing.License
 	var features, issued, expires, status, created, updated string
 	err := sc.Scan(&l.ID, &l.CustomerID, &l.Tier, &features, &l.MaxInstances, &l.MaxServices,
-		&l.MaxRequestsPerDay, &issued, &expires, &status, &l.Recipient, &l.KeyID, &created, &updated, &l.LeaseSeconds)
+		&l.MaxRequestsPerDay, &issued, &expires, &status, &l.Recipient, &l.KeyID, &created, &updated, &l.LeaseSeconds,
+		&l.MaxActivationsPerDay)
 	if err != nil {
 		return l, err
 	}
@@ -350,6 +353,22 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 		out[id] = c
 	}
 	return out, rows.Err()
+}
+
+// SeatGrants implements licensing.Tx.
+func (t *Tx) SeatGrants(licenseID string, since time.Time) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullString
+	err := t.tx.QueryRowContext(t.ctx, "SELECT count(*), min(at) FROM seat_grants WHERE license_id = ? AND at > ?", licenseID, ts(since)).Scan(&n, &oldest)
+	return n, parseTS(oldest.String), err
+}
+
+// AddSeatGrant implements licensing.Tx; grants before prune are removed.
+func (t *Tx) AddSeatGrant(licenseID string, at, prune time.Time) error {
+	if err := t.exec("DELETE FROM seat_grants WHERE license_id = ? AND at <= ?", licenseID, ts(prune)); err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO seat_grants (license_id, at) VALUES (?, ?)", licenseID, ts(at))
 }
 
 // InsertServerCertificate implements licensing.Tx.

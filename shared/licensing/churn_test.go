@@ -1,0 +1,96 @@
+package licensing_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+)
+
+// The abuse: one key activates and deactivates fresh instance ids in a
+// loop, growing the database. New seats per rolling 24 hours are limited;
+// a refusal writes nothing; holders renewing their seat are never limited.
+func TestChurnLimit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 1 }).Key // default limit max(10, 2) = 10
+	for i := range 10 {
+		id := fmt.Sprintf("churn-%d", i)
+		if err := e.activate(key, id); err != nil {
+			t.Fatalf("activation %d: %v", i, err)
+		}
+		if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: id}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.advance(time.Minute)
+	}
+	before := e.eventCount()
+	err := e.activate(key, "churn-10")
+	wantCode(t, err, licensing.CodeTooManyActivations)
+	if wait := licensing.RetryAfter(err); wait != 24*time.Hour-10*time.Minute {
+		t.Fatalf("retry after %v, want the oldest grant's 24 hours to run out (23h50m)", wait)
+	}
+	if e.eventCount() != before {
+		t.Fatal("a refused activation wrote an event")
+	}
+	if acts, _ := e.svc.Activations(ctx, key); len(acts) != 10 {
+		t.Fatalf("%d activation rows: the refusal wrote one", len(acts))
+	}
+	// Re-activating an instance that holds its seat is not a new seat.
+	e.clock.advance(time.Hour)
+	wantCode(t, e.activate(key, "churn-9"), licensing.CodeTooManyActivations) // deactivated: a new seat
+	// Once the oldest grant leaves the window, one more fits.
+	e.clock.advance(23*time.Hour - 9*time.Minute)
+	if err := e.activate(key, "churn-10"); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	for range 20 {
+		if err := e.activate(key, "churn-10"); err != nil {
+			t.Fatalf("the holder renewing its seat was limited: %v", err)
+		}
+	}
+	// Per license, settable.
+	strict := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 50; r.MaxActivationsPerDay = 2 }).Key
+	e.activate(strict, "a")
+	e.activate(strict, "b")
+	wantCode(t, e.activate(strict, "c"), licensing.CodeTooManyActivations)
+	if is := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 50 }); is.License.ActivationsPerDay() != 100 {
+		t.Fatalf("default for 50 instances: %d, want 100", is.License.ActivationsPerDay())
+	}
+}
+
+// Two stores on one file race for new seats under a churn limit: exactly
+// the limit wins.
+func TestChurnLimitUnderContention(t *testing.T) {
+	e := newEnv(t)
+	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 100; r.MaxActivationsPerDay = 7 }).Key
+	other, err := sqlitestore.Open(context.Background(), e.path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	services := []*licensing.Service{e.svc, licensing.New(licensing.Config{Store: other, Actor: "test2", Secret: secret, Now: e.clock.now})}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := services[i%2].Activate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: fmt.Sprintf("i-%d", i)})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won++
+			} else if licensing.ErrorCode(err) != licensing.CodeTooManyActivations {
+				t.Errorf("activation %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if won != 7 {
+		t.Fatalf("%d new seats, want exactly 7", won)
+	}
+}
