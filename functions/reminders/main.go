@@ -1,4 +1,6 @@
-// Command reminders is the reminders operator function, run on a schedule: it finds licenses due a renewal reminder.
+// Command reminders is the reminders operator function, run on a daily
+// schedule: it emails the renewal reminders due, then maintains the
+// database (archives history older than CAIO_EVENT_RETENTION_DAYS).
 package main
 
 import (
@@ -17,6 +19,11 @@ func main() {
 	if err != nil {
 		config.Fatal("reminders", err)
 	}
-	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
+	retention, err := config.RetentionDays(0, false)
+	if err != nil {
+		config.Fatal("reminders", err)
+	}
+	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log)).
+		WithMaintenance(func(ctx context.Context) (any, error) { return config.Maintain(ctx, fn.Service, fn.Store, retention) })
 	lambda.StartHandler(lambdaevent.Operator("reminders", fn.Log, h.Reminders, lambdaevent.EventBridge, lambdaevent.Scheduler))
 }

@@ -90,6 +90,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.serveCommand(), a.backupCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
 		a.newSecretCommand(), a.rotateSecretCommand(),
 		a.certifyServerKeyCommand(), a.issueOfflineLeaseCommand(),
+		a.maintainCommand(), a.vacuumCommand(), a.exportEventsCommand(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
@@ -171,30 +172,37 @@ func (a *app) warnLine(msg string) {
 // c. withSecret: the command cannot work without the signing secret, so its
 // absence is refused before the database is touched.
 func (a *app) service(c *cobra.Command, access config.Access, withSecret bool) (*licensing.Service, func(), error) {
+	svc, _, done, err := a.serviceAndStore(c, access, withSecret)
+	return svc, done, err
+}
+
+// serviceAndStore is service for commands that also need the store itself
+// (its archive, size, vacuum).
+func (a *app) serviceAndStore(c *cobra.Command, access config.Access, withSecret bool) (*licensing.Service, config.Store, func(), error) {
 	secret, err := a.secret()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if withSecret && secret == "" {
-		return nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET or pass --secret-file FILE", c.Name())
+		return nil, nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET or pass --secret-file FILE", c.Name())
 	}
 	keys, err := config.PublicKeys()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	db, err := config.ResolveDB(a.dbFlag)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store, err := config.OpenStore(c.Context(), db, access)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	trusted := config.OpenTrustedKeys()
 	cfg := licensing.Config{Store: store, Actor: "cli:" + c.Name(), Secret: secret, PublicKeys: keys, Warn: a.warnLine,
 		RememberedKeys: trusted.Keys(store.Location()),
 		OnProven:       func(pubs []ed25519.PublicKey) { trusted.Remember(store.Location(), pubs) }}
-	return licensing.New(cfg), func() { store.Close() }, nil
+	return licensing.New(cfg), store, func() { store.Close() }, nil
 }
 
 // requireFlags makes flags mandatory, reporting a missing one as a usage

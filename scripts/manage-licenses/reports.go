@@ -143,17 +143,24 @@ func (a *app) sendReminders(c *cobra.Command, days int) error {
 }
 
 func (a *app) listDeliveriesCommand() *cobra.Command {
-	var key string
+	var key, since string
 	c := &cobra.Command{
-		Use:   "list-deliveries [--license-key KEY_OR_ID]",
+		Use:   "list-deliveries [--license-key KEY_OR_ID] [--since TIME]",
 		Short: "Show every attempt to email a license or a reminder",
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, done, err := a.service(c, config.Read, false)
+			var from time.Time
+			if since != "" {
+				var err error
+				if from, err = parseSince(since); err != nil {
+					return err
+				}
+			}
+			svc, store, done, err := a.serviceAndStore(c, config.Read, false)
 			if err != nil {
 				return err
 			}
 			defer done()
-			ds, err := svc.Deliveries(c.Context(), key)
+			ds, err := svc.DeliveriesWithArchive(c.Context(), store.Archive(), key, from)
 			if err != nil {
 				return err
 			}
@@ -172,6 +179,7 @@ func (a *app) listDeliveriesCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
+	c.Flags().StringVar(&since, "since", "", "only deliveries at or after this time (RFC 3339, a date, or a duration such as 24h); reaches into the archives")
 	return c
 }
 
@@ -189,12 +197,12 @@ func (a *app) listEventsCommand() *cobra.Command {
 				}
 				f.Since = t
 			}
-			svc, done, err := a.service(c, config.Read, false)
+			svc, store, done, err := a.serviceAndStore(c, config.Read, false)
 			if err != nil {
 				return err
 			}
 			defer done()
-			evs, err := svc.Events(c.Context(), f)
+			evs, err := svc.EventsWithArchive(c.Context(), store.Archive(), f)
 			if err != nil {
 				return err
 			}
@@ -209,7 +217,7 @@ func (a *app) listEventsCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
-	c.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339, a date 2006-01-02, or a duration such as 24h)")
+	c.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339, a date 2006-01-02, or a duration such as 24h); reaches into the archives")
 	return c
 }
 

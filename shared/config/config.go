@@ -72,6 +72,13 @@ type Store interface {
 	Backup(ctx context.Context, dest string) error
 	// Location names the database for messages.
 	Location() string
+	// Archive is where history older than the retention goes.
+	Archive() licensing.Archive
+	// Size is the database's size; FreeBytes its free pages' space.
+	Size(ctx context.Context) (int64, error)
+	FreeBytes(ctx context.Context) (int64, error)
+	// Vacuum compacts the database.
+	Vacuum(ctx context.Context) error
 }
 
 // OpenStore opens the database for the given access: s3://bucket/key for

@@ -49,7 +49,9 @@ type Function struct {
 	Mailer mail.Sender
 	// Signer signs the API's answers (activate only).
 	Signer *httpapi.Signer
-	close  func()
+	// Store is the database.
+	Store Store
+	close func()
 }
 
 // Close releases the store.
@@ -104,7 +106,7 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 		return nil, err
 	}
 	cfg.Store = store
-	fn := &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, Mailer: mailer, close: func() { store.Close() }}
+	fn := &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, Mailer: mailer, Store: store, close: func() { store.Close() }}
 	if needs.ServerKey {
 		key, err := ServerKeyFromEnv(ctx)
 		if err == nil && key == nil {

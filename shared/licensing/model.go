@@ -223,8 +223,8 @@ const (
 // ReminderClaim reserves the one reminder of a license for a threshold
 // and an expiry, before it is sent.
 type ReminderClaim struct {
-	LicenseID     string
-	ThresholdDays int
-	ExpiresAt     time.Time
-	ClaimedAt     time.Time
+	LicenseID     string    `json:"license_id"`
+	ThresholdDays int       `json:"threshold_days"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	ClaimedAt     time.Time `json:"claimed_at"`
 }

@@ -57,6 +57,24 @@ type Tx interface {
 	// AddSeatGrant records a seat granted at at, pruning those before prune.
 	AddSeatGrant(licenseID string, at, prune time.Time) error
 
+	// OldRows lists up to limit rows of kind (events, deliveries) older than
+	// before, by id.
+	OldRows(kind string, before time.Time, limit int) ([]ArchivedRow, error)
+	// DeleteArchived deletes the rows of kind with ids first..last older
+	// than before; the triggers allow it only when an archive covers them.
+	DeleteArchived(kind string, first, last int64, before time.Time) (int64, error)
+	// StaleReminderClaims lists claims made before before for expiries
+	// before now; DeleteStaleReminderClaims deletes them.
+	StaleReminderClaims(before, now time.Time) ([]ReminderClaim, error)
+	DeleteStaleReminderClaims(before, now time.Time) (int64, error)
+	// PruneActivations removes activations deactivated, or whose lease ran
+	// out, before before.
+	PruneActivations(before time.Time) (int64, error)
+	InsertArchive(ArchiveRecord) error
+	// Archives lists the archive files of kind holding records at or after
+	// since (all when since is zero), oldest first.
+	Archives(kind string, since time.Time) ([]ArchiveRecord, error)
+
 	InsertServerCertificate(ServerCertificate) error
 	ServerCertificates() ([]ServerCertificate, error) // oldest first
 

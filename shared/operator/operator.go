@@ -20,6 +20,15 @@ type Handlers struct {
 	// reminderDays are the default reminder thresholds (CAIO_REMINDER_DAYS).
 	reminderDays []int
 	deliver      *delivery.Deliverer
+	// maintain, when set, runs after the reminders (the daily schedule).
+	maintain func(context.Context) (any, error)
+}
+
+// WithMaintenance makes the reminders run end with maintain (archiving
+// old history, pruning dead seats): one daily schedule for both.
+func (h *Handlers) WithMaintenance(maintain func(context.Context) (any, error)) *Handlers {
+	h.maintain = maintain
+	return h
 }
 
 // New returns the handlers; deliver emails licenses and reminders.
@@ -178,6 +187,8 @@ type RemindersResult struct {
 	Thresholds []int `json:"thresholds"`
 	delivery.Counts
 	Reminders []delivery.ReminderOutcome `json:"reminders"`
+	// Maintenance is what the day's maintenance did, when it ran.
+	Maintenance any `json:"maintenance,omitempty"`
 }
 
 // Reminders emails the reminders due at the thresholds, each at most once
@@ -205,6 +216,11 @@ func (h *Handlers) Reminders(ctx context.Context, input json.RawMessage) (any, e
 		// A failed run goes to the on-failure destination and is retried;
 		// the reminders already sent are not sent again.
 		return nil, licensing.Errorf(delivery.CodeDeliveryFailed, "%d of %d reminders could not be sent", counts.Failed, counts.Found)
+	}
+	if h.maintain != nil {
+		if res.Maintenance, err = h.maintain(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }

@@ -156,6 +156,36 @@ CREATE TABLE seat_grants (
 ) STRICT;
 CREATE INDEX seat_grants_license ON seat_grants (license_id, at);
 `,
+	// 6: archives. History older than the retention moves to archive files;
+	// a row of the append-only tables may be deleted only when an archive
+	// recorded here covers it (its id range, older than its cutoff).
+	`
+CREATE TABLE archives (
+	name       TEXT PRIMARY KEY,
+	kind       TEXT NOT NULL CHECK (kind IN ('events', 'deliveries', 'reminder_claims')),
+	first_id   INTEGER NOT NULL,
+	last_id    INTEGER NOT NULL,
+	cutoff     TEXT NOT NULL,
+	count      INTEGER NOT NULL,
+	first_at   TEXT NOT NULL,
+	last_at    TEXT NOT NULL,
+	created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX archives_kind ON archives (kind, last_at);
+CREATE TRIGGER archives_no_update BEFORE UPDATE ON archives
+	BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;
+CREATE TRIGGER archives_no_delete BEFORE DELETE ON archives
+	BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;
+DROP TRIGGER events_no_delete;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+	WHEN NOT EXISTS (SELECT 1 FROM archives a WHERE a.kind = 'events'
+		AND OLD.id BETWEEN a.first_id AND a.last_id AND OLD.at < a.cutoff)
+	BEGIN SELECT RAISE(ABORT, 'the event log is append-only: only archived events may be deleted'); END;
+CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries
+	WHEN NOT EXISTS (SELECT 1 FROM archives a WHERE a.kind = 'deliveries'
+		AND OLD.id BETWEEN a.first_id AND a.last_id AND OLD.at < a.cutoff)
+	BEGIN SELECT RAISE(ABORT, 'deliveries are kept until archived'); END;
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

@@ -415,17 +415,21 @@ func (t *Tx) Events(f licensing.EventFilter) ([]licensing.Event, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "at >= ?"), append(args, ts(f.Since))
 	}
-	q := "SELECT id, at, kind, actor, customer_id, license_id, instance_id, detail FROM events"
+	q := "SELECT " + eventColumns + " FROM events"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	return queryAll(t, q+" ORDER BY id", args, func(sc interface{ Scan(...any) error }) (licensing.Event, error) {
-		var e licensing.Event
-		var at string
-		err := sc.Scan(&e.ID, &at, &e.Kind, &e.Actor, &e.CustomerID, &e.LicenseID, &e.InstanceID, &e.Detail)
-		e.At = parseTS(at)
-		return e, err
-	})
+	return queryAll(t, q+" ORDER BY id", args, scanEvent)
+}
+
+const eventColumns = "id, at, kind, actor, customer_id, license_id, instance_id, detail"
+
+func scanEvent(sc interface{ Scan(...any) error }) (licensing.Event, error) {
+	var e licensing.Event
+	var at string
+	err := sc.Scan(&e.ID, &at, &e.Kind, &e.Actor, &e.CustomerID, &e.LicenseID, &e.InstanceID, &e.Detail)
+	e.At = parseTS(at)
+	return e, err
 }
 
 // InsertDelivery implements licensing.Tx.
@@ -437,18 +441,22 @@ func (t *Tx) InsertDelivery(d licensing.Delivery) error {
 
 // Deliveries implements licensing.Tx.
 func (t *Tx) Deliveries(licenseID string) ([]licensing.Delivery, error) {
-	q := "SELECT id, license_id, kind, threshold_days, recipient, provider, message_id, at, outcome, error FROM deliveries"
+	q := "SELECT " + deliveryColumns + " FROM deliveries"
 	var args []any
 	if licenseID != "" {
 		q, args = q+" WHERE license_id = ?", []any{licenseID}
 	}
-	return queryAll(t, q+" ORDER BY id", args, func(sc interface{ Scan(...any) error }) (licensing.Delivery, error) {
-		var d licensing.Delivery
-		var at string
-		err := sc.Scan(&d.ID, &d.LicenseID, &d.Kind, &d.ThresholdDays, &d.Recipient, &d.Provider, &d.MessageID, &at, &d.Outcome, &d.Error)
-		d.At = parseTS(at)
-		return d, err
-	})
+	return queryAll(t, q+" ORDER BY id", args, scanDelivery)
+}
+
+const deliveryColumns = "id, license_id, kind, threshold_days, recipient, provider, message_id, at, outcome, error"
+
+func scanDelivery(sc interface{ Scan(...any) error }) (licensing.Delivery, error) {
+	var d licensing.Delivery
+	var at string
+	err := sc.Scan(&d.ID, &d.LicenseID, &d.Kind, &d.ThresholdDays, &d.Recipient, &d.Provider, &d.MessageID, &at, &d.Outcome, &d.Error)
+	d.At = parseTS(at)
+	return d, err
 }
 
 // InsertReminderClaim implements licensing.Tx.

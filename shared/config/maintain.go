@@ -1,0 +1,70 @@
+package config
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+// EnvRetentionDays is how many days of history stay in the database.
+const EnvRetentionDays = "CAIO_EVENT_RETENTION_DAYS"
+
+// RetentionDays is the flag's value when set, else CAIO_EVENT_RETENTION_DAYS,
+// else 90; 0 means archive everything up to now.
+func RetentionDays(flag int, set bool) (time.Duration, error) {
+	days := licensing.DefaultRetentionDays
+	switch {
+	case set:
+		days = flag
+	case os.Getenv(EnvRetentionDays) != "":
+		n, err := strconv.Atoi(os.Getenv(EnvRetentionDays))
+		if err != nil {
+			return 0, licensing.Errorf(licensing.CodeConfig, "%s=%q: want a whole number of days (0 archives everything)", EnvRetentionDays, os.Getenv(EnvRetentionDays))
+		}
+		days = n
+	}
+	if days < 0 || days > licensing.MaxDays {
+		return 0, licensing.Errorf(licensing.CodeBadRequest, "retention must be 0 to %d days (got %d)", licensing.MaxDays, days)
+	}
+	return time.Duration(days) * 24 * time.Hour, nil
+}
+
+// MaintainReport is what maintenance did, with the database's size.
+type MaintainReport struct {
+	licensing.MaintainReport
+	SizeBefore int64 `json:"size_before"`
+	SizeAfter  int64 `json:"size_after"`
+	Vacuumed   bool  `json:"vacuumed"`
+}
+
+// Compaction threshold: free pages of at least 1 MiB and a fifth of the file.
+const vacuumMinFree = 1 << 20
+
+// Maintain archives history older than retention, prunes old activations
+// and compacts the file when enough of it is free: the CLI's maintain and
+// the reminders function's daily run.
+func Maintain(ctx context.Context, svc *licensing.Service, store Store, retention time.Duration) (MaintainReport, error) {
+	var rep MaintainReport
+	var err error
+	if rep.SizeBefore, err = store.Size(ctx); err != nil {
+		return rep, err
+	}
+	if rep.MaintainReport, err = svc.Maintain(ctx, store.Archive(), retention); err != nil {
+		return rep, err
+	}
+	free, err := store.FreeBytes(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if free >= vacuumMinFree && free*5 >= rep.SizeBefore {
+		if err := store.Vacuum(ctx); err != nil {
+			return rep, err
+		}
+		rep.Vacuumed = true
+	}
+	rep.SizeAfter, err = store.Size(ctx)
+	return rep, err
+}

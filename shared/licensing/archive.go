@@ -1,0 +1,340 @@
+package licensing
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Retention keeps the database the size of what is live: history older
+// than the retention moves to archive files beside the database
+// (compressed JSON lines, one record per line), written once each, read
+// back and counted before the same rows are deleted. The triggers that keep
+// the event log append-only let a row be deleted only when an archive that
+// covers it is recorded in the same database (table archives).
+
+// Archive holds archive files, each written once.
+type Archive interface {
+	// Create writes name with data unless it exists (ErrArchiveExists).
+	Create(ctx context.Context, name string, data []byte) error
+	// Read returns the whole of name.
+	Read(ctx context.Context, name string) ([]byte, error)
+	// Location names the archive for messages.
+	Location() string
+}
+
+// ErrArchiveExists is Create's answer for a name already written.
+var ErrArchiveExists = errors.New("archive file exists")
+
+// Archive kinds.
+const (
+	ArchiveEvents         = "events"
+	ArchiveDeliveries     = "deliveries"
+	ArchiveReminderClaims = "reminder_claims"
+)
+
+// ArchiveRecord is one archive file as the database remembers it.
+type ArchiveRecord struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// FirstID..LastID are the ids covered (events, deliveries): the rows of
+	// that range older than Cutoff.
+	FirstID   int64     `json:"first_id"`
+	LastID    int64     `json:"last_id"`
+	Cutoff    time.Time `json:"cutoff"`
+	Count     int       `json:"count"`
+	FirstAt   time.Time `json:"first_at"`
+	LastAt    time.Time `json:"last_at"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// DefaultRetentionDays is how long history stays in the database.
+const DefaultRetentionDays = 90
+
+// archiveBatch bounds one archive file.
+const archiveBatch = 50000
+
+// MaintainReport says what Maintain moved.
+type MaintainReport struct {
+	Cutoff              time.Time `json:"cutoff"`
+	EventsArchived      int       `json:"events_archived"`
+	DeliveriesArchived  int       `json:"deliveries_archived"`
+	ClaimsArchived      int       `json:"reminder_claims_archived"`
+	ActivationsRemoved  int       `json:"activations_removed"`
+	ArchiveFilesWritten []string  `json:"archive_files"`
+}
+
+// Maintain moves history older than retention to the archive: events,
+// deliveries, reminder claims whose license expiry has passed; and removes
+// activation rows deactivated (or whose lease ran out) before it. It is
+// idempotent and safe to run concurrently with anything: each step is an
+// archive written once and a unit of work that deletes only what an
+// archive covers.
+func (s *Service) Maintain(ctx context.Context, archive Archive, retention time.Duration) (MaintainReport, error) {
+	now := s.now()
+	rep := MaintainReport{Cutoff: now.Add(-retention), ArchiveFilesWritten: []string{}}
+	if archive == nil {
+		return rep, Errorf(CodeConfig, "this database has no archive to move history to")
+	}
+	for _, kind := range []string{ArchiveEvents, ArchiveDeliveries} {
+		for {
+			n, name, err := s.archiveBatch(ctx, archive, kind, rep.Cutoff)
+			if err != nil {
+				return rep, err
+			}
+			if n == 0 {
+				break
+			}
+			rep.ArchiveFilesWritten = append(rep.ArchiveFilesWritten, name)
+			if kind == ArchiveEvents {
+				rep.EventsArchived += n
+			} else {
+				rep.DeliveriesArchived += n
+			}
+		}
+	}
+	n, name, err := s.archiveClaims(ctx, archive, rep.Cutoff, now)
+	if err != nil {
+		return rep, err
+	}
+	if n > 0 {
+		rep.ClaimsArchived = n
+		rep.ArchiveFilesWritten = append(rep.ArchiveFilesWritten, name)
+	}
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		removed, err := tx.PruneActivations(rep.Cutoff)
+		rep.ActivationsRemoved = int(removed)
+		return err
+	})
+	return rep, err
+}
+
+// archiveBatch archives up to archiveBatch rows of kind older than cutoff.
+func (s *Service) archiveBatch(ctx context.Context, archive Archive, kind string, cutoff time.Time) (int, string, error) {
+	var rows []ArchivedRow
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		rows, err = tx.OldRows(kind, cutoff, archiveBatch)
+		return err
+	})
+	if err != nil || len(rows) == 0 {
+		return 0, "", err
+	}
+	first, last := rows[0], rows[len(rows)-1]
+	rec := ArchiveRecord{Name: fmt.Sprintf("%s-%012d-%012d.jsonl.gz", kind, first.ID, last.ID), Kind: kind,
+		FirstID: first.ID, LastID: last.ID, Cutoff: cutoff, Count: len(rows), FirstAt: first.At, LastAt: last.At, CreatedAt: s.now()}
+	if err := writeArchive(ctx, archive, rec, rows); err != nil {
+		return 0, "", err
+	}
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.InsertArchive(rec); err != nil && ErrorCode(err) != CodeAlreadyExists {
+			return err
+		}
+		_, err := tx.DeleteArchived(kind, rec.FirstID, rec.LastID, cutoff)
+		return err
+	})
+	return len(rows), rec.Name, err
+}
+
+// archiveClaims archives reminder claims made before cutoff for expiries
+// already past (a claim is kept while its license's expiry is ahead).
+func (s *Service) archiveClaims(ctx context.Context, archive Archive, cutoff, now time.Time) (int, string, error) {
+	var claims []ReminderClaim
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		claims, err = tx.StaleReminderClaims(cutoff, now)
+		return err
+	})
+	if err != nil || len(claims) == 0 {
+		return 0, "", err
+	}
+	rows := make([]ArchivedRow, len(claims))
+	for i, c := range claims {
+		rows[i] = ArchivedRow{At: c.ClaimedAt, Record: c}
+	}
+	rec := ArchiveRecord{Name: fmt.Sprintf("%s-%d-%d.jsonl.gz", ArchiveReminderClaims, cutoff.Unix(), len(claims)), Kind: ArchiveReminderClaims,
+		Cutoff: cutoff, Count: len(claims), FirstAt: claims[0].ClaimedAt, LastAt: claims[len(claims)-1].ClaimedAt, CreatedAt: s.now()}
+	if err := writeArchive(ctx, archive, rec, rows); err != nil {
+		return 0, "", err
+	}
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.InsertArchive(rec); err != nil && ErrorCode(err) != CodeAlreadyExists {
+			return err
+		}
+		_, err := tx.DeleteStaleReminderClaims(cutoff, now)
+		return err
+	})
+	return len(claims), rec.Name, err
+}
+
+// ArchivedRow is one record bound for an archive: its id and time (for
+// events and deliveries) and the record itself.
+type ArchivedRow struct {
+	ID     int64
+	At     time.Time
+	Record any
+}
+
+// writeArchive writes the rows as gzipped JSON lines, once, and reads them
+// back: the rows are deleted only after the file is known to hold them all.
+// A file left by an earlier run that crashed before its delete is checked
+// the same way and reused.
+func writeArchive(ctx context.Context, archive Archive, rec ArchiveRecord, rows []ArchivedRow) error {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	enc := json.NewEncoder(zw)
+	for _, r := range rows {
+		if err := enc.Encode(r.Record); err != nil {
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	err := archive.Create(ctx, rec.Name, buf.Bytes())
+	if err != nil && !errors.Is(err, ErrArchiveExists) {
+		return Wrap(CodeBusy, err, "cannot write archive %s in %s: %v", rec.Name, archive.Location(), err)
+	}
+	back, err := archive.Read(ctx, rec.Name)
+	if err != nil {
+		return Wrap(CodeBusy, err, "cannot read back archive %s in %s: %v", rec.Name, archive.Location(), err)
+	}
+	n, err := countLines(back)
+	if err != nil || n != len(rows) {
+		return Errorf(CodeInternal, "archive %s in %s holds %d records, want %d: nothing was deleted", rec.Name, archive.Location(), n, len(rows))
+	}
+	return nil
+}
+
+func countLines(gz []byte) (int, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	n := 0
+	for sc.Scan() {
+		if !json.Valid(sc.Bytes()) {
+			return n, errors.New("not JSON")
+		}
+		n++
+	}
+	return n, sc.Err()
+}
+
+// readArchived decodes the records of kind archived since (zero: all),
+// from every archive file the database records.
+func readArchived[T any](ctx context.Context, s *Service, archive Archive, kind string, since time.Time) ([]T, error) {
+	if archive == nil {
+		return nil, nil
+	}
+	var recs []ArchiveRecord
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		recs, err = tx.Archives(kind, since)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, r := range recs {
+		data, err := archive.Read(ctx, r.Name)
+		if err != nil {
+			return nil, Wrap(CodeBusy, err, "cannot read archive %s in %s: %v", r.Name, archive.Location(), err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, Wrap(CodeDBInvalid, err, "archive %s in %s is not gzip: restore it from a backup", r.Name, archive.Location())
+		}
+		dec := json.NewDecoder(zr)
+		for dec.More() {
+			var v T
+			if err := dec.Decode(&v); err != nil {
+				return nil, Wrap(CodeDBInvalid, err, "archive %s in %s is damaged: restore it from a backup", r.Name, archive.Location())
+			}
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// EventsWithArchive lists events like Events and, when the filter reaches
+// back past what the database holds (Since set and older than its oldest
+// event), the archived ones too: merged by id, duplicates dropped.
+func (s *Service) EventsWithArchive(ctx context.Context, archive Archive, f EventFilter) ([]Event, error) {
+	live, err := s.Events(ctx, f)
+	if err != nil || f.Since.IsZero() {
+		return live, err
+	}
+	old, err := readArchived[Event](ctx, s, archive, ArchiveEvents, f.Since)
+	if err != nil {
+		return nil, err
+	}
+	licenseID := ""
+	if f.LicenseID != "" {
+		var err error
+		if licenseID, err = s.licenseIDOf(ctx, f.LicenseID); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[int64]bool{}
+	out := make([]Event, 0, len(old)+len(live))
+	for _, e := range append(old, live...) {
+		if seen[e.ID] || e.At.Before(f.Since) || (licenseID != "" && e.LicenseID != licenseID) {
+			continue
+		}
+		seen[e.ID] = true
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// DeliveriesWithArchive is Deliveries since a time, archived ones included.
+func (s *Service) DeliveriesWithArchive(ctx context.Context, archive Archive, ref string, since time.Time) ([]Delivery, error) {
+	live, err := s.Deliveries(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var old []Delivery
+	if !since.IsZero() {
+		if old, err = readArchived[Delivery](ctx, s, archive, ArchiveDeliveries, since); err != nil {
+			return nil, err
+		}
+	}
+	licenseID := ""
+	if ref != "" {
+		if licenseID, err = s.licenseIDOf(ctx, ref); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[int64]bool{}
+	out := []Delivery{}
+	for _, d := range append(old, live...) {
+		if seen[d.ID] || d.At.Before(since) || (licenseID != "" && d.LicenseID != licenseID) {
+			continue
+		}
+		seen[d.ID] = true
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (s *Service) licenseIDOf(ctx context.Context, ref string) (string, error) {
+	var id string
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		id, err = s.optionalLicenseID(tx, ref)
+		return err
+	})
+	return id, err
+}

@@ -1,0 +1,221 @@
+package licensing_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+)
+
+// history makes events over 120 days: activations every day.
+func history(t *testing.T, e *env) string {
+	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 500; r.MaxActivationsPerDay = 1000 }).Key
+	for d := range 120 {
+		if err := e.activate(key, fmt.Sprintf("day-%d", d)); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.advance(24 * time.Hour)
+	}
+	return key
+}
+
+func allEvents(t *testing.T, e *env, archive licensing.Archive) []licensing.Event {
+	t.Helper()
+	evs, err := e.svc.EventsWithArchive(context.Background(), archive, licensing.EventFilter{Since: time.Unix(1, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func TestMaintainArchivesThenDeletes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := history(t, e)
+	archive := e.store.Archive()
+	before := allEvents(t, e, archive)
+	dbBefore := e.eventCount()
+	rep, err := e.svc.Maintain(ctx, archive, 90*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.EventsArchived == 0 || len(rep.ArchiveFilesWritten) == 0 {
+		t.Fatalf("nothing archived: %+v", rep)
+	}
+	if got := e.eventCount(); got != dbBefore-rep.EventsArchived {
+		t.Fatalf("%d events left in the database, want %d", got, dbBefore-rep.EventsArchived)
+	}
+	// Everything is still there, read across the boundary, in order, once.
+	after := allEvents(t, e, archive)
+	if len(after) != len(before) {
+		t.Fatalf("%d events across archive and database, want %d", len(after), len(before))
+	}
+	for i := range before {
+		if after[i] != before[i] {
+			t.Fatalf("event %d differs: %+v vs %+v", i, after[i], before[i])
+		}
+	}
+	// The archive is gzipped JSON lines, one event a line.
+	raw, err := os.ReadFile(filepath.Join(archive.Location(), rep.ArchiveFilesWritten[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, _ := gzip.NewReader(bytes.NewReader(raw))
+	plain, _ := io.ReadAll(zr)
+	var first licensing.Event
+	if err := json.NewDecoder(bytes.NewReader(plain)).Decode(&first); err != nil || first.ID != before[0].ID {
+		t.Fatalf("archive's first line: %+v %v", first, err)
+	}
+	// list-events with --since past the retention reaches the archive; a
+	// license filter applies there too.
+	since := e.clock.now().Add(-100 * 24 * time.Hour)
+	evs, _ := e.svc.EventsWithArchive(ctx, archive, licensing.EventFilter{Since: since, LicenseID: key})
+	for _, ev := range evs {
+		if ev.At.Before(since) || ev.LicenseID == "" {
+			t.Fatalf("filter not applied to archived events: %+v", ev)
+		}
+	}
+	if len(evs) < 95 {
+		t.Fatalf("%d events since 100 days ago, want the archived ones too", len(evs))
+	}
+	// Again: nothing more to do.
+	if rep, err := e.svc.Maintain(ctx, archive, 90*24*time.Hour); err != nil || rep.EventsArchived != 0 {
+		t.Fatalf("second run: %+v %v", rep, err)
+	}
+	// Retention 0: everything up to now.
+	if rep, err := e.svc.Maintain(ctx, archive, 0); err != nil || e.eventCount() != 0 || rep.EventsArchived == 0 {
+		t.Fatalf("retention 0: %+v %v, %d left", rep, err, e.eventCount())
+	}
+	if got := allEvents(t, e, archive); len(got) != len(before) {
+		t.Fatalf("%d events after archiving everything, want %d", len(got), len(before))
+	}
+}
+
+// The append-only guarantee holds for everything but the archiving path:
+// an event no archive covers cannot be deleted.
+func TestUnarchivedEventsCannotBeDeleted(t *testing.T) {
+	e := newEnv(t)
+	history(t, e)
+	db, err := sql.Open("sqlite3", e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("DELETE FROM events WHERE id = 1"); err == nil {
+		t.Fatal("an unarchived event was deleted")
+	}
+	if _, err := db.Exec("DELETE FROM deliveries"); err != nil {
+		t.Fatal(err) // none yet: nothing to refuse
+	}
+	if _, err := e.svc.Maintain(context.Background(), e.store.Archive(), 90*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	db.QueryRow("SELECT count(*) FROM events").Scan(&n)
+	if _, err := db.Exec("DELETE FROM events"); err == nil {
+		t.Fatal("events newer than every archive were deleted")
+	}
+	if _, err := db.Exec("DELETE FROM archives"); err == nil {
+		t.Fatal("an archive record was deleted")
+	}
+}
+
+// crashingArchive fails the read-back after its first write: the process
+// died between writing the archive and deleting the rows.
+type crashingArchive struct {
+	licensing.Archive
+	mu      sync.Mutex
+	crashed bool
+}
+
+func (c *crashingArchive) Read(ctx context.Context, name string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.crashed {
+		c.crashed = true
+		return nil, errors.New("killed")
+	}
+	return c.Archive.Read(ctx, name)
+}
+
+func TestCrashBetweenArchiveAndDelete(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	history(t, e)
+	archive := e.store.Archive()
+	before := allEvents(t, e, archive)
+	if _, err := e.svc.Maintain(ctx, &crashingArchive{Archive: archive}, 90*24*time.Hour); err == nil {
+		t.Fatal("the crash went unnoticed")
+	}
+	// The archive file exists, the events are all still in the database.
+	files, _ := filepath.Glob(filepath.Join(archive.Location(), "events-*.jsonl.gz"))
+	if len(files) != 1 || e.eventCount() != len(before) {
+		t.Fatalf("after the crash: files %v, %d events in the database (want %d)", files, e.eventCount(), len(before))
+	}
+	// The next run finds the file, checks it and finishes: nothing lost,
+	// nothing twice.
+	if _, err := e.svc.Maintain(ctx, archive, 90*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if after := allEvents(t, e, archive); len(after) != len(before) {
+		t.Fatalf("%d events after recovery, want %d", len(after), len(before))
+	}
+}
+
+func TestConcurrentMaintainRuns(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	history(t, e)
+	archive := e.store.Archive()
+	before := allEvents(t, e, archive)
+	other, err := sqlitestore.Open(ctx, e.path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	services := []*licensing.Service{e.svc, licensing.New(licensing.Config{Store: other, Actor: "test2", Secret: secret, Now: e.clock.now})}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			if _, err := services[i%2].Maintain(ctx, archive, 90*24*time.Hour); err != nil {
+				t.Errorf("maintain %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if after := allEvents(t, e, archive); len(after) != len(before) {
+		t.Fatalf("%d events after concurrent runs, want %d", len(after), len(before))
+	}
+}
+
+// Old activation rows go (their history is in the archive); live seats stay.
+func TestMaintainPrunesOldActivations(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 10; r.LeaseSeconds = 3600; r.ExpiresDays = 3650 }).Key
+	e.activate(key, "dead")       // lease runs out in an hour
+	e.activate(key, "deactivated") // deactivated now
+	e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "deactivated"})
+	e.clock.advance(100 * 24 * time.Hour)
+	e.activate(key, "live")
+	rep, err := e.svc.Maintain(ctx, e.store.Archive(), 90*24*time.Hour)
+	if err != nil || rep.ActivationsRemoved != 2 {
+		t.Fatalf("removed %d activations (%v), want 2", rep.ActivationsRemoved, err)
+	}
+	acts, _ := e.svc.Activations(ctx, key)
+	if len(acts) != 1 || acts[0].InstanceID != "live" {
+		t.Fatalf("activations left: %+v", acts)
+	}
+}

@@ -1,0 +1,104 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+)
+
+// s3Archive keeps archive files beside the database object, under
+// <key>.archive/, each created once with put-if-absent.
+type s3Archive struct {
+	client      *s3.Client
+	bucket, dir string
+}
+
+// Archive is the database's archive in S3 (nil for a store not on the SDK).
+func (s *Store) Archive() licensing.Archive {
+	o, ok := s.obj.(*s3Objects)
+	if !ok {
+		return nil
+	}
+	return &s3Archive{client: o.client, bucket: o.bucket, dir: o.key + ".archive/"}
+}
+
+func (a *s3Archive) Location() string { return "s3://" + a.bucket + "/" + a.dir }
+
+// Create implements licensing.Archive with If-None-Match: *.
+func (a *s3Archive) Create(ctx context.Context, name string, data []byte) error {
+	_, err := a.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &a.bucket, Key: aws.String(a.dir + name),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), ContentType: aws.String("application/gzip"),
+		IfNoneMatch: aws.String("*")})
+	switch status(err) {
+	case 0:
+		return err
+	case http.StatusPreconditionFailed, http.StatusConflict:
+		// 409: a concurrent create; either way the name is taken, and the
+		// caller reads back what is there.
+		return licensing.ErrArchiveExists
+	}
+	return err
+}
+
+// Read implements licensing.Archive.
+func (a *s3Archive) Read(ctx context.Context, name string) ([]byte, error) {
+	out, err := a.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.bucket, Key: aws.String(a.dir + name)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// Size is the size of the current version of the object.
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap, err := s.refresh(ctx)
+	if err != nil {
+		return 0, err
+	}
+	info, err := os.Stat(snap.path)
+	if err != nil {
+		return 0, err
+	}
+	return info.Size(), nil
+}
+
+// FreeBytes is the space of the current version's free pages.
+func (s *Store) FreeBytes(ctx context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap, err := s.refresh(ctx)
+	if err != nil {
+		return 0, err
+	}
+	st, err := sqlitestore.Open(ctx, snap.path, sqlitestore.Options{ReadOnly: true})
+	if err != nil {
+		return 0, s.explainOpen(err, snap.path)
+	}
+	defer st.Close()
+	return st.FreeBytes(ctx)
+}
+
+// Vacuum publishes a compacted copy through the usual conditional write.
+func (s *Store) Vacuum(ctx context.Context) error {
+	return s.update(ctx, sqlitestore.Options{}, func(st *sqlitestore.Store, opID string) (bool, error) {
+		if err := st.Vacuum(ctx); err != nil {
+			return false, err
+		}
+		now := time.Now().UTC()
+		return st.UpdateOperation(ctx, opID, now, func(tx licensing.Tx) error {
+			return tx.PutSetting("last_vacuum", []byte(now.Format(time.RFC3339)))
+		})
+	})
+}
