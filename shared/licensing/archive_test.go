@@ -205,7 +205,7 @@ func TestMaintainPrunesOldActivations(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 10; r.LeaseSeconds = 3600; r.ExpiresDays = 3650 }).Key
-	e.activate(key, "dead")       // lease runs out in an hour
+	e.activate(key, "dead")        // lease runs out in an hour
 	e.activate(key, "deactivated") // deactivated now
 	e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "deactivated"})
 	e.clock.advance(100 * 24 * time.Hour)
