@@ -196,3 +196,26 @@ func TestS3RotateSecret(t *testing.T) {
 	c.ok("track-activation", key, "--instance-id", "i-1")
 	c.ok("generate-license", "CUST-001", "standard")
 }
+
+// The churn limit holds exactly across processes: four of them race to
+// take new seats on a license that allows 6 a day.
+func TestChurnLimitAcrossProcesses(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	key := c.ok("generate-license", "CUST-001", "standard", "--max-instances", "50", "--max-activations-per-day", "6").lastLine()
+	results := parallel(c, 4, 4, func(w, i int) []string {
+		return []string{"track-activation", key, "--instance-id", fmt.Sprintf("w%d-%d", w, i)}
+	})
+	won := 0
+	for args, r := range results {
+		switch {
+		case r.code == 0:
+			won++
+		case !strings.Contains(r.stderr, "[TOO_MANY_ACTIVATIONS]"):
+			t.Fatalf("%s: exit %d %s", args, r.code, r.stderr)
+		}
+	}
+	if won != 6 {
+		t.Fatalf("%d new seats, want exactly 6", won)
+	}
+}
