@@ -10,10 +10,11 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
+	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 )
 
 func main() {
-	fn, err := config.LoadFunction(context.Background(), "generate", config.Needs{Secret: true})
+	fn, err := config.LoadFunction(context.Background(), "generate", config.Needs{SecretPolicy: secretstrength.Check, Secret: true})
 	if err != nil {
 		config.Fatal("generate", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 )
 
 func main() {
@@ -200,6 +201,7 @@ func (a *app) serviceAndStore(c *cobra.Command, access config.Access, withSecret
 	}
 	trusted := config.OpenTrustedKeys()
 	cfg := licensing.Config{Store: store, Actor: "cli:" + c.Name(), Secret: secret, PublicKeys: keys, Warn: a.warnLine,
+		SecretPolicy:   secretstrength.Check,
 		RememberedKeys: trusted.Keys(store.Location()),
 		OnProven:       func(pubs []ed25519.PublicKey) { trusted.Remember(store.Location(), pubs) }}
 	return licensing.New(cfg), store, func() { store.Close() }, nil

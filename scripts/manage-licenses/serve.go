@@ -17,6 +17,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
+	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
@@ -129,7 +130,7 @@ func (a *app) certifyForServe(ctx context.Context, c *cobra.Command, store confi
 		a.warn("no server key: answers are unsigned, and CAIO instances reject them. Certify one with 'manage-licenses certify-server-key --output %s' (needs the signing secret), or start serve once with the secret set", orDefault(keyFile, "FILE"))
 		return nil, nil
 	}
-	certifier := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine})
+	certifier := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine, SecretPolicy: secretstrength.Check})
 	priv, cert, err := certifier.CertifyServerKey(ctx, licensing.DefaultServerKeyDays)
 	if err != nil {
 		return nil, err

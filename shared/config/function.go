@@ -37,6 +37,10 @@ type Needs struct {
 	// ServerKey: the function signs its answers with the certified server
 	// key (activate): CAIO_SERVER_KEY_ARN, or CAIO_SERVER_KEY locally.
 	ServerKey bool
+	// SecretPolicy judges the secret (secretstrength.Check), for the
+	// functions that may create the signing key; the mains that need it
+	// link it, so that the others do not pay for its dictionaries.
+	SecretPolicy func(string) error
 }
 
 // Function is a wired function: its service, logger and settings.
@@ -73,7 +77,7 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 	if path == "" {
 		return nil, licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function its database path", EnvDBPath)
 	}
-	cfg := licensing.Config{Actor: "function:" + name, Warn: func(msg string) { log.Warn(msg) }}
+	cfg := licensing.Config{Actor: "function:" + name, Warn: func(msg string) { log.Warn(msg) }, SecretPolicy: needs.SecretPolicy}
 	if needs.Secret {
 		secret, err := Secret(ctx)
 		if err != nil {

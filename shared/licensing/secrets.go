@@ -11,7 +11,6 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/secretbox"
-	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 )
 
 // Settings of the secret-derived sealing key: a per-database random salt and
@@ -167,13 +166,35 @@ func (s *Service) warnIfWeak(tx Tx) {
 	}
 }
 
+// MinSecretLen is the shortest secret any service accepts for sealing.
+const MinSecretLen = 32
+
+// minimumPolicy is the rule when no SecretPolicy is configured: length
+// only. The CLI and the functions that mint keys configure
+// secretstrength.Check, which also estimates guessability; it is not the
+// default because its dictionaries cost every binary that links it 15 ms
+// and 10 MB at start, the activate function's cold start included.
+func minimumPolicy(secret string) error {
+	if len(secret) < MinSecretLen {
+		return fmt.Errorf("the signing secret is %d characters long; it must be at least %d characters of random text: make one with 'manage-licenses new-secret' (or: openssl rand -base64 32)", len(secret), MinSecretLen)
+	}
+	return nil
+}
+
+func (s *Service) policy() func(string) error {
+	if s.cfg.SecretPolicy != nil {
+		return s.cfg.SecretPolicy
+	}
+	return minimumPolicy
+}
+
 // secretWeakness judges the secret once per service (zxcvbn takes
 // milliseconds; a server proves keys on every request).
 func (s *Service) secretWeakness() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.judged == nil || s.judged.secret != s.cfg.Secret {
-		s.judged = &judgement{secret: s.cfg.Secret, err: secretstrength.Check(s.cfg.Secret)}
+		s.judged = &judgement{secret: s.cfg.Secret, err: s.policy()(s.cfg.Secret)}
 	}
 	return s.judged.err
 }
@@ -201,7 +222,7 @@ func (s *Service) signer(tx Tx, now time.Time) (ed25519.PrivateKey, *secretbox.K
 		box, err := s.sealingKey(tx)
 		return privs[len(privs)-1], box, err
 	}
-	if err := secretstrength.Check(s.cfg.Secret); err != nil {
+	if err := s.secretWeakness(); err != nil {
 		return nil, nil, Errorf(CodeWeakSecret, "refusing to create the signing key: %v", err)
 	}
 	// Nothing is sealed yet: start with a fresh salt and today's derivation.
@@ -320,7 +341,7 @@ type RotationResult struct {
 // newSecret opens the database.
 func (s *Service) RotateSecret(ctx context.Context, newSecret string) (RotationResult, error) {
 	var res RotationResult
-	if err := secretstrength.Check(newSecret); err != nil {
+	if err := s.policy()(newSecret); err != nil {
 		return res, Errorf(CodeWeakSecret, "refusing the new secret: %v", err)
 	}
 	now := s.now()

@@ -16,6 +16,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/secretbox"
+	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -52,11 +53,13 @@ func rawDB(t *testing.T, path string) *sql.DB {
 }
 
 // The attack: a leaked database plus a guessable secret gives the signing
-// key. Now a signing key is never created under such a secret.
+// key. Now a signing key is never created under such a secret (with the
+// policy the CLI and the minting functions use; without any, a service
+// still refuses secrets under 32 characters).
 func TestNewSigningKeyRefusesWeakSecrets(t *testing.T) {
 	for _, weak := range []string{"a", strings.Repeat("a", 16), strings.Repeat("a", 40), "licensesecretforcaio2026password"} {
 		store, _ := newBareEnv(t)
-		svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: weak})
+		svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: weak, SecretPolicy: secretstrength.Check})
 		ctx := context.Background()
 		if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme", ""); err != nil {
 			t.Fatal(err)
@@ -357,4 +360,11 @@ func TestInstanceIDsArePrintable(t *testing.T) {
 			t.Errorf("%q: %v", id, err)
 		}
 	}
+}
+
+func TestWithoutAPolicyShortSecretsAreStillRefused(t *testing.T) {
+	store, _ := newBareEnv(t)
+	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: strings.Repeat("x", 31)})
+	_, err := svc.PublicKey(context.Background())
+	wantCode(t, err, licensing.CodeWeakSecret)
 }

@@ -34,6 +34,9 @@ type Config struct {
 	// verify with the database's public keys as they are (serve, with a
 	// warning at start). Anyone who can write the database can add one.
 	TrustUnprovenKeys bool
+	// SecretPolicy judges secrets before a signing key is sealed under
+	// them (secretstrength.Check); nil means length only.
+	SecretPolicy func(string) error
 	// Warn receives warnings for the operator (a weak secret, say); nil
 	// discards them.
 	Warn func(string)

@@ -16,7 +16,7 @@ import (
 	"github.com/trustelem/zxcvbn"
 )
 
-// MinLength is the shortest secret accepted, in bytes.
+// MinLength is the shortest secret accepted, in bytes (licensing.MinSecretLen).
 const MinLength = 32
 
 // MinGuessesLog10 is the least estimated number of guesses (as a power of
