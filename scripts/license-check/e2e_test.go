@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
+	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
 
 // These tests drive the two binaries as operators and CAIO instances do:
@@ -25,20 +26,8 @@ import (
 var manage, check string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "license-check-e2e")
-	if err != nil {
-		panic(err)
-	}
-	manage, check = filepath.Join(dir, "manage-licenses"), filepath.Join(dir, "license-check")
-	for bin, pkg := range map[string]string{manage: "../manage-licenses", check: "."} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testtools.RunWithBinaries(m, map[string]string{"../manage-licenses": "manage-licenses", ".": "license-check"},
+		func(bins map[string]string) { manage, check = bins["manage-licenses"], bins["license-check"] })
 }
 
 const secret = "rJ5n0l7w3v9oZbJc1xQeTq8KdYh7s4GfP6aRtLzE5Ck=" // strong: a new signing key needs one

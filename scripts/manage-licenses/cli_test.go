@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,25 +13,13 @@ import (
 	"testing"
 
 	"github.com/caio-licensing/caio-licensing/shared/mail/mailtest"
+	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "manage-licenses-test")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "manage-licenses")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building manage-licenses: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testtools.RunWithBinaries(m, map[string]string{".": "manage-licenses"}, func(bins map[string]string) { binary = bins["manage-licenses"] })
 }
 
 const testSecret = "XwgwxBOq4GReE5dNkqVFQjRNVYjzlXi8+msIH5RMVDc=" // strong: a new signing key needs one

@@ -37,6 +37,11 @@ func WriteFrom(path string, r io.Reader, perm os.FileMode) error {
 // place a file or a symlink there first; the result is synced and renamed
 // over path (a symlink at path is replaced, never followed).
 func WriteWith(path string, perm os.FileMode, fn func(tmp string) error) error {
+	return write(path, perm, fn, os.Rename)
+}
+
+// write has fn write tmp, syncs it and publishes it at path.
+func write(path string, perm os.FileMode, fn func(tmp string) error, publish func(tmp, path string) error) error {
 	dir, err := os.MkdirTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
@@ -61,5 +66,13 @@ func WriteWith(path string, perm os.FileMode, fn func(tmp string) error) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	return publish(tmp, path)
+}
+
+// Create writes data to path with mode perm unless path exists
+// (fs.ErrExist): the file is written whole and synced under a temporary
+// name, then linked to path, which fails if the name is taken. A file
+// created this way is never half-written and never replaced.
+func Create(path string, data []byte, perm os.FileMode) error {
+	return write(path, perm, func(tmp string) error { return os.WriteFile(tmp, data, 0o600) }, os.Link)
 }

@@ -3,12 +3,10 @@ package licensing_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
-	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
 // The abuse: one key activates and deactivates fresh instance ids in a
@@ -68,28 +66,7 @@ func TestChurnLimit(t *testing.T) {
 func TestChurnLimitUnderContention(t *testing.T) {
 	e := newEnv(t)
 	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 100; r.MaxActivationsPerDay = 7 }).Key
-	other, err := sqlitestore.Open(context.Background(), e.path, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	services := []*licensing.Service{e.svc, licensing.New(licensing.Config{Store: other, Actor: "test2", Secret: secret, Now: e.clock.now})}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range 20 {
-		wg.Go(func() {
-			_, err := services[i%2].Activate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: fmt.Sprintf("i-%d", i)})
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				won++
-			} else if licensing.ErrorCode(err) != licensing.CodeTooManyActivations {
-				t.Errorf("activation %d: %v", i, err)
-			}
-		})
-	}
-	wg.Wait()
+	won := e.race(key, 20, "i", licensing.CodeTooManyActivations)
 	if won != 7 {
 		t.Fatalf("%d new seats, want exactly 7", won)
 	}

@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
-	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
 // A dead instance's seat frees itself when its lease runs out: the next
@@ -118,28 +116,7 @@ func TestSeatsStayExactWhileLeasesExpire(t *testing.T) {
 		}
 	}
 	e.clock.advance(61 * time.Second)
-	other, err := sqlitestore.Open(context.Background(), e.path, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	services := []*licensing.Service{e.svc, licensing.New(licensing.Config{Store: other, Actor: "test2", Secret: secret, Now: e.clock.now})}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range 12 {
-		wg.Go(func() {
-			_, err := services[i%2].Activate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: fmt.Sprintf("new-%d", i)})
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				won++
-			} else if licensing.ErrorCode(err) != licensing.CodeTooManyInstances {
-				t.Errorf("activation %d: %v", i, err)
-			}
-		})
-	}
-	wg.Wait()
+	won := e.race(key, 12, "new", licensing.CodeTooManyInstances)
 	st, _ := e.svc.Stats(context.Background(), 30)
 	if won != 3 || st.Seats.Live != 3 || st.Seats.Expired != 3 {
 		t.Fatalf("won %d, seats %+v: want 3 live, 3 expired", won, st.Seats)

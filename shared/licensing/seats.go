@@ -73,23 +73,27 @@ func (s *Service) activate(ctx context.Context, r SeatRequest, kind string, leas
 	}
 	var out Check
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		now := s.now()
-		lic, claims, err := s.licenseByKey(tx, r.Key)
-		out = Check{Claims: claims, License: lic}
-		if err != nil {
-			return err
-		}
-		if err := usable(lic, now); err != nil {
-			return err
-		}
-		act, err := tx.Activation(lic.ID, r.InstanceID)
-		if err != nil && ErrorCode(err) != CodeNotFound {
-			return err
-		}
-		out, err = s.takeSeat(tx, lic, claims, r, act, err == nil, now, kind, lease)
+		var err error
+		out, err = s.activateTx(tx, r, s.now(), kind, lease)
 		return err
 	})
 	return out, err
+}
+
+// activateTx verifies the key, checks the license and takes a seat, in tx.
+func (s *Service) activateTx(tx Tx, r SeatRequest, now time.Time, kind string, lease time.Duration) (Check, error) {
+	lic, claims, err := s.licenseByKey(tx, r.Key)
+	if err != nil {
+		return Check{Claims: claims, License: lic}, err
+	}
+	if err := usable(lic, now); err != nil {
+		return Check{Claims: claims, License: lic}, err
+	}
+	act, err := tx.Activation(lic.ID, r.InstanceID)
+	if err != nil && ErrorCode(err) != CodeNotFound {
+		return Check{Claims: claims, License: lic}, err
+	}
+	return s.takeSeat(tx, lic, claims, r, act, err == nil, now, kind, lease)
 }
 
 // takeSeat gives the instance a new lease, taking a free seat when it holds

@@ -134,25 +134,13 @@ func (s *Service) IssueOfflineLease(ctx context.Context, r SeatRequest, days int
 		if err != nil {
 			return err
 		}
-		lic, claims, err := s.licenseByKey(tx, r.Key)
-		out.Check = Check{Claims: claims, License: lic}
-		if err != nil {
-			return err
-		}
-		if err := usable(lic, now); err != nil {
-			return err
-		}
-		act, err := tx.Activation(lic.ID, r.InstanceID)
-		if err != nil && ErrorCode(err) != CodeNotFound {
-			return err
-		}
-		check, err := s.takeSeat(tx, lic, claims, r, act, err == nil, now, KindOffline, time.Duration(days)*24*time.Hour)
+		check, err := s.activateTx(tx, r, now, KindOffline, time.Duration(days)*24*time.Hour)
 		out.Check = check
 		if err != nil {
 			return err
 		}
 		a := check.Activation
-		out.Lease = lease.Lease{Kind: lease.Offline, LicenseID: lic.ID, KeyDigest: lease.KeyDigest(r.Key), InstanceID: r.InstanceID,
+		out.Lease = lease.Lease{Kind: lease.Offline, LicenseID: a.LicenseID, KeyDigest: lease.KeyDigest(r.Key), InstanceID: r.InstanceID,
 			IssuedAt: *a.LeaseIssuedAt, RenewAfter: *a.LeaseExpiresAt, ExpiresAt: *a.LeaseExpiresAt}
 		out.Token, err = lease.Sign(out.Lease, priv)
 		out.Lease.SignerKeyID = licensekey.KeyID(priv.Public().(ed25519.PublicKey))

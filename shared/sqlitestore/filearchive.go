@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
@@ -29,26 +30,11 @@ func (a FileArchive) Create(_ context.Context, name string, data []byte) error {
 	if err := os.MkdirAll(a.Dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(a.Dir, ".tmp-*")
+	err := atomicfile.Create(filepath.Join(a.Dir, name), data, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return licensing.ErrArchiveExists
+	}
 	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(f.Name(), filepath.Join(a.Dir, name)); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return licensing.ErrArchiveExists
-		}
 		return err
 	}
 	if d, err := os.Open(a.Dir); err == nil {

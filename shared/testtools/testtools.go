@@ -3,8 +3,10 @@
 package testtools
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -51,4 +53,28 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// RunWithBinaries builds the commands (package directory → binary name)
+// into a temporary directory, runs the tests with their paths, removes
+// them, and exits: a TestMain for tests that drive the real binaries.
+func RunWithBinaries(m *testing.M, pkgs map[string]string, paths func(map[string]string)) {
+	dir, err := os.MkdirTemp("", "caio-binaries")
+	if err != nil {
+		panic(err)
+	}
+	built := map[string]string{}
+	for pkg, name := range pkgs {
+		built[name] = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", built[name], pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	paths(built)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
