@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -302,8 +303,12 @@ func TestOfflineLease(t *testing.T) {
 	}
 	want(t, "other instance", c.CheckOffline(key, "plant-8", file), false, "BAD_SIGNATURE")
 	want(t, "other key", c.CheckOffline(s.f.Keys["two-seats"], "plant-7", file), false, "BAD_SIGNATURE")
-	bad := []byte(strings.Replace(string(file), ol.Token[30:31], string(rune(ol.Token[30]^1)), 1))
-	want(t, "one byte changed", c.CheckOffline(key, "plant-7", bad), false, "BAD_SIGNATURE")
+	for _, at := range []int{5, 30, len(ol.Token) / 2, len(ol.Token) - 2} {
+		tok := []byte(ol.Token)
+		tok[at] = "AB"[btoi(tok[at] == 'A')]
+		bad, _ := json.Marshal(map[string]string{"format": "caio-offline-lease-v1", "lease": string(tok)})
+		want(t, fmt.Sprintf("one character changed at %d", at), c.CheckOffline(key, "plant-7", bad), false, "BAD_SIGNATURE")
+	}
 	// A clock rolled back below a time already seen.
 	clk.set(time.Now().Add(-2 * time.Hour))
 	want(t, "rolled-back clock", c.CheckOffline(key, "plant-7", file), false, "CLOCK_ROLLBACK")
@@ -333,4 +338,11 @@ func TestRollbackIsSettledByTheServer(t *testing.T) {
 	want(t, "check with a rolled-back clock", c.Check(ctx, s.f.Keys["roomy"], "node-1"), true, "VALID")
 	offline := newClient(t, s, "http://127.0.0.1:1", dir, clk)
 	want(t, "and no server", offline.Check(ctx, s.f.Keys["roomy"], "node-1"), false, "CLOCK_ROLLBACK")
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

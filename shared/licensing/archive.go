@@ -78,7 +78,12 @@ type MaintainReport struct {
 // archive covers.
 func (s *Service) Maintain(ctx context.Context, archive Archive, retention time.Duration) (MaintainReport, error) {
 	now := s.now()
-	rep := MaintainReport{Cutoff: now.Add(-retention), ArchiveFilesWritten: []string{}}
+	cutoff := now.Add(-retention)
+	if retention == 0 {
+		// Up to now, the current second included (times are kept to the second).
+		cutoff = now.Add(time.Second)
+	}
+	rep := MaintainReport{Cutoff: cutoff, ArchiveFilesWritten: []string{}}
 	if archive == nil {
 		return rep, Errorf(CodeConfig, "this database has no archive to move history to")
 	}
