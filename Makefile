@@ -67,7 +67,7 @@ unit:
 
 # The race detector needs cgo; it runs on the packages where concurrency lives.
 race:
-	CGO_ENABLED=1 $(GO) test -count=1 -race ./shared/licensing/ ./shared/httpapi/ ./shared/lambdaevent/ ./shared/s3store/
+	CGO_ENABLED=1 $(GO) test -count=1 -race ./shared/licensing/ ./shared/httpapi/ ./shared/lambdaevent/ ./shared/s3store/ ./shared/ratelimit/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 10s ./shared/licensekey/
