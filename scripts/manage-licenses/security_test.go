@@ -317,17 +317,23 @@ func TestS3CacheDirectoryOfAnotherUser(t *testing.T) {
 	}
 }
 
-// serve never holds the secret; without a pinned public key it says, at
-// start, that it takes the database's word for which keys are genuine.
+// serve never holds the secret; without a pinned public key, or the secret
+// at start to prove the database's keys, it says that it takes the
+// database's word for which keys are genuine.
 func TestServeWarnsWithoutPinnedKey(t *testing.T) {
 	c := newCLI(t)
 	db, key := c.setup()
 	pub := c.ok("public-key").lastLine()
-	for _, pinned := range []bool{false, true} {
+	// Pinned, or proven with the secret at start (then pinned): no warning.
+	for _, tc := range []struct{ pinned, secret bool }{{false, false}, {true, false}, {false, true}} {
+		pinned := tc.pinned || tc.secret
 		cmd := exec.Command(binary, "--db", db, "serve", "--addr", "127.0.0.1:0")
 		cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH")}
-		if pinned {
+		if tc.pinned {
 			cmd.Env = append(cmd.Env, "CAIO_LICENSE_PUBLIC_KEY="+pub)
+		}
+		if tc.secret {
+			cmd.Env = append(cmd.Env, "CAIO_LICENSE_SECRET="+testSecret)
 		}
 		stderr, _ := cmd.StderrPipe()
 		if err := cmd.Start(); err != nil {
@@ -346,7 +352,7 @@ func TestServeWarnsWithoutPinnedKey(t *testing.T) {
 		cmd.Wait()
 		warned := strings.Contains(head.String(), "pin them with CAIO_LICENSE_PUBLIC_KEY")
 		if warned == pinned {
-			t.Errorf("pinned=%v: start-up said %q", pinned, head.String())
+			t.Errorf("%+v: start-up said %q", tc, head.String())
 		}
 		if strings.Contains(head.String(), key) || strings.Contains(head.String(), testSecret) {
 			t.Fatal("serve printed a key or the secret")

@@ -15,6 +15,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
@@ -48,17 +49,24 @@ CAIO instances reject them: serve says so at start.`,
 				return err
 			}
 			defer store.Close()
-			// No secret: like the activate function, the server verifies keys
-			// and cannot mint them. Without a pinned key it has only the
-			// database's word for which keys are genuine.
+			// No secret is kept: like the activate function, the server
+			// verifies keys and cannot mint them. Given the secret at start,
+			// it proves the database's keys once and pins them; without
+			// either, it has only the database's word for which are genuine.
+			unproven := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
+			signer, err := a.serverSigner(c, store, unproven, keyFile)
+			if err != nil {
+				return err
+			}
+			if keys == nil {
+				if keys, err = a.provenAtStart(c, store); err != nil {
+					return err
+				}
+			}
 			if keys == nil {
 				a.warn("verifying license keys with the database's public keys, which anyone who can write the database could add to: pin them with CAIO_LICENSE_PUBLIC_KEY=\"$(manage-licenses public-key)\" (run with the secret)")
 			}
 			svc := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
-			signer, err := a.serverSigner(c, store, svc, keyFile)
-			if err != nil {
-				return err
-			}
 			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"), signer)
 			api.SetLimits(httpapi.Limits{
 				PerAddress: ratelimit.New(perAddress, burstAddress, maxRateKeys),
@@ -84,6 +92,21 @@ CAIO instances reject them: serve says so at start.`,
 	c.Flags().Float64Var(&perKey, "rate-per-key", 10, "requests per second allowed for one license key (0: no limit)")
 	c.Flags().IntVar(&burstKey, "burst-per-key", 50, "requests one license key may have at once (a fleet starting together)")
 	return c
+}
+
+// provenAtStart proves the database's public keys with the secret, when it
+// is at hand and the database has keys; nil otherwise.
+func (a *app) provenAtStart(c *cobra.Command, store config.Store) (licensekey.PublicKeys, error) {
+	secret, err := a.secret()
+	if err != nil || secret == "" {
+		return nil, err
+	}
+	prover := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine, SecretPolicy: secretstrength.Check})
+	keys, err := prover.TrustedPublicKeys(c.Context())
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	return keys, nil
 }
 
 // maxRateKeys bounds the memory of each rate limiter: the buckets of the

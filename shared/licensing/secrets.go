@@ -284,6 +284,19 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 	return keys, nil
 }
 
+// TrustedPublicKeys are the keys this service verifies with: the pinned
+// ones, else the database's proven with the secret (see verificationKeys).
+// serve asks once at start and then pins them, so that it keeps no secret.
+func (s *Service) TrustedPublicKeys(ctx context.Context) (licensekey.PublicKeys, error) {
+	var keys licensekey.PublicKeys
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		keys, err = s.verificationKeys(tx)
+		return err
+	})
+	return keys, err
+}
+
 // PublicKeyInfo is the current verification key and whether it was proven.
 type PublicKeyInfo struct {
 	PublicKey ed25519.PublicKey
