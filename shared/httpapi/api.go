@@ -139,11 +139,12 @@ func New(svc *licensing.Service, log *slog.Logger, signer *Signer) *API {
 // Serve handles one request.
 func (a *API) Serve(ctx context.Context, r Request) Response {
 	start := time.Now()
-	nonce := requestNonce(r)
-	resp := a.route(ctx, r)
+	nonce := r.Header.Get(servercert.HeaderNonce)
+	var resp Response
 	if nonce != "" && !servercert.ValidNonce(nonce) {
-		nonce = ""
-		resp = a.refuse(r, licensing.Errorf(licensing.CodeBadRequest, "%s must be 1-%d printable ASCII characters without spaces", servercert.HeaderNonce, servercert.MaxNonceLen))
+		resp, nonce = a.refuse(r, errBadNonce()), ""
+	} else {
+		resp = a.route(ctx, r, &nonce)
 	}
 	return a.logged(ctx, r, start, a.sign(r, nonce, resp))
 }
@@ -153,17 +154,8 @@ func (a *API) Reject(ctx context.Context, r Request, err error) Response {
 	return a.logged(ctx, r, time.Now(), a.sign(r, "", a.refuse(r, err)))
 }
 
-// requestNonce is the client's nonce: the header, else the body's "nonce".
-func requestNonce(r Request) string {
-	if n := r.Header.Get(servercert.HeaderNonce); n != "" {
-		return n
-	}
-	if len(r.Body) == 0 || len(r.Body) > MaxBodyBytes || !bytes.Contains(r.Body, []byte(`"nonce"`)) {
-		return ""
-	}
-	var b body
-	json.Unmarshal(r.Body, &b)
-	return b.Nonce
+func errBadNonce() error {
+	return licensing.Errorf(licensing.CodeBadRequest, "the nonce (%s or \"nonce\") must be 1-%d printable ASCII characters without spaces", servercert.HeaderNonce, servercert.MaxNonceLen)
 }
 
 // sign adds the server's time, certificate and signature to a response:
@@ -212,7 +204,9 @@ func levelFor(status int) slog.Level {
 	return slog.LevelInfo
 }
 
-func (a *API) route(ctx context.Context, r Request) Response {
+// route answers r; nonce is the client's nonce, which the body may supply
+// when the header did not.
+func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 	if r.Path == PathHealth {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			return methodNotAllowed(r, "GET, HEAD")
@@ -244,6 +238,12 @@ func (a *API) route(ctx context.Context, r Request) Response {
 	if err := decodeBody(r.Body, &b); err != nil {
 		return a.refuse(r, err)
 	}
+	if *nonce == "" && b.Nonce != "" {
+		if !servercert.ValidNonce(b.Nonce) {
+			return a.refuse(r, errBadNonce())
+		}
+		*nonce = b.Nonce
+	}
 	seat := licensing.SeatRequest{Key: b.LicenseKey, InstanceID: b.InstanceID, IPAddress: r.SourceIP}
 	// The header wins over the body, but an empty header says nothing.
 	if h := r.Header.Values(InstanceHeader); len(h) > 0 && h[0] != "" {
@@ -252,8 +252,10 @@ func (a *API) route(ctx context.Context, r Request) Response {
 	if seat.Key == "" {
 		return a.refuse(r, licensing.Errorf(licensing.CodeBadRequest, "license_key is required: send {\"license_key\": \"CAIO-v1-...\"}"))
 	}
-	if ok, wait := a.limits.PerKey.Allow(licensekey.Digest(licensekey.Canonical(seat.Key)), time.Now()); !ok {
-		return a.refuse(r, rateLimited("license key", wait))
+	if a.limits.PerKey != nil {
+		if ok, wait := a.limits.PerKey.Allow(licensekey.Digest(licensekey.Canonical(seat.Key)), time.Now()); !ok {
+			return a.refuse(r, rateLimited("license key", wait))
+		}
 	}
 	if seat.IPAddress != "" {
 		if _, err := netip.ParseAddr(seat.IPAddress); err != nil {

@@ -244,6 +244,8 @@ func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 		{"zero-width space in the body", post(activate, k["roomy"], nil, map[string]any{"instance_id": "host​name"}), 400, "BAD_REQUEST", false, ""},
 		{"line separator", post(activate, k["roomy"], nil, map[string]any{"instance_id": "host name"}), 400, "BAD_REQUEST", false, ""},
 		{"instance id over 128 bytes", post(activate, k["roomy"], nil, map[string]any{"instance_id": strings.Repeat("é", 65)}), 400, "BAD_REQUEST", false, ""},
+		{"invalid nonce header", post(activate, k["roomy"], map[string]string{"X-CAIO-Instance-ID": "nonce-victim", "X-CAIO-Nonce": "has space"}, nil), 400, "BAD_REQUEST", false, ""},
+		{"invalid nonce in the body", post(activate, k["roomy"], inst("nonce-victim"), map[string]any{"nonce": strings.Repeat("n", 200)}), 400, "BAD_REQUEST", false, ""},
 		{"key with a line break inside", post(activate, k["roomy"][:100]+"\r\n"+k["roomy"][100:], inst("i-9"), nil), 403, "INVALID_KEY", false, ""},
 		{"body over 64 KiB", Call{Method: "POST", Path: activate, Body: `{"license_key": "` + strings.Repeat("A", 70<<10) + `"}`}, 413, "BODY_TOO_LARGE", false, ""},
 		{"unknown route", post("/api/v1/licensing/steal", k["roomy"], nil, nil), 404, "UNKNOWN_ROUTE", false, ""},
@@ -268,6 +270,9 @@ func check(t *testing.T, f *Fixture, call Caller, s step) {
 	}
 	for k, v := range s.call.Header {
 		c.Header[k] = v
+	}
+	if n := s.call.Header[servercert.HeaderNonce]; n != "" || (inBody.Nonce != "" && !servercert.ValidNonce(inBody.Nonce)) {
+		nonce = "" // an invalid nonce is refused, and the refusal signed without it
 	}
 	r := call(t, c)
 	verifySigned(t, f, s.name, c.Path, nonce, r)
