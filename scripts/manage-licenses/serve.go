@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
-	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
@@ -51,22 +49,35 @@ CAIO instances reject them: serve says so at start.`,
 			defer store.Close()
 			// No secret is kept: like the activate function, the server
 			// verifies keys and cannot mint them. Given the secret at start,
-			// it proves the database's keys once and pins them; without
-			// either, it has only the database's word for which are genuine.
-			unproven := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
-			signer, err := a.serverSigner(c, store, unproven, keyFile)
+			// it certifies its server key if it has none and proves the
+			// database's public keys once, then pins them; without either,
+			// it has only the database's word for which keys are genuine.
+			prover, err := a.startProver(store)
 			if err != nil {
 				return err
 			}
-			if keys == nil {
-				if keys, err = a.provenAtStart(c, store); err != nil {
+			key, err := a.serverKey(c, prover, keyFile)
+			if err != nil {
+				return err
+			}
+			if keys == nil && prover != nil {
+				if keys, err = prover.TrustedPublicKeys(c.Context()); err != nil {
 					return err
+				}
+				if len(keys) == 0 {
+					keys = nil
 				}
 			}
 			if keys == nil {
 				a.warn("verifying license keys with the database's public keys, which anyone who can write the database could add to: pin them with CAIO_LICENSE_PUBLIC_KEY=\"$(manage-licenses public-key)\" (run with the secret)")
 			}
 			svc := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
+			var signer *httpapi.Signer
+			if key != nil {
+				if signer, err = config.Signer(c.Context(), svc, key); err != nil {
+					return err
+				}
+			}
 			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"), signer)
 			api.SetLimits(httpapi.Limits{
 				PerAddress: ratelimit.New(perAddress, burstAddress, maxRateKeys),
@@ -94,67 +105,41 @@ CAIO instances reject them: serve says so at start.`,
 	return c
 }
 
-// provenAtStart proves the database's public keys with the secret, when it
-// is at hand and the database has keys; nil otherwise.
-func (a *app) provenAtStart(c *cobra.Command, store config.Store) (licensekey.PublicKeys, error) {
+// startProver is a service with the secret for serve's start (nil when
+// the secret is not at hand); it is dropped once serving begins.
+func (a *app) startProver(store config.Store) (*licensing.Service, error) {
 	secret, err := a.secret()
 	if err != nil || secret == "" {
 		return nil, err
 	}
-	prover := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine, SecretPolicy: secretstrength.Check})
-	keys, err := prover.TrustedPublicKeys(c.Context())
-	if err != nil || len(keys) == 0 {
-		return nil, err
-	}
-	return keys, nil
+	return licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine, SecretPolicy: secretstrength.Check}), nil
 }
 
 // maxRateKeys bounds the memory of each rate limiter: the buckets of the
 // least recently seen addresses or keys beyond it are dropped.
 const maxRateKeys = 10000
 
-// serverSigner finds the server key and its certificate, certifying a new
-// key into ~/.caio/server_key when there is none and the secret is at hand.
-func (a *app) serverSigner(c *cobra.Command, store config.Store, svc *licensing.Service, keyFile string) (*httpapi.Signer, error) {
-	ctx := c.Context()
-	var key ed25519.PrivateKey
-	var err error
-	switch {
-	case keyFile != "":
-		key, err = config.ServerKeyFromFile(keyFile)
-	default:
-		key, err = config.ServerKeyFromEnv(ctx)
-		if err == nil && key == nil {
-			keyFile = config.DefaultServerKeyFile()
-			if _, statErr := os.Stat(keyFile); statErr == nil {
-				key, err = config.ServerKeyFromFile(keyFile)
-			}
-		}
+// serverKey reads the server key (--server-key FILE, CAIO_SERVER_KEY, or
+// ~/.caio/server_key), certifying a new one into ~/.caio/server_key when
+// there is none and the secret is at hand (prover); nil, after saying how,
+// when there is neither.
+func (a *app) serverKey(c *cobra.Command, prover *licensing.Service, keyFile string) (ed25519.PrivateKey, error) {
+	if keyFile != "" {
+		return config.ServerKeyFromFile(keyFile)
 	}
-	if err != nil {
-		return nil, err
+	key, err := config.ServerKeyFromEnv(c.Context())
+	if err != nil || key != nil {
+		return key, err
 	}
-	if key == nil {
-		if key, err = a.certifyForServe(ctx, c, store, keyFile); err != nil || key == nil {
-			return nil, err
-		}
+	keyFile = config.DefaultServerKeyFile()
+	if _, err := os.Stat(keyFile); err == nil {
+		return config.ServerKeyFromFile(keyFile)
 	}
-	return config.Signer(ctx, svc, key)
-}
-
-// certifyForServe makes and certifies a server key with the secret (make
-// run's first start), or says how when the secret is not at hand.
-func (a *app) certifyForServe(ctx context.Context, c *cobra.Command, store config.Store, keyFile string) (ed25519.PrivateKey, error) {
-	secret, err := a.secret()
-	if err != nil {
-		return nil, err
-	}
-	if secret == "" || keyFile == "" {
+	if prover == nil || keyFile == "" {
 		a.warn("no server key: answers are unsigned, and CAIO instances reject them. Certify one with 'manage-licenses certify-server-key --output %s' (needs the signing secret), or start serve once with the secret set", orDefault(keyFile, "FILE"))
 		return nil, nil
 	}
-	certifier := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine, SecretPolicy: secretstrength.Check})
-	priv, cert, err := certifier.CertifyServerKey(ctx, licensing.DefaultServerKeyDays)
+	priv, cert, err := prover.CertifyServerKey(c.Context(), licensing.DefaultServerKeyDays)
 	if err != nil {
 		return nil, err
 	}

@@ -111,15 +111,16 @@ func openSigningKey(box *secretbox.Key, k SigningKey) (ed25519.PrivateKey, error
 }
 
 // provenKeys opens every signing key with the secret and returns the
-// private keys, oldest first; each public key is thereby proven.
-func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, error) {
+// private keys, oldest first (each public key is thereby proven), and the
+// sealing key that opened them.
+func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, *secretbox.Key, error) {
 	box, err := s.sealingKey(tx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	keys, err := tx.SigningKeys()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	privs := make([]ed25519.PrivateKey, len(keys))
 	var refused []string
@@ -129,16 +130,16 @@ func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, error) 
 		case ErrorCode(err) == CodeSecretMismatch:
 			refused = append(refused, k.KeyID)
 		case err != nil:
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	switch {
 	case len(refused) == len(keys) && len(keys) > 0:
-		return nil, nil, errSecretMismatch()
+		return nil, nil, nil, errSecretMismatch()
 	case len(refused) > 0:
 		// The secret opens the others: these were put there by someone
 		// who does not have it.
-		return nil, nil, Errorf(CodeDBInvalid, "the database holds signing key %s, which the secret does not open while it opens the others: it was added outside manage-licenses; restore the database from a backup", strings.Join(refused, ", "))
+		return nil, nil, nil, Errorf(CodeDBInvalid, "the database holds signing key %s, which the secret does not open while it opens the others: it was added outside manage-licenses; restore the database from a backup", strings.Join(refused, ", "))
 	}
 	if len(keys) > 0 {
 		s.warnIfWeak(tx)
@@ -150,7 +151,7 @@ func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, error) 
 			s.cfg.OnProven(pubs)
 		}
 	}
-	return keys, privs, nil
+	return keys, privs, box, nil
 }
 
 // warnIfWeak warns, on each use, when the secret that unlocked the keys (or
@@ -215,12 +216,11 @@ func (s *Service) signer(tx Tx, now time.Time) (ed25519.PrivateKey, *secretbox.K
 		return nil, nil, err
 	}
 	if len(existing) > 0 {
-		_, privs, err := s.provenKeys(tx)
+		_, privs, box, err := s.provenKeys(tx)
 		if err != nil {
 			return nil, nil, err
 		}
-		box, err := s.sealingKey(tx)
-		return privs[len(privs)-1], box, err
+		return privs[len(privs)-1], box, nil
 	}
 	if err := s.secretWeakness(); err != nil {
 		return nil, nil, Errorf(CodeWeakSecret, "refusing to create the signing key: %v", err)
@@ -267,7 +267,7 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 	var err error
 	switch {
 	case s.cfg.Secret != "":
-		stored, _, err = s.provenKeys(tx)
+		stored, _, _, err = s.provenKeys(tx)
 	case len(s.cfg.RememberedKeys) > 0:
 		return s.cfg.RememberedKeys, nil
 	case s.cfg.TrustUnprovenKeys:
@@ -319,7 +319,7 @@ func (s *Service) PublicKey(ctx context.Context) (PublicKeyInfo, error) {
 		if s.cfg.Secret == "" {
 			return nil
 		}
-		if _, _, err := s.provenKeys(tx); err != nil {
+		if _, _, _, err := s.provenKeys(tx); err != nil {
 			return err
 		}
 		info.Verified = true
@@ -360,11 +360,7 @@ func (s *Service) RotateSecret(ctx context.Context, newSecret string) (RotationR
 	now := s.now()
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		res = RotationResult{KDF: secretbox.DefaultKDF.String()}
-		keys, privs, err := s.provenKeys(tx)
-		if err != nil {
-			return err
-		}
-		old, err := s.sealingKey(tx)
+		keys, privs, old, err := s.provenKeys(tx)
 		if err != nil {
 			return err
 		}
