@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -352,10 +351,11 @@ func (c *Client) attempt(ctx context.Context, path, instance string, body []byte
 	if err != nil {
 		return ans, nil, at, true, err
 	}
-	cert, at, err = c.verifyResponse(resp, path, nonce, raw)
+	sc, at, err := servercert.VerifyAnswer(resp.Header, resp.StatusCode, path, nonce, raw, c.cfg.PublicKeys)
 	if err != nil {
-		return ans, nil, at, false, err
+		return ans, nil, at, false, fmt.Errorf("%w: %v", errBadSignature, err)
 	}
+	cert = &certificate{Certificate: sc, encoded: resp.Header.Get(servercert.HeaderCertificate)}
 	if resp.StatusCode >= 500 {
 		return ans, nil, at, true, fmt.Errorf("the server answered %d", resp.StatusCode)
 	}
@@ -363,27 +363,6 @@ func (c *Client) attempt(ctx context.Context, path, instance string, body []byte
 		return ans, nil, at, false, fmt.Errorf("%w: the signed answer is not the API's JSON", errBadSignature)
 	}
 	return ans, cert, at, false, nil
-}
-
-// verifyResponse checks the certificate against the pinned keys and the
-// signature over status, route, nonce, time and body.
-func (c *Client) verifyResponse(resp *http.Response, path, nonce string, body []byte) (*certificate, time.Time, error) {
-	certText := resp.Header.Get(servercert.HeaderCertificate)
-	sig := resp.Header.Get(servercert.HeaderSignature)
-	secs, err := strconv.ParseInt(resp.Header.Get(servercert.HeaderServerTime), 10, 64)
-	if certText == "" || sig == "" || err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: the answer is not signed", errBadSignature)
-	}
-	at := time.Unix(secs, 0).UTC()
-	cert, err := servercert.Verify(certText, c.cfg.PublicKeys, at)
-	if err != nil {
-		return nil, at, fmt.Errorf("%w: %v", errBadSignature, err)
-	}
-	r := servercert.Response{Status: resp.StatusCode, Route: path, Nonce: nonce, Time: at, Body: body}
-	if err := servercert.VerifyResponse(cert.PublicKey, sig, r); err != nil {
-		return nil, at, fmt.Errorf("%w: the signature does not cover this answer to this request", errBadSignature)
-	}
-	return &certificate{Certificate: cert, encoded: certText}, at, nil
 }
 
 func newNonce() string {

@@ -34,6 +34,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
@@ -66,6 +68,7 @@ var (
 	ErrUnknownIssuer = errors.New("servercert: certificate issued by a key that is not trusted")
 	ErrBadSignature  = errors.New("servercert: signature does not verify")
 	ErrNotValidNow   = errors.New("servercert: certificate is outside its validity window")
+	ErrUnsigned      = errors.New("servercert: the answer is not signed")
 )
 
 // Certificate says that a server key speaks for a license signing key
@@ -183,6 +186,24 @@ func VerifyResponse(pub ed25519.PublicKey, sig string, r Response) error {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// VerifyAnswer checks a response as a client does: the certificate in its
+// headers against the trusted license keys at the server's time, and the
+// signature over status, route, nonce, time and body. It returns the
+// certificate and the server's time.
+func VerifyAnswer(header http.Header, status int, route, nonce string, body []byte, trusted licensekey.PublicKeys) (Certificate, time.Time, error) {
+	certText, sig := header.Get(HeaderCertificate), header.Get(HeaderSignature)
+	secs, err := strconv.ParseInt(header.Get(HeaderServerTime), 10, 64)
+	if certText == "" || sig == "" || err != nil {
+		return Certificate{}, time.Time{}, ErrUnsigned
+	}
+	at := time.Unix(secs, 0).UTC()
+	cert, err := Verify(certText, trusted, at)
+	if err != nil {
+		return cert, at, err
+	}
+	return cert, at, VerifyResponse(cert.PublicKey, sig, Response{Status: status, Route: route, Nonce: nonce, Time: at, Body: body})
 }
 
 // ValidNonce reports whether a nonce may be signed: 1-128 bytes of

@@ -7,41 +7,45 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
-// The tables that archives may empty, and how to read their rows.
-var archivable = map[string]string{
-	licensing.ArchiveEvents:     "events",
-	licensing.ArchiveDeliveries: "deliveries",
-}
-
 // OldRows implements licensing.Tx.
 func (t *Tx) OldRows(kind string, before time.Time, limit int) ([]licensing.ArchivedRow, error) {
-	table, ok := archivable[kind]
-	if !ok {
-		return nil, fmt.Errorf("sqlitestore: %q is not archivable", kind)
+	args := []any{ts(before), limit}
+	switch kind {
+	case licensing.ArchiveEvents:
+		evs, err := queryAll(t, "SELECT "+eventColumns+" FROM events WHERE at < ? ORDER BY id LIMIT ?", args, scanEvent)
+		return archivedRows(evs, func(e licensing.Event) (int64, time.Time) { return e.ID, e.At }), err
+	case licensing.ArchiveDeliveries:
+		ds, err := queryAll(t, "SELECT "+deliveryColumns+" FROM deliveries WHERE at < ? ORDER BY id LIMIT ?", args, scanDelivery)
+		return archivedRows(ds, func(d licensing.Delivery) (int64, time.Time) { return d.ID, d.At }), err
 	}
-	if table == "events" {
-		evs, err := queryAll(t, "SELECT "+eventColumns+" FROM events WHERE at < ? ORDER BY id LIMIT ?", []any{ts(before), limit}, scanEvent)
-		out := make([]licensing.ArchivedRow, len(evs))
-		for i, e := range evs {
-			out[i] = licensing.ArchivedRow{ID: e.ID, At: e.At, Record: e}
-		}
-		return out, err
+	return nil, fmt.Errorf("sqlitestore: %q is not archivable", kind)
+}
+
+func archivedRows[T any](records []T, key func(T) (int64, time.Time)) []licensing.ArchivedRow {
+	out := make([]licensing.ArchivedRow, len(records))
+	for i, r := range records {
+		id, at := key(r)
+		out[i] = licensing.ArchivedRow{ID: id, At: at, Record: r}
 	}
-	ds, err := queryAll(t, "SELECT "+deliveryColumns+" FROM deliveries WHERE at < ? ORDER BY id LIMIT ?", []any{ts(before), limit}, scanDelivery)
-	out := make([]licensing.ArchivedRow, len(ds))
-	for i, d := range ds {
-		out[i] = licensing.ArchivedRow{ID: d.ID, At: d.At, Record: d}
-	}
-	return out, err
+	return out
 }
 
 // DeleteArchived implements licensing.Tx.
 func (t *Tx) DeleteArchived(kind string, first, last int64, before time.Time) (int64, error) {
-	table, ok := archivable[kind]
-	if !ok {
+	var table string
+	switch kind {
+	case licensing.ArchiveEvents:
+		table = "events"
+	case licensing.ArchiveDeliveries:
+		table = "deliveries"
+	default:
 		return 0, fmt.Errorf("sqlitestore: %q is not archivable", kind)
 	}
-	res, err := t.tx.ExecContext(t.ctx, "DELETE FROM "+table+" WHERE id BETWEEN ? AND ? AND at < ?", first, last, ts(before))
+	return t.execCount("DELETE FROM "+table+" WHERE id BETWEEN ? AND ? AND at < ?", first, last, ts(before))
+}
+
+func (t *Tx) execCount(query string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(t.ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -63,21 +67,13 @@ func (t *Tx) StaleReminderClaims(before, now time.Time) ([]licensing.ReminderCla
 
 // DeleteStaleReminderClaims implements licensing.Tx.
 func (t *Tx) DeleteStaleReminderClaims(before, now time.Time) (int64, error) {
-	res, err := t.tx.ExecContext(t.ctx, "DELETE FROM reminder_claims WHERE claimed_at < ? AND expires_at < ?", ts(before), ts(now))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return t.execCount("DELETE FROM reminder_claims WHERE claimed_at < ? AND expires_at < ?", ts(before), ts(now))
 }
 
 // PruneActivations implements licensing.Tx.
 func (t *Tx) PruneActivations(before time.Time) (int64, error) {
-	res, err := t.tx.ExecContext(t.ctx, `DELETE FROM activations WHERE deactivated_at < ?1
+	return t.execCount(`DELETE FROM activations WHERE deactivated_at < ?1
 		OR (deactivated_at IS NULL AND lease_expires_at < ?1)`, ts(before))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }
 
 // InsertArchive implements licensing.Tx.

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -308,20 +307,10 @@ func check(t *testing.T, f *Fixture, call Caller, s step) {
 func verifySigned(t *testing.T, f *Fixture, name, path, nonce string, r Reply) {
 	t.Helper()
 	keys, _ := licensekey.ParsePublicKeys(f.PublicKey)
-	secs, err := strconv.ParseInt(r.Header.Get(servercert.HeaderServerTime), 10, 64)
+	cert, _, err := servercert.VerifyAnswer(r.Header, r.Status, path, nonce, r.Body, keys)
 	if err != nil {
-		t.Errorf("%s: no server time: %v", name, r.Header)
+		t.Errorf("%s: the answer does not verify: %v", name, err)
 		return
-	}
-	at := time.Unix(secs, 0)
-	cert, err := servercert.Verify(r.Header.Get(servercert.HeaderCertificate), keys, at)
-	if err != nil {
-		t.Errorf("%s: certificate: %v", name, err)
-		return
-	}
-	resp := servercert.Response{Status: r.Status, Route: path, Nonce: nonce, Time: at, Body: r.Body}
-	if err := servercert.VerifyResponse(cert.PublicKey, r.Header.Get(servercert.HeaderSignature), resp); err != nil {
-		t.Errorf("%s: response signature: %v", name, err)
 	}
 	var res struct {
 		Lease     string `json:"lease"`
