@@ -302,5 +302,8 @@ func TestLeasesAgainstServe(t *testing.T) {
 				t.Errorf("%v: exit %d %q", args, r.code, r.stderr)
 			}
 		}
+		if r := s.run(check, "--help"); r.code != 0 || !strings.Contains(r.stdout, "--state-dir") {
+			t.Errorf("--help: exit %d %q %q", r.code, r.stdout, r.stderr)
+		}
 	})
 }

@@ -77,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		fmt.Fprintf(stderr, "license-check: %v\n", err)
 		return 1
+	case res == nil:
+		return 0 // --help
 	}
 	if o.jsonOut {
 		b, _ := json.Marshal(res)
