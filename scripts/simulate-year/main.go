@@ -1,9 +1,11 @@
 // Command simulate-year plays a year of a mid-size vendor's fleet against a
-// database on a simulated clock and prints the database's size over time,
-// with and without the daily maintain; then an abusive key churning at the
-// API's rate for an hour.
+// database on a simulated clock and prints the database's size over time:
+// without maintain, with the daily maintain at the retention, and with it
+// archiving everything (retention 0); then an abusive key churning at the
+// API's rate for an hour. Validations and activations go through a service
+// with pinned keys and no secret, as in the activate function.
 //
-//	go run ./scripts/simulate-year [-days 365] [-customers 200] [-instances 2000]
+//	go run ./scripts/simulate-year [-days 365] [-customers 200] [-instances 2000] [-retention-days 90]
 //
 // Each instance restarts daily under a new instance id: it activates, checks
 // in (validate) through the day, and at shutdown deactivates (9 in 10) or
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -40,63 +43,69 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
-	fmt.Printf("%d customers, %d instances restarting daily, %d validations each a day, %d days; retention %d days\n\n",
-		*customers, *instances, *checks, *days, *retention)
-	fmt.Printf("%-6s %22s %22s\n", "day", "without maintain (MB)", "with maintain (MB)")
-	without := newFleet(filepath.Join(dir, "without.db"), *customers, *instances)
-	with := newFleet(filepath.Join(dir, "with.db"), *customers, *instances)
+	fmt.Printf("%d customers, %d instances restarting daily, %d validations each a day, %d days\n\n",
+		*customers, *instances, *checks, *days)
+	// Three databases live the same year: no maintain, the daily maintain
+	// at the retention, and the daily maintain archiving everything (0).
+	fleets := []*fleet{
+		newFleet(filepath.Join(dir, "without.db"), *customers, *instances, -1),
+		newFleet(filepath.Join(dir, "with.db"), *customers, *instances, *retention),
+		newFleet(filepath.Join(dir, "zero.db"), *customers, *instances, 0),
+	}
+	fmt.Printf("%-6s %14s %18s %18s\n", "day", "no maintain", fmt.Sprintf("retention %dd", *retention), "retention 0d")
 	for d := 1; d <= *days; d++ {
-		without.day(*checks)
-		with.day(*checks)
-		rep, err := with.svc.Maintain(context.Background(), with.store.Archive(), time.Duration(*retention)*24*time.Hour)
-		if err != nil {
-			fail(err)
+		var wg sync.WaitGroup
+		for _, f := range fleets {
+			wg.Go(func() { f.day(*checks) })
 		}
-		if free, _ := with.store.FreeBytes(context.Background()); free > 1<<20 {
-			with.store.Vacuum(context.Background())
-		}
-		_ = rep
+		wg.Wait()
 		if d%30 == 0 || d == *days {
-			fmt.Printf("%-6d %22.2f %22.2f\n", d, mb(without.size()), mb(with.size()))
+			fmt.Printf("%-6d %11.2f MB %15.2f MB %15.2f MB\n", d, mb(fleets[0].size()), mb(fleets[1].size()), mb(fleets[2].size()))
 		}
 	}
-	live := with.liveOnly(filepath.Join(dir, "live.db"))
-	fmt.Printf("\nafter %d days: %.2f MB without maintain, %.2f MB with; the live state alone: %.2f MB (%.1fx)\n",
-		*days, mb(without.size()), mb(with.size()), mb(live), float64(with.size())/float64(live))
+	live := fleets[1].liveOnly(filepath.Join(dir, "live.db"))
+	fmt.Printf("\nafter %d days: the live state alone is %.2f MB; no maintain %.2f MB (%.1fx), retention %dd %.2f MB (%.1fx), retention 0d %.2f MB (%.1fx)\n",
+		*days, mb(live), mb(fleets[0].size()), ratio(fleets[0].size(), live), *retention, mb(fleets[1].size()), ratio(fleets[1].size(), live),
+		mb(fleets[2].size()), ratio(fleets[2].size(), live))
 
 	// An abusive key: a one-seat license activated and deactivated under
 	// fresh instance ids at the API's global rate (50 requests/s) for an hour.
+	with := fleets[1]
 	before := with.size()
 	key := with.license("CUST-0", 1)
 	accepted := 0
 	for i := range 50 * 3600 {
 		with.clk.t = with.clk.t.Add(20 * time.Millisecond)
 		id := fmt.Sprintf("abuse-%d", i)
-		if _, err := with.svc.Activate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: id}); err == nil {
+		if _, err := with.api.Activate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: id}); err == nil {
 			accepted++
-			with.svc.Deactivate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: id})
+			with.api.Deactivate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: id})
 		}
 	}
 	fmt.Printf("abusive hour: %d of %d activations accepted; database %.3f MB -> %.3f MB (%+.2f%%)\n",
 		accepted, 50*3600, mb(before), mb(with.size()), 100*float64(with.size()-before)/float64(before))
 }
 
+func ratio(a, b int64) float64 { return float64(a) / float64(b) }
+
 type fleet struct {
-	store   *sqlitestore.Store
-	svc     *licensing.Service
-	clk     *clock
-	keys    []string
-	running []string
-	gen     int
+	store     *sqlitestore.Store
+	svc       *licensing.Service // the operator's, with the secret
+	api       *licensing.Service // the activate function's: pinned keys, no secret
+	retention int                // days; -1: no maintain
+	clk       *clock
+	keys      []string
+	running   []string
+	gen       int
 }
 
-func newFleet(path string, customers, instances int) *fleet {
+func newFleet(path string, customers, instances, retention int) *fleet {
 	ctx := context.Background()
 	store, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true, Snapshot: true})
 	if err != nil {
 		fail(err)
 	}
-	f := &fleet{store: store, clk: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	f := &fleet{store: store, retention: retention, clk: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	f.svc = licensing.New(licensing.Config{Store: store, Actor: "simulation", Secret: secretstrength.New(), Now: f.clk.now})
 	per := instances / customers
 	for c := range customers {
@@ -106,6 +115,11 @@ func newFleet(path string, customers, instances int) *fleet {
 		}
 		f.keys = append(f.keys, f.license(id, int64(per+per/2)))
 	}
+	pinned, err := f.svc.TrustedPublicKeys(ctx)
+	if err != nil {
+		fail(err)
+	}
+	f.api = licensing.New(licensing.Config{Store: store, Actor: "function:activate", PublicKeys: pinned, Now: f.clk.now})
 	f.running = make([]string, instances)
 	return f
 }
@@ -119,7 +133,8 @@ func (f *fleet) license(customer string, seats int64) string {
 	return is.Key
 }
 
-// day restarts every instance under a new id, with check-ins in between.
+// day restarts every instance under a new id, with check-ins in between,
+// then runs the daily maintain (and vacuum past 1 MB free) if it has one.
 func (f *fleet) day(checks int) {
 	ctx := context.Background()
 	f.gen++
@@ -127,10 +142,10 @@ func (f *fleet) day(checks int) {
 	for i := range f.running {
 		key := f.keys[i/per%len(f.keys)]
 		if old := f.running[i]; old != "" && i%10 != 0 { // 1 in 10 dies
-			f.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: old})
+			f.api.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: old})
 		}
 		f.running[i] = fmt.Sprintf("i-%d-%d", i, f.gen)
-		if _, err := f.svc.Activate(ctx, licensing.SeatRequest{Key: key, InstanceID: f.running[i]}); err != nil {
+		if _, err := f.api.Activate(ctx, licensing.SeatRequest{Key: key, InstanceID: f.running[i]}); err != nil {
 			fail(fmt.Errorf("day %d: %w", f.gen, err))
 		}
 	}
@@ -138,10 +153,19 @@ func (f *fleet) day(checks int) {
 	for range checks {
 		f.clk.t = f.clk.t.Add(step)
 		for i, id := range f.running {
-			f.svc.Validate(ctx, licensing.SeatRequest{Key: f.keys[i/per%len(f.keys)], InstanceID: id})
+			f.api.Validate(ctx, licensing.SeatRequest{Key: f.keys[i/per%len(f.keys)], InstanceID: id})
 		}
 	}
 	f.clk.t = f.clk.t.Add(step)
+	if f.retention < 0 {
+		return
+	}
+	if _, err := f.svc.Maintain(ctx, f.store.Archive(), time.Duration(f.retention)*24*time.Hour); err != nil {
+		fail(err)
+	}
+	if free, _ := f.store.FreeBytes(ctx); free > 1<<20 {
+		f.store.Vacuum(ctx)
+	}
 }
 
 func (f *fleet) size() int64 {

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,5 +219,92 @@ func TestMaintainPrunesOldActivations(t *testing.T) {
 	acts, _ := e.svc.Activations(ctx, key)
 	if len(acts) != 1 || acts[0].InstanceID != "live" {
 		t.Fatalf("activations left: %+v", acts)
+	}
+}
+
+// killingArchive is the archive of a child process that SIGKILLs itself at
+// one step of maintain: a real crash, with no deferred clean-up, no close of
+// the database and whatever SQLite has on disk at that instant.
+type killingArchive struct {
+	licensing.Archive
+	at string // "create": after the archive file is written; "read": after it is read back
+}
+
+func (k killingArchive) Create(ctx context.Context, name string, data []byte) error {
+	err := k.Archive.Create(ctx, name, data)
+	if k.at == "create" {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	return err
+}
+
+func (k killingArchive) Read(ctx context.Context, name string) ([]byte, error) {
+	b, err := k.Archive.Read(ctx, name)
+	if k.at == "read" {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	return b, err
+}
+
+// maintainChild runs in the re-executed test binary (see TestMain).
+func maintainChild(path, at string, now time.Time) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	svc := licensing.New(licensing.Config{Store: st, Actor: "child", Now: func() time.Time { return now }})
+	if _, err := svc.Maintain(ctx, killingArchive{Archive: st.Archive(), at: at}, 90*24*time.Hour); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	os.Exit(0) // not reached: the archive killed the process
+}
+
+// A maintain process killed by SIGKILL between writing the archive and
+// deleting what it covers (and between reading it back and the delete)
+// loses nothing, and the next run reads every event exactly once.
+func TestMaintainKilledMidway(t *testing.T) {
+	for _, at := range []string{"create", "read"} {
+		t.Run(at, func(t *testing.T) {
+			e := newEnv(t)
+			history(t, e)
+			archive := e.store.Archive()
+			before := allEvents(t, e, archive)
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "CAIO_TEST_MAINTAIN_CHILD="+e.path, "CAIO_TEST_KILL_AT="+at,
+				"CAIO_TEST_NOW="+e.clock.now().Format(time.RFC3339))
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("the child was not killed: %v %s", err, out)
+			}
+			files, _ := filepath.Glob(filepath.Join(archive.Location(), "events-*.jsonl.gz"))
+			if len(files) != 1 || e.eventCount() != len(before) {
+				t.Fatalf("after the kill: files %v, %d events in the database (want all %d)", files, e.eventCount(), len(before))
+			}
+			if after := allEvents(t, e, archive); len(after) != len(before) {
+				t.Fatalf("%d events readable after the kill, want %d", len(after), len(before))
+			}
+			rep, err := e.svc.Maintain(context.Background(), archive, 90*24*time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.EventsArchived == 0 || e.eventCount() >= len(before) {
+				t.Fatalf("the next run did not finish the move: %+v, %d events left", rep, e.eventCount())
+			}
+			after := allEvents(t, e, archive)
+			seen := map[int64]bool{}
+			for _, ev := range after {
+				if seen[ev.ID] {
+					t.Fatalf("event %d read twice", ev.ID)
+				}
+				seen[ev.ID] = true
+			}
+			if len(after) != len(before) {
+				t.Fatalf("%d events after recovery, want %d", len(after), len(before))
+			}
+		})
 	}
 }

@@ -498,5 +498,9 @@ func (e *env) race(key string, n int, prefix string, refused licensing.Code) int
 
 func TestMain(m *testing.M) {
 	secretboxtest.CheapKDF()
+	if path := os.Getenv("CAIO_TEST_MAINTAIN_CHILD"); path != "" {
+		now, _ := time.Parse(time.RFC3339, os.Getenv("CAIO_TEST_NOW"))
+		maintainChild(path, os.Getenv("CAIO_TEST_KILL_AT"), now)
+	}
 	os.Exit(m.Run())
 }
