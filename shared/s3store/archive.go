@@ -28,7 +28,7 @@ func (s *Store) Archive() licensing.Archive {
 	if !ok {
 		return nil
 	}
-	return &s3Archive{client: o.client, bucket: o.bucket, dir: o.key + ".archive/"}
+	return &s3Archive{client: o.client, bucket: o.bucket, dir: s.key + ".archive/"}
 }
 
 func (a *s3Archive) Location() string { return "s3://" + a.bucket + "/" + a.dir }
@@ -59,40 +59,33 @@ func (a *s3Archive) Read(ctx context.Context, name string) ([]byte, error) {
 	return io.ReadAll(out.Body)
 }
 
-// Size is the size of the current version of the object.
+// Size is the size of the current state.
 func (s *Store) Size(ctx context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap, err := s.refresh(ctx)
-	if err != nil {
+	if err := s.sync(ctx); err != nil {
 		return 0, err
 	}
-	info, err := os.Stat(snap.path)
+	info, err := os.Stat(s.path)
 	if err != nil {
 		return 0, err
 	}
 	return info.Size(), nil
 }
 
-// FreeBytes is the space of the current version's free pages.
+// FreeBytes is the space of the current state's free pages.
 func (s *Store) FreeBytes(ctx context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap, err := s.refresh(ctx)
-	if err != nil {
+	if err := s.sync(ctx); err != nil {
 		return 0, err
 	}
-	st, err := sqlitestore.Open(ctx, snap.path, sqlitestore.Options{ReadOnly: true})
-	if err != nil {
-		return 0, s.explainOpen(err, snap.path)
-	}
-	defer st.Close()
-	return st.FreeBytes(ctx)
+	return s.db.FreeBytes(ctx)
 }
 
-// Vacuum publishes a compacted copy through the usual conditional write.
+// Vacuum publishes a compacted state through the usual commit.
 func (s *Store) Vacuum(ctx context.Context) error {
-	return s.update(ctx, sqlitestore.Options{}, func(st *sqlitestore.Store, opID string) (bool, error) {
+	return s.update(ctx, true, func(st *sqlitestore.Store, opID string) (bool, error) {
 		if err := st.Vacuum(ctx); err != nil {
 			return false, err
 		}

@@ -1,15 +1,11 @@
 package s3store
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,68 +50,6 @@ func prepareCacheDir(dir string) error {
 	return nil
 }
 
-// record is what S3 said about a cached copy, kept beside it
-// (<copy>.sum): the copy is used only while it still matches.
-type record struct {
-	ETag   string `json:"etag"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
-
-func recordPath(path string) string { return path + ".sum" }
-
-func writeRecord(path string, r record) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(recordPath(path), b, 0o600)
-}
-
-func readRecord(path string) (record, error) {
-	var r record
-	b, err := os.ReadFile(recordPath(path))
-	if err != nil {
-		return r, err
-	}
-	return r, json.Unmarshal(b, &r)
-}
-
-// hashingReader computes the SHA-256 and size of what passes through it.
-type hashingReader struct {
-	r    io.Reader
-	h    interface{ Sum([]byte) []byte }
-	w    io.Writer
-	size int64
-}
-
-func newHashingReader(r io.Reader) *hashingReader {
-	h := sha256.New()
-	return &hashingReader{r: r, h: h, w: h}
-}
-
-func (hr *hashingReader) Read(p []byte) (int, error) {
-	n, err := hr.r.Read(p)
-	hr.w.Write(p[:n])
-	hr.size += int64(n)
-	return n, err
-}
-
-func (hr *hashingReader) sum() string { return hex.EncodeToString(hr.h.Sum(nil)) }
-
-func hashFile(path string) (record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return record{}, err
-	}
-	defer f.Close()
-	hr := newHashingReader(f)
-	if _, err := io.Copy(io.Discard, hr); err != nil {
-		return record{}, err
-	}
-	return record{Size: hr.size, SHA256: hr.sum()}, nil
-}
-
 // fingerprint identifies a file's current content cheaply: a rewrite or a
 // swap changes at least one of these.
 type fingerprint struct {
@@ -124,47 +58,77 @@ type fingerprint struct {
 	ino   uint64
 }
 
-func fingerprintOf(info fs.FileInfo) fingerprint {
+func fingerprintOf(path string) (fingerprint, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fingerprint{}, err
+	}
 	fp := fingerprint{size: info.Size(), mtime: info.ModTime()}
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		fp.ino = st.Ino
 	}
-	return fp
+	return fp, nil
 }
 
-// errCacheTampered: a cached copy no longer matches its record.
-var errCacheTampered = errors.New("cached copy does not match what S3 said about it")
+// A process works on a copy of its own: slot N of the cache directory,
+// <prefix>-N.db, held with an exclusive flock on <prefix>-N.lock for the
+// life of the store. A later process takes over a free slot, and with it
+// the state the last holder left (checked against the checksum in
+// <prefix>-N.meta before use).
+const maxSlots = 16
 
-// trusted checks a cached copy against its record: the size, the ETag, and
-// the SHA-256 of the content. The hash is computed once per file per
-// process; after that a changed size, mtime or inode forces it again.
-func (s *Store) trusted(snap *snapshot) error {
-	info, err := os.Stat(snap.path)
+// slotMeta is what a slot's holder recorded about its copy.
+type slotMeta struct {
+	URI      string    `json:"uri"`
+	Seq      uint64    `json:"seq"`
+	Checksum uint64    `json:"checksum"`
+	At       time.Time `json:"confirmed_at"` // when it was last known current
+	BaseSeq  uint64    `json:"base_seq"`
+	BaseETag string    `json:"base_etag"`
+}
+
+// takeSlot locks the first free slot for prefix and returns its paths.
+func takeSlot(dir, prefix string) (lock *os.File, db string, err error) {
+	for n := range maxSlots {
+		base := filepath.Join(dir, fmt.Sprintf("%s-%d", prefix, n))
+		f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, "", licensing.Wrap(licensing.CodeConfig, err, "cannot use the cache directory %s: %v; set CAIO_LICENSE_CACHE_DIR to a directory of your own", dir, err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		return f, base + ".db", nil
+	}
+	return nil, "", licensing.Errorf(licensing.CodeBusy, "all %d working copies in the cache directory %s are in use by other processes: retry shortly, or give this process its own CAIO_LICENSE_CACHE_DIR", maxSlots, dir)
+}
+
+func metaPath(db string) string { return strings.TrimSuffix(db, ".db") + ".meta" }
+
+func readMeta(db string) (slotMeta, error) {
+	var m slotMeta
+	b, err := os.ReadFile(metaPath(db))
+	if err != nil {
+		return m, err
+	}
+	return m, json.Unmarshal(b, &m)
+}
+
+func writeMeta(db string, m slotMeta) error {
+	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	fp := fingerprintOf(info)
-	if known, ok := s.verified[snap.path]; ok && known == fp {
-		return nil
-	}
-	rec, err := readRecord(snap.path)
-	if err != nil || rec.ETag != snap.etag || rec.Size != info.Size() {
-		return errCacheTampered
-	}
-	got, err := hashFile(snap.path)
-	if err != nil {
-		return err
-	}
-	if got.SHA256 != rec.SHA256 || got.Size != rec.Size {
-		return errCacheTampered
-	}
-	s.verified[snap.path] = fp
-	return nil
+	return atomicfile.Write(metaPath(db), b, 0o600)
 }
 
-// discard removes a cached copy that failed its check.
-func (s *Store) discard(snap *snapshot) {
-	delete(s.verified, snap.path)
-	os.Remove(snap.path)
-	os.Remove(recordPath(snap.path))
+// removeOldFormat deletes cached copies from builds before the page log
+// (<prefix>-<etag>.db with a .sum record).
+func removeOldFormat(dir, prefix string) {
+	sums, _ := filepath.Glob(filepath.Join(dir, prefix+"-*.db.sum"))
+	for _, s := range sums {
+		os.Remove(strings.TrimSuffix(s, ".sum"))
+		os.Remove(s)
+	}
 }

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/pagelog"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
@@ -44,92 +46,102 @@ func mustOpen(t *testing.T, path string) *sqlitestore.Store {
 	return st
 }
 
-// The attack: a cached copy is replaced with a database of someone else's
-// making. It no longer matches what S3 said about it, so it is discarded
-// and fetched again: neither a reader nor the next write sees it, and it
-// never reaches S3.
+// The attack: the working copy in the cache is replaced with a database of
+// someone else's making. The process that holds it sees the file changed
+// under it; a process that takes it over finds it does not match the
+// recorded checksum. Either way it is dropped and rebuilt from S3: no
+// reader sees it, and it never reaches S3.
 func TestSwappedCacheCopyIsDiscarded(t *testing.T) {
 	srv := s3test.StartGofakes3(t)
-	proxy := s3test.NewProxy(t, srv)
 	cache := t.TempDir()
-	warm := openIn(t, proxy.Server, cache)
+	warm := openIn(t, srv, cache)
 	initDB(t, warm)
 	if err := addCustomer(warm, "C1"); err != nil {
 		t.Fatal(err)
 	}
-	if got := customers(t, warm); !slices.Equal(got, []string{"C1"}) {
-		t.Fatalf("customers %v", got)
-	}
 	copies := cachedCopies(t, cache)
-	if len(copies) == 0 {
-		t.Fatal("nothing cached")
+	if len(copies) != 1 {
+		t.Fatalf("working copies %v, want one", copies)
 	}
-
-	// A forged database: the same one plus a customer, put in its place
-	// under the same name (the ETag S3 will still answer 304 for).
+	// A forged database: the same one plus a customer.
 	forged := filepath.Join(t.TempDir(), "forged.db")
-	os.WriteFile(forged, srv.Object(t, key), 0o600)
-	fst, err := sqlitestore.Open(context.Background(), forged, sqlitestore.Options{})
+	if err := warm.Backup(context.Background(), forged); err != nil {
+		t.Fatal(err)
+	}
+	fst, err := sqlitestore.Open(context.Background(), forged, sqlitestore.Options{Snapshot: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := addCustomer(fst, "EVIL"); err != nil {
 		t.Fatal(err)
 	}
-	whole := filepath.Join(t.TempDir(), "whole.db")
-	if err := fst.Backup(context.Background(), whole); err != nil {
-		t.Fatal(err)
-	}
 	fst.Close()
-	if got := customers(t, mustOpen(t, whole)); !slices.Equal(got, []string{"C1", "EVIL"}) {
+	if got := customers(t, mustOpen(t, forged)); !slices.Equal(got, []string{"C1", "EVIL"}) {
 		t.Fatalf("the forged database holds %v", got)
 	}
-	evil, _ := os.ReadFile(whole)
-	for _, c := range copies {
-		if err := os.WriteFile(c, evil, 0o600); err != nil {
-			t.Fatal(err)
+	evil, _ := os.ReadFile(forged)
+	swap := func() {
+		for _, c := range cachedCopies(t, cache) {
+			if err := os.WriteFile(c, evil, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-
-	// A cold process sharing the cache, and the warm one, both see S3's truth.
-	cold := openIn(t, proxy.Server, cache)
-	if got := customers(t, cold); !slices.Equal(got, []string{"C1"}) {
-		t.Fatalf("cold reader trusted the swapped copy: %v", got)
-	}
+	swap()
+	// The process holding the copy, and a cold one sharing the directory.
 	if got := customers(t, warm); !slices.Equal(got, []string{"C1"}) {
 		t.Fatalf("warm reader trusted the swapped copy: %v", got)
 	}
-	// The same size, other content: still caught.
+	cold := openIn(t, srv, cache)
+	if got := customers(t, cold); !slices.Equal(got, []string{"C1"}) {
+		t.Fatalf("cold reader trusted the swapped copy: %v", got)
+	}
+	cold.Close()
+	// Swapped while no process holds it: the next holder checks it.
+	warm.Close()
+	swap()
+	next := openIn(t, srv, cache)
+	if err := addCustomer(next, "C2"); err != nil {
+		t.Fatal(err)
+	}
+	// The same size, other content, under a holder: still caught.
 	for _, c := range cachedCopies(t, cache) {
 		same, _ := os.ReadFile(c)
 		same[len(same)-1] ^= 0xff
 		os.WriteFile(c, same, 0o600)
 	}
-	if err := addCustomer(warm, "C2"); err != nil {
+	if err := addCustomer(next, "C3"); err != nil {
 		t.Fatal(err)
 	}
 	check := openIn(t, srv, t.TempDir())
-	if got := customers(t, check); !slices.Equal(got, []string{"C1", "C2"}) {
-		t.Fatalf("S3 holds %v after a write over a swapped copy, want C1 C2", got)
+	if got := customers(t, check); !slices.Equal(got, []string{"C1", "C2", "C3"}) {
+		t.Fatalf("S3 holds %v after writes over swapped copies, want C1 C2 C3", got)
 	}
 }
 
-// An object with a planted trigger is refused by readers and writers, and
-// nothing is written over it.
+// A snapshot with a planted trigger, published with a matching checksum by
+// someone who can write the bucket, is refused by readers and writers, and
+// nothing is written over it; one whose checksum does not match is refused
+// before it is opened.
 func TestObjectWithPlantedTriggerIsRefused(t *testing.T) {
 	srv := s3test.StartGofakes3(t)
 	st := openIn(t, srv, t.TempDir())
 	initDB(t, st)
 	addCustomer(st, "C1")
 	local := filepath.Join(t.TempDir(), "planted.db")
-	os.WriteFile(local, srv.Object(t, key), 0o600)
+	if err := st.Backup(context.Background(), local); err != nil {
+		t.Fatal(err)
+	}
 	db, _ := sql.Open("sqlite3", local)
 	if _, err := db.Exec(`CREATE TRIGGER keep_active AFTER UPDATE OF status ON licenses BEGIN UPDATE licenses SET status = 'active' WHERE id = NEW.id; END`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
+	pagelog.Normalize(local)
+	sum, _ := pagelog.Checksum(local)
 	planted, _ := os.ReadFile(local)
-	srv.PutObject(t, key, planted)
+	// Published as a new snapshot far ahead of the log, so no delta follows.
+	srv.PutObjectMeta(t, key, planted, map[string]string{"caio-seq": "1000", "caio-checksum": strconv.FormatUint(sum, 16)})
 
 	fresh := openIn(t, srv, t.TempDir())
 	for name, err := range map[string]error{
@@ -142,6 +154,10 @@ func TestObjectWithPlantedTriggerIsRefused(t *testing.T) {
 	}
 	if string(srv.Object(t, key)) != string(planted) {
 		t.Fatal("the object was written over")
+	}
+	srv.PutObjectMeta(t, key, planted, map[string]string{"caio-seq": "1000", "caio-checksum": strconv.FormatUint(sum^1, 16)})
+	if err := openIn(t, srv, t.TempDir()).View(context.Background(), func(licensing.Tx) error { return nil }); licensing.ErrorCode(err) != licensing.CodeDBInvalid || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("a snapshot that does not match its checksum: %v", err)
 	}
 }
 

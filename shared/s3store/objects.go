@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -25,24 +26,44 @@ var (
 	errCondition = errors.New("conditional write lost: the object changed")
 )
 
-// objects is the part of S3 the store uses: one object, read with a
-// conditional GET and written with a conditional PUT.
+// objInfo is what a GET or HEAD says about an object.
+type objInfo struct {
+	etag     string
+	meta     map[string]string
+	modified time.Time
+	size     int64
+}
+
+// listed is one object of a listing.
+type listed struct {
+	key      string
+	modified time.Time
+	size     int64
+}
+
+// objects is the part of S3 the store uses, on keys in one bucket.
 type objects interface {
-	// get returns the object unless its ETag is ifNoneMatch (then
-	// notModified). The caller closes body.
-	get(ctx context.Context, ifNoneMatch string) (body io.ReadCloser, etag string, notModified bool, err error)
-	// put writes the object if its ETag is still ifMatch ("" : if it does
-	// not exist) and returns the new ETag; errCondition if it changed.
-	put(ctx context.Context, body io.ReadSeeker, size int64, ifMatch string) (etag string, err error)
+	// get returns key unless its ETag is ifNoneMatch (notModified). The
+	// caller closes body.
+	get(ctx context.Context, key, ifNoneMatch string) (body io.ReadCloser, info objInfo, notModified bool, err error)
+	head(ctx context.Context, key string) (objInfo, error)
+	// put writes key if its ETag is still ifMatch, or, with ifMatch "",
+	// if it does not exist; errCondition otherwise.
+	put(ctx context.Context, key string, body io.ReadSeeker, size int64, ifMatch string, meta map[string]string) (etag string, err error)
+	// copy copies src, if its ETag is srcETag, to dst (server side).
+	copy(ctx context.Context, src, srcETag, dst string) error
+	list(ctx context.Context, prefix string) ([]listed, error)
+	remove(ctx context.Context, keys []string) error
+	bucketName() string
 }
 
 // s3Objects is objects on the AWS SDK.
 type s3Objects struct {
-	client      *s3.Client
-	bucket, key string
+	client *s3.Client
+	bucket string
 }
 
-func newS3Objects(ctx context.Context, bucket, key string) (*s3Objects, error) {
+func newS3Objects(ctx context.Context, bucket string) (*s3Objects, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, licensing.Wrap(licensing.CodeConfig, err, "AWS configuration: %v", err)
@@ -52,7 +73,7 @@ func newS3Objects(ctx context.Context, bucket, key string) (*s3Objects, error) {
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, licensing.Wrap(licensing.CodeConfig, err,
-			"no AWS credentials for s3://%s/%s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an IAM role", bucket, key)
+			"no AWS credentials for s3://%s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an IAM role", bucket)
 	}
 	// The SDK's own log lines would land in the CLI's output.
 	cfg.Logger = logging.Nop{}
@@ -64,13 +85,15 @@ func newS3Objects(ctx context.Context, bucket, key string) (*s3Objects, error) {
 			o.UsePathStyle = true
 		}
 	})
-	return &s3Objects{client: client, bucket: bucket, key: key}, nil
+	return &s3Objects{client: client, bucket: bucket}, nil
 }
 
-func (o *s3Objects) get(ctx context.Context, ifNoneMatch string) (io.ReadCloser, string, bool, error) {
+func (o *s3Objects) bucketName() string { return o.bucket }
+
+func (o *s3Objects) get(ctx context.Context, key, ifNoneMatch string) (io.ReadCloser, objInfo, bool, error) {
 	// ChecksumMode: where S3 holds a checksum of the object (the SDK sends
 	// one with every PUT), the SDK checks the download against it.
-	in := &s3.GetObjectInput{Bucket: &o.bucket, Key: &o.key, ChecksumMode: types.ChecksumModeEnabled}
+	in := &s3.GetObjectInput{Bucket: &o.bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled}
 	if ifNoneMatch != "" {
 		in.IfNoneMatch = aws.String(ifNoneMatch)
 	}
@@ -78,21 +101,33 @@ func (o *s3Objects) get(ctx context.Context, ifNoneMatch string) (io.ReadCloser,
 	if err != nil {
 		switch status(err) {
 		case http.StatusNotModified:
-			return nil, ifNoneMatch, true, nil
+			return nil, objInfo{etag: ifNoneMatch}, true, nil
 		case http.StatusNotFound:
 			if code(err) == "NoSuchBucket" {
-				return nil, "", false, o.describe(err)
+				return nil, objInfo{}, false, o.describe(key, err)
 			}
-			return nil, "", false, errNoObject
+			return nil, objInfo{}, false, errNoObject
 		}
-		return nil, "", false, o.describe(err)
+		return nil, objInfo{}, false, o.describe(key, err)
 	}
-	return out.Body, aws.ToString(out.ETag), false, nil
+	return out.Body, objInfo{etag: aws.ToString(out.ETag), meta: out.Metadata, modified: aws.ToTime(out.LastModified),
+		size: aws.ToInt64(out.ContentLength)}, false, nil
 }
 
-func (o *s3Objects) put(ctx context.Context, body io.ReadSeeker, size int64, ifMatch string) (string, error) {
-	in := &s3.PutObjectInput{Bucket: &o.bucket, Key: &o.key, Body: body,
-		ContentLength: aws.Int64(size), ContentType: aws.String("application/vnd.sqlite3")}
+func (o *s3Objects) head(ctx context.Context, key string) (objInfo, error) {
+	out, err := o.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.bucket, Key: &key})
+	if err != nil {
+		if status(err) == http.StatusNotFound && code(err) != "NoSuchBucket" {
+			return objInfo{}, errNoObject
+		}
+		return objInfo{}, o.describe(key, err)
+	}
+	return objInfo{etag: aws.ToString(out.ETag), meta: out.Metadata, modified: aws.ToTime(out.LastModified), size: aws.ToInt64(out.ContentLength)}, nil
+}
+
+func (o *s3Objects) put(ctx context.Context, key string, body io.ReadSeeker, size int64, ifMatch string, meta map[string]string) (string, error) {
+	in := &s3.PutObjectInput{Bucket: &o.bucket, Key: &key, Body: body,
+		ContentLength: aws.Int64(size), ContentType: aws.String("application/octet-stream"), Metadata: meta}
 	if ifMatch == "" {
 		in.IfNoneMatch = aws.String("*")
 	} else {
@@ -108,9 +143,52 @@ func (o *s3Objects) put(ctx context.Context, body io.ReadSeeker, size int64, ifM
 				return "", errCondition
 			}
 		}
-		return "", o.describe(err)
+		return "", o.describe(key, err)
 	}
 	return aws.ToString(out.ETag), nil
+}
+
+func (o *s3Objects) copy(ctx context.Context, src, srcETag, dst string) error {
+	_, err := o.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &o.bucket, Key: &dst,
+		CopySource: aws.String(o.bucket + "/" + src), CopySourceIfMatch: aws.String(srcETag)})
+	if err != nil {
+		return o.describe(src, err)
+	}
+	return nil
+}
+
+func (o *s3Objects) list(ctx context.Context, prefix string) ([]listed, error) {
+	var out []listed
+	p := s3.NewListObjectsV2Paginator(o.client, &s3.ListObjectsV2Input{Bucket: &o.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, o.describe(prefix, err)
+		}
+		for _, c := range page.Contents {
+			out = append(out, listed{key: aws.ToString(c.Key), modified: aws.ToTime(c.LastModified), size: aws.ToInt64(c.Size)})
+		}
+	}
+	return out, nil
+}
+
+func (o *s3Objects) remove(ctx context.Context, keys []string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		ids := make([]types.ObjectIdentifier, n)
+		for i, k := range keys[:n] {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		out, err := o.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &o.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return o.describe(keys[0], err)
+		}
+		if len(out.Errors) > 0 {
+			return fmt.Errorf("deleting %s: %s", aws.ToString(out.Errors[0].Key), aws.ToString(out.Errors[0].Message))
+		}
+		keys = keys[n:]
+	}
+	return nil
 }
 
 func status(err error) int {
@@ -131,8 +209,8 @@ func code(err error) string {
 
 // describe turns S3 errors that configuration causes into one line that
 // says what to fix; anything else stays a transport error (unknown outcome).
-func (o *s3Objects) describe(err error) error {
-	where := fmt.Sprintf("s3://%s/%s", o.bucket, o.key)
+func (o *s3Objects) describe(key string, err error) error {
+	where := fmt.Sprintf("s3://%s/%s", o.bucket, key)
 	switch c := code(err); {
 	case c == "NoSuchBucket":
 		return licensing.Wrap(licensing.CodeConfig, err, "bucket %s does not exist: check CAIO_LICENSE_DB_PATH", o.bucket)

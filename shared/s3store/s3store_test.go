@@ -15,6 +15,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
 const key = "prod/caio_licenses.db"
@@ -75,7 +76,8 @@ func TestInitDBCreatesOnceAndReadsAreConditional(t *testing.T) {
 	if err := addCustomer(st, "C1"); err != nil {
 		t.Fatal(err)
 	}
-	// Another client's write is seen; an unchanged object is not downloaded again.
+	// Another client's write is seen by fetching its delta; a current
+	// reader spends one request (a 404 on the next number) to learn so.
 	other := open(t, proxy.Server)
 	if err := addCustomer(other, "C2"); err != nil {
 		t.Fatal(err)
@@ -84,13 +86,22 @@ func TestInitDBCreatesOnceAndReadsAreConditional(t *testing.T) {
 	if got := customers(t, st); strings.Join(got, ",") != "C1,C2" {
 		t.Fatalf("customers %v", got)
 	}
-	if proxy.Gets.Load() != 1 || proxy.NotMods.Load() != 0 {
-		t.Fatalf("read after a change: %s", proxy.Counts())
+	if proxy.Gets.Load() != 2 || proxy.NotFounds.Load() != 1 || proxy.BytesDown.Load() > 16<<10 {
+		t.Fatalf("read after one change should fetch one small delta and one 404: %s", proxy.Counts())
 	}
 	proxy.Reset()
 	customers(t, st)
-	if proxy.Gets.Load() != 1 || proxy.NotMods.Load() != 1 || proxy.BytesDown.Load() != 0 {
-		t.Fatalf("read of an unchanged object should be one 304: %s", proxy.Counts())
+	if proxy.Requests.Load() != 1 || proxy.NotFounds.Load() != 1 {
+		t.Fatalf("read of an unchanged database should be one request: %s", proxy.Counts())
+	}
+	// An uncontended write from a warm process: the 404 that says it is
+	// current, and the delta's put-if-absent.
+	proxy.Reset()
+	if err := addCustomer(st, "C3"); err != nil {
+		t.Fatal(err)
+	}
+	if proxy.Requests.Load() != 2 || proxy.Puts.Load() != 1 {
+		t.Fatalf("a warm write should take two requests: %s", proxy.Counts())
 	}
 	// A unit of work that changes nothing uploads nothing.
 	proxy.Reset()
@@ -254,7 +265,8 @@ func TestObjectThatIsNotADatabase(t *testing.T) {
 	}
 }
 
-// The object, fetched as is, is a database the stock sqlite3 tool accepts.
+// The published state, rebuilt by a cold process, and the snapshot object
+// fetched as is, are databases the stock sqlite3 tool accepts.
 func TestObjectPassesIntegrityCheck(t *testing.T) {
 	sqlite3, err := exec.LookPath("sqlite3")
 	if err != nil {
@@ -264,19 +276,40 @@ func TestObjectPassesIntegrityCheck(t *testing.T) {
 		t.Skip("sqlite3 not installed")
 	}
 	srv := s3test.StartGofakes3(t)
-	st := open(t, srv)
+	srv.SetEnv(t, key)
+	st, err := s3store.OpenWith(context.Background(), "s3://"+s3test.Bucket+"/"+key, s3store.Options{CacheDir: t.TempDir(), SnapshotEvery: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
 	initDB(t, st)
 	for i := range 5 {
 		if err := addCustomer(st, fmt.Sprintf("C%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "fetched.db")
-	os.WriteFile(path, srv.Object(t, key), 0o600)
-	out, err := exec.Command(sqlite3, path, "PRAGMA integrity_check; SELECT count(*) FROM customers;").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "ok\n5" {
-		t.Fatalf("sqlite3: %v %q", err, out)
+	st.Close() // waits for the snapshot in flight
+	check := func(path, want string) {
+		t.Helper()
+		out, err := exec.Command(sqlite3, path, "PRAGMA integrity_check; SELECT count(*) FROM customers;").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "ok\n"+want {
+			t.Fatalf("sqlite3 %s: %v %q, want ok and %s customers", filepath.Base(path), err, out, want)
+		}
 	}
+	backup := filepath.Join(t.TempDir(), "rebuilt.db")
+	if err := open(t, srv).Backup(context.Background(), backup); err != nil {
+		t.Fatal(err)
+	}
+	check(backup, "5")
+	// The snapshot is taken after the third delta past the last (init-db
+	// made two: the empty database and the schema): state at sequence 3
+	// or later.
+	snap := filepath.Join(t.TempDir(), "snapshot.db")
+	os.WriteFile(snap, srv.Object(t, key), 0o600)
+	out, _ := exec.Command(sqlite3, snap, "SELECT count(*) FROM customers;").CombinedOutput()
+	if n := strings.TrimSpace(string(out)); n == "0" || n == "" {
+		t.Fatalf("the snapshot object holds %q customers: no snapshot was published", n)
+	}
+	check(snap, strings.TrimSpace(string(out)))
 }
 
 func TestBackupIsAConsistentCopy(t *testing.T) {
@@ -284,13 +317,18 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 	st := open(t, srv)
 	initDB(t, st)
 	addCustomer(st, "C1")
+	addCustomer(open(t, srv), "C2") // another process: the backup catches up first
 	dest := filepath.Join(t.TempDir(), "backup.db")
 	if err := st.Backup(context.Background(), dest); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := os.ReadFile(dest)
-	if string(raw) != string(srv.Object(t, key)) {
-		t.Fatal("backup differs from the object")
+	local, err := sqlitestore.Open(context.Background(), dest, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	if got := customers(t, local); strings.Join(got, ",") != "C1,C2" {
+		t.Fatalf("backup holds %v, want C1,C2", got)
 	}
 }
 

@@ -1,21 +1,38 @@
-// Package s3store keeps the licensing database as one SQLite file in S3,
-// safe under concurrent writers.
+// Package s3store keeps the licensing database in S3 as a log of page
+// deltas with snapshots, safe under concurrent writers.
 //
-// Protocol. A cached copy lives in a local directory, named by the ETag it
-// came from; cached files are immutable (written whole, then renamed), so
-// processes may share the directory. A read refreshes the cache with a
-// conditional GET (If-None-Match): a 304 downloads nothing. A write copies
-// the current version, runs the whole operation in a transaction on the
-// copy and publishes the result with a conditional PUT (If-Match the ETag
-// it started from; If-None-Match: * for a new object). When the condition
-// fails — another writer won — the write reloads and re-runs the whole
-// operation, business checks included, with bounded, jittered retries.
-// Success is reported only after S3 accepted the new version.
+// Objects, for a database at s3://bucket/KEY:
+//
+//	KEY                         the newest snapshot: a whole SQLite file,
+//	                            with its sequence number and state checksum
+//	                            in metadata (caio-seq, caio-checksum)
+//	KEY.log/<seq, 20 digits>    one delta per committed write: the pages it
+//	                            changed (package pagelog)
+//	KEY.snapshots/<seq>.db      earlier snapshots, for backup --at
+//
+// A write runs the whole operation in a transaction on this process's
+// working copy (at sequence n, WAL mode, no automatic checkpoint), reads
+// the pages it changed from the WAL and commits by creating KEY.log/<n+1>
+// with put-if-absent: exactly one writer wins each number. The winner
+// checkpoints; a loser drops its WAL, catches up (fetches the deltas it
+// lacks and applies them, each checked against the state it holds) and
+// re-runs the whole operation, business checks included. Success is
+// reported only after S3 accepted the delta.
+//
+// A reader catches up the same way: a process that is current spends one
+// request (a 404 on the next number) to learn so. A cold process reads KEY
+// and the deltas after it. Every so many deltas a writer publishes its copy
+// as KEY (If-Match the snapshot it knew) in the background of its write;
+// a failed snapshot never fails the write.
 //
 // Every write records a random operation id in the database. When a PUT's
 // outcome is unknown (a dropped connection, a 5xx after the server may
-// have applied it), the next attempt first reloads and looks for that id:
+// have applied it), the next attempt catches up and looks for that id:
 // found, the write landed and is reported as done; not found, it is re-run.
+//
+// A database that is one whole object at KEY, as earlier builds wrote it,
+// is the snapshot at sequence 0: it is adopted with no step, and stays
+// readable as it was.
 package s3store
 
 import (
@@ -23,21 +40,21 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
-	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
-	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/pagelog"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -48,26 +65,54 @@ const (
 	maxBackoff         = 500 * time.Millisecond
 )
 
-// Store is a licensing.Store on an SQLite file in S3.
-type Store struct {
-	uri         string
-	obj         objects
-	cacheDir    string
-	prefix      string // cache file names: <prefix>-<etag>.db
-	maxAttempts int
+// Defaults for snapshots and the history kept in S3.
+const (
+	// DefaultSnapshotEvery: a snapshot once this many deltas follow the
+	// last one, or once they add up to the database's size, whichever comes
+	// first. A cold start then reads at most this many deltas.
+	DefaultSnapshotEvery = 1000
+	// DefaultHistory is how long deltas and snapshots are kept (backup --at).
+	DefaultHistory = 7 * 24 * time.Hour
+	// prefetch is how many deltas a catch-up fetches at once.
+	prefetch = 8
+)
 
-	mu       sync.Mutex // one operation at a time per process
-	current  *snapshot
-	reader   *sqlitestore.Store     // open on current.path
-	verified map[string]fingerprint // cached copies checked by this process
+// Metadata keys on snapshot objects.
+const (
+	metaSeq      = "caio-seq"
+	metaChecksum = "caio-checksum"
+	metaTime     = "caio-time"
+)
+
+// Options tune a store; zero values mean the defaults.
+type Options struct {
+	CacheDir      string        // "" for DefaultCacheDir
+	History       time.Duration // DefaultHistory
+	SnapshotEvery int           // DefaultSnapshotEvery
 }
 
-const sqliteHeader = "SQLite format 3\x00"
+// Store is a licensing.Store on an SQLite database in S3.
+type Store struct {
+	uri, key      string
+	obj           objects
+	cacheDir      string
+	prefix        string // cache file names: <prefix>-<slot>
+	maxAttempts   int
+	snapshotEvery uint64
+	history       time.Duration
 
-// snapshot is one cached, immutable version of the object.
-type snapshot struct {
-	etag string
-	path string
+	mu      sync.Mutex // one operation at a time per process
+	lock    *os.File   // the slot's flock, held while open
+	path    string     // the working copy
+	db      *sqlitestore.Store
+	loaded  bool // path holds state st
+	st      slotMeta
+	fp      fingerprint // of path after this process last changed it
+	cookie  uint32      // schema cookie at the last schema check
+	version int
+	bytes   int64 // delta bytes since the last snapshot this process knows
+	bg      sync.WaitGroup
+	bgBusy  bool
 }
 
 var _ licensing.Store = (*Store)(nil)
@@ -82,181 +127,87 @@ func ParseURI(uri string) (bucket, key string, err error) {
 	return bucket, key, nil
 }
 
-// Open returns the store for uri, caching copies in cacheDir (created if
-// needed; "" for DefaultCacheDir), which must be private to this user. It
-// checks configuration and credentials but does not require the object to
-// exist (init-db creates it).
+// Open returns the store for uri, keeping its working copy in cacheDir
+// ("" for DefaultCacheDir), which must be private to this user.
 func Open(ctx context.Context, uri, cacheDir string) (*Store, error) {
+	return OpenWith(ctx, uri, Options{CacheDir: cacheDir})
+}
+
+// OpenWith is Open with options. It checks configuration and credentials
+// but does not require the database to exist (init-db creates it).
+func OpenWith(ctx context.Context, uri string, opt Options) (*Store, error) {
 	bucket, key, err := ParseURI(uri)
 	if err != nil {
 		return nil, err
 	}
-	obj, err := newS3Objects(ctx, bucket, key)
+	obj, err := newS3Objects(ctx, bucket)
 	if err != nil {
 		return nil, err
 	}
-	return newStore(uri, obj, cacheDir)
+	return newStore(uri, key, obj, opt)
 }
 
-func newStore(uri string, obj objects, cacheDir string) (*Store, error) {
-	if cacheDir == "" {
-		cacheDir = DefaultCacheDir()
+func newStore(uri, key string, obj objects, opt Options) (*Store, error) {
+	if opt.CacheDir == "" {
+		opt.CacheDir = DefaultCacheDir()
 	}
-	if err := prepareCacheDir(cacheDir); err != nil {
+	if opt.History <= 0 {
+		opt.History = DefaultHistory
+	}
+	if opt.SnapshotEvery <= 0 {
+		opt.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if err := prepareCacheDir(opt.CacheDir); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(uri))
-	return &Store{uri: uri, obj: obj, cacheDir: cacheDir, prefix: hex.EncodeToString(sum[:8]),
-		maxAttempts: DefaultMaxAttempts, verified: map[string]fingerprint{}}, nil
-}
-
-// Location is the object's URI.
-func (s *Store) Location() string { return s.uri }
-
-// Close releases the cached reader.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.reader != nil {
-		s.reader.Close()
-		s.reader = nil
-	}
-	return nil
-}
-
-func (s *Store) cachePath(etag string) string {
-	return filepath.Join(s.cacheDir, s.prefix+"-"+base64.RawURLEncoding.EncodeToString([]byte(etag))+".db")
-}
-
-// newestCached finds the latest cached version another process (or an
-// earlier run) left, so a cold start can still get a 304.
-func (s *Store) newestCached() *snapshot {
-	matches, _ := filepath.Glob(filepath.Join(s.cacheDir, s.prefix+"-*.db"))
-	type cand struct {
-		snapshot
-		mod time.Time
-	}
-	var cands []cand
-	for _, m := range matches {
-		info, err := os.Stat(m)
-		if err != nil {
-			continue
-		}
-		enc := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), s.prefix+"-"), ".db")
-		etag, err := base64.RawURLEncoding.DecodeString(enc)
-		if err != nil {
-			continue
-		}
-		if _, err := os.Stat(recordPath(m)); err != nil {
-			continue // being written by another process, or not ours
-		}
-		cands = append(cands, cand{snapshot{string(etag), m}, info.ModTime()})
-	}
-	if len(cands) == 0 {
-		return nil
-	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].mod.After(cands[j].mod) })
-	return &cands[0].snapshot
-}
-
-// refresh brings the cache up to date with S3 and returns the current version.
-func (s *Store) refresh(ctx context.Context) (*snapshot, error) {
-	cur := s.current
-	if cur == nil {
-		cur = s.newestCached()
-	}
-	if cur != nil {
-		switch err := s.trusted(cur); {
-		case errors.Is(err, errCacheTampered):
-			s.discard(cur) // swapped or damaged: fetch the object again
-			cur = nil
-		case err != nil:
-			cur = nil // removed by another process's clean-up
-		}
-		if cur == nil && s.current != nil {
-			s.dropReader()
-		}
-	}
-	etag := ""
-	if cur != nil {
-		etag = cur.etag
-	}
-	body, newEtag, notModified, err := s.obj.get(ctx, etag)
-	switch {
-	case errors.Is(err, errNoObject):
-		return nil, licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' to create it, or check CAIO_LICENSE_DB_PATH", s.uri)
-	case err != nil:
-		return nil, s.unavailable(err)
-	case notModified:
-		s.setCurrent(cur)
-		return cur, nil
-	}
-	defer body.Close()
-	// Streamed to the cache, never held in memory whole.
-	header := make([]byte, len(sqliteHeader))
-	if _, err := io.ReadFull(body, header); err != nil || string(header) != sqliteHeader {
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return nil, s.unavailable(err)
-		}
-		return nil, licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
-	}
-	snap := &snapshot{etag: newEtag, path: s.cachePath(newEtag)}
-	hr := newHashingReader(io.MultiReader(bytes.NewReader(header), body))
-	if err := atomicfile.WriteFrom(snap.path, hr, 0o600); err != nil {
-		return nil, s.unavailable(err) // most likely the download broke off
-	}
-	if err := s.remember(snap, record{ETag: newEtag, Size: hr.size, SHA256: hr.sum()}); err != nil {
+	prefix := hex.EncodeToString(sum[:8])
+	removeOldFormat(opt.CacheDir, prefix)
+	lock, path, err := takeSlot(opt.CacheDir, prefix)
+	if err != nil {
 		return nil, err
 	}
-	s.setCurrent(snap)
-	return snap, nil
+	return &Store{uri: uri, key: key, obj: obj, cacheDir: opt.CacheDir, prefix: prefix, maxAttempts: DefaultMaxAttempts,
+		snapshotEvery: uint64(opt.SnapshotEvery), history: opt.History, lock: lock, path: path}, nil
 }
 
-// remember records what S3 said about a copy just downloaded or uploaded.
-func (s *Store) remember(snap *snapshot, rec record) error {
-	if err := writeRecord(snap.path, rec); err != nil {
-		return err
+// Location is the database's URI.
+func (s *Store) Location() string { return s.uri }
+
+// Close waits for a snapshot in flight, records the working copy's state
+// for the next process and releases it.
+func (s *Store) Close() error {
+	s.bg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeDB()
+	if s.loaded {
+		writeMeta(s.path, s.st)
 	}
-	if info, err := os.Stat(snap.path); err == nil {
-		s.verified[snap.path] = fingerprintOf(info)
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
+		s.lock = nil
 	}
 	return nil
 }
 
-func (s *Store) setCurrent(snap *snapshot) {
-	if s.current != nil && s.current.path == snap.path && s.reader != nil {
-		return
-	}
-	s.dropReader()
-	s.current = snap
-	s.collectGarbage(snap)
-}
-
-func (s *Store) dropReader() {
-	if s.reader != nil {
-		s.reader.Close()
-		s.reader = nil
+func (s *Store) closeDB() {
+	if s.db != nil {
+		s.db.Close()
+		s.db = nil
 	}
 }
 
-// cacheRetention is how long superseded versions stay in the cache: other
-// processes sharing the directory may still be about to open them.
-const cacheRetention = time.Minute
+func deltaKey(key string, seq uint64) string { return fmt.Sprintf("%s.log/%020d", key, seq) }
+func historyKey(key string, seq uint64) string {
+	return fmt.Sprintf("%s.snapshots/%020d.db", key, seq)
+}
 
-// collectGarbage removes superseded cached versions and stale work files.
-func (s *Store) collectGarbage(keep *snapshot) {
-	matches, _ := filepath.Glob(filepath.Join(s.cacheDir, s.prefix+"-*.db"))
-	work, _ := filepath.Glob(filepath.Join(s.cacheDir, ".work-*"))
-	for _, m := range append(matches, work...) {
-		if m == keep.path {
-			continue
-		}
-		if info, err := os.Stat(m); err == nil && time.Since(info.ModTime()) > cacheRetention {
-			os.Remove(m)
-			os.Remove(recordPath(m))
-			delete(s.verified, m)
-		}
-	}
+// trustFor is how long a working copy's state may go unconfirmed before it
+// is dropped for a fresh snapshot: well inside the history window, so the
+// deltas it lacks are never ones that maintain has removed.
+func (s *Store) trustFor() time.Duration {
+	return max(s.history-24*time.Hour, s.history/2)
 }
 
 func (s *Store) unavailable(err error) error {
@@ -267,59 +218,305 @@ func (s *Store) unavailable(err error) error {
 	return licensing.Wrap(licensing.CodeBusy, err, "S3 is unavailable for %s: retry shortly", s.uri)
 }
 
-// View runs fn on the current version.
-func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range 3 {
-		snap, err := s.refresh(ctx)
-		if err != nil {
+// sync brings the working copy up to date with S3 and opens it.
+func (s *Store) sync(ctx context.Context) error {
+	if s.loaded {
+		// The copy is this process's; anything else that changed it (or a
+		// state left unconfirmed too long) sends it back to a snapshot.
+		fp, err := fingerprintOf(s.path)
+		if err != nil || fp != s.fp || time.Since(s.st.At) > s.trustFor() {
+			s.reset()
+		}
+	}
+	if !s.loaded {
+		if err := s.load(ctx); err != nil {
 			return err
 		}
-		if s.reader == nil {
-			if _, err := os.Stat(snap.path); errors.Is(err, fs.ErrNotExist) {
-				s.current = nil // another process cleaned it up: fetch again
-				continue
-			}
-			r, err := sqlitestore.Open(ctx, snap.path, sqlitestore.Options{ReadOnly: true})
-			if err != nil {
-				return s.explainOpen(err, snap.path)
-			}
-			s.reader = r
-		}
-		return s.reader.View(ctx, fn)
 	}
-	return licensing.Errorf(licensing.CodeBusy, "the cache of %s keeps changing under this process: retry shortly", s.uri)
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+	return s.open(ctx)
 }
 
-// explainOpen names the S3 object, not the cache file at path, in open errors.
-func (s *Store) explainOpen(err error, path string) error {
+// reset forgets the working copy.
+func (s *Store) reset() {
+	s.closeDB()
+	s.loaded = false
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(s.path + suffix)
+	}
+	os.Remove(metaPath(s.path))
+}
+
+// load takes over the state a previous holder of the slot left, if it
+// checks out, or else reads the newest snapshot.
+func (s *Store) load(ctx context.Context) error {
+	if m, err := readMeta(s.path); err == nil && m.URI == s.uri && time.Since(m.At) < s.trustFor() {
+		os.Remove(s.path + "-wal") // an unpublished commit of a process that died
+		if err := pagelog.Normalize(s.path); err == nil {
+			if sum, err := pagelog.Checksum(s.path); err == nil && sum == m.Checksum {
+				s.st, s.loaded = m, true
+				return s.remember()
+			}
+		}
+	}
+	s.reset()
+	return s.loadSnapshot(ctx)
+}
+
+// loadSnapshot downloads KEY into the working copy.
+func (s *Store) loadSnapshot(ctx context.Context) error {
+	body, info, _, err := s.obj.get(ctx, s.key, "")
+	switch {
+	case errors.Is(err, errNoObject):
+		return licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' to create it, or check CAIO_LICENSE_DB_PATH", s.uri)
+	case err != nil:
+		return s.unavailable(err)
+	}
+	defer body.Close()
+	// Streamed to the file, never held in memory whole.
+	header := make([]byte, 16)
+	if _, err := io.ReadFull(body, header); err != nil || string(header) != "SQLite format 3\x00" {
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return s.unavailable(err)
+		}
+		return licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+	}
+	if err := atomicfile.WriteFrom(s.path, io.MultiReader(bytes.NewReader(header), body), 0o600); err != nil {
+		return s.unavailable(err) // most likely the download broke off
+	}
+	if err := pagelog.Normalize(s.path); err != nil {
+		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a whole SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+	}
+	sum, err := pagelog.Checksum(s.path)
+	if err != nil {
+		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a whole SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+	}
+	seq, recorded, err := snapshotMeta(info.meta)
+	if err != nil {
+		return licensing.Wrap(licensing.CodeDBInvalid, err, "snapshot %s has unreadable metadata: %v", s.uri, err)
+	}
+	if recorded != nil && *recorded != sum {
+		return licensing.Errorf(licensing.CodeDBInvalid, "snapshot %s does not match its recorded checksum: it was changed outside manage-licenses (nothing was changed)", s.uri)
+	}
+	s.st = slotMeta{URI: s.uri, Seq: seq, Checksum: sum, At: time.Now(), BaseSeq: seq, BaseETag: info.etag}
+	s.loaded, s.bytes, s.cookie = true, 0, 0
+	return s.remember()
+}
+
+// snapshotMeta reads a snapshot's sequence number and checksum; an object
+// without them is a whole database from before the page log: sequence 0.
+func snapshotMeta(meta map[string]string) (uint64, *uint64, error) {
+	get := func(k string) string {
+		for mk, v := range meta {
+			if strings.EqualFold(mk, k) {
+				return v
+			}
+		}
+		return ""
+	}
+	if get(metaSeq) == "" {
+		return 0, nil, nil
+	}
+	seq, err := strconv.ParseUint(get(metaSeq), 10, 64)
+	if err != nil {
+		return 0, nil, err
+	}
+	sum, err := strconv.ParseUint(get(metaChecksum), 16, 64)
+	if err != nil {
+		return 0, nil, err
+	}
+	return seq, &sum, nil
+}
+
+// remember records the working copy's fingerprint after this process
+// changed it.
+func (s *Store) remember() error {
+	fp, err := fingerprintOf(s.path)
+	if err != nil {
+		return err
+	}
+	s.fp = fp
+	return nil
+}
+
+// catchUp applies the deltas after the working copy's sequence number:
+// one at a time, then, once it is clearly behind, a batch at a time.
+func (s *Store) catchUp(ctx context.Context) error {
+	fetched := 0
+	for {
+		n := 1
+		if fetched >= 2 {
+			n = prefetch
+		}
+		ds, stop := s.fetchDeltas(ctx, s.st.Seq+1, n)
+		if len(ds) > 0 {
+			if err := s.apply(ds); err != nil {
+				return err
+			}
+			fetched += len(ds)
+		}
+		switch {
+		case errors.Is(stop, errNoObject):
+			s.st.At = time.Now() // known current
+			return nil
+		case stop != nil:
+			return stop
+		}
+	}
+}
+
+// fetchDeltas fetches n deltas from seq on, in parallel, and returns the
+// run of them that exists with the error that ended it (errNoObject past
+// the last).
+func (s *Store) fetchDeltas(ctx context.Context, seq uint64, n int) ([]*pagelog.Delta, error) {
+	ds := make([]*pagelog.Delta, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { ds[i], errs[i] = s.fetchDelta(ctx, seq+uint64(i)) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			return ds[:i], errs[i]
+		}
+	}
+	return ds, nil
+}
+
+// fetchDelta downloads and decodes delta seq.
+func (s *Store) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, error) {
+	body, _, _, err := s.obj.get(ctx, deltaKey(s.key, seq), "")
+	if errors.Is(err, errNoObject) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	defer body.Close()
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	d, err := pagelog.Decode(raw)
+	if err != nil {
+		return nil, licensing.Wrap(licensing.CodeDBInvalid, err, "delta %d of %s is damaged (%v): nothing was applied from it; restore from a backup (backup --at) or contact support", seq, s.uri, err)
+	}
+	if d.Seq != seq {
+		return nil, licensing.Errorf(licensing.CodeDBInvalid, "delta %d of %s says it is number %d: it was put there by something else; nothing was applied from it", seq, s.uri, d.Seq)
+	}
+	return &d, nil
+}
+
+// apply writes deltas, in order, to the closed working copy; each is
+// checked against the state it holds first.
+func (s *Store) apply(ds []*pagelog.Delta) error {
+	s.closeDB()
+	os.Remove(s.path + "-wal")
+	defer s.remember()
+	for _, d := range ds {
+		if err := pagelog.Apply(s.path, s.st.Checksum, *d); err != nil {
+			return licensing.Wrap(licensing.CodeDBInvalid, err,
+				"delta %d of %s does not apply to the state before it (%v): it is damaged or foreign; nothing was applied from it", d.Seq, s.uri, err)
+		}
+		s.st.Seq, s.st.Checksum = d.Seq, d.Post
+		s.bytes += int64(len(d.Changed)) * int64(d.PageSize)
+	}
+	return writeMeta(s.path, s.st)
+}
+
+// open opens the working copy, checking its schema when it changed.
+func (s *Store) open(ctx context.Context) error {
+	if s.db != nil {
+		return nil
+	}
+	cookie, err := schemaCookie(s.path)
+	if err != nil {
+		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a CAIO license database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+	}
+	db, err := sqlitestore.Open(ctx, s.path, sqlitestore.Options{PageLog: true, SkipSchemaCheck: true, SchemaChecked: cookie == s.cookie && s.cookie != 0})
+	if err != nil {
+		s.reset() // fetched again next time
+		return s.explainOpen(err)
+	}
+	if s.version, err = db.Version(ctx); err != nil {
+		db.Close()
+		return s.explainOpen(err)
+	}
+	s.db, s.cookie = db, cookie
+	return nil
+}
+
+// schemaCookie reads the schema cookie (header offset 40): it changes
+// whenever the schema does.
+func schemaCookie(path string) (uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var b [4]byte
+	if _, err := f.ReadAt(b[:], 40); err != nil {
+		return 0, err
+	}
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
+}
+
+// explainOpen names the S3 object, not the working copy, in open errors.
+func (s *Store) explainOpen(err error) error {
 	switch licensing.ErrorCode(err) {
 	case licensing.CodeDBOutdated:
 		return licensing.Wrap(licensing.CodeDBOutdated, err, "database %s has an older schema: run 'manage-licenses init-db' to migrate it", s.uri)
 	case licensing.CodeDBInvalid:
 		msg := licensing.ErrorMessage(err)
 		if strings.Contains(msg, "changed outside manage-licenses") {
-			return licensing.Wrap(licensing.CodeDBInvalid, err, "%s (nothing was changed)", strings.ReplaceAll(msg, path, s.uri))
+			return licensing.Wrap(licensing.CodeDBInvalid, err, "%s (nothing was changed)", strings.ReplaceAll(msg, s.path, s.uri))
 		}
 		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a CAIO license database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
 	}
 	return err
 }
 
-// Update runs fn as one unit of work and publishes the result; see the
-// package comment for the protocol.
+// current checks the schema version for ordinary operations.
+func (s *Store) current() error {
+	switch {
+	case s.version < sqlitestore.SchemaVersion:
+		return licensing.Errorf(licensing.CodeDBOutdated, "database %s has schema version %d, older than this build's %d: run 'manage-licenses init-db' to migrate it", s.uri, s.version, sqlitestore.SchemaVersion)
+	case s.version > sqlitestore.SchemaVersion:
+		return licensing.Errorf(licensing.CodeDBOutdated, "database %s has schema version %d, newer than this build knows (%d): upgrade manage-licenses", s.uri, s.version, sqlitestore.SchemaVersion)
+	}
+	return nil
+}
+
+// View runs fn on the current state.
+func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.sync(ctx); err != nil {
+		return err
+	}
+	if err := s.current(); err != nil {
+		return err
+	}
+	return s.db.View(ctx, fn)
+}
+
+// Update runs fn as one unit of work and publishes it; see the package
+// comment for the protocol.
 func (s *Store) Update(ctx context.Context, fn func(licensing.Tx) error) error {
-	return s.update(ctx, sqlitestore.Options{}, func(st *sqlitestore.Store, opID string) (bool, error) {
+	return s.update(ctx, true, func(st *sqlitestore.Store, opID string) (bool, error) {
 		return st.UpdateOperation(ctx, opID, time.Now().UTC(), fn)
 	})
 }
 
-// Migrate brings the schema up to date, creating the object if it does not
-// exist and leaving an up-to-date one untouched. It returns the version found.
+// Migrate brings the schema up to date, creating the database if it does
+// not exist and leaving an up-to-date one untouched. It returns the
+// version found.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
 	s.mu.Lock()
-	_, err := s.refresh(ctx)
+	err := s.sync(ctx)
 	s.mu.Unlock()
 	if licensing.ErrorCode(err) == licensing.CodeDBNotFound {
 		created, err := s.create(ctx)
@@ -330,7 +527,7 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	from := 0
-	err = s.update(ctx, sqlitestore.Options{SkipSchemaCheck: true}, func(st *sqlitestore.Store, opID string) (bool, error) {
+	err = s.update(ctx, false, func(st *sqlitestore.Store, opID string) (bool, error) {
 		var err error
 		from, err = st.Migrate(ctx)
 		return from != sqlitestore.SchemaVersion, err
@@ -338,7 +535,8 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	return from, err
 }
 
-// create publishes a new, empty database if the object does not exist.
+// create publishes a new, empty database as the snapshot at sequence 0,
+// if none exists.
 func (s *Store) create(ctx context.Context) (bool, error) {
 	tmp, err := os.MkdirTemp(s.cacheDir, ".new-")
 	if err != nil {
@@ -351,16 +549,14 @@ func (s *Store) create(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	st.Close()
-	f, err := os.Open(path)
+	if err := pagelog.Normalize(path); err != nil {
+		return false, err
+	}
+	sum, err := pagelog.Checksum(path)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	if _, err := s.obj.put(ctx, f, info.Size(), ""); err != nil {
+	if _, err := s.putFile(ctx, path, s.key, "", 0, sum, time.Now()); err != nil {
 		if errors.Is(err, errCondition) {
 			return false, nil // created meanwhile by someone else: migrate that one
 		}
@@ -369,7 +565,35 @@ func (s *Store) create(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-func (s *Store) update(ctx context.Context, opt sqlitestore.Options, run func(*sqlitestore.Store, string) (bool, error)) error {
+// putFile uploads a file as a snapshot object, streamed.
+func (s *Store) putFile(ctx context.Context, path, key, ifMatch string, seq, sum uint64, at time.Time) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	return s.obj.put(ctx, key, f, info.Size(), ifMatch, map[string]string{
+		metaSeq: strconv.FormatUint(seq, 10), metaChecksum: strconv.FormatUint(sum, 16), metaTime: at.UTC().Format(time.RFC3339Nano)})
+}
+
+// unknownOutcome wraps a PUT error after which the write may have landed.
+type unknownOutcome struct{ error }
+
+func (u unknownOutcome) Unwrap() error { return u.error }
+
+func isUnknownOutcome(err error) bool {
+	var u unknownOutcome
+	return errors.As(err, &u)
+}
+
+// update runs an operation and commits its pages as the next delta,
+// retrying on conflicts; checkVersion refuses an outdated schema
+// (everything but Migrate).
+func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlitestore.Store, string) (bool, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	opID := randomID()
@@ -381,8 +605,7 @@ func (s *Store) update(ctx context.Context, opt sqlitestore.Options, run func(*s
 				return err
 			}
 		}
-		snap, err := s.refresh(ctx)
-		if err != nil {
+		if err := s.sync(ctx); err != nil {
 			if licensing.ErrorCode(err) == licensing.CodeBusy {
 				lastErr = err
 				continue // transient: S3 unreachable or 5xx
@@ -393,10 +616,7 @@ func (s *Store) update(ctx context.Context, opt sqlitestore.Options, run func(*s
 		// outcome, or an SDK-level retry of a PUT that had already been
 		// applied (which then fails its own condition).
 		if attempt > 1 {
-			landed, err := s.hasOperation(ctx, snap, opID)
-			if errors.Is(err, errCondition) {
-				continue
-			}
+			landed, err := s.db.HasOperation(ctx, opID)
 			if err != nil {
 				return err
 			}
@@ -404,12 +624,14 @@ func (s *Store) update(ctx context.Context, opt sqlitestore.Options, run func(*s
 				return nil
 			}
 		}
-		published, err := s.attempt(ctx, snap, opt, opID, run)
+		if checkVersion {
+			if err := s.current(); err != nil {
+				return err
+			}
+		}
+		err := s.attempt(ctx, opID, run)
 		switch {
 		case err == nil:
-			if published != nil {
-				s.setCurrent(published)
-			}
 			return nil
 		case errors.Is(err, errCondition):
 			lastErr = err
@@ -426,102 +648,170 @@ func (s *Store) update(ctx context.Context, opt sqlitestore.Options, run func(*s
 	return licensing.Wrap(licensing.CodeBusy, lastErr, "database %s stayed busy through %d attempts: retry shortly", s.uri, s.maxAttempts)
 }
 
-// unknownOutcome wraps a PUT error after which the write may have landed.
-type unknownOutcome struct{ error }
-
-func (u unknownOutcome) Unwrap() error { return u.error }
-
-func isUnknownOutcome(err error) bool {
-	var u unknownOutcome
-	return errors.As(err, &u)
+// attempt runs the operation on the working copy and publishes its pages.
+func (s *Store) attempt(ctx context.Context, opID string, run func(*sqlitestore.Store, string) (bool, error)) error {
+	changed, err := run(s.db, opID)
+	if err != nil || !changed {
+		// Nothing committed, as a rule; should a commit be there, it must
+		// not reach the next write's delta.
+		if _, pages, _, werr := pagelog.ReadWAL(s.path + "-wal"); werr != nil || len(pages) > 0 {
+			s.discard()
+		}
+		return err
+	}
+	pageSize, pages, size, err := pagelog.ReadWAL(s.path + "-wal")
+	if err == nil && len(pages) == 0 {
+		err = errors.New("the commit left no pages in the WAL")
+	}
+	if err != nil {
+		s.discard()
+		return licensing.Wrap(licensing.CodeInternal, err, "cannot read the pages of the write to %s", s.uri)
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		s.discard()
+		return err
+	}
+	post, err := pagelog.Post(f, pageSize, s.st.Checksum, pages, size)
+	f.Close()
+	if err != nil {
+		s.discard()
+		return licensing.Wrap(licensing.CodeInternal, err, "cannot compute the write to %s", s.uri)
+	}
+	now := time.Now().UTC()
+	d := pagelog.Delta{Seq: s.st.Seq + 1, PageSize: pageSize, Pages: size, Pre: s.st.Checksum, Post: post, OpID: opID, Time: now, Changed: pages}
+	if err := s.publish(ctx, d); err != nil {
+		s.discard()
+		return err
+	}
+	// Published: the WAL's pages become the main file's.
+	if err := s.db.Checkpoint(ctx); err != nil {
+		s.reset() // published; the next operation fetches it again
+		return nil
+	}
+	s.st.Seq, s.st.Checksum, s.st.At = d.Seq, post, now
+	s.bytes += int64(len(pages)) * int64(pageSize)
+	s.remember()
+	writeMeta(s.path, s.st)
+	s.maybeSnapshot()
+	return nil
 }
 
-// attempt runs the operation on a private copy of snap and publishes it.
-// It returns the new version, or nil when the operation changed nothing.
-func (s *Store) attempt(ctx context.Context, snap *snapshot, opt sqlitestore.Options, opID string, run func(*sqlitestore.Store, string) (bool, error)) (*snapshot, error) {
-	work, err := copyToTemp(snap.path, s.cacheDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.current = nil // another process cleaned it up: fetch again
-		return nil, errCondition
-	}
+// publish creates the delta's object: put-if-absent on its number.
+func (s *Store) publish(ctx context.Context, d pagelog.Delta) error {
+	enc, err := pagelog.Encode(d)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer os.Remove(work)
-	opt.Snapshot = true
-	st, err := sqlitestore.Open(ctx, work, opt)
-	if err != nil {
-		return nil, s.explainOpen(err, work)
-	}
-	changed, err := run(st, opID)
-	st.Close()
-	if err != nil || !changed {
-		return nil, err
-	}
-	rec, err := hashFile(work) // what the cache will check the copy against
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(work)
-	if err != nil {
-		return nil, err
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	// Streamed from the file: a write holds no copy of the database in memory.
-	etag, err := s.obj.put(ctx, f, info.Size(), snap.etag)
-	f.Close()
+	_, err = s.obj.put(ctx, deltaKey(s.key, d.Seq), bytes.NewReader(enc), int64(len(enc)), "", nil)
 	if err != nil {
 		var le *licensing.Error
 		if errors.Is(err, errCondition) || errors.As(err, &le) {
-			return nil, err
+			return err
 		}
-		return nil, unknownOutcome{err}
+		return unknownOutcome{err}
 	}
-	published := &snapshot{etag: etag, path: s.cachePath(etag)}
-	rec.ETag = etag
-	if err := writeRecord(published.path, rec); err != nil {
-		return nil, nil // published; the cache will refill on the next read
+	if d.Seq == 1 && s.st.BaseSeq == 0 {
+		// The first delta after a whole-object database: keep that
+		// object as the history's first snapshot (best effort).
+		s.obj.copy(ctx, s.key, s.st.BaseETag, historyKey(s.key, 0))
 	}
-	if err := os.Rename(work, published.path); err != nil {
-		return nil, nil
-	}
-	if info, err := os.Stat(published.path); err == nil {
-		s.verified[published.path] = fingerprintOf(info)
-	}
-	return published, nil
+	return nil
 }
 
-func (s *Store) hasOperation(ctx context.Context, snap *snapshot, opID string) (bool, error) {
-	if _, err := os.Stat(snap.path); errors.Is(err, fs.ErrNotExist) {
-		s.current = nil
-		return false, errCondition // gone from the cache: reload and look again
+// discard drops an unpublished commit: the main file still holds the
+// state before it.
+func (s *Store) discard() {
+	if s.db != nil {
+		s.db.Discard()
+		s.db = nil
 	}
-	st, err := sqlitestore.Open(ctx, snap.path, sqlitestore.Options{ReadOnly: true, SkipSchemaCheck: true})
+}
+
+// maybeSnapshot publishes the working copy as the snapshot, in the
+// background, when enough deltas follow the last one.
+func (s *Store) maybeSnapshot() {
+	if s.bgBusy {
+		return
+	}
+	info, err := os.Stat(s.path)
 	if err != nil {
-		return false, s.explainOpen(err, snap.path)
+		return
 	}
-	defer st.Close()
-	return st.HasOperation(ctx, opID)
+	if s.st.Seq-s.st.BaseSeq < s.snapshotEvery && s.bytes < info.Size() {
+		return
+	}
+	// A private copy: the working copy moves on while this uploads.
+	tmp, err := os.CreateTemp(s.cacheDir, ".snapshot-*.db")
+	if err != nil {
+		return
+	}
+	tmp.Close()
+	src, err := os.Open(s.path)
+	if err != nil {
+		os.Remove(tmp.Name())
+		return
+	}
+	err = atomicfile.WriteFrom(tmp.Name(), src, 0o600)
+	src.Close()
+	if err != nil {
+		os.Remove(tmp.Name())
+		return
+	}
+	st := s.st
+	s.bgBusy = true
+	s.bg.Go(func() {
+		defer os.Remove(tmp.Name())
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		baseSeq, baseETag, ok := s.snapshot(ctx, tmp.Name(), st)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.bgBusy = false
+		if ok && baseSeq >= s.st.BaseSeq {
+			s.st.BaseSeq, s.st.BaseETag = baseSeq, baseETag
+			if baseSeq == st.Seq {
+				s.bytes = 0
+			}
+		}
+	})
 }
 
-// Backup writes a consistent copy of the current version to dest.
+// snapshot uploads path (state st) as KEY, If-Match the snapshot st knew,
+// and copies it into the history. It reports the newest snapshot it saw.
+func (s *Store) snapshot(ctx context.Context, path string, st slotMeta) (uint64, string, bool) {
+	etag, err := s.putFile(ctx, path, s.key, st.BaseETag, st.Seq, st.Checksum, st.At)
+	if errors.Is(err, errCondition) {
+		// Another process published a snapshot meanwhile: keep the newer.
+		info, err := s.obj.head(ctx, s.key)
+		if err != nil {
+			return 0, "", false
+		}
+		seq, _, err := snapshotMeta(info.meta)
+		if err != nil {
+			return 0, "", false
+		}
+		if seq >= st.Seq {
+			return seq, info.etag, true
+		}
+		if etag, err = s.putFile(ctx, path, s.key, info.etag, st.Seq, st.Checksum, st.At); err != nil {
+			return 0, "", false
+		}
+	} else if err != nil {
+		return 0, "", false
+	}
+	s.obj.copy(ctx, s.key, etag, historyKey(s.key, st.Seq))
+	return st.Seq, etag, true
+}
+
+// Backup writes a consistent copy of the current state to dest.
 func (s *Store) Backup(ctx context.Context, dest string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap, err := s.refresh(ctx)
-	if err != nil {
+	if err := s.sync(ctx); err != nil {
 		return err
 	}
-	f, err := os.Open(snap.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return atomicfile.WriteFrom(dest, f, 0o600)
+	return s.db.Backup(ctx, dest)
 }
 
 func sleep(ctx context.Context, attempt int) error {
@@ -545,22 +835,4 @@ func randomID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func copyToTemp(src, dir string) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	out, err := os.CreateTemp(dir, ".work-*.db")
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(out.Name())
-		return "", err
-	}
-	return out.Name(), out.Close()
 }

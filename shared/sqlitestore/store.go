@@ -17,15 +17,16 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
-	_ "github.com/ncruces/go-sqlite3/driver" // registers "sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
 // Store is a licensing.Store on a local SQLite file.
 type Store struct {
-	db   *sql.DB
-	path string
+	db      *sql.DB
+	path    string
+	pageLog bool
 }
 
 var _ licensing.Store = (*Store)(nil)
@@ -41,8 +42,17 @@ type Options struct {
 	// rollback journal instead of WAL, so that after a commit the file alone
 	// is the complete database, and one connection.
 	Snapshot bool
-	// ReadOnly opens an immutable file read-only (S3 mode's shared cache).
+	// ReadOnly opens an immutable file read-only.
 	ReadOnly bool
+	// PageLog opens the S3 store's private working copy: WAL mode with no
+	// automatic checkpoint, so that after a commit the WAL holds exactly
+	// the pages the transaction changed (pagelog.ReadWAL) and the main file
+	// still holds the state before it, until Checkpoint or Discard.
+	PageLog bool
+	// SchemaChecked skips the schema check: the caller checked this file
+	// and knows its schema unchanged since (the S3 store, by the schema
+	// cookie, when it reopens its working copy after applying deltas).
+	SchemaChecked bool
 }
 
 const sqliteHeader = "SQLite format 3\x00"
@@ -85,6 +95,14 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	case opt.ReadOnly:
 		q.Set("mode", "ro")
 		q.Set("immutable", "1")
+	case opt.PageLog:
+		// Durability comes from S3, not from this private copy; one
+		// connection holds it exclusively (the WAL index lives in memory).
+		q.Add("_pragma", "locking_mode(exclusive)")
+		q.Add("_pragma", "journal_mode(wal)")
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", "synchronous(off)")
+		q.Set("modeof", abs)
 	case opt.Snapshot:
 		// Durability comes from S3, not from this private copy.
 		q.Add("_pragma", "journal_mode(delete)")
@@ -101,15 +119,30 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: q.Encode()}).String()
-	db, err := sql.Open("sqlite3", dsn)
+	var initConn func(*sqlite3.Conn) error
+	if opt.PageLog {
+		// Closing must not checkpoint: Discard drops an unpublished commit
+		// by closing and removing the WAL.
+		initConn = func(c *sqlite3.Conn) error {
+			_, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
+			return err
+		}
+	}
+	db, err := driver.Open(dsn, initConn)
 	if err != nil {
 		return nil, licensing.Wrap(licensing.CodeInternal, err, "cannot open database %s", abs)
 	}
 	db.SetMaxOpenConns(4)
-	if opt.Snapshot {
+	if opt.Snapshot || opt.PageLog {
 		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxIdleTime(0)
+		db.SetConnMaxLifetime(0)
 	}
-	s := &Store{db: db, path: abs}
+	s := &Store{db: db, path: abs, pageLog: opt.PageLog}
+	if opt.SchemaChecked && !created {
+		return s, nil
+	}
 	if err := s.checkSchema(ctx, created, opt); err != nil {
 		db.Close()
 		if created {
@@ -321,6 +354,45 @@ func (s *Store) Location() string { return s.path }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
+
+// Version is the schema version of the database.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+// RecordOperation records operation id as applied (restore publishes a
+// file with its operation id in it).
+func (s *Store) RecordOperation(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO operations (id, applied_at) VALUES (?, ?)", id, ts(at))
+	return err
+}
+
+// Checkpoint moves committed pages from the WAL into the main file and
+// empties the WAL (PageLog mode, once a commit is published).
+func (s *Store) Checkpoint(ctx context.Context) error {
+	var busy, logged, moved int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &moved); err != nil {
+		return s.mapOpenError(err)
+	}
+	if busy != 0 {
+		return licensing.Errorf(licensing.CodeInternal, "checkpoint of %s did not complete", s.path)
+	}
+	return nil
+}
+
+// Discard closes a PageLog store without checkpointing and removes its
+// WAL: the main file is left in the state of the last Checkpoint.
+func (s *Store) Discard() error {
+	err := s.db.Close()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if rerr := os.Remove(s.path + suffix); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
 
 // UpdateOperation runs fn like Update and records operation id with it,
 // when fn changed anything. It reports whether anything changed.

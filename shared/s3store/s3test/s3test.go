@@ -126,6 +126,7 @@ type Proxy struct {
 	Gets      atomic.Int64
 	Puts      atomic.Int64
 	NotMods   atomic.Int64
+	NotFounds atomic.Int64
 	BytesUp   atomic.Int64
 	BytesDown atomic.Int64
 	mu        sync.Mutex
@@ -175,8 +176,11 @@ func NewProxy(t testing.TB, target *Server) *Proxy {
 		}
 		rec := httptest.NewRecorder()
 		rp.ServeHTTP(rec, r)
-		if rec.Code == http.StatusNotModified {
+		switch rec.Code {
+		case http.StatusNotModified:
 			p.NotMods.Add(1)
+		case http.StatusNotFound:
+			p.NotFounds.Add(1)
 		}
 		if fault == LoseAnswer {
 			hijackClose(w)
@@ -206,15 +210,15 @@ func hijackClose(w http.ResponseWriter) {
 
 // Reset zeroes the counters.
 func (p *Proxy) Reset() {
-	for _, c := range []*atomic.Int64{&p.Requests, &p.Gets, &p.Puts, &p.NotMods, &p.BytesUp, &p.BytesDown} {
+	for _, c := range []*atomic.Int64{&p.Requests, &p.Gets, &p.Puts, &p.NotMods, &p.NotFounds, &p.BytesUp, &p.BytesDown} {
 		c.Store(0)
 	}
 }
 
 // Counts summarises the traffic.
 func (p *Proxy) Counts() string {
-	return fmt.Sprintf("requests=%d gets=%d (304: %d) puts=%d up=%dB down=%dB",
-		p.Requests.Load(), p.Gets.Load(), p.NotMods.Load(), p.Puts.Load(), p.BytesUp.Load(), p.BytesDown.Load())
+	return fmt.Sprintf("requests=%d gets=%d (304: %d, 404: %d) puts=%d up=%dB down=%dB",
+		p.Requests.Load(), p.Gets.Load(), p.NotMods.Load(), p.NotFounds.Load(), p.Puts.Load(), p.BytesUp.Load(), p.BytesDown.Load())
 }
 
 // Object fetches the object as it is in the server, bypassing any proxy.

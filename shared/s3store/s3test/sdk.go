@@ -51,3 +51,15 @@ func (s *Server) PutObject(t testing.TB, key string, body []byte) {
 		t.Fatal(err)
 	}
 }
+
+// PutObjectMeta writes an object with user metadata (a forged snapshot).
+func (s *Server) PutObjectMeta(t testing.TB, key string, body []byte, meta map[string]string) {
+	t.Helper()
+	sum := crc32.ChecksumIEEE(body)
+	crc := base64.StdEncoding.EncodeToString([]byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)})
+	_, err := s.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(Bucket), Key: aws.String(key),
+		Body: bytes.NewReader(body), ChecksumCRC32: aws.String(crc), Metadata: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
