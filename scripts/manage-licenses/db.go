@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -47,11 +50,26 @@ func (a *app) initDBCommand() *cobra.Command {
 }
 
 func (a *app) backupCommand() *cobra.Command {
-	var output string
+	var output, at string
 	c := &cobra.Command{
-		Use:   "backup --output FILE",
+		Use:   "backup --output FILE [--at TIME]",
 		Short: "Write a consistent copy of the database (local or S3) to a local file",
+		Long: `Write a consistent, standalone SQLite copy of the database to FILE.
+
+With --at (S3 mode), write the database as it was at that time: the newest
+snapshot from then and the deltas committed by then. History is kept for
+CAIO_S3_HISTORY_DAYS (default 7) days.`,
+		Example: `  manage-licenses backup --output caio-$(date +%F).db
+  manage-licenses backup --output before-incident.db --at 2026-11-28T09:00:00Z`,
 		RunE: func(c *cobra.Command, _ []string) error {
+			var when time.Time
+			if at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return usageErrorf("--at %q: want a time like 2026-11-28T09:00:00Z (RFC 3339)", at)
+				}
+				when = t
+			}
 			db, err := config.ResolveDB(a.dbFlag)
 			if err != nil {
 				return err
@@ -61,21 +79,81 @@ func (a *app) backupCommand() *cobra.Command {
 				return err
 			}
 			defer store.Close()
+			backup := store.Backup
+			if at != "" {
+				s3, ok := store.(*s3store.Store)
+				if !ok {
+					return licensing.Errorf(licensing.CodeBadRequest, "--at needs an S3 database (points in time come from its deltas); a local database is backed up as it is now")
+				}
+				backup = func(ctx context.Context, dest string) error { return s3.BackupAt(ctx, when, dest) }
+			}
 			// Written in a private directory beside the target, then renamed:
 			// FILE is whole or untouched, and no one can plant a file or a
 			// symlink where the backup is written.
-			err = atomicfile.WriteWith(output, 0o600, func(tmp string) error { return store.Backup(c.Context(), tmp) })
+			err = atomicfile.WriteWith(output, 0o600, func(tmp string) error { return backup(c.Context(), tmp) })
 			if err != nil {
+				if licensing.ErrorCode(err) != "" && licensing.ErrorCode(err) != licensing.CodeInternal {
+					return err
+				}
 				return licensing.Wrap(licensing.CodeBadRequest, err, "cannot write the backup to %s: %v", output, err)
 			}
 			if a.jsonOut {
-				return a.printJSON(map[string]string{"source": store.Location(), "output": output})
+				out := map[string]string{"source": store.Location(), "output": output}
+				if at != "" {
+					out["at"] = when.UTC().Format(time.RFC3339)
+				}
+				return a.printJSON(out)
+			}
+			if at != "" {
+				fmt.Fprintf(a.stdout, "Backed up %s as it was at %s to %s\n", store.Location(), when.UTC().Format(time.RFC3339), output)
+				return nil
 			}
 			fmt.Fprintf(a.stdout, "Backed up %s to %s\n", store.Location(), output)
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "", "the local file to write (required)")
+	c.Flags().StringVar(&at, "at", "", "S3 mode: the database as it was at this time (RFC 3339)")
 	requireFlags(c, "output")
+	return c
+}
+
+func (a *app) restoreCommand() *cobra.Command {
+	var yes bool
+	c := &cobra.Command{
+		Use:   "restore FILE --yes",
+		Short: "Make a database file (a backup) the database's current state",
+		Long: `Publish FILE, a CAIO license database such as one written by backup, as the
+database's next state. In S3 mode it goes through the same commit as any
+write (one delta holding every page), so running processes catch up to it;
+locally it replaces the contents in one transaction. Everything written
+since FILE was taken is undone: take a backup first.`,
+		Example: `  manage-licenses backup --output now.db
+  manage-licenses restore before-incident.db --yes`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if !yes {
+				return usageErrorf("restore replaces everything in the database with %s: add --yes to confirm", args[0])
+			}
+			db, err := config.ResolveDB(a.dbFlag)
+			if err != nil {
+				return err
+			}
+			store, err := config.OpenStore(c.Context(), db, config.Write)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			if err := store.Restore(c.Context(), args[0]); err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]string{"database": store.Location(), "restored_from": args[0]})
+			}
+			fmt.Fprintf(a.stdout, "Restored %s from %s\n", store.Location(), args[0])
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&yes, "yes", false, "confirm replacing the database's contents")
 	return c
 }

@@ -88,7 +88,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.listLicensesCommand(), a.verifyLicenseCommand(), a.publicKeyCommand(), a.exportLicensesCommand(),
 		a.trackActivationCommand(), a.deactivateCommand(), a.listActivationsCommand(),
 		a.statsCommand(), a.renewalRemindersCommand(), a.listEventsCommand(),
-		a.serveCommand(), a.backupCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
+		a.serveCommand(), a.backupCommand(), a.restoreCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
 		a.newSecretCommand(), a.rotateSecretCommand(),
 		a.certifyServerKeyCommand(), a.issueOfflineLeaseCommand(),
 		a.maintainCommand(), a.vacuumCommand(), a.exportEventsCommand(),
@@ -219,3 +219,6 @@ func requireFlags(c *cobra.Command, names ...string) {
 		return nil
 	}
 }
+
+// usageErrorf is a usage error (exit 2) with a message that says what to fix.
+func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }

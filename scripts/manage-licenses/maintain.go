@@ -26,7 +26,9 @@ compressed JSON-lines archive files beside the database (local: <db>.archive/,
 S3: <key>.archive/), each written once, read back and counted before the same
 rows are deleted; remove activation rows deactivated, or whose lease ran out,
 before it; and compact the file when its free pages pass 1 MiB and a fifth of
-it. Idempotent, and safe to run while anything else runs.
+it. In S3 mode, also remove deltas and snapshots older than the history
+window (CAIO_S3_HISTORY_DAYS, default 7) that no point in time within it
+needs. Idempotent, and safe to run while anything else runs.
 
 The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
 0 archives everything up to now.`,
@@ -52,6 +54,13 @@ The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
 			fmt.Fprintf(a.stdout, "Archived %d events, %d deliveries and %d reminder claims older than %s to %s; removed %d old activations.\n",
 				rep.EventsArchived, rep.DeliveriesArchived, rep.ClaimsArchived, rfc3339(rep.Cutoff), store.Archive().Location(), rep.ActivationsRemoved)
 			fmt.Fprintf(a.stdout, "Database size %s before, %s after%s.\n", mib(rep.SizeBefore), mib(rep.SizeAfter), map[bool]string{true: " (compacted)", false: ""}[rep.Vacuumed])
+			if h := rep.History; h != nil {
+				fmt.Fprintf(a.stdout, "S3 history: removed %d deltas and %d snapshots past the window", h.DeltasRemoved, h.SnapshotsRemoved)
+				if !h.OldestPoint.IsZero() {
+					fmt.Fprintf(a.stdout, "; backup --at reaches back to %s", rfc3339(h.OldestPoint))
+				}
+				fmt.Fprintln(a.stdout, ".")
+			}
 			return nil
 		},
 	}

@@ -37,6 +37,7 @@ func main() {
 	instances := flag.Int("instances", 2000, "instances in the fleet")
 	checks := flag.Int("validations-per-day", 4, "validations per instance per day (heartbeats update rows in place)")
 	retention := flag.Int("retention-days", licensing.DefaultRetentionDays, "maintain's retention")
+	baseline := flag.Int("baseline-days", 60, "days to run the database without maintain (it grows linearly; the rest is extrapolated)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "simulate-year")
 	if err != nil {
@@ -53,19 +54,34 @@ func main() {
 		newFleet(filepath.Join(dir, "zero.db"), *customers, *instances, 0),
 	}
 	fmt.Printf("%-6s %14s %18s %18s\n", "day", "no maintain", fmt.Sprintf("retention %dd", *retention), "retention 0d")
+	var perDay float64 // the unmaintained database's growth
 	for d := 1; d <= *days; d++ {
 		var wg sync.WaitGroup
-		for _, f := range fleets {
+		for i, f := range fleets {
+			if i == 0 && d > *baseline {
+				continue
+			}
 			wg.Go(func() { f.day(*checks) })
 		}
 		wg.Wait()
-		if d%30 == 0 || d == *days {
-			fmt.Printf("%-6d %11.2f MB %15.2f MB %15.2f MB\n", d, mb(fleets[0].size()), mb(fleets[1].size()), mb(fleets[2].size()))
+		if d == *baseline {
+			perDay = float64(fleets[0].size()) / float64(d)
 		}
+		if d%30 == 0 || d == *days {
+			without := fmt.Sprintf("%11.2f MB", mb(fleets[0].size()))
+			if d > *baseline {
+				without = fmt.Sprintf("~%10.2f MB", mb(int64(perDay*float64(d))))
+			}
+			fmt.Printf("%-6d %s %15.2f MB %15.2f MB\n", d, without, mb(fleets[1].size()), mb(fleets[2].size()))
+		}
+	}
+	withoutSize := fleets[0].size()
+	if *days > *baseline {
+		withoutSize = int64(perDay * float64(*days)) // extrapolated ("~")
 	}
 	live := fleets[1].liveOnly(filepath.Join(dir, "live.db"))
 	fmt.Printf("\nafter %d days: the live state alone is %.2f MB; no maintain %.2f MB (%.1fx), retention %dd %.2f MB (%.1fx), retention 0d %.2f MB (%.1fx)\n",
-		*days, mb(live), mb(fleets[0].size()), ratio(fleets[0].size(), live), *retention, mb(fleets[1].size()), ratio(fleets[1].size(), live),
+		*days, mb(live), mb(withoutSize), ratio(withoutSize, live), *retention, mb(fleets[1].size()), ratio(fleets[1].size(), live),
 		mb(fleets[2].size()), ratio(fleets[2].size(), live))
 
 	// An abusive key: a one-seat license activated and deactivated under

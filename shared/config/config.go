@@ -70,6 +70,8 @@ type Store interface {
 	Migrate(ctx context.Context) (int, error)
 	// Backup writes a consistent copy to a local file.
 	Backup(ctx context.Context, dest string) error
+	// Restore makes the database file src the current state.
+	Restore(ctx context.Context, src string) error
 	// Location names the database for messages.
 	Location() string
 	// Archive is where history older than the retention goes.
@@ -85,7 +87,11 @@ type Store interface {
 // S3 mode (caching in CAIO_LICENSE_CACHE_DIR), else a local file.
 func OpenStore(ctx context.Context, db DB, access Access) (Store, error) {
 	if strings.HasPrefix(db.Path, "s3://") {
-		return s3store.Open(ctx, db.Path, os.Getenv(EnvCacheDir))
+		history, err := HistoryDays()
+		if err != nil {
+			return nil, err
+		}
+		return s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: os.Getenv(EnvCacheDir), History: history})
 	}
 	opt := sqlitestore.Options{
 		Create:          access == Init || (access == Write && !db.Explicit),

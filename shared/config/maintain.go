@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/s3store"
 )
 
 // EnvRetentionDays is how many days of history stay in the database.
@@ -32,12 +33,31 @@ func RetentionDays(flag int, set bool) (time.Duration, error) {
 	return time.Duration(days) * 24 * time.Hour, nil
 }
 
+// EnvHistoryDays is how many days of deltas and snapshots an S3 database
+// keeps for backup --at.
+const EnvHistoryDays = "CAIO_S3_HISTORY_DAYS"
+
+// HistoryDays reads CAIO_S3_HISTORY_DAYS (default 7, at least 2: a working
+// copy is trusted a day less than this).
+func HistoryDays() (time.Duration, error) {
+	v := os.Getenv(EnvHistoryDays)
+	if v == "" {
+		return s3store.DefaultHistory, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 2 || n > licensing.MaxDays {
+		return 0, licensing.Errorf(licensing.CodeConfig, "%s=%q: want a whole number of days from 2 to %d (default 7)", EnvHistoryDays, v, licensing.MaxDays)
+	}
+	return time.Duration(n) * 24 * time.Hour, nil
+}
+
 // MaintainReport is what maintenance did, with the database's size.
 type MaintainReport struct {
 	licensing.MaintainReport
-	SizeBefore int64 `json:"size_before"`
-	SizeAfter  int64 `json:"size_after"`
-	Vacuumed   bool  `json:"vacuumed"`
+	SizeBefore int64                `json:"size_before"`
+	SizeAfter  int64                `json:"size_after"`
+	Vacuumed   bool                 `json:"vacuumed"`
+	History    *s3store.PruneReport `json:"s3_history,omitempty"`
 }
 
 // Compaction threshold: free pages of at least 1 MiB and a fifth of the file.
@@ -65,6 +85,15 @@ func Maintain(ctx context.Context, svc *licensing.Service, store Store, retentio
 		}
 		rep.Vacuumed = true
 	}
-	rep.SizeAfter, err = store.Size(ctx)
-	return rep, err
+	if rep.SizeAfter, err = store.Size(ctx); err != nil {
+		return rep, err
+	}
+	if s3, ok := store.(*s3store.Store); ok {
+		pruned, err := s3.PruneHistory(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.History = &pruned
+	}
+	return rep, nil
 }

@@ -83,4 +83,3 @@ func walChecksum(order binary.ByteOrder, b []byte, s1, s2 uint32) (uint32, uint3
 	}
 	return s1, s2
 }
-

@@ -300,9 +300,8 @@ func TestObjectPassesIntegrityCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(backup, "5")
-	// The snapshot is taken after the third delta past the last (init-db
-	// made two: the empty database and the schema): state at sequence 3
-	// or later.
+	// A snapshot is published every third delta: the object holds the
+	// state at sequence 3 or later.
 	snap := filepath.Join(t.TempDir(), "snapshot.db")
 	os.WriteFile(snap, srv.Object(t, key), 0o600)
 	out, _ := exec.Command(sqlite3, snap, "SELECT count(*) FROM customers;").CombinedOutput()

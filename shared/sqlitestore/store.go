@@ -457,6 +457,33 @@ func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) erro
 	return nil
 }
 
+// Restore replaces the database's contents with the database file src, in
+// one transaction (SQLite's online backup API, run backwards), after
+// checking src is a CAIO license database this build can open.
+func (s *Store) Restore(ctx context.Context, src string) error {
+	check, err := Open(ctx, src, Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	check.Close()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return s.mapOpenError(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(interface{ Raw() *sqlite3.Conn })
+		if !ok {
+			return errors.New("the driver connection has no raw SQLite handle")
+		}
+		return c.Raw().Restore("main", src)
+	})
+	if err != nil {
+		return s.mapOpenError(err)
+	}
+	return nil
+}
+
 // Backup writes a consistent copy of the database to dest (which must not exist).
 func (s *Store) Backup(ctx context.Context, dest string) error {
 	_, err := s.db.ExecContext(ctx, "VACUUM INTO ?", dest)
