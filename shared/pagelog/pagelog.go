@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -40,6 +41,7 @@ type Delta struct {
 	Time     time.Time `json:"time"`
 	Count    int       `json:"count"`
 	Changed  []Page    `json:"-"`
+	Size     int       `json:"-"` // encoded, as read by Decode
 }
 
 var crcTable = crc64.MakeTable(crc64.ISO)
@@ -229,6 +231,12 @@ func AllPages(path string) (pageSize uint32, pages []Page, err error) {
 
 const magic = "CAIODLT1"
 
+// writers reuses compressors: a new one costs more than a small delta.
+var writers = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return w
+}}
+
 // maxHeader bounds a delta's JSON header.
 const maxHeader = 4096
 
@@ -245,7 +253,9 @@ func Encode(d Delta) ([]byte, error) {
 	buf.WriteString(magic)
 	binary.Write(&buf, binary.BigEndian, uint32(len(header)))
 	buf.Write(header)
-	zw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	zw := writers.Get().(*flate.Writer)
+	defer writers.Put(zw)
+	zw.Reset(&buf)
 	var no [4]byte
 	for _, p := range d.Changed {
 		binary.BigEndian.PutUint32(no[:], p.No)
@@ -291,5 +301,6 @@ func Decode(b []byte) (Delta, error) {
 		off := i * int(4+d.PageSize)
 		d.Changed[i] = Page{No: binary.BigEndian.Uint32(raw[off:]), Data: raw[off+4 : off+4+int(d.PageSize)]}
 	}
+	d.Size = len(b)
 	return d, nil
 }

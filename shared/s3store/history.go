@@ -233,7 +233,7 @@ func (s *Store) Restore(ctx context.Context, src string) error {
 		if err != nil {
 			return err
 		}
-		err = s.publish(ctx, d)
+		err = s.publish(ctx, &d)
 		switch {
 		case err == nil:
 			s.closeDB()
@@ -242,9 +242,8 @@ func (s *Store) Restore(ctx context.Context, src string) error {
 				return nil
 			}
 			s.st.Seq, s.st.Checksum, s.st.At = d.Seq, d.Post, time.Now()
-			s.bytes += int64(len(d.Changed)) * int64(d.PageSize)
+			s.bytes += int64(d.Size)
 			s.remember()
-			writeMeta(s.path, s.st)
 			s.maybeSnapshot()
 			return nil
 		case errors.Is(err, errCondition), isUnknownOutcome(err):

@@ -74,7 +74,7 @@ const (
 	// DefaultHistory is how long deltas and snapshots are kept (backup --at).
 	DefaultHistory = 7 * 24 * time.Hour
 	// prefetch is how many deltas a catch-up fetches at once.
-	prefetch = 8
+	prefetch = 32
 )
 
 // Metadata keys on snapshot objects.
@@ -110,7 +110,7 @@ type Store struct {
 	fp      fingerprint // of path after this process last changed it
 	cookie  uint32      // schema cookie at the last schema check
 	version int
-	bytes   int64 // delta bytes since the last snapshot this process knows
+	bytes   int64 // delta bytes uploaded or fetched since the last snapshot this process knows
 	bg      sync.WaitGroup
 	bgBusy  bool
 }
@@ -175,7 +175,9 @@ func newStore(uri, key string, obj objects, opt Options) (*Store, error) {
 func (s *Store) Location() string { return s.uri }
 
 // Close waits for a snapshot in flight, records the working copy's state
-// for the next process and releases it.
+// for the next process and releases it. (Only here: a process that dies
+// leaves a record that no longer matches the file, and the next holder of
+// the slot reads a snapshot instead.)
 func (s *Store) Close() error {
 	s.bg.Wait()
 	s.mu.Lock()
@@ -219,7 +221,12 @@ func (s *Store) unavailable(err error) error {
 }
 
 // sync brings the working copy up to date with S3 and opens it.
-func (s *Store) sync(ctx context.Context) error {
+func (s *Store) sync(ctx context.Context) error { return s.syncWith(ctx, true) }
+
+// syncWith opens the working copy, catching up with S3 unless remote is
+// false and the copy is warm (an optimistic write: its put-if-absent fails
+// if anything came after the state it ran on).
+func (s *Store) syncWith(ctx context.Context, remote bool) error {
 	if s.loaded {
 		// The copy is this process's; anything else that changed it (or a
 		// state left unconfirmed too long) sends it back to a snapshot.
@@ -232,9 +239,12 @@ func (s *Store) sync(ctx context.Context) error {
 		if err := s.load(ctx); err != nil {
 			return err
 		}
+		remote = true
 	}
-	if err := s.catchUp(ctx); err != nil {
-		return err
+	if remote {
+		if err := s.catchUp(ctx); err != nil {
+			return err
+		}
 	}
 	return s.open(ctx)
 }
@@ -422,9 +432,9 @@ func (s *Store) apply(ds []*pagelog.Delta) error {
 				"delta %d of %s does not apply to the state before it (%v): it is damaged or foreign; nothing was applied from it", d.Seq, s.uri, err)
 		}
 		s.st.Seq, s.st.Checksum = d.Seq, d.Post
-		s.bytes += int64(len(d.Changed)) * int64(d.PageSize)
+		s.bytes += int64(d.Size)
 	}
-	return writeMeta(s.path, s.st)
+	return nil
 }
 
 // open opens the working copy, checking its schema when it changed.
@@ -605,7 +615,11 @@ func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlites
 				return err
 			}
 		}
-		if err := s.sync(ctx); err != nil {
+		// The first attempt runs on the state at hand: a write's commit
+		// checks that nothing came after it, and a refusal or a no-op is
+		// checked below before it is believed.
+		optimistic := attempt == 1
+		if err := s.syncWith(ctx, !optimistic); err != nil {
 			if licensing.ErrorCode(err) == licensing.CodeBusy {
 				lastErr = err
 				continue // transient: S3 unreachable or 5xx
@@ -629,7 +643,7 @@ func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlites
 				return err
 			}
 		}
-		err := s.attempt(ctx, opID, run)
+		err := s.attempt(ctx, opID, run, optimistic)
 		switch {
 		case err == nil:
 			return nil
@@ -649,13 +663,24 @@ func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlites
 }
 
 // attempt runs the operation on the working copy and publishes its pages.
-func (s *Store) attempt(ctx context.Context, opID string, run func(*sqlitestore.Store, string) (bool, error)) error {
+// An optimistic attempt that wrote nothing (a refusal, a no-op) stands only
+// if the state it ran on is still current; else errCondition re-runs it.
+func (s *Store) attempt(ctx context.Context, opID string, run func(*sqlitestore.Store, string) (bool, error), optimistic bool) error {
 	changed, err := run(s.db, opID)
 	if err != nil || !changed {
 		// Nothing committed, as a rule; should a commit be there, it must
 		// not reach the next write's delta.
 		if _, pages, _, werr := pagelog.ReadWAL(s.path + "-wal"); werr != nil || len(pages) > 0 {
 			s.discard()
+		}
+		if optimistic {
+			seq := s.st.Seq
+			if cerr := s.catchUp(ctx); cerr != nil {
+				return cerr
+			}
+			if s.st.Seq != seq {
+				return errCondition
+			}
 		}
 		return err
 	}
@@ -680,7 +705,7 @@ func (s *Store) attempt(ctx context.Context, opID string, run func(*sqlitestore.
 	}
 	now := time.Now().UTC()
 	d := pagelog.Delta{Seq: s.st.Seq + 1, PageSize: pageSize, Pages: size, Pre: s.st.Checksum, Post: post, OpID: opID, Time: now, Changed: pages}
-	if err := s.publish(ctx, d); err != nil {
+	if err := s.publish(ctx, &d); err != nil {
 		s.discard()
 		return err
 	}
@@ -690,19 +715,19 @@ func (s *Store) attempt(ctx context.Context, opID string, run func(*sqlitestore.
 		return nil
 	}
 	s.st.Seq, s.st.Checksum, s.st.At = d.Seq, post, now
-	s.bytes += int64(len(pages)) * int64(pageSize)
+	s.bytes += int64(d.Size)
 	s.remember()
-	writeMeta(s.path, s.st)
 	s.maybeSnapshot()
 	return nil
 }
 
 // publish creates the delta's object: put-if-absent on its number.
-func (s *Store) publish(ctx context.Context, d pagelog.Delta) error {
-	enc, err := pagelog.Encode(d)
+func (s *Store) publish(ctx context.Context, d *pagelog.Delta) error {
+	enc, err := pagelog.Encode(*d)
 	if err != nil {
 		return err
 	}
+	d.Size = len(enc)
 	_, err = s.obj.put(ctx, deltaKey(s.key, d.Seq), bytes.NewReader(enc), int64(len(enc)), "", nil)
 	if err != nil {
 		var le *licensing.Error
