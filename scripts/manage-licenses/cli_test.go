@@ -528,3 +528,26 @@ func TestExportCSVIsSafeForSpreadsheets(t *testing.T) {
 		t.Fatalf("formula cells not neutralised:\n%s", raw)
 	}
 }
+
+// restore on a local database replaces its contents with a backup's, in
+// one transaction; a file that is not a license database changes nothing.
+func TestRestoreLocal(t *testing.T) {
+	c := newCLI(t)
+	c.env["CAIO_LICENSE_DB_PATH"] = filepath.Join(c.home, "caio.db")
+	c.ok("init-db")
+	c.ok("add-customer", "C1", "Before")
+	backup := filepath.Join(c.home, "backup.db")
+	c.ok("backup", "--output", backup)
+	c.ok("add-customer", "C2", "After")
+	c.fails(2, "BAD_REQUEST", "--yes", "restore", backup)
+	c.ok("restore", backup, "--yes")
+	if out := c.ok("list-customers").stdout; !strings.Contains(out, "C1") || strings.Contains(out, "C2") {
+		t.Fatalf("after restore:\n%s", out)
+	}
+	junk := filepath.Join(c.home, "junk.db")
+	os.WriteFile(junk, []byte("not a database"), 0o600)
+	c.fails(1, "DB_INVALID", "not a SQLite database", "restore", junk, "--yes")
+	if out := c.ok("list-customers").stdout; !strings.Contains(out, "C1") {
+		t.Fatalf("a refused restore changed the database:\n%s", out)
+	}
+}

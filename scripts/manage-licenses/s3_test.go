@@ -134,11 +134,17 @@ func TestS3CrashMidWrite(t *testing.T) {
 	proxy.Decide = nil
 
 	if sqlite3, err := exec.LookPath("sqlite3"); err == nil {
-		path := filepath.Join(t.TempDir(), "after-crash.db")
-		os.WriteFile(path, srv.Object(t, "prod/caio_licenses.db"), 0o600)
-		out, err := exec.Command(sqlite3, path, "PRAGMA integrity_check").CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != "ok" {
-			t.Fatalf("after the crash: %v %s", err, out)
+		// The published state, rebuilt from S3 by a process with an empty
+		// cache, and the snapshot object as it is, both pass.
+		rebuilt := filepath.Join(t.TempDir(), "after-crash.db")
+		c.run(map[string]string{"CAIO_LICENSE_CACHE_DIR": t.TempDir()}, "backup", "--output", rebuilt)
+		snapshot := filepath.Join(t.TempDir(), "snapshot.db")
+		os.WriteFile(snapshot, srv.Object(t, "prod/caio_licenses.db"), 0o600)
+		for _, path := range []string{rebuilt, snapshot} {
+			out, err := exec.Command(sqlite3, path, "PRAGMA integrity_check").CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "ok" {
+				t.Fatalf("after the crash, %s: %v %s", filepath.Base(path), err, out)
+			}
 		}
 	} else if os.Getenv("CAIO_REQUIRE_TEST_TOOLS") != "" {
 		t.Fatal("sqlite3 not installed")
@@ -171,6 +177,40 @@ func TestS3CommandsAndBackup(t *testing.T) {
 	for uri, says := range map[string]string{"s3://x": "s3://BUCKET/", "s3://no-such-bucket/db": "does not exist"} {
 		c.env["CAIO_LICENSE_DB_PATH"] = uri
 		c.fails(1, "CONFIG", says, "stats")
+	}
+}
+
+// backup --at writes a past state; restore --yes publishes it as the
+// current one, and every process (with its own cache) sees it.
+func TestS3BackupAtAndRestore(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	c := s3CLI(t, srv)
+	c.ok("init-db")
+	c.ok("add-customer", "C1", "Before")
+	time.Sleep(1100 * time.Millisecond) // S3 times are whole seconds
+	then := time.Now().UTC().Format(time.RFC3339)
+	time.Sleep(1100 * time.Millisecond)
+	c.ok("add-customer", "C2", "After")
+	past := filepath.Join(c.home, "past.db")
+	c.ok("backup", "--output", past, "--at", then)
+	local := *c
+	local.env = map[string]string{"CAIO_LICENSE_DB_PATH": past}
+	if out := local.ok("list-customers").stdout; !strings.Contains(out, "C1") || strings.Contains(out, "C2") {
+		t.Fatalf("the database at %s:\n%s", then, out)
+	}
+	c.fails(2, "BAD_REQUEST", "--yes", "restore", past)
+	c.fails(2, "BAD_REQUEST", "RFC 3339", "backup", "--output", filepath.Join(c.home, "x.db"), "--at", "yesterday")
+	c.ok("restore", past, "--yes")
+	other := map[string]string{"CAIO_LICENSE_CACHE_DIR": t.TempDir()}
+	if r := c.run(other, "list-customers"); r.code != 0 || !strings.Contains(r.stdout, "C1") || strings.Contains(r.stdout, "C2") {
+		t.Fatalf("after restore: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	c.ok("add-customer", "C3", "After the restore")
+	if out := c.ok("list-customers").stdout; !strings.Contains(out, "C3") || strings.Contains(out, "C2") {
+		t.Fatalf("after restore and a write:\n%s", out)
+	}
+	if out := c.ok("maintain").stdout; !strings.Contains(out, "S3 history") {
+		t.Fatalf("maintain does not report the S3 history:\n%s", out)
 	}
 }
 
