@@ -2,8 +2,12 @@ package licensing_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"testing"
+
+	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -41,6 +45,41 @@ func BenchmarkStats10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := svc.Stats(ctx, 30); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawCommit is the floor for BenchmarkTrackActivation10k: one
+// prepared one-row INSERT per transaction on an SQLite file with the same
+// durability (WAL, synchronous=FULL), through the same driver.
+func BenchmarkRawCommit(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "raw.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_pragma=journal_mode(wal)&_pragma=synchronous(full)&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, instance TEXT, at TEXT)"); err != nil {
+		b.Fatal(err)
+	}
+	ins, err := db.Prepare("INSERT INTO t (instance, at) VALUES (?, ?)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.Stmt(ins).Exec(fmt.Sprintf("i-%d", i), "2026-11-29T10:00:00Z"); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -45,7 +45,7 @@ func (t *Tx) DeleteArchived(kind string, first, last int64, before time.Time) (i
 }
 
 func (t *Tx) execCount(query string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(t.ctx, query, args...)
+	res, err := t.execContext(query, args...)
 	if err != nil {
 		return 0, err
 	}

@@ -27,6 +27,7 @@ type Store struct {
 	db      *sql.DB
 	path    string
 	pageLog bool
+	stmts   *stmtCache
 }
 
 var _ licensing.Store = (*Store)(nil)
@@ -139,7 +140,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		db.SetConnMaxIdleTime(0)
 		db.SetConnMaxLifetime(0)
 	}
-	s := &Store{db: db, path: abs, pageLog: opt.PageLog}
+	s := &Store{db: db, path: abs, pageLog: opt.PageLog, stmts: &stmtCache{db: db}}
 	if opt.SchemaChecked && !created {
 		return s, nil
 	}
@@ -353,7 +354,10 @@ func (s *Store) Migrate(ctx context.Context) (from int, err error) {
 func (s *Store) Location() string { return s.path }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // Version is the schema version of the database.
 func (s *Store) Version(ctx context.Context) (int, error) {
@@ -385,6 +389,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // Discard closes a PageLog store without checkpointing and removes its
 // WAL: the main file is left in the state of the last Checkpoint.
 func (s *Store) Discard() error {
+	s.stmts.close()
 	err := s.db.Close()
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if rerr := os.Remove(s.path + suffix); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
@@ -398,7 +403,7 @@ func (s *Store) Discard() error {
 // when fn changed anything. It reports whether anything changed.
 func (s *Store) UpdateOperation(ctx context.Context, id string, at time.Time, fn func(licensing.Tx) error) (changed bool, err error) {
 	err = s.withTx(ctx, false, func(tx *sql.Tx) error {
-		t := &Tx{ctx: ctx, tx: tx}
+		t := &Tx{ctx: ctx, tx: tx, stmts: s.stmts}
 		before, err := t.changes()
 		if err != nil {
 			return err
@@ -429,13 +434,13 @@ func (s *Store) HasOperation(ctx context.Context, id string) (bool, error) {
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
-	return s.withTx(ctx, true, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx}) })
+	return s.withTx(ctx, true, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx, stmts: s.stmts}) })
 }
 
 // Update runs fn in a write transaction and commits when it returns nil.
 // The commit is durable (synchronous=FULL) before Update returns.
 func (s *Store) Update(ctx context.Context, fn func(licensing.Tx) error) error {
-	return s.withTx(ctx, false, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx}) })
+	return s.withTx(ctx, false, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx, stmts: s.stmts}) })
 }
 
 func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) error) error {

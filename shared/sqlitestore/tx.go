@@ -15,8 +15,9 @@ import (
 
 // Tx is a licensing.Tx on one SQLite transaction.
 type Tx struct {
-	ctx context.Context
-	tx  *sql.Tx
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts *stmtCache
 }
 
 var _ licensing.Tx = (*Tx)(nil)
@@ -37,7 +38,7 @@ func notFound(what string) error {
 }
 
 func (t *Tx) exec(query string, args ...any) error {
-	_, err := t.tx.ExecContext(t.ctx, query, args...)
+	_, err := t.execContext(query, args...)
 	if errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY) || errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) {
 		return licensing.Wrap(licensing.CodeAlreadyExists, err, "already exists")
 	}
@@ -47,14 +48,14 @@ func (t *Tx) exec(query string, args ...any) error {
 // changes counts the rows this connection has changed so far.
 func (t *Tx) changes() (int64, error) {
 	var n int64
-	err := t.tx.QueryRowContext(t.ctx, "SELECT total_changes()").Scan(&n)
+	err := t.queryRow("SELECT total_changes()").Scan(&n)
 	return n, err
 }
 
 // Setting implements licensing.Tx.
 func (t *Tx) Setting(name string) ([]byte, error) {
 	var v []byte
-	err := t.tx.QueryRowContext(t.ctx, "SELECT value FROM settings WHERE name = ?", name).Scan(&v)
+	err := t.queryRow("SELECT value FROM settings WHERE name = ?", name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -68,7 +69,7 @@ func (t *Tx) PutSetting(name string, value []byte) error {
 
 // SigningKeys implements licensing.Tx.
 func (t *Tx) SigningKeys() ([]licensing.SigningKey, error) {
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT key_id, public_key, sealed_private_key, created_at FROM signing_keys ORDER BY created_at, rowid")
+	rows, err := t.query("SELECT key_id, public_key, sealed_private_key, created_at FROM signing_keys ORDER BY created_at, rowid")
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +116,7 @@ func scanCustomer(sc interface{ Scan(...any) error }) (licensing.Customer, error
 
 // Customer implements licensing.Tx.
 func (t *Tx) Customer(id string) (licensing.Customer, error) {
-	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, "SELECT "+customerColumns+" FROM customers WHERE id = ?", id))
+	c, err := scanCustomer(t.queryRow("SELECT "+customerColumns+" FROM customers WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("customer " + id)
 	}
@@ -133,7 +134,7 @@ func (t *Tx) Customers() ([]licensing.Customer, error) {
 }
 
 func queryAll[T any](t *Tx, query string, args []any, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
-	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +190,7 @@ func scanLicense(sc interface{ Scan(...any) error }) (licensing.License, error) 
 
 // License implements licensing.Tx.
 func (t *Tx) License(id string) (licensing.License, error) {
-	l, err := scanLicense(t.tx.QueryRowContext(t.ctx, "SELECT "+licenseColumns+" FROM licenses l WHERE l.id = ?", id))
+	l, err := scanLicense(t.queryRow("SELECT "+licenseColumns+" FROM licenses l WHERE l.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, notFound("license " + id)
 	}
@@ -239,7 +240,7 @@ func scanLicenseKey(sc interface{ Scan(...any) error }) (licensing.LicenseKey, e
 
 // LicenseKey implements licensing.Tx.
 func (t *Tx) LicenseKey(digest string) (licensing.LicenseKey, error) {
-	k, err := scanLicenseKey(t.tx.QueryRowContext(t.ctx,
+	k, err := scanLicenseKey(t.queryRow(
 		"SELECT digest, license_id, sealed_key, issued_at, expires_at FROM license_keys WHERE digest = ?", digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, notFound("license key")
@@ -249,7 +250,7 @@ func (t *Tx) LicenseKey(digest string) (licensing.LicenseKey, error) {
 
 // LatestLicenseKey implements licensing.Tx.
 func (t *Tx) LatestLicenseKey(licenseID string) (licensing.LicenseKey, error) {
-	k, err := scanLicenseKey(t.tx.QueryRowContext(t.ctx,
+	k, err := scanLicenseKey(t.queryRow(
 		`SELECT digest, license_id, sealed_key, issued_at, expires_at FROM license_keys
 		WHERE license_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1`, licenseID))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -299,7 +300,7 @@ func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, e
 
 // Activation implements licensing.Tx.
 func (t *Tx) Activation(licenseID, instanceID string) (licensing.Activation, error) {
-	a, err := scanActivation(t.tx.QueryRowContext(t.ctx, "SELECT "+activationColumns+
+	a, err := scanActivation(t.queryRow("SELECT "+activationColumns+
 		" FROM activations a JOIN licenses l ON l.id = a.license_id WHERE a.license_id = ? AND a.instance_id = ?", licenseID, instanceID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("activation")
@@ -326,14 +327,14 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 // ActiveInstances implements licensing.Tx: seats whose lease runs past now.
 func (t *Tx) ActiveInstances(licenseID string, now time.Time) (int, error) {
 	var n int
-	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM activations
+	err := t.queryRow(`SELECT count(*) FROM activations
 		WHERE license_id = ? AND deactivated_at IS NULL AND lease_expires_at > ?`, licenseID, ts(now)).Scan(&n)
 	return n, err
 }
 
 // SeatCounts implements licensing.Tx.
 func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT license_id,
+	rows, err := t.query(`SELECT license_id,
 			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1),
 			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
 			count(*) FILTER (WHERE deactivated_at IS NOT NULL),
@@ -359,7 +360,7 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 func (t *Tx) SeatGrants(licenseID string, since time.Time) (int, time.Time, error) {
 	var n int
 	var oldest sql.NullString
-	err := t.tx.QueryRowContext(t.ctx, "SELECT count(*), min(at) FROM seat_grants WHERE license_id = ? AND at > ?", licenseID, ts(since)).Scan(&n, &oldest)
+	err := t.queryRow("SELECT count(*), min(at) FROM seat_grants WHERE license_id = ? AND at > ?", licenseID, ts(since)).Scan(&n, &oldest)
 	return n, parseTS(oldest.String), err
 }
 
@@ -468,7 +469,7 @@ func (t *Tx) InsertReminderClaim(c licensing.ReminderClaim) error {
 // ReminderClaimed implements licensing.Tx.
 func (t *Tx) ReminderClaimed(licenseID string, thresholdDays int, expiresAt time.Time) (bool, error) {
 	var n int
-	err := t.tx.QueryRowContext(t.ctx, "SELECT count(*) FROM reminder_claims WHERE license_id = ? AND threshold_days = ? AND expires_at = ?",
+	err := t.queryRow("SELECT count(*) FROM reminder_claims WHERE license_id = ? AND threshold_days = ? AND expires_at = ?",
 		licenseID, thresholdDays, ts(expiresAt)).Scan(&n)
 	return n > 0, err
 }
