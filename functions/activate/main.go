@@ -18,5 +18,7 @@ func main() {
 	if err != nil {
 		config.Fatal("activate", err)
 	}
-	lambda.StartHandler(lambdaevent.HTTP(httpapi.New(fn.Service, fn.Log, fn.Signer), fn.Log))
+	api := httpapi.New(fn.Service, fn.Log, fn.Signer)
+	api.SetMetrics(fn.Metrics)
+	lambda.StartHandler(lambdaevent.HTTP(api, fn.Log))
 }

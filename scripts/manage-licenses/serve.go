@@ -2,12 +2,17 @@ package main
 
 import (
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,13 +20,15 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
+	"github.com/caio-licensing/caio-licensing/shared/metrics/prommetrics"
 	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr, keyFile string
+	var addr, keyFile, tlsCert, tlsKey, proxies, metricsAddr string
 	var perAddress, perKey float64
 	var burstAddress, burstKey int
 	c := &cobra.Command{
@@ -32,8 +39,36 @@ func (a *app) serveCommand() *cobra.Command {
 certificate is in the database. On first start with the signing secret at hand
 and no server key, serve certifies one itself and keeps it in ~/.caio/server_key
 (mode 0600); the secret is not kept. Without either, answers are unsigned and
-CAIO instances reject them: serve says so at start.`,
+CAIO instances reject them: serve says so at start.
+
+On a real network: --tls-cert and --tls-key serve HTTPS (the pair is read
+again on SIGHUP, so a renewed certificate needs no restart), or run behind a
+reverse proxy that terminates TLS and name it with --trusted-proxies: the
+caller's address (rate limits, the activation record) is then taken from
+X-Forwarded-For, rightmost hop first, skipping trusted proxies; from anyone
+else X-Forwarded-For is ignored.
+
+--metrics-addr serves the metrics (requests and refusals by code, latency,
+S3 commits and conflicts, database size) for Prometheus at /metrics, on an
+address of its own: keep it off the network CAIO instances reach.`,
+		Example: `  manage-licenses serve
+  manage-licenses serve --addr 0.0.0.0:8443 --tls-cert /etc/caio/tls.crt --tls-key /etc/caio/tls.key
+  manage-licenses serve --addr 10.0.0.5:3000 --trusted-proxies 10.0.0.0/24
+  manage-licenses serve --metrics-addr 127.0.0.1:9090`,
 		RunE: func(c *cobra.Command, _ []string) error {
+			trusted, err := httpapi.ParseProxies(proxies)
+			if err != nil {
+				return usageErrorf("--trusted-proxies: %v", err)
+			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return usageErrorf("--tls-cert and --tls-key go together: give both, or neither (plain HTTP, for behind a proxy)")
+			}
+			var certs *httpapi.CertReloader
+			if tlsCert != "" {
+				if certs, err = httpapi.NewCertReloader(tlsCert, tlsKey); err != nil {
+					return licensing.Wrap(licensing.CodeConfig, err, "%v", err)
+				}
+			}
 			db, err := config.ResolveDB(a.dbFlag)
 			if err != nil {
 				return err
@@ -42,7 +77,13 @@ CAIO instances reject them: serve says so at start.`,
 			if err != nil {
 				return err
 			}
-			store, err := config.OpenStore(c.Context(), db, config.Write)
+			var sink *prommetrics.Sink
+			var msink metrics.Sink
+			if metricsAddr != "" {
+				sink = prommetrics.New()
+				msink = sink
+			}
+			store, err := config.OpenStoreWith(c.Context(), db, config.Write, msink)
 			if err != nil {
 				return err
 			}
@@ -83,8 +124,25 @@ CAIO instances reject them: serve says so at start.`,
 				PerAddress: ratelimit.New(perAddress, burstAddress, maxRateKeys),
 				PerKey:     ratelimit.New(perKey, burstKey, maxRateKeys),
 			})
-			err = api.ListenAndServe(c.Context(), addr, func(bound net.Addr) {
-				url := "http://" + bound.String()
+			api.SetTrustedProxies(trusted)
+			if sink != nil {
+				api.SetMetrics(sink)
+				bound, stop, err := serveMetrics(metricsAddr, sink)
+				if err != nil {
+					return licensing.Wrap(licensing.CodeConfig, err, "cannot serve metrics on %s: %v", metricsAddr, err)
+				}
+				defer stop()
+				fmt.Fprintf(a.stderr, "Metrics for Prometheus on http://%s/metrics\n", bound)
+			}
+			var tlsConfig *tls.Config
+			scheme := "http"
+			if certs != nil {
+				tlsConfig, scheme = certs.Config(), "https"
+				stop := reloadOnHangup(certs, a.warn)
+				defer stop()
+			}
+			err = api.ListenAndServe(c.Context(), addr, tlsConfig, func(bound net.Addr) {
+				url := scheme + "://" + bound.String()
 				fmt.Fprintf(a.stderr, "Serving the licensing API on %s (database %s); Ctrl-C stops it.\n", url, store.Location())
 				fmt.Fprintf(a.stderr, "Try:\n  curl -s %s%s\n  curl -s -X POST %s%s -H 'X-CAIO-Instance-ID: instance-001' -d '{\"license_key\":\"CAIO-v1-...\"}'\n",
 					url, httpapi.PathHealth, url, httpapi.PathActivate)
@@ -102,7 +160,46 @@ CAIO instances reject them: serve says so at start.`,
 	c.Flags().IntVar(&burstAddress, "burst-per-address", 40, "requests one source address may send at once")
 	c.Flags().Float64Var(&perKey, "rate-per-key", 10, "requests per second allowed for one license key (0: no limit)")
 	c.Flags().IntVar(&burstKey, "burst-per-key", 50, "requests one license key may have at once (a fleet starting together)")
+	c.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; read again on SIGHUP)")
+	c.Flags().StringVar(&tlsKey, "tls-key", "", "the certificate's private key (PEM)")
+	c.Flags().StringVar(&proxies, "trusted-proxies", "", "CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated)")
+	c.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (a separate address from the API)")
 	return c
+}
+
+// serveMetrics serves /metrics on addr until stop is called.
+func serveMetrics(addr string, sink *prommetrics.Sink) (net.Addr, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", sink.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return ln.Addr(), func() { srv.Close() }, nil
+}
+
+// reloadOnHangup reads the certificate again on each SIGHUP.
+func reloadOnHangup(certs *httpapi.CertReloader, warn func(string, ...any)) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := certs.Reload(); err != nil {
+					warn("SIGHUP: keeping the current certificate: %v", err)
+				} else {
+					warn("SIGHUP: certificate reloaded")
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }
 
 // startProver is a service with the secret for serve's start (nil when

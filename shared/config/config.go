@@ -3,6 +3,8 @@
 package config
 
 import (
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -86,12 +88,17 @@ type Store interface {
 // OpenStore opens the database for the given access: s3://bucket/key for
 // S3 mode (caching in CAIO_LICENSE_CACHE_DIR), else a local file.
 func OpenStore(ctx context.Context, db DB, access Access) (Store, error) {
+	return OpenStoreWith(ctx, db, access, nil)
+}
+
+// OpenStoreWith is OpenStore reporting S3 commits to m.
+func OpenStoreWith(ctx context.Context, db DB, access Access, m metrics.Sink) (Store, error) {
 	if strings.HasPrefix(db.Path, "s3://") {
 		history, err := HistoryDays()
 		if err != nil {
 			return nil, err
 		}
-		return s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: os.Getenv(EnvCacheDir), History: history})
+		return s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: os.Getenv(EnvCacheDir), History: history, Metrics: m})
 	}
 	opt := sqlitestore.Options{
 		Create:          access == Init || (access == Write && !db.Explicit),

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
+
 	"context"
 	"io"
 	"log/slog"
@@ -55,7 +57,9 @@ type Function struct {
 	Signer *httpapi.Signer
 	// Store is the database.
 	Store Store
-	close func()
+	// Metrics writes CloudWatch EMF lines on stdout.
+	Metrics metrics.Sink
+	close   func()
 }
 
 // Close releases the store.
@@ -73,11 +77,12 @@ func NewLogger(w io.Writer, name string) *slog.Logger {
 // LoadFunction wires a function from its environment at cold start.
 func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, error) {
 	log := NewLogger(os.Stdout, name)
+	sink := metrics.NewEMF(os.Stdout, "Function", name)
 	path := os.Getenv(EnvDBPath)
 	if path == "" {
 		return nil, licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function its database path", EnvDBPath)
 	}
-	cfg := licensing.Config{Actor: "function:" + name, Warn: func(msg string) { log.Warn(msg) }, SecretPolicy: needs.SecretPolicy}
+	cfg := licensing.Config{Actor: "function:" + name, Warn: func(msg string) { log.Warn(msg) }, SecretPolicy: needs.SecretPolicy, Metrics: sink}
 	if needs.Secret {
 		secret, err := Secret(ctx)
 		if err != nil {
@@ -105,12 +110,12 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 			return nil, err
 		}
 	}
-	store, err := OpenStore(ctx, DB{Path: path, Explicit: true}, Write)
+	store, err := OpenStoreWith(ctx, DB{Path: path, Explicit: true}, Write, sink)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Store = store
-	fn := &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, Mailer: mailer, Store: store, close: func() { store.Close() }}
+	fn := &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, Mailer: mailer, Store: store, Metrics: sink, close: func() { store.Close() }}
 	if needs.ServerKey {
 		key, err := ServerKeyFromEnv(ctx)
 		if err == nil && key == nil {

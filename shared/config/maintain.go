@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
+
 	"context"
 	"os"
 	"strconv"
@@ -67,6 +69,14 @@ const vacuumMinFree = 1 << 20
 // and compacts the file when enough of it is free: the CLI's maintain and
 // the reminders function's daily run.
 func Maintain(ctx context.Context, svc *licensing.Service, store Store, retention time.Duration) (MaintainReport, error) {
+	rep, err := maintain(ctx, svc, store, retention)
+	if err == nil {
+		metrics.OrNop(svc.Metrics()).Gauge(metrics.DatabaseBytes, float64(rep.SizeAfter))
+	}
+	return rep, err
+}
+
+func maintain(ctx context.Context, svc *licensing.Service, store Store, retention time.Duration) (MaintainReport, error) {
 	var rep MaintainReport
 	var err error
 	if rep.SizeBefore, err = store.Size(ctx); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
 	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
@@ -99,11 +100,16 @@ type body struct {
 
 // API serves the licensing routes.
 type API struct {
-	svc    *licensing.Service
-	log    *slog.Logger
-	signer *Signer
-	limits Limits
+	svc     *licensing.Service
+	log     *slog.Logger
+	signer  *Signer
+	limits  Limits
+	proxies []netip.Prefix
+	metrics metrics.Sink
 }
+
+// SetMetrics sends request counts, refusals by code and latencies to m.
+func (a *API) SetMetrics(m metrics.Sink) { a.metrics = m }
 
 // Limits are request rates that serve enforces (API Gateway throttles in
 // AWS): per source address, and per license key (by digest). A nil
@@ -193,8 +199,30 @@ func (a *API) logged(ctx context.Context, r Request, start time.Time, resp Respo
 	a.log.LogAttrs(ctx, levelFor(resp.Status), "request",
 		slog.String("request_id", r.RequestID), slog.String("method", r.Method), slog.String("path", r.Path),
 		slog.Int("status", resp.Status), slog.String("code", string(resp.Code)),
-		slog.String("source_ip", r.SourceIP), slog.Duration("duration", time.Since(start)))
+		slog.String("source_ip", r.SourceIP), slog.Float64("duration_ms", ms(time.Since(start))))
+	if a.metrics != nil {
+		route := routeName(r.Path)
+		a.metrics.Count(metrics.Requests, 1, "route", route, "code", string(resp.Code))
+		if resp.Status >= 400 {
+			a.metrics.Count(metrics.Refusals, 1, "code", string(resp.Code))
+		}
+		a.metrics.Observe(metrics.RequestLatency, ms(time.Since(start)), "route", route)
+	}
 	return resp
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// routeName is a bounded label for a path: the route's last element, or
+// "other" (a scanner's paths must not grow the metrics without bound).
+func routeName(path string) string {
+	switch path {
+	case PathValidate, PathActivate, PathDeactivate:
+		return path[strings.LastIndex(path, "/")+1:]
+	case PathHealth:
+		return "healthz"
+	}
+	return "other"
 }
 
 func levelFor(status int) slog.Level {

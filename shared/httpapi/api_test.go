@@ -34,7 +34,7 @@ func startServer(t *testing.T, f *apitest.Fixture, keys licensekey.PublicKeys, l
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", nil, func(a net.Addr) { addr <- a }) }()
 	var base string
 	select {
 	case a := <-addr:
@@ -162,7 +162,7 @@ func TestGracefulShutdownFinishesRequests(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", nil, func(a net.Addr) { addr <- a }) }()
 	base := "http://" + (<-addr).String()
 	// A slow client: the body arrives after shutdown has begun.
 	pr, pw := io.Pipe()

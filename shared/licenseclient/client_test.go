@@ -54,7 +54,7 @@ func startServer(t *testing.T) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", nil, func(a net.Addr) { addr <- a }) }()
 	s := &server{f: f, url: "http://" + (<-addr).String(),
 		svc: licensing.New(licensing.Config{Store: store, Actor: "test", Secret: apitest.Secret})}
 	t.Cleanup(func() { cancel(); <-done })

@@ -1,6 +1,8 @@
 package licensing
 
 import (
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
+
 	"context"
 	"slices"
 )
@@ -63,7 +65,16 @@ func (s *Service) RecordDelivery(ctx context.Context, d Delivery) error {
 	if d.At.IsZero() {
 		d.At = s.now()
 	}
-	return s.cfg.Store.Update(ctx, func(tx Tx) error { return s.recordDelivery(tx, d) })
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error { return s.recordDelivery(tx, d) })
+	s.countEmail(d, err)
+	return err
+}
+
+// countEmail counts a recorded delivery by its outcome.
+func (s *Service) countEmail(d Delivery, err error) {
+	if err == nil {
+		metrics.OrNop(s.cfg.Metrics).Count(metrics.Emails, 1, "outcome", d.Outcome)
+	}
 }
 
 func (s *Service) recordDelivery(tx Tx, d Delivery) error {
@@ -168,7 +179,7 @@ func (s *Service) FinishReminder(ctx context.Context, r DueReminder, d Delivery)
 	if d.At.IsZero() {
 		d.At = s.now()
 	}
-	return s.cfg.Store.Update(ctx, func(tx Tx) error {
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		var err error
 		if d.Outcome == OutcomeSent {
 			err = tx.MarkReminderSent(r.Claim())
@@ -180,4 +191,6 @@ func (s *Service) FinishReminder(ctx context.Context, r DueReminder, d Delivery)
 		}
 		return s.recordDelivery(tx, d)
 	})
+	s.countEmail(d, err)
+	return err
 }

@@ -1,6 +1,8 @@
 package licensing
 
 import (
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
+
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -40,6 +42,8 @@ type Config struct {
 	// Warn receives warnings for the operator (a weak secret, say); nil
 	// discards them.
 	Warn func(string)
+	// Metrics receives counts (emails sent, failed, skipped); nil for none.
+	Metrics metrics.Sink
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }
@@ -56,6 +60,9 @@ type Service struct {
 
 	warned sync.Map // warnings already given, once per service
 }
+
+// Metrics is the service's metrics sink (nil for none).
+func (s *Service) Metrics() metrics.Sink { return s.cfg.Metrics }
 
 // New returns a Service.
 func New(cfg Config) *Service {

@@ -3,6 +3,7 @@ package s3store_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
@@ -331,3 +333,53 @@ func TestPruneKeepsWhatReadersNeed(t *testing.T) {
 		t.Fatalf("a process whose copy predates the pruned deltas sees %d customers, want 16", len(got))
 	}
 }
+
+// The commit metrics count what happened: every write committed once, and
+// every lost put-if-absent as a conflict.
+func TestCommitMetrics(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	proxy := s3test.NewProxy(t, srv)
+	initDB(t, open(t, proxy.Server))
+	addCustomer(open(t, proxy.Server), "FIRST") // the first delta also copies snapshot 0 into the history
+	var mu sync.Mutex
+	var out strings.Builder
+	sink := metrics.NewEMF(writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) }), "Function", "test")
+	proxy.Reset()
+	var wg sync.WaitGroup
+	for w := range 3 {
+		st := openOpt(t, proxy.Server, s3store.Options{SnapshotEvery: 1 << 30, Metrics: sink})
+		wg.Go(func() {
+			for i := range 6 {
+				if err := addCustomer(st, fmt.Sprintf("W%d-%d", w, i)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	counts := map[string]float64{}
+	sizes := 0
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m[metrics.S3Commits] != nil:
+			counts[m["Outcome"].(string)] += m[metrics.S3Commits].(float64)
+		case m[metrics.DatabaseBytes] != nil:
+			if m[metrics.DatabaseBytes].(float64) < 4096 {
+				t.Fatalf("database size %v", m[metrics.DatabaseBytes])
+			}
+			sizes++
+		}
+	}
+	if counts["committed"] != 18 || sizes != 18 || counts["committed"]+counts["conflict"] != float64(proxy.Puts.Load()) {
+		t.Fatalf("commit metrics %v (%d sizes) for 18 writes and %d PUTs", counts, sizes, proxy.Puts.Load())
+	}
+	t.Logf("18 writes from 3 writers: %v", counts)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

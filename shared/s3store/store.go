@@ -54,6 +54,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
 	"github.com/caio-licensing/caio-licensing/shared/pagelog"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
@@ -89,6 +90,7 @@ type Options struct {
 	CacheDir      string        // "" for DefaultCacheDir
 	History       time.Duration // DefaultHistory
 	SnapshotEvery int           // DefaultSnapshotEvery
+	Metrics       metrics.Sink  // commit outcomes and latency, database size; nil for none
 }
 
 // Store is a licensing.Store on an SQLite database in S3.
@@ -100,6 +102,7 @@ type Store struct {
 	maxAttempts   int
 	snapshotEvery uint64
 	history       time.Duration
+	metrics       metrics.Sink
 
 	mu      sync.Mutex // one operation at a time per process
 	lock    *os.File   // the slot's flock, held while open
@@ -168,7 +171,7 @@ func newStore(uri, key string, obj objects, opt Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{uri: uri, key: key, obj: obj, cacheDir: opt.CacheDir, prefix: prefix, maxAttempts: DefaultMaxAttempts,
-		snapshotEvery: uint64(opt.SnapshotEvery), history: opt.History, lock: lock, path: path}, nil
+		snapshotEvery: uint64(opt.SnapshotEvery), history: opt.History, lock: lock, path: path, metrics: metrics.OrNop(opt.Metrics)}, nil
 }
 
 // Location is the database's URI.
@@ -609,6 +612,7 @@ func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlites
 	opID := randomID()
 	maybeApplied := false // an earlier attempt's PUT has an unknown outcome
 	var lastErr error
+	start := time.Now()
 	for attempt := 1; attempt <= s.maxAttempts; attempt++ {
 		if attempt > 1 {
 			if err := sleep(ctx, attempt); err != nil {
@@ -643,18 +647,29 @@ func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlites
 				return err
 			}
 		}
+		seq := s.st.Seq
 		err := s.attempt(ctx, opID, run, optimistic)
 		switch {
 		case err == nil:
+			if s.st.Seq != seq {
+				s.metrics.Count(metrics.S3Commits, 1, "outcome", "committed")
+				s.metrics.Observe(metrics.S3CommitLatency, float64(time.Since(start).Microseconds())/1000)
+				if fp, err := fingerprintOf(s.path); err == nil {
+					s.metrics.Gauge(metrics.DatabaseBytes, float64(fp.size))
+				}
+			}
 			return nil
 		case errors.Is(err, errCondition):
+			s.metrics.Count(metrics.S3Commits, 1, "outcome", "conflict")
 			lastErr = err
 		case isUnknownOutcome(err):
+			s.metrics.Count(metrics.S3Commits, 1, "outcome", "unknown")
 			maybeApplied, lastErr = true, err
 		default:
 			return err
 		}
 	}
+	s.metrics.Count(metrics.S3CommitRetriesExhausted, 1)
 	if maybeApplied {
 		return licensing.Wrap(licensing.CodeUnknownOutcome, lastErr,
 			"S3 did not confirm the write to %s after %d attempts: it may or may not have been applied; check (for example with list-events) before repeating it", s.uri, s.maxAttempts)
