@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
 )
 
 // The SAM template, read as YAML (CloudFormation tags such as !Ref are
@@ -209,5 +211,48 @@ func TestTemplateHardening(t *testing.T) {
 	}
 	if dir := get(doc, "Globals", "Function", "Environment", "Variables", "CAIO_LICENSE_CACHE_DIR"); dir == "/tmp" {
 		t.Error("the cache directory is /tmp itself, which the cache refuses (writable by others)")
+	}
+}
+
+// Every alarm on the functions' own metrics names a metric of the catalog,
+// with dimensions the EMF lines carry: an alarm on a name or dimension no
+// line has would never fire.
+func TestAlarmsWatchMetricsThatExist(t *testing.T) {
+	doc := loadTemplate(t)
+	found := 0
+	for name, r := range doc["Resources"].(map[string]any) {
+		if get(r, "Type") != "AWS::CloudWatch::Alarm" || get(r, "Properties", "Namespace") != metrics.Namespace {
+			continue
+		}
+		found++
+		spec, ok := metrics.Lookup(get(r, "Properties", "MetricName").(string))
+		if !ok {
+			t.Errorf("%s watches %v, which no function emits", name, get(r, "Properties", "MetricName"))
+			continue
+		}
+		allowed := map[string]bool{"Function": true}
+		for _, l := range spec.Labels {
+			allowed[strings.ToUpper(l[:1])+l[1:]] = true
+		}
+		dims := get(r, "Properties", "Dimensions").([]any)
+		names := []string{}
+		for _, d := range dims {
+			n := get(d, "Name").(string)
+			if !allowed[n] {
+				t.Errorf("%s: dimension %s is not on %s lines", name, n, spec.Name)
+			}
+			names = append(names, n)
+		}
+		// EMF publishes all the dimensions, or Function alone: nothing between.
+		if len(names) != 1 && len(names) != len(allowed) {
+			t.Errorf("%s: dimensions %v match no dimension set of %s", name, names, spec.Name)
+		}
+		fn := get(dims[0], "Value").(string)
+		if get(doc, "Resources", strings.ToUpper(fn[:1])+fn[1:]+"Function") == nil {
+			t.Errorf("%s: no function %s", name, fn)
+		}
+	}
+	if found < 5 {
+		t.Fatalf("%d alarms on the functions' metrics, want 5", found)
 	}
 }
