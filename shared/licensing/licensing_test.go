@@ -504,3 +504,66 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// Stats, computed with SQL aggregates, agree with the licenses read one by
+// one: by effective status, tier, expiring soon, and seats.
+func TestStatsAgreeWithTheRows(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var later []string
+	for i := range 24 {
+		is := e.generate(func(r *licensing.GenerateRequest) {
+			r.Tier = []string{"standard", "enterprise", "trial"}[i%3]
+			r.ExpiresDays = []int{1, 10, 20, 45, 400}[i%5]
+			r.MaxInstances = 3
+		})
+		switch i % 6 {
+		case 1:
+			e.svc.SetStatus(ctx, is.License.ID, licensing.StatusSuspended, "test")
+		case 2:
+			e.svc.SetStatus(ctx, is.License.ID, licensing.StatusRevoked, "test")
+		case 3:
+			later = append(later, is.Key)
+		}
+	}
+	e.clock.advance(15 * 24 * time.Hour) // some expire, some come within 30 days
+	for i, key := range later {
+		e.activate(key, fmt.Sprintf("i-%d", i)) // refused where expired
+	}
+	st, err := e.svc.Stats(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views, _ := e.svc.Licenses(ctx, "", "")
+	want := licensing.Stats{ByTier: map[string]licensing.TierStats{}}
+	now := e.clock.now()
+	for _, v := range views {
+		want.Total++
+		tier := want.ByTier[v.Tier]
+		tier.Total++
+		switch v.EffectiveStatus {
+		case licensing.StatusActive:
+			want.Active++
+			tier.Active++
+			if v.ExpiresAt.Before(now.Add(30 * 24 * time.Hour)) {
+				want.ExpiringSoon++
+			}
+		case licensing.StatusExpired:
+			want.Expired++
+		case licensing.StatusSuspended:
+			want.Suspended++
+		case licensing.StatusRevoked:
+			want.Revoked++
+		}
+		want.ByTier[v.Tier] = tier
+		want.ActiveInstances += v.ActiveInstances
+	}
+	if st.Total != want.Total || st.Active != want.Active || st.Expired != want.Expired || st.Suspended != want.Suspended ||
+		st.Revoked != want.Revoked || st.ExpiringSoon != want.ExpiringSoon || st.ActiveInstances != want.ActiveInstances ||
+		fmt.Sprint(st.ByTier) != fmt.Sprint(want.ByTier) || st.Customers != 1 {
+		t.Fatalf("stats %+v\nrows  %+v", st, want)
+	}
+	if want.Expired == 0 || want.ExpiringSoon == 0 || want.ActiveInstances == 0 {
+		t.Fatalf("the data does not exercise every count: %+v", want)
+	}
+}

@@ -43,51 +43,48 @@ func (s *Service) Stats(ctx context.Context, days int) (Stats, error) {
 	}
 	now := s.now()
 	st := Stats{ExpiringWithinDays: days, ByTier: map[string]TierStats{}}
+	// Aggregates in SQL: the cost follows the number of tiers, not licenses.
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		lics, err := tx.Licenses(LicenseFilter{})
+		totals, err := tx.LicenseTotals(now, now.Add(time.Duration(days)*24*time.Hour))
 		if err != nil {
 			return err
 		}
-		seats, err := tx.SeatCounts(now)
-		if err != nil {
+		if st.Seats, err = tx.SeatTotals(now); err != nil {
 			return err
 		}
-		for _, c := range seats {
-			st.Seats.Live += c.Live
-			st.Seats.Offline += c.Offline
-			st.Seats.Expired += c.Expired
-			st.Seats.Deactivated += c.Deactivated
-		}
-		customers, err := tx.Customers()
-		if err != nil {
+		st.ActiveInstances = st.Seats.Live
+		if st.Customers, err = tx.CustomerCount(); err != nil {
 			return err
 		}
-		st.Customers = len(customers)
-		soon := now.Add(time.Duration(days) * 24 * time.Hour)
-		for _, l := range lics {
-			st.Total++
+		for _, l := range totals {
+			st.Total += l.Count
 			t := st.ByTier[l.Tier]
-			t.Total++
-			st.ActiveInstances += seats[l.ID].Live
-			switch l.EffectiveStatus(now) {
+			t.Total += l.Count
+			switch l.Status {
 			case StatusActive:
-				st.Active++
-				t.Active++
-				if l.ExpiresAt.Before(soon) {
-					st.ExpiringSoon++
-				}
+				st.Active += l.Count
+				t.Active += l.Count
+				st.ExpiringSoon += l.ExpiringSoon
 			case StatusExpired:
-				st.Expired++
+				st.Expired += l.Count
 			case StatusSuspended:
-				st.Suspended++
+				st.Suspended += l.Count
 			case StatusRevoked:
-				st.Revoked++
+				st.Revoked += l.Count
 			}
 			st.ByTier[l.Tier] = t
 		}
 		return nil
 	})
 	return st, err
+}
+
+// LicenseTotal is a count of licenses of one tier in one effective status.
+type LicenseTotal struct {
+	Tier         string
+	Status       Status
+	Count        int
+	ExpiringSoon int
 }
 
 // fillSeats sets each license's seats in use at now.

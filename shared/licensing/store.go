@@ -49,6 +49,13 @@ type Tx interface {
 	ActiveInstances(licenseID string, now time.Time) (int, error)
 	// SeatCounts counts every license's seats at now, by license id.
 	SeatCounts(now time.Time) (map[string]SeatCounts, error)
+	// SeatTotals counts all seats at now.
+	SeatTotals(now time.Time) (SeatCounts, error)
+	// LicenseTotals counts licenses by tier and effective status at now,
+	// and the active ones that expire before soon.
+	LicenseTotals(now, soon time.Time) ([]LicenseTotal, error)
+	// CustomerCount counts customers.
+	CustomerCount() (int, error)
 	Activations(licenseID string) ([]Activation, error) // all licenses when ""
 
 	// SeatGrants counts the seats granted on a license after since, and

@@ -356,6 +356,48 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 	return out, rows.Err()
 }
 
+// SeatTotals implements licensing.Tx.
+func (t *Tx) SeatTotals(now time.Time) (licensing.SeatCounts, error) {
+	var c licensing.SeatCounts
+	err := t.queryRow(`SELECT
+			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1),
+			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
+			count(*) FILTER (WHERE deactivated_at IS NOT NULL),
+			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1 AND kind = 'offline')
+		FROM activations`, ts(now)).Scan(&c.Live, &c.Expired, &c.Deactivated, &c.Offline)
+	return c, err
+}
+
+// LicenseTotals implements licensing.Tx. The effective status is the
+// stored one, except that an active license past its expiry is expired.
+func (t *Tx) LicenseTotals(now, soon time.Time) ([]licensing.LicenseTotal, error) {
+	rows, err := t.query(`SELECT tier,
+			CASE WHEN status = 'active' AND expires_at <= ?1 THEN 'expired' ELSE status END AS effective,
+			count(*),
+			count(*) FILTER (WHERE status = 'active' AND expires_at > ?1 AND expires_at < ?2)
+		FROM licenses GROUP BY tier, effective ORDER BY tier, effective`, ts(now), ts(soon))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []licensing.LicenseTotal
+	for rows.Next() {
+		var l licensing.LicenseTotal
+		if err := rows.Scan(&l.Tier, &l.Status, &l.Count, &l.ExpiringSoon); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// CustomerCount implements licensing.Tx.
+func (t *Tx) CustomerCount() (int, error) {
+	var n int
+	err := t.queryRow("SELECT count(*) FROM customers").Scan(&n)
+	return n, err
+}
+
 // SeatGrants implements licensing.Tx.
 func (t *Tx) SeatGrants(licenseID string, since time.Time) (int, time.Time, error) {
 	var n int
