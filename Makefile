@@ -43,7 +43,12 @@ VERSITYGW_VERSION := v1.8.0
 MAILPIT_VERSION := v1.33.1
 SES_LOCAL_VERSION := 2.10.2
 test-tools: $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION) $(TOOLS)/.versitygw-$(VERSITYGW_VERSION) \
-	$(TOOLS)/.mailpit-$(MAILPIT_VERSION) $(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION)
+	$(TOOLS)/.mailpit-$(MAILPIT_VERSION) $(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION) browser
+# The report is checked in a real browser: Debian's Chromium.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "make test needs Debian's chromium (the report's browser test): sudo apt-get install chromium"; exit 1; }
 $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 	touch $@

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
 
@@ -80,6 +81,38 @@ func BenchmarkRawCommit(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReport10k gathers the operator report (90 days) over 10,000
+// licenses and 100,000 activations with events.
+func BenchmarkReport10k(b *testing.B) {
+	svc, store, _ := apitest.LargeDB(b, b.TempDir(), 10000)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	err := store.Update(ctx, func(tx licensing.Tx) error {
+		for i := range 100_000 {
+			lic := fmt.Sprintf("%032x", 1+i%9999)
+			at := now.Add(-time.Duration(i%90) * 24 * time.Hour)
+			exp := now.Add(time.Hour)
+			if err := tx.PutActivation(licensing.Activation{LicenseID: lic, InstanceID: fmt.Sprintf("i-%d", i), FirstSeen: at, LastSeen: at,
+				LeaseIssuedAt: &at, LeaseExpiresAt: &exp}); err != nil {
+				return err
+			}
+			if err := tx.AppendEvent(licensing.Event{At: at, Kind: licensing.EventActivationCreated, Actor: "bench", LicenseID: lic}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := svc.Report(ctx, nil, 90); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,6 +56,18 @@ type Tx interface {
 	LicenseTotals(now, soon time.Time) ([]LicenseTotal, error)
 	// CustomerCount counts customers.
 	CustomerCount() (int, error)
+	// ExpiringLicenses lists active licenses expiring in (now, until], soonest first.
+	ExpiringLicenses(now, until time.Time) ([]ExpiringLicense, error)
+	// CustomerSeats sums, per customer, the live seats and max instances
+	// of its active licenses.
+	CustomerSeats(now time.Time) ([]CustomerSeats, error)
+	// EventCountsByDay counts events of kinds since, by day; oldest is the
+	// time of the oldest event in the database (zero when there is none).
+	EventCountsByDay(since time.Time, kinds map[string]bool) (counts []DayCount, oldest time.Time, err error)
+	// DeliveryCounts counts deliveries since, by kind and outcome.
+	DeliveryCounts(since time.Time) ([]DeliveryCount, error)
+	// FailedDeliveries lists the latest failed deliveries since, up to limit.
+	FailedDeliveries(since time.Time, limit int) ([]Delivery, error)
 	Activations(licenseID string) ([]Activation, error) // all licenses when ""
 
 	// SeatGrants counts the seats granted on a license after since, and

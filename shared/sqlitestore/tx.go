@@ -527,3 +527,104 @@ func (t *Tx) DeleteReminderClaim(c licensing.ReminderClaim) error {
 	return t.exec("DELETE FROM reminder_claims WHERE license_id = ? AND threshold_days = ? AND expires_at = ?",
 		c.LicenseID, c.ThresholdDays, ts(c.ExpiresAt))
 }
+
+// ExpiringLicenses implements licensing.Tx.
+func (t *Tx) ExpiringLicenses(now, until time.Time) ([]licensing.ExpiringLicense, error) {
+	rows, err := t.query(`SELECT l.id, l.customer_id, c.name, l.tier, l.expires_at
+		FROM licenses l JOIN customers c ON c.id = l.customer_id
+		WHERE l.status = 'active' AND l.expires_at > ? AND l.expires_at <= ?
+		ORDER BY l.expires_at, l.id`, ts(now), ts(until))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []licensing.ExpiringLicense{}
+	for rows.Next() {
+		var e licensing.ExpiringLicense
+		var at string
+		if err := rows.Scan(&e.LicenseID, &e.CustomerID, &e.CustomerName, &e.Tier, &at); err != nil {
+			return nil, err
+		}
+		e.ExpiresAt = parseTS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// CustomerSeats implements licensing.Tx.
+func (t *Tx) CustomerSeats(now time.Time) ([]licensing.CustomerSeats, error) {
+	rows, err := t.query(`SELECT c.id, c.name,
+			coalesce(sum((SELECT count(*) FROM activations a WHERE a.license_id = l.id
+				AND a.deactivated_at IS NULL AND a.lease_expires_at > ?1)), 0),
+			coalesce(sum(l.max_instances), 0)
+		FROM customers c JOIN licenses l ON l.customer_id = c.id
+		WHERE l.status = 'active' AND l.expires_at > ?1
+		GROUP BY c.id ORDER BY c.id`, ts(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []licensing.CustomerSeats{}
+	for rows.Next() {
+		var c licensing.CustomerSeats
+		if err := rows.Scan(&c.CustomerID, &c.Name, &c.Used, &c.Max); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// EventCountsByDay implements licensing.Tx.
+func (t *Tx) EventCountsByDay(since time.Time, kinds map[string]bool) ([]licensing.DayCount, time.Time, error) {
+	var oldest sql.NullString
+	if err := t.queryRow("SELECT min(at) FROM events").Scan(&oldest); err != nil {
+		return nil, time.Time{}, err
+	}
+	rows, err := t.query(`SELECT substr(at, 1, 10) AS day, kind, count(*) FROM events
+		WHERE at >= ? GROUP BY day, kind ORDER BY day, kind`, ts(since))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer rows.Close()
+	out := []licensing.DayCount{}
+	for rows.Next() {
+		var d licensing.DayCount
+		if err := rows.Scan(&d.Day, &d.Kind, &d.Count); err != nil {
+			return nil, time.Time{}, err
+		}
+		if kinds[d.Kind] {
+			out = append(out, d)
+		}
+	}
+	var first time.Time
+	if oldest.Valid {
+		first = parseTS(oldest.String)
+	}
+	return out, first, rows.Err()
+}
+
+// DeliveryCounts implements licensing.Tx.
+func (t *Tx) DeliveryCounts(since time.Time) ([]licensing.DeliveryCount, error) {
+	rows, err := t.query(`SELECT kind, outcome, count(*) FROM deliveries WHERE at >= ?
+		GROUP BY kind, outcome ORDER BY kind, outcome`, ts(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []licensing.DeliveryCount{}
+	for rows.Next() {
+		var d licensing.DeliveryCount
+		if err := rows.Scan(&d.Kind, &d.Outcome, &d.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// FailedDeliveries implements licensing.Tx.
+func (t *Tx) FailedDeliveries(since time.Time, limit int) ([]licensing.Delivery, error) {
+	return queryAll(t, "SELECT "+deliveryColumns+" FROM deliveries WHERE at >= ? AND outcome = 'failed' ORDER BY id DESC LIMIT ?",
+		[]any{ts(since), limit}, scanDelivery)
+}
