@@ -161,4 +161,3 @@ func checkNotBlank(t *testing.T, shot []byte) {
 		t.Fatalf("the screenshot looks blank: %d colours, %d dark pixels", len(colours), dark)
 	}
 }
-

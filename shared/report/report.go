@@ -44,14 +44,14 @@ func Render(w io.Writer, d licensing.ReportData, meta Meta) error {
 }
 
 type view struct {
-	D                   licensing.ReportData
-	Meta                Meta
-	Generated           string
-	ExpiringChart       template.HTML
-	ExpiringTiers       []legendItem
-	SeatsChart          template.HTML
-	AtLimit             []licensing.CustomerSeats
-	ActivityChart       template.HTML
+	D                     licensing.ReportData
+	Meta                  Meta
+	Generated             string
+	ExpiringChart         template.HTML
+	ExpiringTiers         []legendItem
+	SeatsChart            template.HTML
+	AtLimit               []licensing.CustomerSeats
+	ActivityChart         template.HTML
 	Sent, Failed, Skipped int
 }
 
