@@ -2,7 +2,10 @@ package functions_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +73,32 @@ func TestTwoEmulatorsShareOneS3Database(t *testing.T) {
 	if codes["200 VALID"] != 3 || codes["409 TOO_MANY_INSTANCES"] != 9 {
 		t.Fatalf("outcomes %v; want exactly 3 activations and 9 refusals", codes)
 	}
+	// The functions' EMF lines count exactly these calls and commits.
+	emf := map[string]float64{}
+	for _, e := range emulators {
+		e.waitLogs(`"Requests"`)
+		for _, line := range strings.Split(e.logs.String(), "\n") {
+			var m map[string]any
+			if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &m) != nil || m["_aws"] == nil {
+				continue
+			}
+			if m["Function"] != "activate" {
+				t.Fatalf("EMF line without its function: %s", line)
+			}
+			switch {
+			case m["Requests"] != nil:
+				emf["requests "+m["Route"].(string)+" "+m["Code"].(string)] += m["Requests"].(float64)
+			case m["Refusals"] != nil:
+				emf["refusals "+m["Code"].(string)] += m["Refusals"].(float64)
+			case m["S3Commits"] != nil:
+				emf["commits "+m["Outcome"].(string)] += m["S3Commits"].(float64)
+			}
+		}
+	}
+	if emf["requests activate VALID"] != 3 || emf["requests activate TOO_MANY_INSTANCES"] != 9 ||
+		emf["refusals TOO_MANY_INSTANCES"] != 9 || emf["commits committed"] != 3 {
+		t.Fatalf("EMF lines count %v; want 3 valid activations, 9 refusals, 3 commits", emf)
+	}
 	check, err := s3store.Open(ctx, "s3://"+s3test.Bucket+"/"+key, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -87,4 +116,52 @@ func replaceInstance(event, id string) string {
 		panic("sample changed: " + from + " not found")
 	}
 	return strings.Replace(event, from, `"x-caio-instance-id": "`+id+`"`, 1)
+}
+
+// The stats function, asked for the report, writes it to the bucket under
+// reports/ and returns a presigned link that serves the page.
+func TestStatsFunctionWritesTheReport(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	const key = "e2e/caio_licenses.db"
+	srv.SetEnv(t, key)
+	ctx := context.Background()
+	store, err := s3store.Open(ctx, "s3://"+s3test.Bucket+"/"+key, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: secret})
+	svc.AddCustomer(ctx, "CUST-001", "Acme", "")
+	if _, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30, MaxInstances: 3, MaxServices: 1, MaxRequestsPerDay: 1}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	env := srv.Env(key)
+	env["CAIO_LICENSE_CACHE_DIR"] = t.TempDir()
+	e := startEmulator(t, bootstrap(t, "stats"), env)
+	var out struct {
+		Total  int `json:"total"`
+		Report struct {
+			Location string `json:"location"`
+			URL      string `json:"url"`
+		} `json:"report"`
+	}
+	e.invokeJSON(t, []byte(`{"report": true}`), &out)
+	if out.Total != 1 || !strings.HasPrefix(out.Report.Location, "s3://"+s3test.Bucket+"/reports/") || !strings.Contains(out.Report.URL, "X-Amz-Signature=") {
+		t.Fatalf("stats with report: %+v", out)
+	}
+	resp, err := http.Get(out.Report.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "CAIO licensing report") || !strings.Contains(string(page), `data-metric="total">1<`) {
+		t.Fatalf("the link serves %d: %.300s", resp.StatusCode, page)
+	}
+	if strings.Contains(e.logs.String(), "X-Amz-Signature") {
+		t.Fatal("the function logged the presigned link")
+	}
 }

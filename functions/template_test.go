@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,9 +135,18 @@ func TestTemplateFunctions(t *testing.T) {
 	if env := get(activate, "Properties", "Environment", "Variables"); get(env, "CAIO_LICENSE_SECRET_ARN") != nil || get(env, "CAIO_LICENSE_PUBLIC_KEY") == nil || get(env, "CAIO_SERVER_KEY_ARN") != "Ref ServerKeySecret" {
 		t.Errorf("activate environment %v: public key only", env)
 	}
-	for _, a := range actions(resources["StatsFunction"]) {
-		if a != "s3:GetObject" && a != "s3:ListBucket" {
-			t.Errorf("the stats function may %s: it must only read", a)
+	// Stats reads the database; it writes nothing but reports/.
+	for _, p := range get(resources["StatsFunction"], "Properties", "Policies").([]any) {
+		for _, st := range get(p, "Statement").([]any) {
+			acts := fmt.Sprint(get(st, "Action"))
+			for _, a := range strings.Fields(strings.Trim(acts, "[]")) {
+				if a != "s3:GetObject" && a != "s3:ListBucket" && a != "s3:PutObject" {
+					t.Errorf("the stats function may %s: it must only read (and write reports)", a)
+				}
+			}
+			if strings.Contains(acts, "s3:PutObject") && fmt.Sprint(get(st, "Resource")) != "Sub ${DatabaseBucket.Arn}/reports/*" {
+				t.Errorf("the stats function may write %v: only reports/ is allowed", get(st, "Resource"))
+			}
 		}
 	}
 	for _, id := range fns {

@@ -1,4 +1,6 @@
-// Command stats is the stats operator function: read-only counts of the licenses.
+// Command stats is the stats operator function: read-only counts of the
+// licenses, and ({"report": true}) the operator report written to the
+// bucket with a link to it.
 package main
 
 import (
@@ -18,5 +20,8 @@ func main() {
 		config.Fatal("stats", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
+	if reports := config.S3Reports(fn.Store); reports != nil {
+		h.WithReports(reports)
+	}
 	lambda.StartHandler(lambdaevent.Operator("stats", fn.Log, h.Stats))
 }

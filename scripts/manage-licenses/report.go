@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -37,7 +36,7 @@ with SQL aggregates (local or S3 database).`,
 				return err
 			}
 			var page bytes.Buffer
-			if err := report.Render(&page, data, report.Meta{Database: store.Location(), Version: version()}); err != nil {
+			if err := report.Render(&page, data, report.Meta{Database: store.Location(), Version: report.BuildVersion()}); err != nil {
 				return licensing.Wrap(licensing.CodeInternal, err, "cannot render the report: %v", err)
 			}
 			if err := atomicfile.Write(output, page.Bytes(), 0o600); err != nil {
@@ -56,17 +55,3 @@ with SQL aggregates (local or S3 database).`,
 	return c
 }
 
-// version is the module version and commit this binary was built from.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown version)"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
-}

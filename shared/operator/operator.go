@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -22,6 +23,30 @@ type Handlers struct {
 	deliver      *delivery.Deliverer
 	// maintain, when set, runs after the reminders (the daily schedule).
 	maintain func(context.Context) (any, error)
+	// reports, when set, is where stats {"report": true} puts the report.
+	reports ReportSink
+}
+
+// ReportSink keeps a rendered report and returns a link to it.
+type ReportSink interface {
+	// Report renders the report of data and keeps it; it returns where,
+	// a link valid until expires.
+	Report(ctx context.Context, data licensing.ReportData) (ReportLink, error)
+	// Archive is where old history is, for the activity chart.
+	Archive() licensing.Archive
+}
+
+// ReportLink says where a report was put.
+type ReportLink struct {
+	Location  string    `json:"location"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// WithReports lets the stats function write the operator report.
+func (h *Handlers) WithReports(r ReportSink) *Handlers {
+	h.reports = r
+	return h
 }
 
 // WithMaintenance makes the reminders run end with maintain (archiving
@@ -158,22 +183,48 @@ func (h *Handlers) Distribute(ctx context.Context, input json.RawMessage) (any, 
 	return out, nil
 }
 
-// StatsInput is the stats function's input.
+// StatsInput is the stats function's input. With report, the function
+// also writes the operator report (over days, default 90) and returns a
+// link to it.
 type StatsInput struct {
-	Days *int `json:"days"`
+	Days   *int `json:"days"`
+	Report bool `json:"report"`
 }
 
-// Stats returns the CLI's stats object.
+// StatsWithReport is the stats object and where the report went.
+type StatsWithReport struct {
+	licensing.Stats
+	Report ReportLink `json:"report"`
+}
+
+// Stats returns the CLI's stats object (and the report's link, if asked).
 func (h *Handlers) Stats(ctx context.Context, input json.RawMessage) (any, error) {
 	var in StatsInput
 	if err := decode(input, &in); err != nil {
 		return nil, err
 	}
 	days := licensing.DefaultExpiringDays
+	if in.Report {
+		days = 90
+	}
 	if in.Days != nil {
 		days = *in.Days
 	}
-	return h.svc.Stats(ctx, days)
+	if !in.Report {
+		return h.svc.Stats(ctx, days)
+	}
+	if h.reports == nil {
+		return nil, licensing.Errorf(licensing.CodeBadRequest, "reports need the database in S3 (they are written to its bucket, under reports/): run 'manage-licenses report' locally instead")
+	}
+	data, err := h.svc.Report(ctx, h.reports.Archive(), days)
+	if err != nil {
+		return nil, err
+	}
+	link, err := h.reports.Report(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	return StatsWithReport{Stats: data.Stats, Report: link}, nil
 }
 
 // RemindersInput is the reminders function's input: the schedule's Input,

@@ -8,12 +8,28 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
+
+// BuildVersion is the module version and commit this binary was built from.
+func BuildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown version)"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}
 
 // Meta says where a report comes from.
 type Meta struct {

@@ -95,3 +95,28 @@ func (s *Store) Vacuum(ctx context.Context) error {
 		})
 	})
 }
+
+// ReportTTL is how long a report's link works (a link signed with a
+// Lambda role's session stops working sooner, when the session ends).
+const ReportTTL = 12 * time.Hour
+
+// PublishReport puts an HTML page at reports/<name> in the database's
+// bucket and returns a presigned link to it.
+func (s *Store) PublishReport(ctx context.Context, name string, html []byte) (location, url string, expires time.Time, err error) {
+	o, ok := s.obj.(*s3Objects)
+	if !ok {
+		return "", "", time.Time{}, licensing.Errorf(licensing.CodeConfig, "this store cannot publish reports")
+	}
+	key := "reports/" + name
+	_, err = o.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &o.bucket, Key: &key, Body: bytes.NewReader(html),
+		ContentLength: aws.Int64(int64(len(html))), ContentType: aws.String("text/html; charset=utf-8")})
+	if err != nil {
+		return "", "", time.Time{}, s.unavailable(o.describe(key, err))
+	}
+	req, err := s3.NewPresignClient(o.client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &o.bucket, Key: &key},
+		s3.WithPresignExpires(ReportTTL))
+	if err != nil {
+		return "", "", time.Time{}, licensing.Wrap(licensing.CodeInternal, err, "cannot sign a link to s3://%s/%s", o.bucket, key)
+	}
+	return "s3://" + o.bucket + "/" + key, req.URL, time.Now().Add(ReportTTL), nil
+}
