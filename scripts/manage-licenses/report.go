@@ -54,4 +54,3 @@ with SQL aggregates (local or S3 database).`,
 	requireFlags(c, "output")
 	return c
 }
-
