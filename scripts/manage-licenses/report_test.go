@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,8 +38,7 @@ func chromium(t *testing.T) string {
 // stats --json gives.
 func TestReportInChromium(t *testing.T) {
 	browser := chromium(t)
-	c := newCLI(t)
-	c.setup()
+	c, key := servedCLI(t)
 	c.ok("add-customer", "CUST-002", "Globex")
 	full := c.ok("generate-license", "CUST-002", "enterprise", "--max-instances", "2", "--expires-days", "20").lastLine()
 	c.ok("track-activation", full, "--instance-id", "g-1")
@@ -53,6 +54,18 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatalf("generate-license --json: %s", revoked.stdout)
 	}
 	c.ok("revoke-license", rv.Claims.ID)
+	// Refusals reach the database with a server's next write: two forged
+	// keys, then an activation, through serve.
+	srv := startServe(t, c)
+	post(t, http.DefaultClient, srv.url, "CAIO-v1-forged", nil)
+	post(t, http.DefaultClient, srv.url, "CAIO-v1-forged-again", nil)
+	req, _ := http.NewRequest("POST", srv.url+"/api/v1/licensing/activate", strings.NewReader(`{"license_key":"`+key+`"}`))
+	req.Header.Set("X-CAIO-Instance-ID", "served-1")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("activate through serve: %v %v", resp, err)
+	}
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Wait()
 	out := filepath.Join(c.home, "report.html")
 	c.ok("report", "--output", out, "--days", "60")
 	var stats map[string]any
@@ -129,8 +142,8 @@ func TestReportInChromium(t *testing.T) {
 			t.Errorf("%s: the page shows %q, stats --json says %s", k, metrics[k], want)
 		}
 	}
-	if metrics["seats_sold"] != "5" || metrics["seats_used"] != "2" {
-		t.Errorf("seats in use/sold on the page: %s/%s, want 2/5", metrics["seats_used"], metrics["seats_sold"])
+	if metrics["seats_sold"] != "5" || metrics["seats_used"] != "3" || metrics["refusals"] != "2" {
+		t.Errorf("seats in use/sold on the page: %s/%s, want 3/5; refusals %s, want 2", metrics["seats_used"], metrics["seats_sold"], metrics["refusals"])
 	}
 	if bars != 9 || customers != 2 || !strings.Contains(atLimit, "Globex (2/2)") {
 		t.Errorf("charts: %d week bars (want 9), %d customers (want 2), at limit %q", bars, customers, atLimit)

@@ -567,3 +567,45 @@ func TestStatsAgreeWithTheRows(t *testing.T) {
 		t.Fatalf("the data does not exercise every count: %+v", want)
 	}
 }
+
+// Refusals are counted by day and code without a write of their own; the
+// counts are recorded with the next seat write, once.
+func TestRefusalsRideAlongWithTheNextWrite(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 1 }).Key
+	if err := e.activate(key, "i-1"); err != nil {
+		t.Fatal(err)
+	}
+	events := e.eventCount()
+	for i := range 3 {
+		if err := e.activate(key, fmt.Sprintf("x-%d", i)); licensing.ErrorCode(err) != licensing.CodeTooManyInstances {
+			t.Fatalf("activation past the limit: %v", err)
+		}
+	}
+	e.svc.Validate(ctx, licensing.SeatRequest{Key: "CAIO-v1-forged"})
+	if got, _ := e.svc.Refusals(ctx, time.Unix(0, 0)); len(got) != 0 || e.eventCount() != events {
+		t.Fatalf("refusals wrote: %v, %d events (was %d)", got, e.eventCount(), events)
+	}
+	// The next write records them.
+	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.activate(key, "i-2"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.Refusals(ctx, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[licensing.Code]int{}
+	for _, r := range got {
+		counts[r.Code] += r.Count
+		if r.Day != e.clock.now().Format(time.DateOnly) {
+			t.Fatalf("day %s", r.Day)
+		}
+	}
+	if counts[licensing.CodeTooManyInstances] != 3 || counts[licensing.CodeInvalidKey] != 1 || len(counts) != 2 {
+		t.Fatalf("recorded refusals %v, want 3 TOO_MANY_INSTANCES and 1 INVALID_KEY, each once", counts)
+	}
+}

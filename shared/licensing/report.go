@@ -15,6 +15,7 @@ type ReportData struct {
 	Expiring    []ExpiringLicense `json:"expiring"`
 	Customers   []CustomerSeats   `json:"customers"`
 	Activity    []DayCount        `json:"activity"` // seat events by day and kind
+	Refusals    []RefusalCount    `json:"refusals"` // by day and code (best effort: see refusals.go)
 	Deliveries  []DeliveryCount   `json:"deliveries"`
 	Failures    []Delivery        `json:"failures"` // the latest failed deliveries
 	// ArchivedDays is true when part of the window came from archives.
@@ -80,6 +81,9 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 			return err
 		}
 		if rep.Activity, oldest, err = tx.EventCountsByDay(since, seatEventKinds); err != nil {
+			return err
+		}
+		if rep.Refusals, err = tx.RefusalCounts(since); err != nil {
 			return err
 		}
 		if rep.Deliveries, err = tx.DeliveryCounts(since); err != nil {

@@ -69,15 +69,32 @@ func (s *Service) Activate(ctx context.Context, r SeatRequest) (Check, error) {
 
 func (s *Service) activate(ctx context.Context, r SeatRequest, kind string, lease time.Duration) (Check, error) {
 	if err := r.validate(true); err != nil {
+		s.noteRefusal(err)
 		return Check{}, err
 	}
 	var out Check
+	var recorded map[refusalKey]int
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
 		var err error
-		out, err = s.activateTx(tx, r, s.now(), kind, lease)
+		recorded = nil
+		if out, err = s.activateTx(tx, r, s.now(), kind, lease); err != nil || !out.Changed {
+			return err
+		}
+		recorded, err = s.flushRefusals(tx)
 		return err
 	})
+	s.afterSeatWrite(err, recorded)
 	return out, err
+}
+
+// afterSeatWrite settles the refusal counts of a seat operation: counts
+// recorded by its commit are done; a refusal is counted.
+func (s *Service) afterSeatWrite(err error, recorded map[refusalKey]int) {
+	if err == nil {
+		s.flushed(recorded)
+		return
+	}
+	s.noteRefusal(err)
 }
 
 // activateTx verifies the key, checks the license and takes a seat, in tx.
@@ -162,6 +179,7 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 // whose lease ran out takes a seat again if one is free.
 func (s *Service) Validate(ctx context.Context, r SeatRequest) (Check, error) {
 	if err := r.validate(false); err != nil {
+		s.noteRefusal(err)
 		return Check{}, err
 	}
 	var out Check
@@ -172,11 +190,18 @@ func (s *Service) Validate(ctx context.Context, r SeatRequest) (Check, error) {
 		return err
 	})
 	if err != nil || !due {
+		s.noteRefusal(err)
 		return out, err
 	}
+	var recorded map[refusalKey]int
+	defer func() { s.afterSeatWrite(err, recorded) }()
 	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
 		var err error
+		recorded = nil
 		if out, due, err = s.check(tx, r); err != nil || !due {
+			return err
+		}
+		if recorded, err = s.flushRefusals(tx); err != nil {
 			return err
 		}
 		now := s.now()
@@ -234,7 +259,9 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 		return Check{}, err
 	}
 	var out Check
+	var recorded map[refusalKey]int
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+		recorded = nil
 		now := s.now()
 		lic, claims, err := s.licenseByKey(tx, r.Key)
 		out = Check{Claims: claims, License: lic}
@@ -257,8 +284,12 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 			return err
 		}
 		out.Changed = true
+		if recorded, err = s.flushRefusals(tx); err != nil {
+			return err
+		}
 		return s.event(tx, now, EventActivationDeactivated, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, InstanceID: r.InstanceID})
 	})
+	s.afterSeatWrite(err, recorded)
 	return out, err
 }
 

@@ -59,6 +59,8 @@ type Service struct {
 	judged   *judgement // the secret's strength, judged once
 
 	warned sync.Map // warnings already given, once per service
+
+	refusals refusalTally // refusals not yet recorded (see refusals.go)
 }
 
 // Metrics is the service's metrics sink (nil for none).

@@ -68,6 +68,10 @@ type Tx interface {
 	DeliveryCounts(since time.Time) ([]DeliveryCount, error)
 	// FailedDeliveries lists the latest failed deliveries since, up to limit.
 	FailedDeliveries(since time.Time, limit int) ([]Delivery, error)
+	// AddRefusals adds n to the refusals of code on day.
+	AddRefusals(day string, code Code, n int) error
+	// RefusalCounts lists refusal counts since, by day and code.
+	RefusalCounts(since time.Time) ([]RefusalCount, error)
 	Activations(licenseID string) ([]Activation, error) // all licenses when ""
 
 	// SeatGrants counts the seats granted on a license after since, and

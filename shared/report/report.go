@@ -46,6 +46,10 @@ func Render(w io.Writer, d licensing.ReportData, meta Meta) error {
 	v.ExpiringChart, v.ExpiringTiers = expiringChart(d)
 	v.SeatsChart, v.AtLimit = seatsChart(d.Customers)
 	v.ActivityChart = activityChart(d)
+	v.RefusalChart, v.RefusalCodes = refusalChart(d)
+	for _, r := range d.Refusals {
+		v.RefusalTotal += r.Count
+	}
 	for _, c := range d.Deliveries {
 		switch c.Outcome {
 		case licensing.OutcomeSent:
@@ -68,6 +72,9 @@ type view struct {
 	SeatsChart            template.HTML
 	AtLimit               []licensing.CustomerSeats
 	ActivityChart         template.HTML
+	RefusalChart          template.HTML
+	RefusalCodes          []legendItem
+	RefusalTotal          int
 	Sent, Failed, Skipped int
 }
 
@@ -261,6 +268,39 @@ func activityChart(d licensing.ReportData) template.HTML {
 	return stacked("activity-chart", bars, 240)
 }
 
+// refusalChart is refused seat requests per day, by code.
+func refusalChart(d licensing.ReportData) (template.HTML, []legendItem) {
+	codes := map[licensing.Code]bool{}
+	byDay := map[string]map[licensing.Code]int{}
+	for _, r := range d.Refusals {
+		codes[r.Code] = true
+		if byDay[r.Day] == nil {
+			byDay[r.Day] = map[licensing.Code]int{}
+		}
+		byDay[r.Day][r.Code] += r.Count
+	}
+	names := make([]string, 0, len(codes))
+	for c := range codes {
+		names = append(names, string(c))
+	}
+	sort.Strings(names)
+	var legend []legendItem
+	for i, c := range names {
+		legend = append(legend, legendItem{c, palette[(i+3)%len(palette)]})
+	}
+	var bars []bar
+	start := d.GeneratedAt.UTC().Add(-time.Duration(d.Days-1) * 24 * time.Hour)
+	for i := range d.Days {
+		day := start.Add(time.Duration(i) * 24 * time.Hour).Format(time.DateOnly)
+		b := bar{label: day[5:]}
+		for j, c := range names {
+			b.segs = append(b.segs, segment{c, byDay[day][licensing.Code(c)], legend[j].Color})
+		}
+		bars = append(bars, b)
+	}
+	return stacked("refusal-chart", bars, 200), legend
+}
+
 var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -313,8 +353,13 @@ svg { max-width: 100%; height: auto; }
 <h2>Seat activity per day, last {{.D.Days}} days</h2>
 <div class="legend"><span><i style="background:#0072B2"></i>new seats</span><span><i style="background:#E69F00"></i>re-activations</span><span><i style="background:#009E73"></i>deactivations</span></div>
 {{.ActivityChart}}
-<p class="note">Refused calls are not in this chart: a refusal writes nothing to the database (so that a flood of them cannot grow it).
-Refusals by code are metrics: <code>Refusals</code> in CloudWatch (namespace CAIO/Licensing), <code>caio_refusals_total</code> from <code>serve --metrics-addr</code>.{{if .D.ArchivedDays}} Older days come from the archives.{{end}}</p>
+{{if .D.ArchivedDays}}<p class="note">Older days come from the archives.</p>{{end}}
+
+<h2>Refused seat requests per day, by code</h2>
+<div class="legend">{{range .RefusalCodes}}<span><i style="background:{{.Color}}"></i>{{.Name}}</span>{{end}}</div>
+<p><span data-metric="refusals">{{.RefusalTotal}}</span> refusals in the window.</p>
+{{.RefusalChart}}
+<p class="note">A refusal writes nothing by itself (a flood of them must not grow the database): each server counts them and records the counts with its next write, so the last few before a server stops may be missing. The exact figures are the <code>Refusals</code> metric (CloudWatch, namespace CAIO/Licensing) and <code>caio_refusals_total</code> (<code>serve --metrics-addr</code>), which also count refusals made before a request reaches the licensing rules (rate limits, malformed requests).</p>
 
 <h2>Reminders and deliveries, last {{.D.Days}} days</h2>
 <div class="cards">

@@ -186,6 +186,16 @@ CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries
 		AND OLD.id BETWEEN a.first_id AND a.last_id AND OLD.at < a.cutoff)
 	BEGIN SELECT RAISE(ABORT, 'deliveries are kept until archived'); END;
 `,
+	// 7: refusals per day and code, for the operator report (counted in
+	// memory, recorded with a write that happens anyway).
+	`
+CREATE TABLE refusal_counts (
+	day   TEXT NOT NULL,
+	code  TEXT NOT NULL,
+	count INTEGER NOT NULL CHECK (count > 0),
+	PRIMARY KEY (day, code)
+) STRICT, WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

@@ -628,3 +628,27 @@ func (t *Tx) FailedDeliveries(since time.Time, limit int) ([]licensing.Delivery,
 	return queryAll(t, "SELECT "+deliveryColumns+" FROM deliveries WHERE at >= ? AND outcome = 'failed' ORDER BY id DESC LIMIT ?",
 		[]any{ts(since), limit}, scanDelivery)
 }
+
+// AddRefusals implements licensing.Tx.
+func (t *Tx) AddRefusals(day string, code licensing.Code, n int) error {
+	return t.exec(`INSERT INTO refusal_counts (day, code, count) VALUES (?, ?, ?)
+		ON CONFLICT (day, code) DO UPDATE SET count = count + excluded.count`, day, string(code), n)
+}
+
+// RefusalCounts implements licensing.Tx.
+func (t *Tx) RefusalCounts(since time.Time) ([]licensing.RefusalCount, error) {
+	rows, err := t.query("SELECT day, code, count FROM refusal_counts WHERE day >= ? ORDER BY day, code", since.UTC().Format(time.DateOnly))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []licensing.RefusalCount{}
+	for rows.Next() {
+		var r licensing.RefusalCount
+		if err := rows.Scan(&r.Day, &r.Code, &r.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
