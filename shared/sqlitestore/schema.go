@@ -187,8 +187,11 @@ CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries
 	BEGIN SELECT RAISE(ABORT, 'deliveries are kept until archived'); END;
 `,
 	// 7: refusals per day and code, for the operator report (counted in
-	// memory, recorded with a write that happens anyway).
+	// memory, recorded with a write that happens anyway); live seats counted
+	// from the index alone (every activation counts a license's seats).
 	`
+DROP INDEX activations_active;
+CREATE INDEX activations_live ON activations (license_id, lease_expires_at) WHERE deactivated_at IS NULL;
 CREATE TABLE refusal_counts (
 	day   TEXT NOT NULL,
 	code  TEXT NOT NULL,

@@ -10,39 +10,57 @@ import (
 // stmtCache keeps each query prepared, once per connection (database/sql
 // re-prepares a statement only on a connection that lacks it): parsing the
 // SQL anew was a quarter of a write's time.
+//
+// Preparing takes a connection from the pool. Inside a transaction the
+// pool may have none to give (S3 mode has one connection, busy with the
+// transaction), and waiting for one could wait on transactions that wait on
+// this one. So a query met unprepared inside a transaction runs unprepared
+// that once and is prepared before the next transaction begins.
 type stmtCache struct {
-	db *sql.DB
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	db     *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool
 }
 
 // maxStmts bounds the cache; queries past it run unprepared.
 const maxStmts = 256
 
-func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+func (c *stmtCache) get(query string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s, ok := c.m[query]; ok {
 		return s
 	}
-	if len(c.m) >= maxStmts || c.db.Stats().Idle == 0 {
-		return nil
+	if len(c.m)+len(c.wanted) < maxStmts {
+		if c.wanted == nil {
+			c.wanted = map[string]bool{}
+		}
+		c.wanted[query] = true
 	}
-	// Preparing takes a connection from the pool; inside a transaction,
-	// waiting for one could wait on transactions that wait on this one.
-	// Only an idle one is used, briefly; else the query runs unprepared
-	// this time.
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	return nil
+}
+
+// warm prepares the queries met unprepared, between transactions.
+func (c *stmtCache) warm(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.wanted) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	s, err := c.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil // the unprepared run reports the error
+	for q := range c.wanted {
+		s, err := c.db.PrepareContext(ctx, q)
+		if err != nil {
+			continue // tried again before the next transaction
+		}
+		if c.m == nil {
+			c.m = map[string]*sql.Stmt{}
+		}
+		c.m[q] = s
+		delete(c.wanted, q)
 	}
-	if c.m == nil {
-		c.m = map[string]*sql.Stmt{}
-	}
-	c.m[query] = s
-	return s
 }
 
 func (c *stmtCache) close() {
@@ -51,7 +69,7 @@ func (c *stmtCache) close() {
 	for _, s := range c.m {
 		s.Close()
 	}
-	c.m = nil
+	c.m, c.wanted = nil, nil
 }
 
 // stmt is query prepared for this transaction, or nil.
@@ -59,7 +77,7 @@ func (t *Tx) stmt(query string) *sql.Stmt {
 	if t.stmts == nil {
 		return nil
 	}
-	s := t.stmts.get(t.ctx, query)
+	s := t.stmts.get(query)
 	if s == nil {
 		return nil
 	}

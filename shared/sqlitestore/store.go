@@ -444,6 +444,7 @@ func (s *Store) Update(ctx context.Context, fn func(licensing.Tx) error) error {
 }
 
 func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) error) error {
+	s.stmts.warm(ctx)
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
 	if err != nil {
 		return s.mapOpenError(err)
