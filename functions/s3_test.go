@@ -19,9 +19,11 @@ import (
 
 // Two activate functions under two emulators share one database object in
 // S3; their activations of one license respect its limit.
-func TestTwoEmulatorsShareOneS3Database(t *testing.T) {
+// s3Database makes an S3 database at key on a fresh gofakes3 with one
+// customer and one three-seat license; the caller closes the store.
+func s3Database(t *testing.T, key string) (*s3test.Server, *s3store.Store, *licensing.Service, licensing.Issued) {
+	t.Helper()
 	srv := s3test.StartGofakes3(t)
-	const key = "e2e/caio_licenses.db"
 	srv.SetEnv(t, key)
 	ctx := context.Background()
 	store, err := s3store.Open(ctx, "s3://"+s3test.Bucket+"/"+key, t.TempDir())
@@ -39,6 +41,13 @@ func TestTwoEmulatorsShareOneS3Database(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, store, svc, is
+}
+
+func TestTwoEmulatorsShareOneS3Database(t *testing.T) {
+	const key = "e2e/caio_licenses.db"
+	srv, store, svc, is := s3Database(t, key)
+	ctx := context.Background()
 	pub, _ := svc.PublicKey(ctx)
 	serverKey, _, err := svc.CertifyServerKey(ctx, 30)
 	if err != nil {
@@ -121,22 +130,8 @@ func replaceInstance(event, id string) string {
 // The stats function, asked for the report, writes it to the bucket under
 // reports/ and returns a presigned link that serves the page.
 func TestStatsFunctionWritesTheReport(t *testing.T) {
-	srv := s3test.StartGofakes3(t)
 	const key = "e2e/caio_licenses.db"
-	srv.SetEnv(t, key)
-	ctx := context.Background()
-	store, err := s3store.Open(ctx, "s3://"+s3test.Bucket+"/"+key, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: secret})
-	svc.AddCustomer(ctx, "CUST-001", "Acme", "")
-	if _, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30, MaxInstances: 3, MaxServices: 1, MaxRequestsPerDay: 1}); err != nil {
-		t.Fatal(err)
-	}
+	srv, store, _, _ := s3Database(t, key)
 	store.Close()
 	env := srv.Env(key)
 	env["CAIO_LICENSE_CACHE_DIR"] = t.TempDir()

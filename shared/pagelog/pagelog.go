@@ -75,6 +75,21 @@ func PageSizeOf(header []byte) (uint32, error) {
 	return ps, nil
 }
 
+// SchemaCookie reads the schema cookie (header offset 40): it changes
+// whenever the schema does.
+func SchemaCookie(path string) (uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var b [4]byte
+	if _, err := f.ReadAt(b[:], 40); err != nil {
+		return 0, corrupt("short file")
+	}
+	return binary.BigEndian.Uint32(b[:]), nil
+}
+
 // Normalize marks a database file as WAL mode in its header (bytes 18 and
 // 19), as opening it in WAL mode would: every copy of a state then has the
 // same bytes whichever journal mode it was written in.

@@ -256,9 +256,7 @@ func activityChart(d licensing.ReportData) template.HTML {
 		byDay[c.Day][c.Kind] += c.Count
 	}
 	var bars []bar
-	start := d.GeneratedAt.UTC().Add(-time.Duration(d.Days-1) * 24 * time.Hour)
-	for i := range d.Days {
-		day := start.Add(time.Duration(i) * 24 * time.Hour).Format(time.DateOnly)
+	for _, day := range windowDays(d) {
 		b := bar{label: day[5:]}
 		for j, k := range kinds {
 			b.segs = append(b.segs, segment{k.name, byDay[day][k.kind], palette[j]})
@@ -266,6 +264,16 @@ func activityChart(d licensing.ReportData) template.HTML {
 		bars = append(bars, b)
 	}
 	return stacked("activity-chart", bars, 240)
+}
+
+// windowDays are the report's past days, oldest first (YYYY-MM-DD, UTC).
+func windowDays(d licensing.ReportData) []string {
+	start := d.GeneratedAt.UTC().Add(-time.Duration(d.Days-1) * 24 * time.Hour)
+	days := make([]string, d.Days)
+	for i := range days {
+		days[i] = start.Add(time.Duration(i) * 24 * time.Hour).Format(time.DateOnly)
+	}
+	return days
 }
 
 // refusalChart is refused seat requests per day, by code.
@@ -289,9 +297,7 @@ func refusalChart(d licensing.ReportData) (template.HTML, []legendItem) {
 		legend = append(legend, legendItem{c, palette[(i+3)%len(palette)]})
 	}
 	var bars []bar
-	start := d.GeneratedAt.UTC().Add(-time.Duration(d.Days-1) * 24 * time.Hour)
-	for i := range d.Days {
-		day := start.Add(time.Duration(i) * 24 * time.Hour).Format(time.DateOnly)
+	for _, day := range windowDays(d) {
 		b := bar{label: day[5:]}
 		for j, c := range names {
 			b.segs = append(b.segs, segment{c, byDay[day][licensing.Code(c)], legend[j].Color})

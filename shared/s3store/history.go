@@ -3,7 +3,6 @@ package s3store
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -259,7 +258,13 @@ func (s *Store) Restore(ctx context.Context, src string) error {
 // file at work, with opID recorded in it.
 func (s *Store) restoreDelta(ctx context.Context, work, opID string) (pagelog.Delta, error) {
 	staged := work + ".staged"
-	if err := copyFile(work, staged); err != nil {
+	in, err := os.Open(work)
+	if err != nil {
+		return pagelog.Delta{}, err
+	}
+	err = atomicfile.WriteFrom(staged, in, 0o600)
+	in.Close()
+	if err != nil {
 		return pagelog.Delta{}, err
 	}
 	defer os.Remove(staged)
@@ -297,21 +302,4 @@ func (s *Store) restoreDelta(ctx context.Context, work, opID string) (pagelog.De
 	}
 	return pagelog.Delta{Seq: s.st.Seq + 1, PageSize: ps, Pages: uint32(len(pages)), Pre: s.st.Checksum, Post: post,
 		OpID: opID, Time: time.Now().UTC(), Changed: pages}, nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -445,7 +445,7 @@ func (s *Store) open(ctx context.Context) error {
 	if s.db != nil {
 		return nil
 	}
-	cookie, err := schemaCookie(s.path)
+	cookie, err := pagelog.SchemaCookie(s.path)
 	if err != nil {
 		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a CAIO license database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
 	}
@@ -460,21 +460,6 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	s.db, s.cookie = db, cookie
 	return nil
-}
-
-// schemaCookie reads the schema cookie (header offset 40): it changes
-// whenever the schema does.
-func schemaCookie(path string) (uint32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	var b [4]byte
-	if _, err := f.ReadAt(b[:], 40); err != nil {
-		return 0, err
-	}
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
 }
 
 // explainOpen names the S3 object, not the working copy, in open errors.

@@ -371,24 +371,14 @@ func (t *Tx) SeatTotals(now time.Time) (licensing.SeatCounts, error) {
 // LicenseTotals implements licensing.Tx. The effective status is the
 // stored one, except that an active license past its expiry is expired.
 func (t *Tx) LicenseTotals(now, soon time.Time) ([]licensing.LicenseTotal, error) {
-	rows, err := t.query(`SELECT tier,
+	return queryAll(t, `SELECT tier,
 			CASE WHEN status = 'active' AND expires_at <= ?1 THEN 'expired' ELSE status END AS effective,
 			count(*),
 			count(*) FILTER (WHERE status = 'active' AND expires_at > ?1 AND expires_at < ?2)
-		FROM licenses GROUP BY tier, effective ORDER BY tier, effective`, ts(now), ts(soon))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []licensing.LicenseTotal
-	for rows.Next() {
-		var l licensing.LicenseTotal
-		if err := rows.Scan(&l.Tier, &l.Status, &l.Count, &l.ExpiringSoon); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+		FROM licenses GROUP BY tier, effective ORDER BY tier, effective`, []any{ts(now), ts(soon)},
+		func(sc interface{ Scan(...any) error }) (l licensing.LicenseTotal, err error) {
+			return l, sc.Scan(&l.Tier, &l.Status, &l.Count, &l.ExpiringSoon)
+		})
 }
 
 // CustomerCount implements licensing.Tx.
@@ -530,49 +520,30 @@ func (t *Tx) DeleteReminderClaim(c licensing.ReminderClaim) error {
 
 // ExpiringLicenses implements licensing.Tx.
 func (t *Tx) ExpiringLicenses(now, until time.Time) ([]licensing.ExpiringLicense, error) {
-	rows, err := t.query(`SELECT l.id, l.customer_id, c.name, l.tier, l.expires_at
+	return queryAll(t, `SELECT l.id, l.customer_id, c.name, l.tier, l.expires_at
 		FROM licenses l JOIN customers c ON c.id = l.customer_id
 		WHERE l.status = 'active' AND l.expires_at > ? AND l.expires_at <= ?
-		ORDER BY l.expires_at, l.id`, ts(now), ts(until))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []licensing.ExpiringLicense{}
-	for rows.Next() {
-		var e licensing.ExpiringLicense
-		var at string
-		if err := rows.Scan(&e.LicenseID, &e.CustomerID, &e.CustomerName, &e.Tier, &at); err != nil {
-			return nil, err
-		}
-		e.ExpiresAt = parseTS(at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		ORDER BY l.expires_at, l.id`, []any{ts(now), ts(until)},
+		func(sc interface{ Scan(...any) error }) (e licensing.ExpiringLicense, err error) {
+			var at string
+			err = sc.Scan(&e.LicenseID, &e.CustomerID, &e.CustomerName, &e.Tier, &at)
+			e.ExpiresAt = parseTS(at)
+			return e, err
+		})
 }
 
 // CustomerSeats implements licensing.Tx.
 func (t *Tx) CustomerSeats(now time.Time) ([]licensing.CustomerSeats, error) {
-	rows, err := t.query(`SELECT c.id, c.name,
+	return queryAll(t, `SELECT c.id, c.name,
 			coalesce(sum((SELECT count(*) FROM activations a WHERE a.license_id = l.id
 				AND a.deactivated_at IS NULL AND a.lease_expires_at > ?1)), 0),
 			coalesce(sum(l.max_instances), 0)
 		FROM customers c JOIN licenses l ON l.customer_id = c.id
 		WHERE l.status = 'active' AND l.expires_at > ?1
-		GROUP BY c.id ORDER BY c.id`, ts(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []licensing.CustomerSeats{}
-	for rows.Next() {
-		var c licensing.CustomerSeats
-		if err := rows.Scan(&c.CustomerID, &c.Name, &c.Used, &c.Max); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		GROUP BY c.id ORDER BY c.id`, []any{ts(now)},
+		func(sc interface{ Scan(...any) error }) (c licensing.CustomerSeats, err error) {
+			return c, sc.Scan(&c.CustomerID, &c.Name, &c.Used, &c.Max)
+		})
 }
 
 // EventCountsByDay implements licensing.Tx.
@@ -606,21 +577,11 @@ func (t *Tx) EventCountsByDay(since time.Time, kinds map[string]bool) ([]licensi
 
 // DeliveryCounts implements licensing.Tx.
 func (t *Tx) DeliveryCounts(since time.Time) ([]licensing.DeliveryCount, error) {
-	rows, err := t.query(`SELECT kind, outcome, count(*) FROM deliveries WHERE at >= ?
-		GROUP BY kind, outcome ORDER BY kind, outcome`, ts(since))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []licensing.DeliveryCount{}
-	for rows.Next() {
-		var d licensing.DeliveryCount
-		if err := rows.Scan(&d.Kind, &d.Outcome, &d.Count); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(t, `SELECT kind, outcome, count(*) FROM deliveries WHERE at >= ?
+		GROUP BY kind, outcome ORDER BY kind, outcome`, []any{ts(since)},
+		func(sc interface{ Scan(...any) error }) (d licensing.DeliveryCount, err error) {
+			return d, sc.Scan(&d.Kind, &d.Outcome, &d.Count)
+		})
 }
 
 // FailedDeliveries implements licensing.Tx.
@@ -637,18 +598,8 @@ func (t *Tx) AddRefusals(day string, code licensing.Code, n int) error {
 
 // RefusalCounts implements licensing.Tx.
 func (t *Tx) RefusalCounts(since time.Time) ([]licensing.RefusalCount, error) {
-	rows, err := t.query("SELECT day, code, count FROM refusal_counts WHERE day >= ? ORDER BY day, code", since.UTC().Format(time.DateOnly))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []licensing.RefusalCount{}
-	for rows.Next() {
-		var r licensing.RefusalCount
-		if err := rows.Scan(&r.Day, &r.Code, &r.Count); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(t, "SELECT day, code, count FROM refusal_counts WHERE day >= ? ORDER BY day, code", []any{since.UTC().Format(time.DateOnly)},
+		func(sc interface{ Scan(...any) error }) (r licensing.RefusalCount, err error) {
+			return r, sc.Scan(&r.Day, &r.Code, &r.Count)
+		})
 }
