@@ -122,6 +122,15 @@ func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, *secret
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The same sealed records opened by the same key were proven already:
+	// opening and re-deriving each key costs more than the rest of a check.
+	fp := provenFingerprint(keys)
+	s.mu.Lock()
+	if p := s.proven; p != nil && p.box == box && p.fp == fp {
+		s.mu.Unlock()
+		return keys, p.privs, box, nil
+	}
+	s.mu.Unlock()
 	privs := make([]ed25519.PrivateKey, len(keys))
 	var refused []string
 	for i, k := range keys {
@@ -151,7 +160,30 @@ func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, *secret
 			s.cfg.OnProven(pubs)
 		}
 	}
+	s.mu.Lock()
+	s.proven = &provenSet{fp: fp, box: box, privs: privs}
+	s.mu.Unlock()
 	return keys, privs, box, nil
+}
+
+// provenSet is the last set of signing keys the secret opened.
+type provenSet struct {
+	fp    string
+	box   *secretbox.Key
+	privs []ed25519.PrivateKey
+}
+
+func provenFingerprint(keys []SigningKey) string {
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k.KeyID)
+		b.WriteByte(0)
+		b.Write(k.PublicKey)
+		b.WriteByte(0)
+		b.Write(k.SealedPrivateKey)
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // warnIfWeak warns, on each use, when the secret that unlocked the keys (or

@@ -57,6 +57,7 @@ type Service struct {
 	sealKDF  string
 	sealKey  *secretbox.Key
 	judged   *judgement // the secret's strength, judged once
+	proven   *provenSet // the signing keys the secret last opened
 
 	warned sync.Map // warnings already given, once per service
 
