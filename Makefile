@@ -9,8 +9,10 @@ GOFLAGS_BUILD := -trimpath
 
 all: build
 
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 build:
-	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/manage-licenses ./scripts/manage-licenses
+	$(GO) build $(GOFLAGS_BUILD) -ldflags "-X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)" -o $(BIN)/manage-licenses ./scripts/manage-licenses
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/license-check ./scripts/license-check
 
 # The main job: the licensing API on the local default database (created if missing).

@@ -551,3 +551,26 @@ func TestRestoreLocal(t *testing.T) {
 		t.Fatalf("a refused restore changed the database:\n%s", out)
 	}
 }
+
+// A mistyped command is a usage error (exit 2) with the suggestion on a
+// line of its own, and JSON under --json.
+func TestUnknownCommandSuggests(t *testing.T) {
+	c := newCLI(t)
+	r := c.run(nil, "stat")
+	if r.code != 2 || !strings.Contains(r.stderr, "[BAD_REQUEST]") || !strings.Contains(r.stderr, "\nDid you mean this? stats\n") {
+		t.Fatalf("stat: exit %d\n%s", r.code, r.stderr)
+	}
+	r = c.run(nil, "--json", "stat")
+	var out struct {
+		Code        string   `json:"code"`
+		Suggestions []string `json:"suggestions"`
+	}
+	if r.code != 2 || json.Unmarshal([]byte(r.stderr), &out) != nil || out.Code != "BAD_REQUEST" || len(out.Suggestions) != 1 || out.Suggestions[0] != "stats" {
+		t.Fatalf("--json stat: exit %d %q", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		if r := c.ok(args...); !strings.HasPrefix(r.stdout, "manage-licenses ") || !strings.Contains(r.stdout, "go1.") {
+			t.Fatalf("%v: %q", args, r.stdout)
+		}
+	}
+}

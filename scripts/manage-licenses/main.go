@@ -56,6 +56,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		// Cobra stops before parsing flags: --json is looked for here.
+		a.jsonOut = a.jsonOut || slicesContains(args, "--json")
+		err = unknownCommand(root, err)
+	}
 	a.printError(err)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -70,7 +75,9 @@ func (a *app) rootCommand() *cobra.Command {
 		Short:         "Operate the CAIO license server: customers, licenses, activations, reports",
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       currentVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "database path (default $CAIO_LICENSE_DB_PATH, else ~/.caio/caio_licenses.db)")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
 	root.PersistentFlags().StringVar(&a.secretFile, "secret-file", "", "read the signing secret from FILE ('-': standard input) instead of $CAIO_LICENSE_SECRET")
@@ -92,6 +99,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.newSecretCommand(), a.rotateSecretCommand(),
 		a.certifyServerKeyCommand(), a.issueOfflineLeaseCommand(),
 		a.maintainCommand(), a.vacuumCommand(), a.exportEventsCommand(),
+		a.versionCommand(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
@@ -138,6 +146,34 @@ func expandMultiValueFlags(args []string, flag string) []string {
 	return out
 }
 
+// unknownCommandError is a usage error naming the command and the nearest ones.
+type unknownCommandError struct {
+	usageError
+	suggestions []string
+}
+
+func (u unknownCommandError) Unwrap() error { return u.usageError }
+
+func unknownCommand(root *cobra.Command, err error) error {
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	typed := ""
+	if i := strings.Index(first, `"`); i >= 0 {
+		if j := strings.Index(first[i+1:], `"`); j >= 0 {
+			typed = first[i+1 : i+1+j]
+		}
+	}
+	return unknownCommandError{usageError{fmt.Errorf("%s; see 'manage-licenses --help'", first)}, root.SuggestionsFor(typed)}
+}
+
+func slicesContains(args []string, s string) bool {
+	for _, a := range args {
+		if a == s {
+			return true
+		}
+	}
+	return false
+}
+
 func (a *app) printError(err error) {
 	code := licensing.ErrorCode(err)
 	msg := licensing.ErrorMessage(err)
@@ -148,12 +184,21 @@ func (a *app) printError(err error) {
 		// The operator's own machine: the cause helps and holds no secret.
 		msg = "unexpected error: " + err.Error()
 	}
+	var unknown unknownCommandError
+	errors.As(err, &unknown)
 	if a.jsonOut {
-		b, _ := json.Marshal(map[string]string{"code": string(code), "message": msg})
+		out := map[string]any{"code": string(code), "message": msg}
+		if len(unknown.suggestions) > 0 {
+			out["suggestions"] = unknown.suggestions
+		}
+		b, _ := json.Marshal(out)
 		fmt.Fprintln(a.stderr, string(b))
 		return
 	}
 	fmt.Fprintf(a.stderr, "error [%s]: %s\n", code, strings.ReplaceAll(msg, "\n", " "))
+	if len(unknown.suggestions) > 0 {
+		fmt.Fprintf(a.stderr, "Did you mean this? %s\n", strings.Join(unknown.suggestions, ", "))
+	}
 }
 
 func (a *app) warn(format string, args ...any) {
