@@ -574,3 +574,14 @@ func TestUnknownCommandSuggests(t *testing.T) {
 		}
 	}
 }
+
+func TestInitDBSaysCreated(t *testing.T) {
+	c := newCLI(t)
+	c.env["CAIO_LICENSE_DB_PATH"] = filepath.Join(c.home, "new", "caio.db")
+	if out := c.ok("init-db").stdout; !strings.HasPrefix(out, "Database created at ") {
+		t.Fatalf("init-db on a new file: %q", out)
+	}
+	if out := c.ok("init-db").stdout; !strings.Contains(out, "is up to date") {
+		t.Fatalf("init-db again: %q", out)
+	}
+}

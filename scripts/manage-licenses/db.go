@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +27,9 @@ func (a *app) initDBCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A local file that is not there yet is created by the open.
+			_, statErr := os.Stat(db.Path)
+			created := !strings.HasPrefix(db.Path, "s3://") && errors.Is(statErr, fs.ErrNotExist)
 			store, err := config.OpenStore(c.Context(), db, config.Init)
 			if err != nil {
 				return err
@@ -32,6 +39,9 @@ func (a *app) initDBCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if created {
+				from = 0
+			}
 			result := map[string]any{"path": store.Location(), "schema_version": sqlitestore.SchemaVersion, "previous_version": from}
 			if a.jsonOut {
 				return a.printJSON(result)
@@ -40,7 +50,7 @@ func (a *app) initDBCommand() *cobra.Command {
 			case from == sqlitestore.SchemaVersion:
 				fmt.Fprintf(a.stdout, "Database %s is up to date (schema version %d)\n", store.Location(), from)
 			case from == 0:
-				fmt.Fprintf(a.stdout, "Database initialised at %s (schema version %d)\n", store.Location(), sqlitestore.SchemaVersion)
+				fmt.Fprintf(a.stdout, "Database created at %s (schema version %d)\n", store.Location(), sqlitestore.SchemaVersion)
 			default:
 				fmt.Fprintf(a.stdout, "Database %s migrated from schema version %d to %d\n", store.Location(), from, sqlitestore.SchemaVersion)
 			}
