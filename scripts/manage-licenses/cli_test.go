@@ -585,3 +585,14 @@ func TestInitDBSaysCreated(t *testing.T) {
 		t.Fatalf("init-db again: %q", out)
 	}
 }
+
+// A wrong secret's error names where that secret came from.
+func TestWrongSecretNamesItsSource(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	wrong := filepath.Join(c.home, "wrong")
+	os.WriteFile(wrong, []byte("an-entirely-different-secret-0123456789\n"), 0o600)
+	c.fails(1, "SECRET_MISMATCH", "from --secret-file "+wrong, "generate-license", "CUST-001", "standard", "--secret-file", wrong)
+	c.env["CAIO_LICENSE_SECRET"] = "an-entirely-different-secret-0123456789"
+	c.fails(1, "SECRET_MISMATCH", "from CAIO_LICENSE_SECRET", "generate-license", "CUST-001", "standard")
+}

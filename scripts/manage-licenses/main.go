@@ -41,6 +41,7 @@ type app struct {
 	secretFlag     string
 	secretFile     string
 	secretRead     *string // the secret once read (a file or stdin is read once)
+	secretSource   string  // where it came from, for messages
 }
 
 // usageError marks errors in the command line itself.
@@ -183,6 +184,8 @@ func (a *app) printError(err error) {
 	} else if code == licensing.CodeInternal {
 		// The operator's own machine: the cause helps and holds no secret.
 		msg = "unexpected error: " + err.Error()
+	} else if code == licensing.CodeSecretMismatch && a.secretSource != "" {
+		msg = "the signing secret from " + a.secretSource + " does not match the secret this database was set up with: use the original secret"
 	}
 	var unknown unknownCommandError
 	errors.As(err, &unknown)

@@ -37,12 +37,12 @@ func (a *app) secret() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		s = v
+		s, a.secretSource = v, "--secret-file "+a.secretFile
 	case a.secretFlag != "":
 		a.warn("--secret puts the secret in the process list, where other users of this machine can read it: use --secret-file FILE or CAIO_LICENSE_SECRET")
-		s = a.secretFlag
+		s, a.secretSource = a.secretFlag, "--secret"
 	default:
-		s = os.Getenv(config.EnvSecret)
+		s, a.secretSource = os.Getenv(config.EnvSecret), config.EnvSecret
 	}
 	a.secretRead = &s
 	return s, nil
