@@ -311,8 +311,8 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{"duplicate customer", nil, []string{"add-customer", "CUST-001", "Again"}, 1, "ALREADY_EXISTS", "update-customer"},
 		{"bad email", nil, []string{"add-customer", "C2", "X", "--email", "x@y.test\r\nBcc: z@z.test"}, 1, "BAD_REQUEST", "not a valid address"},
 		{"bad customer id", nil, []string{"add-customer", "C 2", "X"}, 1, "BAD_REQUEST", "customer id"},
-		{"zero instances", nil, []string{"generate-license", "CUST-001", "standard", "--max-instances", "0"}, 1, "BAD_REQUEST", "max-instances"},
-		{"negative days", nil, []string{"generate-license", "CUST-001", "standard", "--expires-days", "-1"}, 1, "BAD_REQUEST", "expires-days"},
+		{"zero instances", nil, []string{"generate-license", "CUST-001", "standard", "--max-instances", "0"}, 2, "BAD_REQUEST", "max-instances"},
+		{"negative days", nil, []string{"generate-license", "CUST-001", "standard", "--expires-days", "-1"}, 2, "BAD_REQUEST", "expires-days"},
 		{"tampered key", nil, []string{"track-activation", tampered, "--instance-id", "i-1"}, 1, "INVALID_KEY", "signature"},
 		{"malformed key", nil, []string{"track-activation", "CAIO-v1-nonsense", "--instance-id", "i-1"}, 1, "INVALID_KEY", "malformed"},
 		{"no instance id", nil, []string{"track-activation", key}, 2, "BAD_REQUEST", "instance-id"},
@@ -595,4 +595,15 @@ func TestWrongSecretNamesItsSource(t *testing.T) {
 	c.fails(1, "SECRET_MISMATCH", "from --secret-file "+wrong, "generate-license", "CUST-001", "standard", "--secret-file", wrong)
 	c.env["CAIO_LICENSE_SECRET"] = "an-entirely-different-secret-0123456789"
 	c.fails(1, "SECRET_MISMATCH", "from CAIO_LICENSE_SECRET", "generate-license", "CUST-001", "standard")
+}
+
+// A numeric flag that is not a number, or out of range, is one kind of
+// mistake: exit 2, naming the flag and its range.
+func TestFlagRanges(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.fails(2, "BAD_REQUEST", "--expires-days must be a number from 1 to 36500", "generate-license", "CUST-001", "standard", "--expires-days", "abc")
+	c.fails(2, "BAD_REQUEST", "--expires-days must be 1 to 36500 (got -5)", "generate-license", "CUST-001", "standard", "--expires-days", "-5")
+	c.fails(2, "BAD_REQUEST", "--max-instances must be 1 to", "generate-license", "CUST-001", "standard", "--max-instances", "0")
+	c.fails(2, "BAD_REQUEST", "--days must be 1 to 36500 (got 0)", "stats", "--days", "0")
 }

@@ -83,9 +83,8 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
 	root.PersistentFlags().StringVar(&a.secretFile, "secret-file", "", "read the signing secret from FILE ('-': standard input) instead of $CAIO_LICENSE_SECRET")
 	root.PersistentFlags().StringVar(&a.secretFlag, "secret", "", "the signing secret itself (visible to other users in the process list: prefer --secret-file or $CAIO_LICENSE_SECRET)")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%v; see '%s --help'", err, c.CommandPath())}
-	})
+	root.SetFlagErrorFunc(flagError)
+	root.PersistentPreRunE = checkFlagRanges
 	root.AddCommand(
 		a.initDBCommand(),
 		a.addCustomerCommand(), a.updateCustomerCommand(), a.listCustomersCommand(),

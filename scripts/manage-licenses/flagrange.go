@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+// flagRanges are the accepted values of the numeric flags, by name: a
+// value outside (or not a number at all) is one kind of mistake, a usage
+// error that names the flag and the range.
+var flagRanges = map[string][2]float64{
+	"days":                    {1, licensing.MaxDays},
+	"expires-days":            {1, licensing.MaxDays},
+	"retention-days":          {0, licensing.MaxDays},
+	"max-instances":           {1, licensing.MaxLimit},
+	"max-services":            {1, licensing.MaxLimit},
+	"max-requests-per-day":    {1, licensing.MaxLimit},
+	"max-activations-per-day": {0, licensing.MaxLimit},
+	"lease-hours":             {1, licensing.MaxDays * 24},
+	"lease-minutes":           {1, licensing.MaxDays * 24 * 60},
+	"rate-per-address":        {0, 1e6},
+	"rate-per-key":            {0, 1e6},
+	"burst-per-address":       {1, 1e6},
+	"burst-per-key":           {1, 1e6},
+}
+
+func rangeText(name string) string {
+	r, ok := flagRanges[name]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%s to %s", strconv.FormatFloat(r[0], 'f', -1, 64), strconv.FormatFloat(r[1], 'f', -1, 64))
+}
+
+// checkFlagRanges refuses a numeric flag given out of its range.
+func checkFlagRanges(c *cobra.Command, _ []string) error {
+	var err error
+	c.Flags().Visit(func(f *pflag.Flag) {
+		r, ok := flagRanges[f.Name]
+		if !ok || err != nil {
+			return
+		}
+		v, perr := strconv.ParseFloat(f.Value.String(), 64)
+		if perr != nil || v < r[0] || v > r[1] {
+			err = usageError{fmt.Errorf("--%s must be %s (got %s)", f.Name, rangeText(f.Name), f.Value.String())}
+		}
+	})
+	return err
+}
+
+// flagError turns pflag's parse errors into one line naming the flag and
+// what it takes.
+func flagError(c *cobra.Command, err error) error {
+	msg := err.Error()
+	// invalid argument "abc" for "--expires-days" flag: strconv.ParseInt: ...
+	if strings.HasPrefix(msg, "invalid argument ") {
+		parts := strings.Split(msg, `"`)
+		if len(parts) >= 4 {
+			value, flag := parts[1], strings.TrimLeft(parts[3], "-")
+			if name, _, ok := strings.Cut(flag, " "); ok {
+				flag = name
+			}
+			if rt := rangeText(flag); rt != "" {
+				return usageError{fmt.Errorf("--%s must be a number from %s (got %q)", flag, rt, value)}
+			}
+			return usageError{fmt.Errorf("--%s: %q is not a valid value; see '%s --help'", flag, value, c.CommandPath())}
+		}
+	}
+	return usageError{fmt.Errorf("%v; see '%s --help'", err, c.CommandPath())}
+}
