@@ -607,3 +607,19 @@ func TestFlagRanges(t *testing.T) {
 	c.fails(2, "BAD_REQUEST", "--max-instances must be 1 to", "generate-license", "CUST-001", "standard", "--max-instances", "0")
 	c.fails(2, "BAD_REQUEST", "--days must be 1 to 36500 (got 0)", "stats", "--days", "0")
 }
+
+// renewal-reminders lists by the same thresholds it sends by; --since takes days.
+func TestRemindersFollowTheirThresholds(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.ok("generate-license", "CUST-001", "standard", "--expires-days", "10")
+	if out := c.run(map[string]string{"CAIO_REMINDER_DAYS": "5,12"}, "renewal-reminders").stdout; !strings.Contains(out, "CUST-001") {
+		t.Fatalf("thresholds 5,12 do not list a license 10 days from expiry:\n%s", out)
+	}
+	if out := c.run(map[string]string{"CAIO_REMINDER_DAYS": "5"}, "renewal-reminders").stdout; strings.Contains(out, "CUST-001") {
+		t.Fatalf("threshold 5 lists a license 10 days from expiry:\n%s", out)
+	}
+	if out := c.ok("list-events", "--since", "7d").stdout; !strings.Contains(out, "license.created") {
+		t.Fatalf("list-events --since 7d:\n%s", out)
+	}
+}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,9 +73,23 @@ func (a *app) renewalRemindersCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "renewal-reminders [--days N] [--send]",
 		Short: "List active licenses that expire within N days; with --send, email the reminders due",
+		Long: `List active licenses that expire within N days; with --send, email the
+reminders due. One rule for both: --days N is the one threshold; without it
+the thresholds are CAIO_REMINDER_DAYS (default 30,7,1), and the list covers
+the furthest of them.`,
+		Example: `  manage-licenses renewal-reminders
+  CAIO_REMINDER_DAYS=60,14 manage-licenses renewal-reminders --json
+  manage-licenses renewal-reminders --days 7 --send`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if send {
 				return a.sendReminders(c, days)
+			}
+			if !c.Flags().Changed("days") {
+				thresholds, err := config.ReminderDays()
+				if err != nil {
+					return err
+				}
+				days = slices.Max(thresholds)
 			}
 			svc, done, err := a.service(c, config.Read, false)
 			if err != nil {
@@ -98,7 +114,7 @@ func (a *app) renewalRemindersCommand() *cobra.Command {
 			return t.flush()
 		},
 	}
-	c.Flags().IntVar(&days, "days", licensing.DefaultExpiringDays, "window in days; with --send, the one threshold (default: CAIO_REMINDER_DAYS)")
+	c.Flags().IntVar(&days, "days", licensing.DefaultExpiringDays, "the one threshold, in days (default: CAIO_REMINDER_DAYS; the list covers the furthest)")
 	c.Flags().BoolVar(&send, "send", false, "email the reminders that are due (each at most once per license and threshold)")
 	return c
 }
@@ -231,5 +247,8 @@ func parseSince(s string) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil && d > 0 {
 		return time.Now().Add(-d), nil
 	}
-	return time.Time{}, licensing.Errorf(licensing.CodeBadRequest, "--since %q is not a time: use RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration (24h)", s)
+	if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && strings.HasSuffix(s, "d") && n > 0 && n <= licensing.MaxDays {
+		return time.Now().Add(-time.Duration(n) * 24 * time.Hour), nil
+	}
+	return time.Time{}, licensing.Errorf(licensing.CodeBadRequest, "--since %q is not a time: use RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration (7d, 12h)", s)
 }
