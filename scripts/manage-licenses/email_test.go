@@ -15,6 +15,13 @@ func TestDistributeWithoutProviderSkipsAndSucceeds(t *testing.T) {
 	if !strings.Contains(r.stderr, "email delivery skipped") || !strings.Contains(r.stderr, "CAIO_SMTP_SERVER") || !keyPattern.MatchString(r.lastLine()) {
 		t.Fatalf("%s%s", r.stdout, r.stderr)
 	}
+	// Said once (the warning), and the audit log agrees with the delivery record.
+	if strings.Contains(r.stdout, "CAIO_SMTP_SERVER") || !strings.Contains(r.stdout, "Email: not sent (skipped") {
+		t.Fatalf("the skip is reported twice or not at all:\n%s", r.stdout)
+	}
+	if ev := c.ok("list-events").stdout; !strings.Contains(ev, "delivery.skipped") || strings.Contains(ev, "delivery.failed") {
+		t.Fatalf("the audit log says:\n%s", ev)
+	}
 }
 
 func TestEmailCommands(t *testing.T) {

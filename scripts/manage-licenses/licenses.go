@@ -155,7 +155,11 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 					Delivery delivery.Result `json:"delivery"`
 				}{is, res})
 			} else {
-				err = a.printIssued("License generated for "+args[1], is, "Email: "+res.Detail)
+				emailLine := "Email: " + res.Detail
+				if res.Status == licensing.OutcomeSkipped {
+					emailLine = "Email: not sent (skipped; the warning above says why)"
+				}
+				err = a.printIssued("License generated for "+args[1], is, emailLine)
 			}
 			if sendErr != nil {
 				return sendErr

@@ -9,8 +9,9 @@ import (
 
 // Event kinds of deliveries.
 const (
-	EventDeliverySent   = "delivery.sent"
-	EventDeliveryFailed = "delivery.failed"
+	EventDeliverySent    = "delivery.sent"
+	EventDeliveryFailed  = "delivery.failed"
+	EventDeliverySkipped = "delivery.skipped"
 )
 
 // Sendable is what an email about a license needs.
@@ -81,8 +82,8 @@ func (s *Service) recordDelivery(tx Tx, d Delivery) error {
 	if err := tx.InsertDelivery(d); err != nil {
 		return err
 	}
-	kind := EventDeliverySent
-	if d.Outcome != OutcomeSent {
+	kind := map[string]string{OutcomeSent: EventDeliverySent, OutcomeSkipped: EventDeliverySkipped}[d.Outcome]
+	if kind == "" {
 		kind = EventDeliveryFailed
 	}
 	detail := d.Kind + " to " + d.Recipient + " via " + d.Provider
