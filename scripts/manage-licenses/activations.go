@@ -73,9 +73,12 @@ func (a *app) deactivateCommand() *cobra.Command {
 }
 
 func (a *app) listActivationsCommand() *cobra.Command {
-	var key string
+	var key, customer, status string
+	var limit int
 	c := &cobra.Command{
-		Use:   "list-activations [--license-key KEY]",
+		Use: "list-activations [--license-key KEY] [--customer ID] [--status S] [--limit N]",
+		Example: `  manage-licenses list-activations --status live
+  manage-licenses list-activations --customer CUST-001 --limit 50 --json`,
 		Short: "List activations, of one license or all",
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, done, err := a.service(c, config.Read, false)
@@ -87,10 +90,18 @@ func (a *app) listActivationsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			now := time.Now()
+			switch status {
+			case "", licensing.SeatLive, licensing.SeatExpiredLease, licensing.SeatDeactivated:
+			default:
+				return usageErrorf("--status %q: use %s, %s or %s", status, licensing.SeatLive, licensing.SeatExpiredLease, licensing.SeatDeactivated)
+			}
+			acts = limited(filtered(acts, func(ac licensing.Activation) bool {
+				return (customer == "" || ac.CustomerID == customer) && (status == "" || ac.State(now) == status)
+			}), limit)
 			if a.jsonOut {
 				return a.printJSON(acts)
 			}
-			now := time.Now()
 			t := newTable(a.stdout, "LICENSE", "CUSTOMER", "INSTANCE", "KIND", "SEAT", "LEASE UNTIL", "IP", "FIRST SEEN", "LAST SEEN", "DEACTIVATED")
 			for _, ac := range acts {
 				deact, until := "-", "-"
@@ -107,5 +118,8 @@ func (a *app) listActivationsCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
+	c.Flags().StringVar(&customer, "customer", "", "only this customer's activations")
+	c.Flags().StringVar(&status, "status", "", "only seats in this state: "+licensing.SeatLive+", "+licensing.SeatExpiredLease+", "+licensing.SeatDeactivated)
+	c.Flags().IntVar(&limit, "limit", 0, "at most N (the first N in order; 0: all)")
 	return c
 }

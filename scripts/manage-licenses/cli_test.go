@@ -623,3 +623,41 @@ func TestRemindersFollowTheirThresholds(t *testing.T) {
 		t.Fatalf("list-events --since 7d:\n%s", out)
 	}
 }
+
+// The lists filter and limit, keeping their order.
+func TestListFilters(t *testing.T) {
+	c := newCLI(t)
+	_, key := c.setup()
+	c.ok("add-customer", "CUST-002", "Globex")
+	other := c.ok("generate-license", "CUST-002", "standard").lastLine()
+	c.ok("track-activation", key, "--instance-id", "a-1")
+	c.ok("track-activation", other, "--instance-id", "b-1")
+	c.ok("deactivate", key, "--instance-id", "a-1")
+	var lics []struct {
+		Customer string `json:"customer_id"`
+	}
+	json.Unmarshal([]byte(c.ok("--json", "list-licenses", "--limit", "1").stdout), &lics)
+	if len(lics) != 1 || lics[0].Customer != "CUST-001" {
+		t.Fatalf("list-licenses --limit 1: %v", lics)
+	}
+	var acts []struct {
+		Instance string `json:"instance_id"`
+	}
+	json.Unmarshal([]byte(c.ok("--json", "list-activations", "--status", "live").stdout), &acts)
+	if len(acts) != 1 || acts[0].Instance != "b-1" {
+		t.Fatalf("list-activations --status live: %v", acts)
+	}
+	json.Unmarshal([]byte(c.ok("--json", "list-activations", "--customer", "CUST-001").stdout), &acts)
+	if len(acts) != 1 || acts[0].Instance != "a-1" {
+		t.Fatalf("list-activations --customer CUST-001: %v", acts)
+	}
+	var evs []struct {
+		Kind     string `json:"kind"`
+		Customer string `json:"customer_id"`
+	}
+	json.Unmarshal([]byte(c.ok("--json", "list-events", "--kind", "activation.created", "--customer", "CUST-002").stdout), &evs)
+	if len(evs) != 1 || evs[0].Kind != "activation.created" || evs[0].Customer != "CUST-002" {
+		t.Fatalf("list-events --kind --customer: %v", evs)
+	}
+	c.fails(2, "BAD_REQUEST", "--limit must be", "list-events", "--limit", "-1")
+}

@@ -28,6 +28,7 @@ var flagRanges = map[string][2]float64{
 	"rate-per-key":            {0, 1e6},
 	"burst-per-address":       {1, 1e6},
 	"burst-per-key":           {1, 1e6},
+	"limit":                   {0, 1e9},
 }
 
 func rangeText(name string) string {

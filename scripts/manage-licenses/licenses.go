@@ -271,9 +271,12 @@ func (a *app) statusCommand(name string, to licensing.Status, short string) *cob
 
 func (a *app) listLicensesCommand() *cobra.Command {
 	var customer, status string
+	var limit int
 	c := &cobra.Command{
-		Use:   "list-licenses",
-		Short: "List licenses",
+		Use:   "list-licenses [--customer ID] [--status S] [--limit N]",
+		Short: "List licenses (by creation, oldest first)",
+		Example: `  manage-licenses list-licenses --status active
+  manage-licenses list-licenses --customer CUST-001 --limit 10 --json`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, done, err := a.service(c, config.Read, false)
 			if err != nil {
@@ -284,6 +287,7 @@ func (a *app) listLicensesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			lics = limited(lics, limit)
 			if a.jsonOut {
 				return a.printJSON(lics)
 			}
@@ -297,6 +301,7 @@ func (a *app) listLicensesCommand() *cobra.Command {
 	}
 	c.Flags().StringVar(&customer, "customer", "", "only this customer's licenses")
 	c.Flags().StringVar(&status, "status", "", "only licenses in this status: active, expired, suspended, revoked")
+	c.Flags().IntVar(&limit, "limit", 0, "at most N (the first N in order; 0: all)")
 	return c
 }
 

@@ -58,3 +58,22 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// filtered keeps the items keep accepts, in order.
+func filtered[T any](items []T, keep func(T) bool) []T {
+	out := items[:0:0]
+	for _, it := range items {
+		if keep(it) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// limited keeps the first n items (all when n is 0).
+func limited[T any](items []T, n int) []T {
+	if n > 0 && len(items) > n {
+		return items[:n]
+	}
+	return items
+}

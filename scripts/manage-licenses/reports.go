@@ -200,10 +200,13 @@ func (a *app) listDeliveriesCommand() *cobra.Command {
 }
 
 func (a *app) listEventsCommand() *cobra.Command {
-	var key, since string
+	var key, since, customer, kind string
+	var limit int
 	c := &cobra.Command{
-		Use:   "list-events [--license-key KEY] [--since TIME]",
-		Short: "Show the audit log",
+		Use:   "list-events [--license-key KEY] [--customer ID] [--kind KIND] [--since TIME] [--limit N]",
+		Short: "Show the audit log (oldest first)",
+		Example: `  manage-licenses list-events --since 7d
+  manage-licenses list-events --kind activation.created --customer CUST-001 --limit 20`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			f := licensing.EventFilter{LicenseID: key}
 			if since != "" {
@@ -222,6 +225,9 @@ func (a *app) listEventsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			evs = limited(filtered(evs, func(e licensing.Event) bool {
+				return (customer == "" || e.CustomerID == customer) && (kind == "" || e.Kind == kind)
+			}), limit)
 			if a.jsonOut {
 				return a.printJSON(evs)
 			}
@@ -233,7 +239,10 @@ func (a *app) listEventsCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
-	c.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339, a date 2006-01-02, or a duration such as 24h); reaches into the archives")
+	c.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339, a date 2006-01-02, or a duration such as 7d or 24h); reaches into the archives")
+	c.Flags().StringVar(&customer, "customer", "", "only this customer's events")
+	c.Flags().StringVar(&kind, "kind", "", "only events of this kind (such as activation.created, license.revoked)")
+	c.Flags().IntVar(&limit, "limit", 0, "at most N (the first N in order; 0: all)")
 	return c
 }
 
