@@ -22,7 +22,7 @@ func (a *app) trackActivationCommand() *cobra.Command {
 				return err
 			}
 			defer done()
-			res, err := svc.Activate(c.Context(), licensing.SeatRequest{Key: args[0], InstanceID: instance, IPAddress: ip})
+			res, err := svc.Activate(c.Context(), licensing.SeatRequest{Key: args[0], InstanceID: instance, IPAddress: ip, CountSeats: true})
 			if err != nil {
 				return err
 			}

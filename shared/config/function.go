@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/caio-licensing/caio-licensing/shared/metrics"
-
 	"context"
 	"io"
 	"log/slog"
@@ -15,6 +13,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
 )
 
 // More environment variables of the functions.

@@ -1,14 +1,13 @@
 package config
 
 import (
-	"github.com/caio-licensing/caio-licensing/shared/metrics"
-
 	"context"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 )
 

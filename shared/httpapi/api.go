@@ -307,6 +307,9 @@ func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 	switch path {
 	case PathActivate:
 		res.Detail = fmt.Sprintf("instance %s activated (%d of %d seats in use)", seat.InstanceID, check.License.ActiveInstances, check.License.MaxInstances)
+		if check.Renewed {
+			res.Detail = fmt.Sprintf("instance %s holds its seat; lease renewed", seat.InstanceID)
+		}
 	case PathDeactivate:
 		res.Code, res.Detail = CodeDeactivated, "instance "+seat.InstanceID+" deactivated; its seat is free"
 		if !check.Changed {

@@ -1,10 +1,10 @@
 package licensing
 
 import (
-	"github.com/caio-licensing/caio-licensing/shared/metrics"
-
 	"context"
 	"slices"
+
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
 )
 
 // Event kinds of deliveries.

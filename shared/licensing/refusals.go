@@ -54,6 +54,10 @@ func (s *Service) noteRefusal(err error) {
 func (s *Service) flushRefusals(tx Tx) (map[refusalKey]int, error) {
 	t := &s.refusals
 	t.mu.Lock()
+	if len(t.n) == 0 {
+		t.mu.Unlock()
+		return nil, nil
+	}
 	snap := make(map[refusalKey]int, len(t.n))
 	for k, v := range t.n {
 		snap[k] = v

@@ -16,6 +16,10 @@ type SeatRequest struct {
 	Key        string
 	InstanceID string
 	IPAddress  string
+	// CountSeats asks for the license's seats in use also when the instance
+	// renews a seat it holds (the count is then not needed to decide, and
+	// costs more than the rest of a renewal on a license of many seats).
+	CountSeats bool
 }
 
 // Check is the outcome of a key check. When the key verified but the
@@ -27,6 +31,9 @@ type Check struct {
 	Activation *Activation       `json:"activation,omitempty"`
 	// Changed reports whether the operation wrote anything.
 	Changed bool `json:"-"`
+	// Renewed: the instance held its seat and got a new lease; unless
+	// CountSeats was asked, License.ActiveInstances is then not counted.
+	Renewed bool `json:"renewed,omitempty"`
 }
 
 func (r SeatRequest) validate(instanceRequired bool) error {
@@ -117,12 +124,16 @@ func (s *Service) activateTx(tx Tx, r SeatRequest, now time.Time, kind string, l
 // none. existing says whether act was found.
 func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatRequest, act Activation, existing bool, now time.Time, kind string, lease time.Duration) (Check, error) {
 	out := Check{Claims: claims, License: lic}
-	used, err := tx.ActiveInstances(lic.ID, now)
-	if err != nil {
-		return out, err
+	renewal := existing && act.Holds(now)
+	used := 0
+	if !renewal || r.CountSeats {
+		var err error
+		if used, err = tx.ActiveInstances(lic.ID, now); err != nil {
+			return out, err
+		}
 	}
 	event := EventActivationRefreshed
-	if !existing || !act.Holds(now) {
+	if !renewal {
 		if used >= int(lic.MaxInstances) {
 			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use: deactivate an instance, wait for a dead instance's lease to run out, or raise max instances", lic.MaxInstances)
 		}
@@ -164,7 +175,7 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 		return out, err
 	}
 	lic.ActiveInstances = used
-	out = Check{Claims: claims, License: lic, Activation: &act, Changed: true}
+	out = Check{Claims: claims, License: lic, Activation: &act, Changed: true, Renewed: renewal}
 	detail := r.IPAddress
 	if kind == KindOffline {
 		detail = "offline lease until " + expires.Format(time.RFC3339)

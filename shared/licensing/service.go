@@ -1,8 +1,7 @@
 package licensing
 
 import (
-	"github.com/caio-licensing/caio-licensing/shared/metrics"
-
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+	"github.com/caio-licensing/caio-licensing/shared/metrics"
 	"github.com/caio-licensing/caio-licensing/shared/secretbox"
 )
 
@@ -62,6 +62,7 @@ type Service struct {
 	warned sync.Map // warnings already given, once per service
 
 	refusals refusalTally // refusals not yet recorded (see refusals.go)
+	verified verified     // keys already verified
 }
 
 // Metrics is the service's metrics sink (nil for none).
@@ -99,24 +100,59 @@ func verify(key string, keys licensekey.PublicKeys) (licensekey.Claims, error) {
 	return claims, nil
 }
 
+// verified remembers keys whose signature verified, with the public key
+// that verified them: an instance checks in with the same key again and
+// again, and the signature check was a tenth of an activation's time.
+type verified struct {
+	mu sync.Mutex
+	m  map[string]verifiedKey
+}
+
+type verifiedKey struct {
+	claims licensekey.Claims
+	pub    ed25519.PublicKey
+}
+
+// maxVerified bounds the memory of verified keys.
+const maxVerified = 4096
+
+// verifyCached is verify, skipping the signature check for a key that
+// verified before under a public key still trusted.
+func (s *Service) verifyCached(key string, keys licensekey.PublicKeys) (licensekey.Claims, error) {
+	canon := licensekey.Canonical(key)
+	s.verified.mu.Lock()
+	v, ok := s.verified.m[canon]
+	s.verified.mu.Unlock()
+	if ok && bytes.Equal(keys[v.claims.KeyID], v.pub) {
+		return v.claims, nil
+	}
+	claims, err := verify(key, keys)
+	if err != nil {
+		return claims, err
+	}
+	s.verified.mu.Lock()
+	if s.verified.m == nil || len(s.verified.m) >= maxVerified {
+		s.verified.m = map[string]verifiedKey{}
+	}
+	s.verified.m[canon] = verifiedKey{claims, keys[claims.KeyID]}
+	s.verified.mu.Unlock()
+	return claims, nil
+}
+
 // licenseByKey verifies key and finds its license.
 func (s *Service) licenseByKey(tx Tx, key string) (License, licensekey.Claims, error) {
 	keys, err := s.verificationKeys(tx)
 	if err != nil {
 		return License{}, licensekey.Claims{}, err
 	}
-	claims, err := verify(key, keys)
+	claims, err := s.verifyCached(key, keys)
 	if err != nil {
 		return License{}, claims, err
 	}
-	lk, err := tx.LicenseKey(licensekey.Digest(licensekey.Canonical(key)))
+	lic, err := tx.LicenseByKeyDigest(licensekey.Digest(licensekey.Canonical(key)))
 	if ErrorCode(err) == CodeNotFound {
 		return License{}, claims, Errorf(CodeNotFound, "license key is not known to this license server")
 	}
-	if err != nil {
-		return License{}, claims, err
-	}
-	lic, err := tx.License(lk.LicenseID)
 	return lic, claims, err
 }
 

@@ -39,6 +39,8 @@ type Tx interface {
 
 	InsertLicenseKey(LicenseKey) error
 	LicenseKey(digest string) (LicenseKey, error)
+	// LicenseByKeyDigest is the license of the key with digest.
+	LicenseByKeyDigest(digest string) (License, error)
 	LatestLicenseKey(licenseID string) (LicenseKey, error)
 	AllLicenseKeys() ([]LicenseKey, error)
 	ResealLicenseKey(digest string, sealed []byte) error
