@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -264,5 +265,20 @@ func TestAlarmsWatchMetricsThatExist(t *testing.T) {
 	}
 	if found < 5 {
 		t.Fatalf("%d alarms on the functions' metrics, want 5", found)
+	}
+}
+
+// The internet-facing function links neither what mints keys nor what it
+// does not use at a cost to its cold start: the secret's strength estimate
+// (zxcvbn dictionaries), the report's templates, the Prometheus client.
+func TestActivateLinksOnlyWhatItNeeds(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./activate").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, banned := range []string{"shared/secretstrength", "shared/report", "shared/reportstore", "prometheus", "chromedp", "zxcvbn"} {
+		if strings.Contains(string(out), banned) {
+			t.Errorf("the activate function links %s", banned)
+		}
 	}
 }

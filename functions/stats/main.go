@@ -12,6 +12,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
+	"github.com/caio-licensing/caio-licensing/shared/reportstore"
 )
 
 func main() {
@@ -20,7 +21,7 @@ func main() {
 		config.Fatal("stats", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
-	if reports := config.S3Reports(fn.Store); reports != nil {
+	if reports := reportstore.S3(fn.Store); reports != nil {
 		h.WithReports(reports)
 	}
 	lambda.StartHandler(lambdaevent.Operator("stats", fn.Log, h.Stats))

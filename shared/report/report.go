@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -60,7 +61,7 @@ func Render(w io.Writer, d licensing.ReportData, meta Meta) error {
 			v.Skipped += c.Count
 		}
 	}
-	return page.Execute(w, v)
+	return page().Execute(w, v)
 }
 
 type view struct {
@@ -307,7 +308,11 @@ func refusalChart(d licensing.ReportData) (template.HTML, []legendItem) {
 	return stacked("refusal-chart", bars, 200), legend
 }
 
-var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+// page is parsed on first use, not at start: binaries that link this
+// package without rendering pay nothing.
+var page = sync.OnceValue(func() *template.Template { return template.Must(template.New("report").Parse(pageText)) })
+
+const pageText = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -378,4 +383,4 @@ svg { max-width: 100%; height: auto; }
 {{range .D.Failures}}<tr><td>{{.At.Format "2006-01-02 15:04"}}</td><td>{{.Kind}}</td><td>{{.Recipient}}</td><td>{{.Provider}}</td><td>{{.Error}}</td></tr>{{end}}</table>{{end}}
 </body>
 </html>
-`))
+`

@@ -1,4 +1,7 @@
-package config
+// Package reportstore keeps the operator report where the stats function
+// can hand out a link: the database's bucket. Only the stats function
+// links it (the report's templates cost the others' cold starts nothing).
+package reportstore
 
 import (
 	"bytes"
@@ -10,9 +13,9 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 )
 
-// S3Reports is where the stats function puts reports: the database's
-// bucket, under reports/<date>.html (nil when the database is not in S3).
-func S3Reports(store Store) operator.ReportSink {
+// S3 is where the stats function puts reports: the database's bucket,
+// under reports/<date>.html (nil when the database is not in S3).
+func S3(store any) operator.ReportSink {
 	s3, ok := store.(*s3store.Store)
 	if !ok {
 		return nil
