@@ -661,3 +661,20 @@ func TestListFilters(t *testing.T) {
 	}
 	c.fails(2, "BAD_REQUEST", "--limit must be", "list-events", "--limit", "-1")
 }
+
+// --features a b takes words up to the next flag; arguments placed after it
+// are said to have been taken, with the way out.
+func TestFeaturesBeforeArguments(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.fails(2, "BAD_REQUEST", "write --features a,b", "generate-license", "--features", "analytics", "CUST-001", "standard")
+	var out struct {
+		Claims struct {
+			Features []string `json:"features"`
+		} `json:"claims"`
+	}
+	json.Unmarshal([]byte(c.ok("--json", "generate-license", "--features", "analytics,audit", "CUST-001", "standard").stdout), &out)
+	if strings.Join(out.Claims.Features, ",") != "analytics,audit" {
+		t.Fatalf("--features a,b before the arguments: %v", out.Claims.Features)
+	}
+}

@@ -42,6 +42,17 @@ type app struct {
 	secretFile     string
 	secretRead     *string // the secret once read (a file or stdin is read once)
 	secretSource   string  // where it came from, for messages
+	multiValues    bool    // --features took several values up to the next flag
+}
+
+func countPrefix(args []string, prefix string) int {
+	n := 0
+	for _, a := range args {
+		if strings.HasPrefix(a, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // usageError marks errors in the command line itself.
@@ -50,7 +61,11 @@ type usageError struct{ error }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
-	root.SetArgs(expandMultiValueFlags(args, "--features"))
+	expanded := expandMultiValueFlags(args, "--features")
+	// Values after --features up to the next flag are features: arguments
+	// placed there are taken too, and the command then lacks them.
+	a.multiValues = len(expanded) != len(args) || countPrefix(expanded, "--features=") > 1
+	root.SetArgs(expanded)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
@@ -105,15 +120,18 @@ func (a *app) rootCommand() *cobra.Command {
 		if c.Args == nil {
 			c.Args = cobra.NoArgs
 		}
-		c.Args = usageArgs(c.Args)
+		c.Args = a.usageArgs(c.Args)
 	}
 	return root
 }
 
 // usageArgs marks argument-count errors as usage errors.
-func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+func (a *app) usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if err := check(c, args); err != nil {
+			if a.multiValues {
+				return usageError{fmt.Errorf("%v: the words after --features, up to the next flag, were all taken as features; put the arguments first, or write --features a,b; usage: %s", err, c.UseLine())}
+			}
 			return usageError{fmt.Errorf("%v; usage: %s", err, c.UseLine())}
 		}
 		return nil
@@ -138,6 +156,9 @@ func expandMultiValueFlags(args []string, flag string) []string {
 			i++
 			n++
 			out = append(out, flag+"="+args[i])
+			if strings.Contains(args[i], ",") {
+				break // --features a,b is one value: what follows is arguments
+			}
 		}
 		if n == 0 {
 			out = append(out, flag) // let the flag parser report the missing value
