@@ -678,3 +678,33 @@ func TestFeaturesBeforeArguments(t *testing.T) {
 		t.Fatalf("--features a,b before the arguments: %v", out.Claims.Features)
 	}
 }
+
+// show-license gives everything about one license, and its key only with
+// --show-key and the secret.
+func TestShowLicense(t *testing.T) {
+	c := newCLI(t)
+	_, key := c.setup()
+	c.ok("track-activation", key, "--instance-id", "i-1")
+	r := c.ok("show-license", key)
+	for _, want := range []string{"customer          CUST-001", "1 of 2 in use", "Keys issued", "i-1", "license.created", "activation.created"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("show-license lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, key) {
+		t.Fatal("show-license printed the key without --show-key")
+	}
+	var d struct {
+		Keys []struct {
+			ID  string `json:"id"`
+			Key string `json:"license_key"`
+		} `json:"keys"`
+	}
+	json.Unmarshal([]byte(c.ok("--json", "show-license", key, "--show-key").stdout), &d)
+	if len(d.Keys) != 1 || d.Keys[0].Key != key || len(d.Keys[0].ID) != 12 {
+		t.Fatalf("show-license --show-key: %+v", d)
+	}
+	delete(c.env, "CAIO_LICENSE_SECRET")
+	c.fails(1, "SECRET_REQUIRED", "secret", "show-license", key, "--show-key")
+	c.fails(1, "NOT_FOUND", "", "show-license", "0123456789abcdef0123456789abcdef")
+}

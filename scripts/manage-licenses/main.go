@@ -107,7 +107,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.statusCommand("revoke-license", licensing.StatusRevoked, "Revoke a license for good"),
 		a.statusCommand("suspend-license", licensing.StatusSuspended, "Suspend a license until it is reinstated"),
 		a.statusCommand("reinstate-license", licensing.StatusActive, "Reinstate a suspended license"),
-		a.listLicensesCommand(), a.verifyLicenseCommand(), a.publicKeyCommand(), a.exportLicensesCommand(),
+		a.listLicensesCommand(), a.showLicenseCommand(), a.verifyLicenseCommand(), a.publicKeyCommand(), a.exportLicensesCommand(),
 		a.trackActivationCommand(), a.deactivateCommand(), a.listActivationsCommand(),
 		a.statsCommand(), a.renewalRemindersCommand(), a.listEventsCommand(),
 		a.serveCommand(), a.backupCommand(), a.restoreCommand(), a.reportCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),

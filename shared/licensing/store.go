@@ -42,6 +42,7 @@ type Tx interface {
 	// LicenseByKeyDigest is the license of the key with digest.
 	LicenseByKeyDigest(digest string) (License, error)
 	LatestLicenseKey(licenseID string) (LicenseKey, error)
+	LicenseKeys(licenseID string) ([]LicenseKey, error) // oldest first
 	AllLicenseKeys() ([]LicenseKey, error)
 	ResealLicenseKey(digest string, sealed []byte) error
 

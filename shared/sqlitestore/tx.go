@@ -197,6 +197,12 @@ func (t *Tx) License(id string) (licensing.License, error) {
 	return l, err
 }
 
+// LicenseKeys implements licensing.Tx.
+func (t *Tx) LicenseKeys(licenseID string) ([]licensing.LicenseKey, error) {
+	return queryAll(t, "SELECT digest, license_id, sealed_key, issued_at, expires_at FROM license_keys WHERE license_id = ? ORDER BY issued_at, digest",
+		[]any{licenseID}, scanLicenseKey)
+}
+
 // LicenseByKeyDigest implements licensing.Tx: one query where a key check
 // would otherwise make two.
 func (t *Tx) LicenseByKeyDigest(digest string) (licensing.License, error) {

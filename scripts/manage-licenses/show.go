@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
+)
+
+func (a *app) showLicenseCommand() *cobra.Command {
+	var showKey bool
+	c := &cobra.Command{
+		Use:   "show-license KEY_OR_LICENSE_ID [--show-key]",
+		Short: "Show everything about one license: terms, status, keys issued, seats, deliveries, latest events",
+		Long: `Show everything about one license: its terms and status, the keys issued for
+it (their ids and dates; the keys themselves only with --show-key, which needs
+the signing secret), its seats with when each was last seen, its deliveries
+and reminders, and its latest events.`,
+		Example: `  manage-licenses show-license 6d19ef497469ab6aa8f1672a866472a4
+  manage-licenses show-license "$KEY" --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, done, err := a.service(c, config.Read, showKey)
+			if err != nil {
+				return err
+			}
+			defer done()
+			d, err := svc.ShowLicense(c.Context(), args[0], showKey)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(d)
+			}
+			l := d.License
+			fmt.Fprintf(a.stdout, "License %s\n", l.ID)
+			if err := a.fields(
+				"customer", l.CustomerID,
+				"status", string(d.EffectiveStatus),
+				"tier", l.Tier,
+				"features", orDash(strings.Join(l.Features, ", ")),
+				"issued", rfc3339(l.IssuedAt),
+				"expires", rfc3339(l.ExpiresAt),
+				"seats", fmt.Sprintf("%d of %d in use", l.ActiveInstances, l.MaxInstances),
+				"max services", strconv.FormatUint(uint64(l.MaxServices), 10),
+				"max requests/day", strconv.FormatUint(uint64(l.MaxRequestsPerDay), 10),
+				"lease", (time.Duration(l.LeaseSeconds) * time.Second).String(),
+				"recipient", orDash(l.Recipient),
+			); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "\nKeys issued")
+			t := newTable(a.stdout, "ID", "ISSUED", "EXPIRES", "KEY")
+			for _, k := range d.Keys {
+				t.row(k.ID, rfc3339(k.IssuedAt), rfc3339(k.ExpiresAt), orDash(k.Key))
+			}
+			t.flush()
+			fmt.Fprintln(a.stdout, "\nSeats")
+			now := time.Now()
+			t = newTable(a.stdout, "INSTANCE", "SEAT", "LEASE UNTIL", "LAST SEEN", "IP")
+			for _, ac := range d.Activations {
+				until := "-"
+				if ac.LeaseExpiresAt != nil {
+					until = rfc3339(*ac.LeaseExpiresAt)
+				}
+				t.row(ac.InstanceID, ac.State(now), until, rfc3339(ac.LastSeen), orDash(ac.IPAddress))
+			}
+			t.flush()
+			fmt.Fprintln(a.stdout, "\nDeliveries and reminders")
+			t = newTable(a.stdout, "AT", "KIND", "RECIPIENT", "VIA", "OUTCOME", "ERROR")
+			for _, dl := range d.Deliveries {
+				kind := dl.Kind
+				if dl.ThresholdDays > 0 {
+					kind += fmt.Sprintf(" (%dd)", dl.ThresholdDays)
+				}
+				t.row(rfc3339(dl.At), kind, dl.Recipient, dl.Provider, dl.Outcome, orDash(dl.Error))
+			}
+			t.flush()
+			fmt.Fprintln(a.stdout, "\nLatest events")
+			t = newTable(a.stdout, "AT", "KIND", "ACTOR", "INSTANCE", "DETAIL")
+			for _, e := range d.Events {
+				t.row(rfc3339(e.At), e.Kind, e.Actor, orDash(e.InstanceID), orDash(e.Detail))
+			}
+			return t.flush()
+		},
+	}
+	c.Flags().BoolVar(&showKey, "show-key", false, "include the keys themselves (needs the signing secret)")
+	return c
+}
