@@ -708,3 +708,36 @@ func TestShowLicense(t *testing.T) {
 	c.fails(1, "SECRET_REQUIRED", "secret", "show-license", key, "--show-key")
 	c.fails(1, "NOT_FOUND", "", "show-license", "0123456789abcdef0123456789abcdef")
 }
+
+// update-license changes terms: the server enforces them at once for every
+// key; the new key carries them for offline checks.
+func TestUpdateLicense(t *testing.T) {
+	c := newCLI(t)
+	_, key := c.setup() // max instances 2
+	c.ok("track-activation", key, "--instance-id", "i-1")
+	c.ok("track-activation", key, "--instance-id", "i-2")
+	c.fails(1, "TOO_MANY_INSTANCES", "update-license --max-instances", "track-activation", key, "--instance-id", "i-3")
+	newKey := c.ok("update-license", key, "--max-instances", "3", "--features", "analytics,sso", "--tier", "enterprise").lastLine()
+	if newKey == key || !keyPattern.MatchString(newKey) {
+		t.Fatalf("update-license printed %q", newKey)
+	}
+	c.ok("track-activation", key, "--instance-id", "i-3") // the earlier key, under the new terms online
+	var v struct {
+		Claims struct {
+			Tier         string   `json:"tier"`
+			Features     []string `json:"features"`
+			MaxInstances int      `json:"max_instances"`
+		} `json:"claims"`
+	}
+	json.Unmarshal([]byte(c.ok("--json", "verify-license", newKey).stdout), &v)
+	if v.Claims.Tier != "enterprise" || strings.Join(v.Claims.Features, ",") != "analytics,sso" || v.Claims.MaxInstances != 3 {
+		t.Fatalf("the new key says %+v", v.Claims)
+	}
+	if ev := c.ok("list-events", "--kind", "license.updated").stdout; !strings.Contains(ev, "max-instances 3") {
+		t.Fatalf("no event:\n%s", ev)
+	}
+	c.fails(2, "BAD_REQUEST", "nothing to change", "update-license", key)
+	c.fails(2, "BAD_REQUEST", "--max-instances must be", "update-license", key, "--max-instances", "0")
+	c.ok("revoke-license", key)
+	c.fails(1, "REVOKED", "final", "update-license", key, "--max-instances", "4")
+}

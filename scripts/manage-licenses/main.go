@@ -103,7 +103,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(
 		a.initDBCommand(),
 		a.addCustomerCommand(), a.updateCustomerCommand(), a.listCustomersCommand(),
-		a.generateLicenseCommand(), a.distributeLicenseCommand(), a.renewLicenseCommand(),
+		a.generateLicenseCommand(), a.distributeLicenseCommand(), a.renewLicenseCommand(), a.updateLicenseCommand(),
 		a.statusCommand("revoke-license", licensing.StatusRevoked, "Revoke a license for good"),
 		a.statusCommand("suspend-license", licensing.StatusSuspended, "Suspend a license until it is reinstated"),
 		a.statusCommand("reinstate-license", licensing.StatusActive, "Reinstate a suspended license"),

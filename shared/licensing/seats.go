@@ -135,7 +135,7 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 	event := EventActivationRefreshed
 	if !renewal {
 		if used >= int(lic.MaxInstances) {
-			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use: deactivate an instance, wait for a dead instance's lease to run out, or raise max instances", lic.MaxInstances)
+			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use: deactivate an instance, wait for a dead instance's lease to run out, or raise max instances (manage-licenses update-license --max-instances)", lic.MaxInstances)
 		}
 		// The churn limit: seats newly taken per rolling 24 hours. Holders
 		// renewing their seat are never counted.

@@ -35,6 +35,9 @@ type Tx interface {
 	InsertLicense(License) error
 	License(id string) (License, error)
 	UpdateLicense(License) error
+	// UpdateTerms writes a license's terms (tier, features, limits, expiry,
+	// lease, churn limit), issue time and signing key.
+	UpdateTerms(License) error
 	Licenses(LicenseFilter) ([]License, error)
 
 	InsertLicenseKey(LicenseKey) error

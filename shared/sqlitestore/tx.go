@@ -213,11 +213,23 @@ func (t *Tx) LicenseByKeyDigest(digest string) (licensing.License, error) {
 	return l, err
 }
 
-// UpdateLicense implements licensing.Tx. Identity, customer and terms other
-// than expiry are fixed once issued.
+// UpdateLicense implements licensing.Tx: expiry, status and key. Identity
+// and customer are fixed once issued; terms change through UpdateTerms.
 func (t *Tx) UpdateLicense(l licensing.License) error {
 	return t.exec("UPDATE licenses SET issued_at = ?, expires_at = ?, status = ?, key_id = ?, updated_at = ? WHERE id = ?",
 		ts(l.IssuedAt), ts(l.ExpiresAt), string(l.Status), l.KeyID, ts(l.UpdatedAt), l.ID)
+}
+
+// UpdateTerms implements licensing.Tx.
+func (t *Tx) UpdateTerms(l licensing.License) error {
+	features, err := json.Marshal(l.Features)
+	if err != nil {
+		return err
+	}
+	return t.exec(`UPDATE licenses SET tier = ?, features = ?, max_instances = ?, max_services = ?, max_requests_per_day = ?,
+		issued_at = ?, expires_at = ?, key_id = ?, lease_seconds = ?, max_activations_per_day = ?, updated_at = ? WHERE id = ?`,
+		l.Tier, string(features), l.MaxInstances, l.MaxServices, l.MaxRequestsPerDay, ts(l.IssuedAt), ts(l.ExpiresAt), l.KeyID,
+		l.LeaseSeconds, l.MaxActivationsPerDay, ts(l.UpdatedAt), l.ID)
 }
 
 // Licenses implements licensing.Tx.

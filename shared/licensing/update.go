@@ -1,0 +1,108 @@
+package licensing
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+)
+
+// TermsChange changes a license's terms; nil fields stay as they are.
+type TermsChange struct {
+	Tier                 *string
+	Features             *[]string
+	MaxInstances         *int64
+	MaxServices          *int64
+	MaxRequestsPerDay    *int64
+	ExpiresAt            *time.Time
+	LeaseSeconds         *int64
+	MaxActivationsPerDay *int64
+}
+
+// EventLicenseUpdated records changed terms.
+const EventLicenseUpdated = "license.updated"
+
+// UpdateTerms changes a license's terms and issues a new key that carries
+// them (terms are signed into keys). It needs the secret. The server
+// enforces the database's terms online from now on, for every key of the
+// license; an earlier key still verifies offline with the terms it carries.
+func (s *Service) UpdateTerms(ctx context.Context, ref string, ch TermsChange) (Issued, error) {
+	now := s.now()
+	var out Issued
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+		lic, err := s.resolveLicense(tx, ref)
+		if err != nil {
+			return err
+		}
+		if lic.Status == StatusRevoked {
+			return Errorf(CodeRevoked, "license %s is revoked, which is final: generate a new license", lic.ID)
+		}
+		var changed []string
+		if ch.Tier != nil {
+			if err := licensekey.ValidateTier(*ch.Tier); err != nil {
+				return badRequest("%v", err)
+			}
+			lic.Tier, changed = *ch.Tier, append(changed, "tier "+*ch.Tier)
+		}
+		if ch.Features != nil {
+			fs, err := licensekey.NormalizeFeatures(*ch.Features)
+			if err != nil {
+				return badRequest("%v", err)
+			}
+			lic.Features, changed = fs, append(changed, "features "+strings.Join(fs, ","))
+		}
+		for _, l := range []struct {
+			name string
+			v    *int64
+			dst  *uint32
+		}{{"max-instances", ch.MaxInstances, &lic.MaxInstances}, {"max-services", ch.MaxServices, &lic.MaxServices},
+			{"max-requests-per-day", ch.MaxRequestsPerDay, &lic.MaxRequestsPerDay}} {
+			if l.v == nil {
+				continue
+			}
+			if err := validateLimit(l.name, *l.v); err != nil {
+				return err
+			}
+			*l.dst, changed = uint32(*l.v), append(changed, fmt.Sprintf("%s %d", l.name, *l.v))
+		}
+		if ch.ExpiresAt != nil {
+			if !ch.ExpiresAt.After(now) || ch.ExpiresAt.After(now.Add(MaxDays*24*time.Hour)) {
+				return badRequest("expires-at must be in the next %d days (got %s)", MaxDays, ch.ExpiresAt.UTC().Format(time.RFC3339))
+			}
+			lic.ExpiresAt, changed = ch.ExpiresAt.UTC().Truncate(time.Second), append(changed, "expires "+ch.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		if ch.MaxActivationsPerDay != nil {
+			if *ch.MaxActivationsPerDay < 0 || *ch.MaxActivationsPerDay > MaxLimit {
+				return badRequest("max-activations-per-day must be between 1 and %d, or 0 for the default (got %d)", MaxLimit, *ch.MaxActivationsPerDay)
+			}
+			lic.MaxActivationsPerDay, changed = *ch.MaxActivationsPerDay, append(changed, fmt.Sprintf("max-activations-per-day %d", *ch.MaxActivationsPerDay))
+		}
+		if ch.LeaseSeconds != nil {
+			if *ch.LeaseSeconds < MinLeaseSeconds || *ch.LeaseSeconds > int64(lic.ExpiresAt.Sub(now).Seconds()) {
+				return badRequest("lease must be between 1 minute and the license's remaining life (got %d seconds)", *ch.LeaseSeconds)
+			}
+			lic.LeaseSeconds, changed = *ch.LeaseSeconds, append(changed, fmt.Sprintf("lease %s", time.Duration(*ch.LeaseSeconds)*time.Second))
+		}
+		if len(changed) == 0 {
+			return badRequest("nothing to change: give at least one of --tier, --features, --max-instances, --max-services, --max-requests-per-day, --expires-at, --lease-hours, --max-activations-per-day")
+		}
+		slices.Sort(changed)
+		lic.IssuedAt, lic.UpdatedAt = now, now
+		issued, err := s.mint(tx, lic, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateTerms(issued.License); err != nil {
+			return err
+		}
+		if err := s.storeKey(tx, issued); err != nil {
+			return err
+		}
+		out = issued
+		return s.event(tx, now, EventLicenseUpdated, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, Detail: strings.Join(changed, "; ")})
+	})
+	return out, err
+}
