@@ -741,3 +741,33 @@ func TestUpdateLicense(t *testing.T) {
 	c.ok("revoke-license", key)
 	c.fails(1, "REVOKED", "final", "update-license", key, "--max-instances", "4")
 }
+
+// Shell completion offers values from the database and fixed lists,
+// through cobra's __complete.
+func TestCompletionOffersValues(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	var lic []struct {
+		ID string `json:"license_id"`
+	}
+	json.Unmarshal([]byte(c.ok("--json", "list-licenses").stdout), &lic)
+	if len(lic) != 1 {
+		t.Fatalf("licenses %v", lic)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "show-license", ""}, lic[0].ID + "\tCUST-001 standard active"},
+		{[]string{"__complete", "update-customer", ""}, "CUST-001\tAcme Corp"},
+		{[]string{"__complete", "generate-license", "CUST-001", ""}, "standard"},
+		{[]string{"__complete", "list-licenses", "--status", ""}, "suspended"},
+		{[]string{"__complete", "list-activations", "--status", ""}, "deactivated"},
+		{[]string{"__complete", "list-events", "--kind", ""}, "activation.created"},
+		{[]string{"__complete", "export-events", "--format", ""}, "jsonl"},
+	} {
+		if out := c.ok(tc.args...).stdout; !strings.Contains(out, tc.want+"\n") {
+			t.Errorf("%v: %q lacks %q", tc.args, out, tc.want)
+		}
+	}
+}

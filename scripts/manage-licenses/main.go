@@ -122,6 +122,7 @@ func (a *app) rootCommand() *cobra.Command {
 		}
 		c.Args = a.usageArgs(c.Args)
 	}
+	a.addCompletions(root)
 	return root
 }
 
