@@ -13,9 +13,10 @@ import (
 func (a *app) trackActivationCommand() *cobra.Command {
 	var instance, ip string
 	c := &cobra.Command{
-		Use:   "track-activation KEY --instance-id ID [--ip-address IP]",
-		Short: "Record an instance's activation of a license (takes a seat)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "track-activation KEY --instance-id ID [--ip-address IP]",
+		Example: `  manage-licenses track-activation "$KEY" --instance-id instance-001 --ip-address 192.0.2.10`,
+		Short:   "Record an instance's activation of a license (takes a seat)",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, done, err := a.service(c, config.Write, false)
 			if err != nil {
@@ -43,9 +44,10 @@ func (a *app) trackActivationCommand() *cobra.Command {
 func (a *app) deactivateCommand() *cobra.Command {
 	var instance string
 	c := &cobra.Command{
-		Use:   "deactivate KEY_OR_LICENSE_ID --instance-id ID",
-		Short: "Free an instance's seat",
-		Args:  cobra.ExactArgs(1),
+		Use:     "deactivate KEY_OR_LICENSE_ID --instance-id ID",
+		Example: `  manage-licenses deactivate "$KEY" --instance-id instance-001`,
+		Short:   "Free an instance's seat",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, done, err := a.service(c, config.Write, false)
 			if err != nil {

@@ -12,9 +12,10 @@ import (
 func (a *app) addCustomerCommand() *cobra.Command {
 	var email string
 	c := &cobra.Command{
-		Use:   "add-customer CUSTOMER_ID NAME",
-		Short: "Add a customer",
-		Args:  cobra.ExactArgs(2),
+		Use:     "add-customer CUSTOMER_ID NAME",
+		Example: `  manage-licenses add-customer CUST-001 "Acme Corp" --email ops@acme.example`,
+		Short:   "Add a customer",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, done, err := a.service(c, config.Write, false)
 			if err != nil {
@@ -39,9 +40,10 @@ func (a *app) addCustomerCommand() *cobra.Command {
 func (a *app) updateCustomerCommand() *cobra.Command {
 	var name, email string
 	c := &cobra.Command{
-		Use:   "update-customer CUSTOMER_ID [--name NAME] [--email EMAIL]",
-		Short: "Change a customer's name or email",
-		Args:  cobra.ExactArgs(1),
+		Use:     "update-customer CUSTOMER_ID [--name NAME] [--email EMAIL]",
+		Example: `  manage-licenses update-customer CUST-001 --email licensing@acme.example`,
+		Short:   "Change a customer's name or email",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			var u licensing.CustomerUpdate
 			if c.Flags().Changed("name") {
@@ -73,7 +75,9 @@ func (a *app) updateCustomerCommand() *cobra.Command {
 
 func (a *app) listCustomersCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "list-customers",
+		Use: "list-customers",
+		Example: `  manage-licenses list-customers
+  manage-licenses --json list-customers`,
 		Short: "List customers",
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, done, err := a.service(c, config.Read, false)

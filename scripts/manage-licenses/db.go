@@ -20,7 +20,9 @@ import (
 
 func (a *app) initDBCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "init-db",
+		Use: "init-db",
+		Example: `  manage-licenses init-db
+  CAIO_LICENSE_DB_PATH=s3://my-licenses/prod/caio_licenses.db manage-licenses init-db`,
 		Short: "Create the database, or migrate an existing one to the current schema",
 		RunE: func(c *cobra.Command, _ []string) error {
 			db, err := config.ResolveDB(a.dbFlag)

@@ -18,8 +18,9 @@ import (
 func (a *app) exportLicensesCommand() *cobra.Command {
 	var format, output string
 	c := &cobra.Command{
-		Use:   "export-licenses --format csv|json [--output FILE]",
-		Short: "Export every license with its key and activation count",
+		Use:     "export-licenses --format csv|json [--output FILE]",
+		Example: `  manage-licenses export-licenses --format csv --output licenses.csv`,
+		Short:   "Export every license with its key and activation count",
 		RunE: func(c *cobra.Command, _ []string) error {
 			if a.jsonOut && format == "" {
 				format = "json"

@@ -90,7 +90,9 @@ func (a *app) printIssued(title string, is licensing.Issued, notes ...string) er
 func (a *app) generateLicenseCommand() *cobra.Command {
 	var f licenseFlags
 	c := &cobra.Command{
-		Use:   "generate-license CUSTOMER_ID TIER",
+		Use: "generate-license CUSTOMER_ID TIER",
+		Example: `  KEY=$(manage-licenses generate-license CUST-001 standard --expires-days 365 --features analytics,audit | tail -n 1)
+  manage-licenses generate-license CUST-001 enterprise --max-instances 10`,
 		Short: "Generate a signed license key for a customer",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -114,9 +116,10 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 	var f licenseFlags
 	var send bool
 	c := &cobra.Command{
-		Use:   "distribute-license CUSTOMER_ID EMAIL TIER",
-		Short: "Generate a license for a recipient and (with --send-email) email it",
-		Args:  cobra.ExactArgs(3),
+		Use:     "distribute-license CUSTOMER_ID EMAIL TIER",
+		Example: `  manage-licenses distribute-license CUST-001 it@acme.example standard --send-email`,
+		Short:   "Generate a license for a recipient and (with --send-email) email it",
+		Args:    cobra.ExactArgs(3),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := licensing.ValidateEmail(args[1]); err != nil {
 				return err
@@ -179,9 +182,10 @@ func (a *app) deliverer(svc *licensing.Service, sender mail.Sender) *delivery.De
 func (a *app) resendLicenseCommand() *cobra.Command {
 	var to string
 	c := &cobra.Command{
-		Use:   "resend-license KEY_OR_LICENSE_ID --to EMAIL",
-		Short: "Email a license's current key again",
-		Args:  cobra.ExactArgs(1),
+		Use:     "resend-license KEY_OR_LICENSE_ID --to EMAIL",
+		Example: `  manage-licenses resend-license "$KEY" --to it@acme.example`,
+		Short:   "Email a license's current key again",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := licensing.ValidateEmail(to); err != nil {
 				return err
@@ -221,9 +225,10 @@ func (a *app) resendLicenseCommand() *cobra.Command {
 func (a *app) renewLicenseCommand() *cobra.Command {
 	var days int
 	c := &cobra.Command{
-		Use:   "renew-license KEY_OR_LICENSE_ID --days N",
-		Short: "Extend a license and print a new key for it (earlier keys keep validating online)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "renew-license KEY_OR_LICENSE_ID --days N",
+		Example: `  manage-licenses renew-license "$KEY" --days 365`,
+		Short:   "Extend a license and print a new key for it (earlier keys keep validating online)",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, done, err := a.service(c, config.Write, true)
 			if err != nil {
@@ -245,9 +250,10 @@ func (a *app) renewLicenseCommand() *cobra.Command {
 func (a *app) statusCommand(name string, to licensing.Status, short string) *cobra.Command {
 	var reason string
 	c := &cobra.Command{
-		Use:   name + " KEY_OR_LICENSE_ID",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:     name + " KEY_OR_LICENSE_ID",
+		Example: "  manage-licenses " + name + ` "$KEY" --reason "payment overdue"`,
+		Short:   short,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, done, err := a.service(c, config.Write, false)
 			if err != nil {
@@ -307,8 +313,9 @@ func (a *app) listLicensesCommand() *cobra.Command {
 
 func (a *app) verifyLicenseCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "verify-license KEY",
-		Short: "Check a key's signature offline and print its claims (CAIO_LICENSE_PUBLIC_KEY alone suffices)",
+		Use:     "verify-license KEY",
+		Example: `  manage-licenses verify-license "$KEY"`,
+		Short:   "Check a key's signature offline and print its claims (CAIO_LICENSE_PUBLIC_KEY alone suffices)",
 		Long: `Check a key's signature offline and print its claims. The key is checked
 against CAIO_LICENSE_PUBLIC_KEY when set; otherwise against the database's
 public keys, which are trusted only once the signing secret proves them.`,
@@ -361,8 +368,9 @@ func (a *app) printVerified(svc *licensing.Service, c *cobra.Command, key string
 
 func (a *app) publicKeyCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "public-key",
-		Short: "Print the key that CAIO instances embed to verify licenses offline",
+		Use:     "public-key",
+		Example: `  manage-licenses public-key`,
+		Short:   "Print the key that CAIO instances embed to verify licenses offline",
 		Long: `Print the current public key. With the signing secret at hand the key is
 proven first (its sealed private key opens and matches) and the signing key is
 created if the database has none; without it, the key is printed as the

@@ -72,8 +72,9 @@ func mib(n int64) string { return fmt.Sprintf("%.2f MB", float64(n)/1e6) }
 
 func (a *app) vacuumCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "vacuum",
-		Short: "Compact the database file (local or S3)",
+		Use:     "vacuum",
+		Example: `  manage-licenses vacuum`,
+		Short:   "Compact the database file (local or S3)",
 		RunE: func(c *cobra.Command, _ []string) error {
 			_, store, done, err := a.serviceAndStore(c, config.Write, false)
 			if err != nil {

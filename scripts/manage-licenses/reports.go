@@ -18,7 +18,9 @@ import (
 func (a *app) statsCommand() *cobra.Command {
 	var days int
 	c := &cobra.Command{
-		Use:   "stats [--days N]",
+		Use: "stats [--days N]",
+		Example: `  manage-licenses stats
+  manage-licenses --json stats --days 60`,
 		Short: "Count licenses: total, active, expired, expiring soon, suspended, revoked, per tier",
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, done, err := a.service(c, config.Read, false)
@@ -161,8 +163,9 @@ func (a *app) sendReminders(c *cobra.Command, days int) error {
 func (a *app) listDeliveriesCommand() *cobra.Command {
 	var key, since string
 	c := &cobra.Command{
-		Use:   "list-deliveries [--license-key KEY_OR_ID] [--since TIME]",
-		Short: "Show every attempt to email a license or a reminder",
+		Use:     "list-deliveries [--license-key KEY_OR_ID] [--since TIME]",
+		Example: `  manage-licenses list-deliveries --since 7d`,
+		Short:   "Show every attempt to email a license or a reminder",
 		RunE: func(c *cobra.Command, _ []string) error {
 			var from time.Time
 			if since != "" {
