@@ -173,21 +173,26 @@ func (s *Service) Renew(ctx context.Context, ref string, days int) (Issued, erro
 		}
 		lic.ExpiresAt = from.Add(time.Duration(days) * 24 * time.Hour)
 		lic.IssuedAt, lic.UpdatedAt = now, now
-		issued, err := s.mint(tx, lic, now)
-		if err != nil {
-			return err
-		}
-		if err := tx.UpdateLicense(issued.License); err != nil {
-			return err
-		}
-		if err := s.storeKey(tx, issued); err != nil {
-			return err
-		}
-		out = issued
-		return s.event(tx, now, EventLicenseRenewed, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID,
-			Detail: "expires " + lic.ExpiresAt.Format(time.RFC3339)})
+		out, err = s.reissue(tx, lic, now, tx.UpdateLicense, EventLicenseRenewed, "expires "+lic.ExpiresAt.Format(time.RFC3339))
+		return err
 	})
 	return out, err
+}
+
+// reissue mints a key for a license whose terms or expiry changed, saves
+// the license with save, keeps the key and records the event.
+func (s *Service) reissue(tx Tx, lic License, now time.Time, save func(License) error, kind, detail string) (Issued, error) {
+	issued, err := s.mint(tx, lic, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	if err := save(issued.License); err != nil {
+		return Issued{}, err
+	}
+	if err := s.storeKey(tx, issued); err != nil {
+		return Issued{}, err
+	}
+	return issued, s.event(tx, now, kind, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, Detail: detail})
 }
 
 // SetStatus suspends, revokes or reinstates a license. Revocation is final.

@@ -91,18 +91,8 @@ func (s *Service) UpdateTerms(ctx context.Context, ref string, ch TermsChange) (
 		}
 		slices.Sort(changed)
 		lic.IssuedAt, lic.UpdatedAt = now, now
-		issued, err := s.mint(tx, lic, now)
-		if err != nil {
-			return err
-		}
-		if err := tx.UpdateTerms(issued.License); err != nil {
-			return err
-		}
-		if err := s.storeKey(tx, issued); err != nil {
-			return err
-		}
-		out = issued
-		return s.event(tx, now, EventLicenseUpdated, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, Detail: strings.Join(changed, "; ")})
+		out, err = s.reissue(tx, lic, now, tx.UpdateTerms, EventLicenseUpdated, strings.Join(changed, "; "))
+		return err
 	})
 	return out, err
 }
