@@ -46,11 +46,21 @@ MAILPIT_VERSION := v1.33.1
 SES_LOCAL_VERSION := 2.10.2
 test-tools: $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION) $(TOOLS)/.versitygw-$(VERSITYGW_VERSION) \
 	$(TOOLS)/.mailpit-$(MAILPIT_VERSION) $(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION) browser
-# The report is checked in a real browser: Debian's Chromium.
-.PHONY: browser
-browser:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| { echo "make test needs Debian's chromium (the report's browser test): sudo apt-get install chromium"; exit 1; }
+# What the tests run that a package manager provides: installed with
+# apt-get when this runs as root on Debian, else one line naming what to
+# install. sqlite3 checks databases as the stock tool reads them; Node runs
+# the SES emulator; gcc builds the race detector; Chromium renders the report.
+.PHONY: browser deps
+DEB_DEPS := sqlite3:sqlite3 node:nodejs npm:npm gcc:gcc chromium:chromium
+deps:
+	@missing=""; for d in $(DEB_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+		else echo "make test needs:$$missing (Debian: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+	@command -v cfn-lint >/dev/null || { echo "make test needs cfn-lint (pip install cfn-lint)"; exit 1; }
+browser: deps
 $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 	touch $@
@@ -66,7 +76,7 @@ $(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION):
 	touch $@
 export CAIO_TEST_TOOLS := $(TOOLS)
 
-test: fmt-check vet tidy-check lint-template test-tools unit race fuzz
+test: deps fmt-check vet tidy-check lint-template test-tools unit race fuzz
 
 # CAIO_REQUIRE_TEST_TOOLS turns a missing test server into a failure, not a skip.
 unit:
