@@ -1,9 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -58,20 +58,13 @@ func checkFlagRanges(c *cobra.Command, _ []string) error {
 // flagError turns pflag's parse errors into one line naming the flag and
 // what it takes.
 func flagError(c *cobra.Command, err error) error {
-	msg := err.Error()
-	// invalid argument "abc" for "--expires-days" flag: strconv.ParseInt: ...
-	if strings.HasPrefix(msg, "invalid argument ") {
-		parts := strings.Split(msg, `"`)
-		if len(parts) >= 4 {
-			value, flag := parts[1], strings.TrimLeft(parts[3], "-")
-			if name, _, ok := strings.Cut(flag, " "); ok {
-				flag = name
-			}
-			if rt := rangeText(flag); rt != "" {
-				return usageError{fmt.Errorf("--%s must be a number from %s (got %q)", flag, rt, value)}
-			}
-			return usageError{fmt.Errorf("--%s: %q is not a valid value; see '%s --help'", flag, value, c.CommandPath())}
+	var invalid *pflag.InvalidValueError
+	if errors.As(err, &invalid) {
+		name, value := invalid.GetFlag().Name, invalid.GetValue()
+		if rt := rangeText(name); rt != "" {
+			return usageError{fmt.Errorf("--%s must be a number from %s (got %q)", name, rt, value)}
 		}
+		return usageError{fmt.Errorf("--%s: %q is not a valid value; see '%s --help'", name, value, c.CommandPath())}
 	}
 	return usageError{fmt.Errorf("%v; see '%s --help'", err, c.CommandPath())}
 }

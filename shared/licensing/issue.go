@@ -160,12 +160,9 @@ func (s *Service) Renew(ctx context.Context, ref string, days int) (Issued, erro
 	now := s.now()
 	var out Issued
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		lic, err := s.resolveLicense(tx, ref)
+		lic, err := s.reissuable(tx, ref)
 		if err != nil {
 			return err
-		}
-		if lic.Status == StatusRevoked {
-			return Errorf(CodeRevoked, "license %s is revoked and cannot be renewed: generate a new one", lic.ID)
 		}
 		from := lic.ExpiresAt
 		if from.Before(now) {
@@ -177,6 +174,16 @@ func (s *Service) Renew(ctx context.Context, ref string, days int) (Issued, erro
 		return err
 	})
 	return out, err
+}
+
+// reissuable resolves a license (a key or id) whose key may be reissued:
+// any but a revoked one.
+func (s *Service) reissuable(tx Tx, ref string) (License, error) {
+	lic, err := s.resolveLicense(tx, ref)
+	if err == nil && lic.Status == StatusRevoked {
+		err = Errorf(CodeRevoked, "license %s is revoked, which is final: generate a new license", lic.ID)
+	}
+	return lic, err
 }
 
 // reissue mints a key for a license whose terms or expiry changed, saves

@@ -33,12 +33,9 @@ func (s *Service) UpdateTerms(ctx context.Context, ref string, ch TermsChange) (
 	now := s.now()
 	var out Issued
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		lic, err := s.resolveLicense(tx, ref)
+		lic, err := s.reissuable(tx, ref)
 		if err != nil {
 			return err
-		}
-		if lic.Status == StatusRevoked {
-			return Errorf(CodeRevoked, "license %s is revoked, which is final: generate a new license", lic.ID)
 		}
 		var changed []string
 		if ch.Tier != nil {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/pagelog"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
@@ -138,25 +137,9 @@ func (s *Store) BackupAt(ctx context.Context, at time.Time, dest string) error {
 	}
 	defer os.RemoveAll(tmp)
 	work := filepath.Join(tmp, "at.db")
-	body, info, _, err := s.obj.get(ctx, snaps[base].key, "")
+	seq, sum, _, err := s.fetchSnapshot(ctx, snaps[base].key, work)
 	if err != nil {
-		return s.unavailable(err)
-	}
-	err = atomicfile.WriteFrom(work, body, 0o600)
-	body.Close()
-	if err != nil {
-		return s.unavailable(err)
-	}
-	if err := pagelog.Normalize(work); err != nil {
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "snapshot %s is not a database", snaps[base].key)
-	}
-	sum, err := pagelog.Checksum(work)
-	if err != nil {
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "snapshot %s is not a whole database", snaps[base].key)
-	}
-	seq, recorded, err := snapshotMeta(info.meta)
-	if err != nil || (recorded != nil && *recorded != sum) {
-		return licensing.Errorf(licensing.CodeDBInvalid, "snapshot s3://%s/%s does not match its recorded checksum: it was changed outside manage-licenses", s.obj.bucketName(), snaps[base].key)
+		return err
 	}
 	for next := seq + 1; ; next++ {
 		d, err := s.fetchDelta(ctx, next)
@@ -183,123 +166,14 @@ func (s *Store) BackupAt(ctx context.Context, at time.Time, dest string) error {
 }
 
 // Restore publishes the database file src as the next state, through the
-// commit protocol: one delta holding every page of it (with this
-// operation's id recorded), put-if-absent on the next number.
+// commit protocol: SQLite's backup API writes it into the working copy (its
+// pages land in the WAL like any write's) with this operation's id, and the
+// pages go out as the next delta.
 func (s *Store) Restore(ctx context.Context, src string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tmp, err := os.MkdirTemp(s.cacheDir, ".restore-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	work := filepath.Join(tmp, "restore.db")
-	in, err := os.Open(src)
-	if err != nil {
-		return licensing.Wrap(licensing.CodeBadRequest, err, "cannot read %s: %v", src, err)
-	}
-	err = atomicfile.WriteFrom(work, in, 0o600)
-	in.Close()
-	if err != nil {
-		return err
-	}
-	// Only a CAIO license database of a schema this build knows, checked
-	// like any database it opens.
-	check, err := sqlitestore.Open(ctx, work, sqlitestore.Options{Snapshot: true})
-	if err != nil {
-		return licensing.Wrap(licensing.ErrorCode(err), err, "%s cannot be restored: %s", src, strings.ReplaceAll(licensing.ErrorMessage(err), work, src))
-	}
-	check.Close()
-	opID := randomID()
-	for attempt := 1; attempt <= s.maxAttempts; attempt++ {
-		if attempt > 1 {
-			if err := sleep(ctx, attempt); err != nil {
-				return err
-			}
+	return s.update(ctx, true, func(st *sqlitestore.Store, opID string) (bool, error) {
+		if err := st.Restore(ctx, src); err != nil {
+			return false, err
 		}
-		if err := s.sync(ctx); err != nil {
-			if licensing.ErrorCode(err) == licensing.CodeBusy {
-				continue
-			}
-			return err
-		}
-		if attempt > 1 {
-			if landed, err := s.db.HasOperation(ctx, opID); err != nil || landed {
-				return err
-			}
-		}
-		d, err := s.restoreDelta(ctx, work, opID)
-		if err != nil {
-			return err
-		}
-		err = s.publish(ctx, &d)
-		switch {
-		case err == nil:
-			s.closeDB()
-			if err := pagelog.Apply(s.path, s.st.Checksum, d); err != nil {
-				s.reset() // published; fetched again next time
-				return nil
-			}
-			s.st.Seq, s.st.Checksum, s.st.At = d.Seq, d.Post, time.Now()
-			s.bytes += int64(d.Size)
-			s.remember()
-			s.maybeSnapshot()
-			return nil
-		case errors.Is(err, errCondition), isUnknownOutcome(err):
-			continue
-		default:
-			return err
-		}
-	}
-	return licensing.Errorf(licensing.CodeBusy, "database %s stayed busy through %d attempts: retry the restore", s.uri, s.maxAttempts)
-}
-
-// restoreDelta builds the delta that replaces the current state with the
-// file at work, with opID recorded in it.
-func (s *Store) restoreDelta(ctx context.Context, work, opID string) (pagelog.Delta, error) {
-	staged := work + ".staged"
-	in, err := os.Open(work)
-	if err != nil {
-		return pagelog.Delta{}, err
-	}
-	err = atomicfile.WriteFrom(staged, in, 0o600)
-	in.Close()
-	if err != nil {
-		return pagelog.Delta{}, err
-	}
-	defer os.Remove(staged)
-	st, err := sqlitestore.Open(ctx, staged, sqlitestore.Options{Snapshot: true})
-	if err != nil {
-		return pagelog.Delta{}, err
-	}
-	err = st.RecordOperation(ctx, opID, time.Now().UTC())
-	st.Close()
-	if err != nil {
-		return pagelog.Delta{}, err
-	}
-	if err := pagelog.Normalize(staged); err != nil {
-		return pagelog.Delta{}, err
-	}
-	ps, pages, err := pagelog.AllPages(staged)
-	if err != nil {
-		return pagelog.Delta{}, err
-	}
-	f, err := os.Open(s.path)
-	if err != nil {
-		return pagelog.Delta{}, err
-	}
-	defer f.Close()
-	header := make([]byte, 100)
-	if _, err := f.ReadAt(header, 0); err != nil {
-		return pagelog.Delta{}, err
-	}
-	if cur, _ := pagelog.PageSizeOf(header); cur != ps {
-		return pagelog.Delta{}, licensing.Errorf(licensing.CodeBadRequest, "the file has %d-byte pages and the database %d: restore a backup of this database (backup writes %d)", ps, cur, cur)
-	}
-	post, err := pagelog.Post(f, ps, s.st.Checksum, pages, uint32(len(pages)))
-	if err != nil {
-		return pagelog.Delta{}, err
-	}
-	return pagelog.Delta{Seq: s.st.Seq + 1, PageSize: ps, Pages: uint32(len(pages)), Pre: s.st.Checksum, Post: post,
-		OpID: opID, Time: time.Now().UTC(), Changed: pages}, nil
+		return true, st.RecordOperation(ctx, opID, time.Now().UTC())
+	})
 }

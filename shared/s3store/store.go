@@ -280,42 +280,53 @@ func (s *Store) load(ctx context.Context) error {
 
 // loadSnapshot downloads KEY into the working copy.
 func (s *Store) loadSnapshot(ctx context.Context) error {
-	body, info, _, err := s.obj.get(ctx, s.key, "")
+	seq, sum, etag, err := s.fetchSnapshot(ctx, s.key, s.path)
+	if err != nil {
+		return err
+	}
+	s.st = slotMeta{URI: s.uri, Seq: seq, Checksum: sum, At: time.Now(), BaseSeq: seq, BaseETag: etag}
+	s.loaded, s.bytes, s.cookie = true, 0, 0
+	return s.remember()
+}
+
+// fetchSnapshot downloads the snapshot at key to dest, streamed, and
+// checks it: an SQLite file whose state checksum is the one its metadata
+// records (a whole-object database from before the page log records
+// none: sequence 0).
+func (s *Store) fetchSnapshot(ctx context.Context, key, dest string) (seq, sum uint64, etag string, err error) {
+	where := "s3://" + s.obj.bucketName() + "/" + key
+	body, info, _, err := s.obj.get(ctx, key, "")
 	switch {
-	case errors.Is(err, errNoObject):
-		return licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' to create it, or check CAIO_LICENSE_DB_PATH", s.uri)
+	case errors.Is(err, errNoObject) && key == s.key:
+		return 0, 0, "", licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' to create it, or check CAIO_LICENSE_DB_PATH", s.uri)
 	case err != nil:
-		return s.unavailable(err)
+		return 0, 0, "", s.unavailable(err)
 	}
 	defer body.Close()
-	// Streamed to the file, never held in memory whole.
 	header := make([]byte, 16)
 	if _, err := io.ReadFull(body, header); err != nil || string(header) != "SQLite format 3\x00" {
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return s.unavailable(err)
+			return 0, 0, "", s.unavailable(err)
 		}
-		return licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+		return 0, 0, "", licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", where)
 	}
-	if err := atomicfile.WriteFrom(s.path, io.MultiReader(bytes.NewReader(header), body), 0o600); err != nil {
-		return s.unavailable(err) // most likely the download broke off
+	if err := atomicfile.WriteFrom(dest, io.MultiReader(bytes.NewReader(header), body), 0o600); err != nil {
+		return 0, 0, "", s.unavailable(err) // most likely the download broke off
 	}
-	if err := pagelog.Normalize(s.path); err != nil {
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a whole SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+	if err := pagelog.Normalize(dest); err != nil {
+		return 0, 0, "", licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a whole SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", where)
 	}
-	sum, err := pagelog.Checksum(s.path)
-	if err != nil {
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a whole SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+	if sum, err = pagelog.Checksum(dest); err != nil {
+		return 0, 0, "", licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a whole SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", where)
 	}
 	seq, recorded, err := snapshotMeta(info.meta)
 	if err != nil {
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "snapshot %s has unreadable metadata: %v", s.uri, err)
+		return 0, 0, "", licensing.Wrap(licensing.CodeDBInvalid, err, "snapshot %s has unreadable metadata: %v", where, err)
 	}
 	if recorded != nil && *recorded != sum {
-		return licensing.Errorf(licensing.CodeDBInvalid, "snapshot %s does not match its recorded checksum: it was changed outside manage-licenses (nothing was changed)", s.uri)
+		return 0, 0, "", licensing.Errorf(licensing.CodeDBInvalid, "snapshot %s does not match its recorded checksum: it was changed outside manage-licenses (nothing was changed)", where)
 	}
-	s.st = slotMeta{URI: s.uri, Seq: seq, Checksum: sum, At: time.Now(), BaseSeq: seq, BaseETag: info.etag}
-	s.loaded, s.bytes, s.cookie = true, 0, 0
-	return s.remember()
+	return seq, sum, info.etag, nil
 }
 
 // snapshotMeta reads a snapshot's sequence number and checksum; an object
@@ -384,6 +395,13 @@ func (s *Store) catchUp(ctx context.Context) error {
 // run of them that exists with the error that ended it (errNoObject past
 // the last).
 func (s *Store) fetchDeltas(ctx context.Context, seq uint64, n int) ([]*pagelog.Delta, error) {
+	if n == 1 { // the common case: current, or one behind
+		d, err := s.fetchDelta(ctx, seq)
+		if err != nil {
+			return nil, err
+		}
+		return []*pagelog.Delta{d}, nil
+	}
 	ds := make([]*pagelog.Delta, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -639,9 +657,7 @@ func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlites
 			if s.st.Seq != seq {
 				s.metrics.Count(metrics.S3Commits, 1, "outcome", "committed")
 				s.metrics.Observe(metrics.S3CommitLatency, float64(time.Since(start).Microseconds())/1000)
-				if fp, err := fingerprintOf(s.path); err == nil {
-					s.metrics.Gauge(metrics.DatabaseBytes, float64(fp.size))
-				}
+				s.metrics.Gauge(metrics.DatabaseBytes, float64(s.fp.size)) // as attempt just recorded it
 			}
 			return nil
 		case errors.Is(err, errCondition):
