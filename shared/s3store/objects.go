@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -189,6 +190,13 @@ func (o *s3Objects) remove(ctx context.Context, keys []string) error {
 		keys = keys[n:]
 	}
 	return nil
+}
+
+// isChecksumMismatch reports a download that does not match the checksum S3
+// stored with the object: damage in storage, not a transport failure. The
+// SDK's error type for it is unexported; its message is what it gives.
+func isChecksumMismatch(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "checksum did not match")
 }
 
 func status(err error) int {

@@ -383,3 +383,25 @@ func TestCommitMetrics(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Storage that damages a delta (the attack run by hand on versitygw): the
+// download fails S3's own stored checksum, and a fresh reader is told the
+// delta is damaged (DB_INVALID), not that S3 is busy.
+func TestDeltaDamagedInStorage(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	st := open(t, srv)
+	initDB(t, st)
+	addCustomer(st, "C1")
+	addCustomer(st, "C2")
+	path := filepath.Join(srv.Root, s3test.Bucket, deltaKey(2))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x20
+	os.WriteFile(path, b, 0o644)
+	err = open(t, srv).View(context.Background(), func(licensing.Tx) error { return nil })
+	if licensing.ErrorCode(err) != licensing.CodeDBInvalid || !strings.Contains(err.Error(), "delta 2") {
+		t.Fatalf("a delta damaged in storage: %v", err)
+	}
+}

@@ -311,6 +311,9 @@ func (s *Store) fetchSnapshot(ctx context.Context, key, dest string) (seq, sum u
 		return 0, 0, "", licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", where)
 	}
 	if err := atomicfile.WriteFrom(dest, io.MultiReader(bytes.NewReader(header), body), 0o600); err != nil {
+		if isChecksumMismatch(err) {
+			return 0, 0, "", licensing.Wrap(licensing.CodeDBInvalid, err, "snapshot %s does not match the checksum S3 stored with it: it was damaged in storage (nothing was changed)", where)
+		}
 		return 0, 0, "", s.unavailable(err) // most likely the download broke off
 	}
 	if err := pagelog.Normalize(dest); err != nil {
@@ -428,6 +431,9 @@ func (s *Store) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, err
 	}
 	defer body.Close()
 	raw, err := io.ReadAll(body)
+	if isChecksumMismatch(err) {
+		return nil, licensing.Wrap(licensing.CodeDBInvalid, err, "delta %d of %s does not match the checksum S3 stored with it: it was damaged in storage; nothing was applied from it; restore from a backup (backup --at) if no newer snapshot covers it", seq, s.uri)
+	}
 	if err != nil {
 		return nil, s.unavailable(err)
 	}

@@ -34,6 +34,9 @@ type Server struct {
 	URL       string
 	AccessKey string
 	SecretKey string
+	// Root is where a versitygw server keeps its objects, one file each
+	// (bucket/key): tests damage them there as failing storage would.
+	Root string
 }
 
 // Env returns the environment a client (the CLI, a function) needs to use
@@ -79,7 +82,7 @@ func StartVersity(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	addr := testtools.FreeAddr(t)
-	s := &Server{URL: "http://" + addr, AccessKey: "caio-test-access", SecretKey: "caio-test-secret-key"}
+	s := &Server{URL: "http://" + addr, AccessKey: "caio-test-access", SecretKey: "caio-test-secret-key", Root: root}
 	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "--quiet", "posix", root)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
