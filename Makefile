@@ -44,8 +44,10 @@ RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 VERSITYGW_VERSION := v1.8.0
 MAILPIT_VERSION := v1.33.1
 SES_LOCAL_VERSION := 2.10.2
+KUMO_VERSION := v0.33.1
 test-tools: $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION) $(TOOLS)/.versitygw-$(VERSITYGW_VERSION) \
-	$(TOOLS)/.mailpit-$(MAILPIT_VERSION) $(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION) browser
+	$(TOOLS)/.mailpit-$(MAILPIT_VERSION) $(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION) \
+	$(TOOLS)/.kumo-secretsmanager-$(KUMO_VERSION) browser
 # What the tests run that a package manager provides: installed with
 # apt-get when this runs as root on Debian, else one line naming what to
 # install. sqlite3 checks databases as the stock tool reads them; Node runs
@@ -69,6 +71,16 @@ $(TOOLS)/.versitygw-$(VERSITYGW_VERSION):
 	touch $@
 $(TOOLS)/.mailpit-$(MAILPIT_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+	touch $@
+# Secrets Manager: kumo's own module at the pinned version, with a main that
+# registers only its Secrets Manager service (shared/testtools/kumosecrets).
+KUMO_SRC := $(CURDIR)/.cache/src/kumo-$(KUMO_VERSION)
+$(TOOLS)/.kumo-secretsmanager-$(KUMO_VERSION): shared/testtools/kumosecrets/main.go
+	rm -rf $(KUMO_SRC) && mkdir -p $(dir $(KUMO_SRC)) $(TOOLS)
+	cp -r "$$(cd /tmp && $(GO) mod download -json github.com/sivchari/kumo@$(KUMO_VERSION) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p')" $(KUMO_SRC)
+	chmod -R u+w $(KUMO_SRC) && mkdir -p $(KUMO_SRC)/cmd/caio-secretsmanager
+	cp shared/testtools/kumosecrets/main.go $(KUMO_SRC)/cmd/caio-secretsmanager/main.go
+	cd $(KUMO_SRC) && CGO_ENABLED=0 $(GO) build -o $(TOOLS)/kumo-secretsmanager ./cmd/caio-secretsmanager/main.go
 	touch $@
 $(TOOLS)/.aws-ses-v2-local-$(SES_LOCAL_VERSION):
 	mkdir -p $(TOOLS) $(CURDIR)/.cache/npm

@@ -377,7 +377,7 @@ created if the database has none; without it, the key is printed as the
 database states it, marked unverified: anyone who can write the database file
 could have put it there.`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			secret, err := a.secret()
+			secret, err := a.secret(c.Context())
 			if err != nil {
 				return err
 			}

@@ -40,6 +40,7 @@ type app struct {
 	jsonOut        bool
 	secretFlag     string
 	secretFile     string
+	secretARN      string
 	secretRead     *string // the secret once read (a file or stdin is read once)
 	secretSource   string  // where it came from, for messages
 	multiValues    bool    // --features took several values up to the next flag
@@ -97,6 +98,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "database path (default $CAIO_LICENSE_DB_PATH, else ~/.caio/caio_licenses.db)")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
 	root.PersistentFlags().StringVar(&a.secretFile, "secret-file", "", "read the signing secret from FILE ('-': standard input) instead of $CAIO_LICENSE_SECRET")
+	root.PersistentFlags().StringVar(&a.secretARN, "secret-arn", "", "read the signing secret from AWS Secrets Manager (the stack's LicenseSecretArn) instead of $CAIO_LICENSE_SECRET_ARN")
 	root.PersistentFlags().StringVar(&a.secretFlag, "secret", "", "the signing secret itself (visible to other users in the process list: prefer --secret-file or $CAIO_LICENSE_SECRET)")
 	root.SetFlagErrorFunc(flagError)
 	root.PersistentPreRunE = checkFlagRanges
@@ -249,12 +251,12 @@ func (a *app) service(c *cobra.Command, access config.Access, withSecret bool) (
 // serviceAndStore is service for commands that also need the store itself
 // (its archive, size, vacuum).
 func (a *app) serviceAndStore(c *cobra.Command, access config.Access, withSecret bool) (*licensing.Service, config.Store, func(), error) {
-	secret, err := a.secret()
+	secret, err := a.secret(c.Context())
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if withSecret && secret == "" {
-		return nil, nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET or pass --secret-file FILE", c.Name())
+		return nil, nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET, or pass --secret-file FILE or --secret-arn ARN", c.Name())
 	}
 	keys, err := config.PublicKeys()
 	if err != nil {

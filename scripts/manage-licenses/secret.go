@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/caio-licensing/caio-licensing/shared/awssecret"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
@@ -22,29 +24,58 @@ const envNewSecret = "CAIO_NEW_LICENSE_SECRET"
 // maxSecretFile bounds what is read from a secret file or stdin.
 const maxSecretFile = 4096
 
-// secret returns the signing secret from --secret-file, --secret or
-// CAIO_LICENSE_SECRET, in that order; "" when none is given.
-func (a *app) secret() (string, error) {
+// secret returns the signing secret from --secret-file, --secret,
+// --secret-arn, CAIO_LICENSE_SECRET or CAIO_LICENSE_SECRET_ARN, in that
+// order (the environment as the functions read it); "" when none is given.
+func (a *app) secret(ctx context.Context) (string, error) {
 	if a.secretRead != nil {
 		return *a.secretRead, nil
 	}
-	var s string
-	switch {
-	case a.secretFile != "" && a.secretFlag != "":
-		return "", usageError{fmt.Errorf("give the signing secret once: --secret-file or --secret, not both")}
-	case a.secretFile != "":
-		v, err := a.readSecretFile(a.secretFile, "--secret-file")
-		if err != nil {
-			return "", err
+	given := 0
+	for _, f := range []string{a.secretFile, a.secretFlag, a.secretARN} {
+		if f != "" {
+			given++
 		}
-		s, a.secretSource = v, "--secret-file "+a.secretFile
+	}
+	if given > 1 {
+		return "", usageError{fmt.Errorf("give the signing secret once: --secret-file, --secret or --secret-arn, not several")}
+	}
+	var s string
+	var err error
+	switch {
+	case a.secretFile != "":
+		s, err = a.readSecretFile(a.secretFile, "--secret-file")
+		a.secretSource = "--secret-file " + a.secretFile
 	case a.secretFlag != "":
 		a.warn("--secret puts the secret in the process list, where other users of this machine can read it: use --secret-file FILE or CAIO_LICENSE_SECRET")
 		s, a.secretSource = a.secretFlag, "--secret"
-	default:
+	case a.secretARN != "":
+		a.secretSource = "--secret-arn " + a.secretARN
+		s, err = readSecretARN(ctx, a.secretARN, a.secretSource)
+	case os.Getenv(config.EnvSecret) != "":
 		s, a.secretSource = os.Getenv(config.EnvSecret), config.EnvSecret
+	case os.Getenv(config.EnvSecretARN) != "":
+		arn := os.Getenv(config.EnvSecretARN)
+		a.secretSource = config.EnvSecretARN + " " + arn
+		s, err = readSecretARN(ctx, arn, a.secretSource)
+	default:
+		a.secretSource = config.EnvSecret
+	}
+	if err != nil {
+		return "", err
 	}
 	a.secretRead = &s
+	return s, nil
+}
+
+// readSecretARN reads the signing secret from Secrets Manager, as the
+// functions do, so an operator works on the deployed database without
+// copying the secret anywhere.
+func readSecretARN(ctx context.Context, arn, source string) (string, error) {
+	s, err := awssecret.Fetch(ctx, arn)
+	if err != nil {
+		return "", licensing.Wrap(licensing.CodeConfig, err, "%s: cannot read the signing secret from Secrets Manager: %v", source, err)
+	}
 	return s, nil
 }
 

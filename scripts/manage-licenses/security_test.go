@@ -88,7 +88,7 @@ func TestSecretSources(t *testing.T) {
 	if r := c.ok("--db", db, "export-licenses", "--format", "json", "--secret-file", file); !strings.Contains(r.stderr, "chmod 600") {
 		t.Fatalf("a secret file others can read: no warning: %q", r.stderr)
 	}
-	c.fails(2, "BAD_REQUEST", "not both", "--db", db, "export-licenses", "--format", "json", "--secret-file", file, "--secret", testSecret)
+	c.fails(2, "BAD_REQUEST", "give the signing secret once", "--db", db, "export-licenses", "--format", "json", "--secret-file", file, "--secret", testSecret)
 	c.fails(1, "CONFIG", "cannot read it", "--db", db, "export-licenses", "--format", "json", "--secret-file", filepath.Join(c.home, "missing"))
 	c.fails(1, "CONFIG", "empty", "--db", db, "export-licenses", "--format", "json", "--secret-file", "/dev/null")
 	wrong := filepath.Join(c.home, "wrong")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
@@ -93,7 +94,7 @@ address of its own: keep it off the network CAIO instances reach.`,
 			// it certifies its server key if it has none and proves the
 			// database's public keys once, then pins them; without either,
 			// it has only the database's word for which keys are genuine.
-			prover, err := a.startProver(store)
+			prover, err := a.startProver(c.Context(), store)
 			if err != nil {
 				return err
 			}
@@ -204,8 +205,8 @@ func reloadOnHangup(certs *httpapi.CertReloader, warn func(string, ...any)) (sto
 
 // startProver is a service with the secret for serve's start (nil when
 // the secret is not at hand); it is dropped once serving begins.
-func (a *app) startProver(store config.Store) (*licensing.Service, error) {
-	secret, err := a.secret()
+func (a *app) startProver(ctx context.Context, store config.Store) (*licensing.Service, error) {
+	secret, err := a.secret(ctx)
 	if err != nil || secret == "" {
 		return nil, err
 	}

@@ -1,33 +1,73 @@
-// Package awssecret reads the signing secret from AWS Secrets Manager, so
-// that the secret never sits in a function's environment variables.
+// Package awssecret reads and stores secrets in AWS Secrets Manager, so
+// that a secret never sits in a function's environment variables or an
+// operator's files.
 package awssecret
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 )
 
+// ErrNoValue: the secret has no current value (or does not exist). A
+// secret that CloudFormation created empty answers this until it is set.
+var ErrNoValue = errors.New("no current value")
+
 // Fetch returns the string value of the secret named by arn.
 func Fetch(ctx context.Context, arn string) (string, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	client, err := newClient(ctx)
 	if err != nil {
-		return "", fmt.Errorf("loading AWS configuration: %w", err)
+		return "", err
 	}
-	out, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
+	out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
 	if err != nil {
-		var apiErr smithy.APIError
-		if errors.As(err, &apiErr) {
-			return "", fmt.Errorf("reading secret %s: %s", arn, apiErr.ErrorCode())
-		}
-		return "", fmt.Errorf("reading secret %s: %w", arn, err)
+		return "", describe("reading", arn, err)
 	}
 	if out.SecretString == nil || *out.SecretString == "" {
 		return "", fmt.Errorf("secret %s has no string value", arn)
 	}
 	return *out.SecretString, nil
+}
+
+// Put stores value as the secret's new current version.
+func Put(ctx context.Context, arn, value string) error {
+	client, err := newClient(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: &arn, SecretString: &value})
+	if err != nil {
+		return describe("storing", arn, err)
+	}
+	return nil
+}
+
+func newClient(ctx context.Context) (*secretsmanager.Client, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	return secretsmanager.NewFromConfig(cfg), nil
+}
+
+// describe shortens the SDK's error to what an operator acts on; never the
+// request or response bodies, which may hold the value.
+func describe(verb, arn string, err error) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		if apiErr.ErrorCode() == "ResourceNotFoundException" {
+			return fmt.Errorf("%s secret %s: %w (ResourceNotFoundException)", verb, arn, ErrNoValue)
+		}
+		return fmt.Errorf("%s secret %s: %s", verb, arn, apiErr.ErrorCode())
+	}
+	// The SDK's chain for this is a paragraph about IMDS; say the fix.
+	if strings.Contains(err.Error(), "get credentials:") {
+		return fmt.Errorf("%s secret %s: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", verb, arn)
+	}
+	return fmt.Errorf("%s secret %s: %w", verb, arn, err)
 }

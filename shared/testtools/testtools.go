@@ -3,12 +3,14 @@
 package testtools
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Dir is where the tools are: $CAIO_TEST_TOOLS, else .cache/bin at the
@@ -77,4 +79,33 @@ func RunWithBinaries(m *testing.M, pkgs map[string]string, paths func(map[string
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// Start runs cmd, a server that will listen on addr, stops it when the
+// test ends, and waits until addr accepts connections (failing the test
+// with the server's output if it never does).
+func Start(t testing.TB, cmd *exec.Cmd, addr string) {
+	t.Helper()
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	WaitListening(t, addr, &logs)
+}
+
+// WaitListening waits up to about 30 s for addr to accept connections.
+func WaitListening(t testing.TB, addr string, logs *bytes.Buffer) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		if i > 300 {
+			t.Fatalf("server on %s did not start:\n%s", addr, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

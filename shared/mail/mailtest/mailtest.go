@@ -26,31 +26,6 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
 
-func waitListening(t testing.TB, addr string, logs *bytes.Buffer) {
-	t.Helper()
-	for i := 0; ; i++ {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-		if i > 300 {
-			t.Fatalf("server on %s did not start:\n%s", addr, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func start(t testing.TB, cmd *exec.Cmd, addr string) {
-	t.Helper()
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitListening(t, addr, &logs)
-}
-
 // Mailpit is a running Mailpit.
 type Mailpit struct {
 	Host   string
@@ -83,8 +58,8 @@ func StartMailpit(t testing.TB, starttls bool) *Mailpit {
 			args = append(args, "--smtp-auth-allow-insecure")
 		}
 		cmd := exec.Command(bin, args...)
-		start(t, cmd, smtpAddr)
-		waitListening(t, apiAddr, &bytes.Buffer{})
+		testtools.Start(t, cmd, smtpAddr)
+		testtools.WaitListening(t, apiAddr, &bytes.Buffer{})
 		if smtpGreets(smtpAddr) {
 			return m
 		}
@@ -222,7 +197,7 @@ func StartSES(t testing.TB) *SES {
 	}
 	addr := testtools.FreeAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
-	start(t, exec.Command("node", cli, "--host", host, "--port", port), addr)
+	testtools.Start(t, exec.Command("node", cli, "--host", host, "--port", port), addr)
 	return &SES{URL: "http://" + addr}
 }
 
