@@ -51,9 +51,10 @@ test-tools: $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION) $(TOOLS)/.versitygw-$(VERSIT
 # What the tests run that a package manager provides: installed with
 # apt-get when this runs as root on Debian, else one line naming what to
 # install. sqlite3 checks databases as the stock tool reads them; Node runs
-# the SES emulator; gcc builds the race detector; Chromium renders the report.
+# the SES emulator; gcc builds the race detector; Chromium renders the report;
+# jq and shellcheck serve scripts/deploy.sh and its test.
 .PHONY: browser deps
-DEB_DEPS := sqlite3:sqlite3 node:nodejs npm:npm gcc:gcc chromium:chromium
+DEB_DEPS := sqlite3:sqlite3 node:nodejs npm:npm gcc:gcc chromium:chromium jq:jq shellcheck:shellcheck
 deps:
 	@missing=""; for d in $(DEB_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [ -n "$$missing" ]; then \

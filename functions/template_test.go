@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -187,8 +188,12 @@ func TestTemplateHardening(t *testing.T) {
 	if get(secret, "DeletionPolicy") != "Retain" || get(secret, "UpdateReplacePolicy") != "Retain" {
 		t.Errorf("LicenseSecret must be retained like the bucket: %v", secret)
 	}
-	if get(params, "LicensePublicKey", "Default") != nil {
-		t.Error("LicensePublicKey has a default: it must be required, so the activate function always verifies with a pinned key")
+	// Empty until deploy.sh pins it: the activate function then refuses to
+	// start (TestActivateRefusesToStartWithoutPublicKey), never verifies
+	// with the database's word.
+	pattern, _ := get(params, "LicensePublicKey", "AllowedPattern").(string)
+	if re, err := regexp.Compile(pattern); err != nil || !re.MatchString("") || !re.MatchString(strings.Repeat("A", 43)+"=") || re.MatchString("not-a-key") {
+		t.Errorf("LicensePublicKey pattern %q: want empty or one Ed25519 key", pattern)
 	}
 	if get(params, "LogRetentionDays", "Default") != 90 {
 		t.Errorf("LogRetentionDays default: %v, want 90", get(params, "LogRetentionDays", "Default"))
