@@ -292,7 +292,7 @@ func TestShellScripts(t *testing.T) {
 	if _, err := exec.LookPath("shellcheck"); err != nil {
 		t.Fatal("shellcheck is not installed: run 'make deps'")
 	}
-	for _, script := range []string{"scripts/deploy.sh", ".ci/run"} {
+	for _, script := range []string{"scripts/deploy.sh", "scripts/local-aws.sh", ".ci/run"} {
 		path := filepath.Join(repoRoot(t), script)
 		if out, err := exec.Command("bash", "-n", path).CombinedOutput(); err != nil {
 			t.Errorf("bash -n %s: %v\n%s", script, err, out)
