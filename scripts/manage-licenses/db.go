@@ -140,8 +140,8 @@ database's next state. In S3 mode it goes through the same commit as any
 write (one delta holding every page), so running processes catch up to it;
 locally it replaces the contents in one transaction. Everything written
 since FILE was taken is undone: take a backup first.`,
-		Example: `  manage-licenses backup --output now.db
-  manage-licenses restore before-incident.db --yes`,
+		Example: `  manage-licenses backup --output before-upgrade.db
+  manage-licenses restore before-upgrade.db --yes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if !yes {

@@ -170,7 +170,7 @@ signed by the license signing key itself (needs the secret): the instance
 verifies the file with the public key alone. It is recorded like any
 activation (as offline) and counts against max instances until it expires or
 the instance is deactivated.`,
-		Example: `  manage-licenses issue-offline-lease CAIO-v1-CUST-001-... --instance-id plant-7 --days 90 --output plant-7.lease`,
+		Example: `  manage-licenses issue-offline-lease "$KEY" --instance-id plant-7 --days 90 --output plant-7.lease`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, done, err := a.service(c, config.Write, true)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if strings.HasPrefix(err.Error(), "unknown command ") {
 		// Cobra stops before parsing flags: --json is looked for here.
-		a.jsonOut = a.jsonOut || slicesContains(args, "--json")
+		a.jsonOut = a.jsonOut || slices.Contains(args, "--json")
 		err = unknownCommand(root, err)
 	}
 	a.printError(err)
@@ -187,15 +188,6 @@ func unknownCommand(root *cobra.Command, err error) error {
 		}
 	}
 	return unknownCommandError{usageError{fmt.Errorf("%s; see 'manage-licenses --help'", first)}, root.SuggestionsFor(typed)}
-}
-
-func slicesContains(args []string, s string) bool {
-	for _, a := range args {
-		if a == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *app) printError(err error) {

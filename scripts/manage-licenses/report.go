@@ -24,7 +24,7 @@ use against seats sold per customer (those at their limit flagged), seat
 activity per day, reminders and deliveries with the failures listed. Read
 with SQL aggregates (local or S3 database).`,
 		Example: `  manage-licenses report --output report.html
-  manage-licenses report --output q4.html --days 90 && xdg-open q4.html`,
+  manage-licenses report --output q4.html --days 90`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, store, done, err := a.serviceAndStore(c, config.Read, false)
 			if err != nil {

@@ -20,7 +20,7 @@ func (a *app) showLicenseCommand() *cobra.Command {
 it (their ids and dates; the keys themselves only with --show-key, which needs
 the signing secret), its seats with when each was last seen, its deliveries
 and reminders, and its latest events.`,
-		Example: `  manage-licenses show-license 6d19ef497469ab6aa8f1672a866472a4
+		Example: `  manage-licenses show-license "$(manage-licenses --json list-licenses --customer CUST-001 --limit 1 | jq -r '.[0].license_id')"
   manage-licenses show-license "$KEY" --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {

@@ -24,7 +24,7 @@ the license: seats (max instances), the churn limit, the lease, expiry and
 status come from the database. An instance that verifies a key offline reads
 the terms in that key: give it the new key. Earlier keys stay valid until
 they expire or the license is revoked.`,
-		Example: `  manage-licenses update-license 6d19ef497469ab6aa8f1672a866472a4 --max-instances 10
+		Example: `  manage-licenses update-license "$KEY" --max-instances 10
   manage-licenses update-license "$KEY" --features analytics,audit --tier enterprise`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
