@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/mail/mailtest"
 	"github.com/caio-licensing/caio-licensing/shared/testtools"
@@ -770,4 +771,35 @@ func TestCompletionOffersValues(t *testing.T) {
 			t.Errorf("%v: %q lacks %q", tc.args, out, tc.want)
 		}
 	}
+}
+
+// Ctrl-C during a command (here the key derivation of a first
+// generate-license) is INTERRUPTED, exit 130, and leaves nothing half done.
+func TestInterruptedCommand(t *testing.T) {
+	for _, delay := range []time.Duration{150 * time.Millisecond, 80 * time.Millisecond, 40 * time.Millisecond} {
+		c := newCLI(t)
+		c.env["CAIO_LICENSE_SECRET"] = testSecret
+		c.ok("add-customer", "CUST-001", "Acme Corp")
+		cmd := exec.Command(binary, "generate-license", "CUST-001", "standard")
+		cmd.Env = []string{"HOME=" + c.home, "CAIO_LICENSE_SECRET=" + testSecret}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		if err == nil {
+			continue // it finished first: try sooner
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 130 || strings.TrimSpace(stderr.String()) != "error [INTERRUPTED]: interrupted before the command finished; a change it had not committed was not made" {
+			t.Fatalf("exit %d: %q", code, stderr.String())
+		}
+		if out := c.ok("--json", "list-licenses").stdout; strings.TrimSpace(out) != "[]" {
+			t.Fatalf("an interrupted generate-license left a license: %s", out)
+		}
+		return
+	}
+	t.Fatal("generate-license finished before every interrupt")
 }

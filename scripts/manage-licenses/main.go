@@ -30,8 +30,9 @@ func main() {
 
 // Exit statuses.
 const (
-	exitError = 1
-	exitUsage = 2
+	exitError       = 1
+	exitUsage       = 2
+	exitInterrupted = 130 // 128 + SIGINT, as shells report it
 )
 
 // app holds the global flags and the output streams.
@@ -78,6 +79,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// Cobra stops before parsing flags: --json is looked for here.
 		a.jsonOut = a.jsonOut || slices.Contains(args, "--json")
 		err = unknownCommand(root, err)
+	}
+	if ctx.Err() != nil && licensing.ErrorCode(err) == licensing.CodeInternal {
+		// Ctrl-C surfaces as a canceled context deep in a call (the key
+		// derivation, a query): say what happened, not "context canceled".
+		// A write not yet committed is rolled back; UNKNOWN_OUTCOME and
+		// other codes pass through as they are.
+		err = licensing.Errorf(licensing.CodeInterrupted, "interrupted before the command finished; a change it had not committed was not made")
+		a.printError(err)
+		return exitInterrupted
 	}
 	a.printError(err)
 	var ue usageError

@@ -38,6 +38,8 @@ const (
 	CodeUnknownOutcome Code = "UNKNOWN_OUTCOME"
 	CodeConfig         Code = "CONFIG"
 	CodeInternal       Code = "INTERNAL"
+	// CodeInterrupted: the CLI was stopped by a signal (Ctrl-C) mid-command.
+	CodeInterrupted Code = "INTERRUPTED"
 )
 
 // Error is an error with a code and a one-line message that says what to do.
