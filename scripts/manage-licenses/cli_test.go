@@ -112,6 +112,7 @@ var keyPattern = regexp.MustCompile(`^CAIO-v1-[A-Za-z0-9._-]+$`)
 // The operator guide's command lines, run as written with the Python
 // script's path replaced by our binary.
 func TestGuideWalkthroughVerbatim(t *testing.T) {
+	t.Parallel()
 	guide, err := os.ReadFile(filepath.Join("..", "..", "testdata", "operator-guide.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -259,6 +260,7 @@ func (c *cli) setup() (db, key string) {
 }
 
 func TestFeatureFlagForms(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	forms := [][]string{
@@ -286,6 +288,7 @@ func TestFeatureFlagForms(t *testing.T) {
 }
 
 func TestErrorsSayWhatToDo(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	db, key := c.setup()
 	garbage := filepath.Join(c.home, "notes.txt")
@@ -372,6 +375,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 }
 
 func TestJSONOutputs(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	_, key := c.setup()
 	c.ok("track-activation", key, "--instance-id", "i-1", "--ip-address", "2001:db8::1")
@@ -397,6 +401,7 @@ func TestJSONOutputs(t *testing.T) {
 }
 
 func TestDatabaseLocation(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	defaultDB := filepath.Join(c.home, ".caio", "caio_licenses.db")
 	// Reading the default database before it exists says what to do.
@@ -432,6 +437,7 @@ func TestDatabaseLocation(t *testing.T) {
 }
 
 func TestOperatorCommands(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	db, key := c.setup()
 	c.ok("track-activation", key, "--instance-id", "i-1")
@@ -498,6 +504,7 @@ func TestOperatorCommands(t *testing.T) {
 }
 
 func TestExportCSVIsSafeForSpreadsheets(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	c.ok("distribute-license", "CUST-001", "=cmd@evil.test", "standard")
@@ -533,6 +540,7 @@ func TestExportCSVIsSafeForSpreadsheets(t *testing.T) {
 // restore on a local database replaces its contents with a backup's, in
 // one transaction; a file that is not a license database changes nothing.
 func TestRestoreLocal(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.env["CAIO_LICENSE_DB_PATH"] = filepath.Join(c.home, "caio.db")
 	c.ok("init-db")
@@ -556,6 +564,7 @@ func TestRestoreLocal(t *testing.T) {
 // A mistyped command is a usage error (exit 2) with the suggestion on a
 // line of its own, and JSON under --json.
 func TestUnknownCommandSuggests(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	r := c.run(nil, "stat")
 	if r.code != 2 || !strings.Contains(r.stderr, "[BAD_REQUEST]") || !strings.Contains(r.stderr, "\nDid you mean this? stats\n") {
@@ -577,6 +586,7 @@ func TestUnknownCommandSuggests(t *testing.T) {
 }
 
 func TestInitDBSaysCreated(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.env["CAIO_LICENSE_DB_PATH"] = filepath.Join(c.home, "new", "caio.db")
 	if out := c.ok("init-db").stdout; !strings.HasPrefix(out, "Database created at ") {
@@ -589,6 +599,7 @@ func TestInitDBSaysCreated(t *testing.T) {
 
 // A wrong secret's error names where that secret came from.
 func TestWrongSecretNamesItsSource(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	wrong := filepath.Join(c.home, "wrong")
@@ -601,6 +612,7 @@ func TestWrongSecretNamesItsSource(t *testing.T) {
 // A numeric flag that is not a number, or out of range, is one kind of
 // mistake: exit 2, naming the flag and its range.
 func TestFlagRanges(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	c.fails(2, "BAD_REQUEST", "--expires-days must be a number from 1 to 36500", "generate-license", "CUST-001", "standard", "--expires-days", "abc")
@@ -611,6 +623,7 @@ func TestFlagRanges(t *testing.T) {
 
 // renewal-reminders lists by the same thresholds it sends by; --since takes days.
 func TestRemindersFollowTheirThresholds(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	c.ok("generate-license", "CUST-001", "standard", "--expires-days", "10")
@@ -627,6 +640,7 @@ func TestRemindersFollowTheirThresholds(t *testing.T) {
 
 // The lists filter and limit, keeping their order.
 func TestListFilters(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	_, key := c.setup()
 	c.ok("add-customer", "CUST-002", "Globex")
@@ -666,6 +680,7 @@ func TestListFilters(t *testing.T) {
 // --features a b takes words up to the next flag; arguments placed after it
 // are said to have been taken, with the way out.
 func TestFeaturesBeforeArguments(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	c.fails(2, "BAD_REQUEST", "write --features a,b", "generate-license", "--features", "analytics", "CUST-001", "standard")
@@ -683,6 +698,7 @@ func TestFeaturesBeforeArguments(t *testing.T) {
 // show-license gives everything about one license, and its key only with
 // --show-key and the secret.
 func TestShowLicense(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	_, key := c.setup()
 	c.ok("track-activation", key, "--instance-id", "i-1")
@@ -713,6 +729,7 @@ func TestShowLicense(t *testing.T) {
 // update-license changes terms: the server enforces them at once for every
 // key; the new key carries them for offline checks.
 func TestUpdateLicense(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	_, key := c.setup() // max instances 2
 	c.ok("track-activation", key, "--instance-id", "i-1")
@@ -746,6 +763,7 @@ func TestUpdateLicense(t *testing.T) {
 // Shell completion offers values from the database and fixed lists,
 // through cobra's __complete.
 func TestCompletionOffersValues(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	var lic []struct {

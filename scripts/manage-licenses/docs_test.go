@@ -52,6 +52,7 @@ func anchors(page string) map[string]bool {
 // Every link of the docs leads somewhere: a file of the repository and,
 // with #fragment, one of its headings.
 func TestDocsLinks(t *testing.T) {
+	t.Parallel()
 	pages := docPages(t)
 	for path, page := range pages {
 		for _, m := range linkRE.FindAllStringSubmatch(page, -1) {
@@ -87,6 +88,7 @@ func TestDocsLinks(t *testing.T) {
 // in code (manage-licenses COMMAND --flag ...) and in the operator guide's
 // table of commands.
 func TestDocsCommands(t *testing.T) {
+	t.Parallel()
 	help := map[string]string{}
 	helpOf := func(cmd string) (string, bool) {
 		if h, ok := help[cmd]; ok {

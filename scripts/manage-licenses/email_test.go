@@ -9,6 +9,7 @@ import (
 )
 
 func TestDistributeWithoutProviderSkipsAndSucceeds(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	r := c.ok("distribute-license", "CUST-001", "buyer@customer.test", "standard", "--send-email")
@@ -25,6 +26,7 @@ func TestDistributeWithoutProviderSkipsAndSucceeds(t *testing.T) {
 }
 
 func TestEmailCommands(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	mp := mailtest.StartMailpit(t, true)

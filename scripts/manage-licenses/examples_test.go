@@ -68,6 +68,7 @@ var serveRE = regexp.MustCompile(`^manage-licenses serve\b`)
 // (Mailpit), the stack's server key secret at hand (the Secrets Manager
 // emulator) and an S3 bucket named in an example (versitygw).
 func TestExamplesRunAsPrinted(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command(binary, "__complete", "").Output()
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ func chromium(t *testing.T) string {
 // console error, loads nothing from the network, and shows the numbers
 // stats --json gives.
 func TestReportInChromium(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	c, key := servedCLI(t)
 	c.ok("add-customer", "CUST-002", "Globex")

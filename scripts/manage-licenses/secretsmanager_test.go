@@ -27,6 +27,7 @@ func smCLI(t *testing.T) (*cli, *smtest.Server, string) {
 // do (--secret-arn, CAIO_LICENSE_SECRET_ARN); a missing or wrong secret is
 // refused before anything changes, and the value is never printed.
 func TestSecretFromSecretsManager(t *testing.T) {
+	t.Parallel()
 	c, sm, arn := smCLI(t)
 	c.ok("init-db")
 	c.ok("add-customer", "CUST-001", "Acme Corp", "--email", "ops@acme.test")
@@ -71,6 +72,7 @@ func TestSecretFromSecretsManager(t *testing.T) {
 // overwrites a secret that holds anything else (the signing secret
 // itself, by a wrong ARN, would lock the database for good).
 func TestCertifyServerKeyToSecret(t *testing.T) {
+	t.Parallel()
 	c, sm, arn := smCLI(t)
 	c.env["CAIO_LICENSE_SECRET_ARN"] = arn
 	c.ok("init-db")

@@ -22,6 +22,7 @@ import (
 
 // A weak secret gets no signing key, and the error says how to make one.
 func TestWeakSecretIsRefused(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.env["CAIO_LICENSE_DB_PATH"] = filepath.Join(c.home, "test.db")
 	c.ok("init-db")
@@ -40,6 +41,7 @@ func TestWeakSecretIsRefused(t *testing.T) {
 }
 
 func TestNewSecret(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	a, b := c.ok("new-secret").lastLine(), c.ok("new-secret").lastLine()
 	for _, s := range []string{a, b} {
@@ -65,6 +67,7 @@ func TestNewSecret(t *testing.T) {
 // --secret-file (and - for stdin) instead of a value in the process list;
 // --secret still works but warns.
 func TestSecretSources(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	db, _ := c.setup()
 	delete(c.env, "CAIO_LICENSE_SECRET")
@@ -100,6 +103,7 @@ func TestSecretSources(t *testing.T) {
 // key stay; the old secret stops working. The new secret never comes from
 // the command line.
 func TestRotateSecret(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	_, key := c.setup()
 	pub := c.ok("public-key").lastLine()
@@ -137,6 +141,7 @@ func TestRotateSecret(t *testing.T) {
 // their own and mints keys with it. verify-license, track-activation and
 // public-key no longer take the database's word for it.
 func TestPlantedPublicKeyCLI(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	dbPath, genuine := c.setup()
 	pub := c.ok("public-key").lastLine()
@@ -222,6 +227,7 @@ func readFile(t *testing.T, path string) string {
 // at the target is replaced, never followed, and no predictable name exists
 // for another user to plant.
 func TestOutputFilesDoNotFollowSymlinks(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	c.setup()
 	victim := filepath.Join(c.home, "victim")
@@ -250,6 +256,7 @@ func TestOutputFilesDoNotFollowSymlinks(t *testing.T) {
 
 // --db naming a FIFO, a device or a directory: one clear line, at once.
 func TestDBNotARegularFile(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	fifo := filepath.Join(c.home, "fifo.db")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -273,6 +280,7 @@ func TestDBNotARegularFile(t *testing.T) {
 // directory first (mode 0777) and plants a database in it. The operator's
 // command refuses the directory instead of trusting what is in it.
 func TestS3CacheDirectoryOfAnotherUser(t *testing.T) {
+	t.Parallel()
 	if os.Getuid() != 0 {
 		t.Skip("needs root to act as a second user")
 	}
@@ -321,6 +329,7 @@ func TestS3CacheDirectoryOfAnotherUser(t *testing.T) {
 // at start to prove the database's keys, it says that it takes the
 // database's word for which keys are genuine.
 func TestServeWarnsWithoutPinnedKey(t *testing.T) {
+	t.Parallel()
 	c := newCLI(t)
 	db, key := c.setup()
 	pub := c.ok("public-key").lastLine()

@@ -146,6 +146,7 @@ func post(t *testing.T, client *http.Client, url, key string, header map[string]
 // when the connection is from a trusted proxy, rightmost untrusted hop;
 // the access log carries duration_ms.
 func TestServeTrustedProxies(t *testing.T) {
+	t.Parallel()
 	c, key := servedCLI(t)
 	forwarded := map[string]string{"X-Forwarded-For": "6.6.6.6, 198.51.100.7"}
 	plain := startServe(t, c)
@@ -192,6 +193,7 @@ func selfSigned(t *testing.T, dir, name string) (certFile, keyFile string, seria
 // HTTPS with --tls-cert/--tls-key; SIGHUP takes up a renewed certificate
 // without a restart; a bad pair is refused at start.
 func TestServeTLS(t *testing.T) {
+	t.Parallel()
 	c, key := servedCLI(t)
 	dir := t.TempDir()
 	certFile, keyFile, first := selfSigned(t, dir, "first")
@@ -238,6 +240,7 @@ func TestServeTLS(t *testing.T) {
 // --metrics-addr serves the metrics on its own address; scraped and parsed
 // with Prometheus's own text parser, they count the calls made.
 func TestServeMetricsForPrometheus(t *testing.T) {
+	t.Parallel()
 	c, key := servedCLI(t)
 	s := startServe(t, c, "--metrics-addr", "127.0.0.1:0")
 	if s.metrics == "" {
