@@ -5,7 +5,7 @@
 // followed by an Ed25519 signature, in unpadded base64 over the alphabet
 // A-Z a-z 0-9 . _ — the URL-safe alphabet with '.' in place of '-', so BODY
 // never contains '-' and the key splits unambiguously at its last '-' even
-// when the customer id contains dashes. README.md specifies the layout byte
+// when the customer id contains dashes. docs/formats.md specifies the layout byte
 // by byte; testdata/ holds vectors.
 package licensekey
 
