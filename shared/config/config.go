@@ -15,7 +15,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
-// Environment variables (README.md lists them all).
+// Environment variables (docs/operator-guide.md lists them all).
 const (
 	EnvDBPath    = "CAIO_LICENSE_DB_PATH"
 	EnvSecret    = "CAIO_LICENSE_SECRET"

@@ -10,7 +10,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 )
 
-// Input limits, documented in README.md.
+// Input limits, documented in docs/operator-guide.md (Input rules).
 const (
 	MaxNameLen       = 200
 	MaxEmailLen      = 254
