@@ -86,13 +86,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// A write not yet committed is rolled back; UNKNOWN_OUTCOME and
 		// other codes pass through as they are.
 		err = licensing.Errorf(licensing.CodeInterrupted, "interrupted before the command finished; a change it had not committed was not made")
-		a.printError(err)
-		return exitInterrupted
 	}
 	a.printError(err)
 	var ue usageError
-	if errors.As(err, &ue) {
+	switch {
+	case errors.As(err, &ue):
 		return exitUsage
+	case licensing.ErrorCode(err) == licensing.CodeInterrupted:
+		return exitInterrupted
 	}
 	return exitError
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/awssecret"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
@@ -70,11 +69,11 @@ func (a *app) secret(ctx context.Context) (string, error) {
 
 // readSecretARN reads the signing secret from Secrets Manager, as the
 // functions do, so an operator works on the deployed database without
-// copying the secret anywhere.
+// copying the secret anywhere. Errors name source.
 func readSecretARN(ctx context.Context, arn, source string) (string, error) {
-	s, err := awssecret.Fetch(ctx, arn)
+	s, err := config.SecretFromARN(ctx, arn)
 	if err != nil {
-		return "", licensing.Wrap(licensing.CodeConfig, err, "%s: cannot read the signing secret from Secrets Manager: %v", source, err)
+		return "", licensing.Wrap(licensing.CodeConfig, err, "%s: %s", source, licensing.ErrorMessage(err))
 	}
 	return s, nil
 }

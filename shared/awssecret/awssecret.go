@@ -16,7 +16,7 @@ import (
 
 // ErrNoValue: the secret has no current value (or does not exist). A
 // secret that CloudFormation created empty answers this until it is set.
-var ErrNoValue = errors.New("no current value")
+var ErrNoValue = errors.New("not found, or no value set yet")
 
 // Fetch returns the string value of the secret named by arn.
 func Fetch(ctx context.Context, arn string) (string, error) {

@@ -141,6 +141,12 @@ func Secret(ctx context.Context) (string, error) {
 	if arn == "" {
 		return "", licensing.Errorf(licensing.CodeSecretRequired, "no signing secret: set %s (or %s locally)", EnvSecretARN, EnvSecret)
 	}
+	return SecretFromARN(ctx, arn)
+}
+
+// SecretFromARN reads the signing secret from the Secrets Manager secret
+// arn (an ARN or a name).
+func SecretFromARN(ctx context.Context, arn string) (string, error) {
 	s, err := awssecret.Fetch(ctx, arn)
 	if err != nil {
 		return "", licensing.Wrap(licensing.CodeConfig, err, "cannot read the signing secret from Secrets Manager: %v", err)

@@ -196,17 +196,18 @@ func (a *API) withLease(res *Result, key string, act *licensing.Activation) {
 
 // logged writes the access log line of a request.
 func (a *API) logged(ctx context.Context, r Request, start time.Time, resp Response) Response {
+	elapsed := ms(time.Since(start))
 	a.log.LogAttrs(ctx, levelFor(resp.Status), "request",
 		slog.String("request_id", r.RequestID), slog.String("method", r.Method), slog.String("path", r.Path),
 		slog.Int("status", resp.Status), slog.String("code", string(resp.Code)),
-		slog.String("source_ip", r.SourceIP), slog.Float64("duration_ms", ms(time.Since(start))))
+		slog.String("source_ip", r.SourceIP), slog.Float64("duration_ms", elapsed))
 	if a.metrics != nil {
 		route := routeName(r.Path)
 		a.metrics.Count(metrics.Requests, 1, "route", route, "code", string(resp.Code))
 		if resp.Status >= 400 {
 			a.metrics.Count(metrics.Refusals, 1, "code", string(resp.Code))
 		}
-		a.metrics.Observe(metrics.RequestLatency, ms(time.Since(start)), "route", route)
+		a.metrics.Observe(metrics.RequestLatency, elapsed, "route", route)
 	}
 	return resp
 }

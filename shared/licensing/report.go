@@ -64,16 +64,16 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 	if err := validateDays("days", days); err != nil {
 		return ReportData{}, err
 	}
-	stats, err := s.Stats(ctx, days)
-	if err != nil {
-		return ReportData{}, err
-	}
 	now := s.now()
 	since := now.Add(-time.Duration(days) * 24 * time.Hour)
-	rep := ReportData{GeneratedAt: now, Days: days, Stats: stats}
+	rep := ReportData{GeneratedAt: now, Days: days}
 	var oldest time.Time
-	err = s.cfg.Store.View(ctx, func(tx Tx) error {
+	// One transaction: every figure of the page is of the same state.
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
 		var err error
+		if rep.Stats, err = statsTx(tx, now, days); err != nil {
+			return err
+		}
 		if rep.Expiring, err = tx.ExpiringLicenses(now, now.Add(time.Duration(days)*24*time.Hour)); err != nil {
 			return err
 		}

@@ -41,42 +41,49 @@ func (s *Service) Stats(ctx context.Context, days int) (Stats, error) {
 	if err := validateDays("days", days); err != nil {
 		return Stats{}, err
 	}
-	now := s.now()
-	st := Stats{ExpiringWithinDays: days, ByTier: map[string]TierStats{}}
-	// Aggregates in SQL: the cost follows the number of tiers, not licenses.
+	var st Stats
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		totals, err := tx.LicenseTotals(now, now.Add(time.Duration(days)*24*time.Hour))
-		if err != nil {
-			return err
-		}
-		if st.Seats, err = tx.SeatTotals(now); err != nil {
-			return err
-		}
-		st.ActiveInstances = st.Seats.Live
-		if st.Customers, err = tx.CustomerCount(); err != nil {
-			return err
-		}
-		for _, l := range totals {
-			st.Total += l.Count
-			t := st.ByTier[l.Tier]
-			t.Total += l.Count
-			switch l.Status {
-			case StatusActive:
-				st.Active += l.Count
-				t.Active += l.Count
-				st.ExpiringSoon += l.ExpiringSoon
-			case StatusExpired:
-				st.Expired += l.Count
-			case StatusSuspended:
-				st.Suspended += l.Count
-			case StatusRevoked:
-				st.Revoked += l.Count
-			}
-			st.ByTier[l.Tier] = t
-		}
-		return nil
+		var err error
+		st, err = statsTx(tx, s.now(), days)
+		return err
 	})
 	return st, err
+}
+
+// statsTx is Stats in tx. Aggregates in SQL: the cost follows the number
+// of tiers, not licenses.
+func statsTx(tx Tx, now time.Time, days int) (Stats, error) {
+	st := Stats{ExpiringWithinDays: days, ByTier: map[string]TierStats{}}
+	totals, err := tx.LicenseTotals(now, now.Add(time.Duration(days)*24*time.Hour))
+	if err != nil {
+		return st, err
+	}
+	if st.Seats, err = tx.SeatTotals(now); err != nil {
+		return st, err
+	}
+	st.ActiveInstances = st.Seats.Live
+	if st.Customers, err = tx.CustomerCount(); err != nil {
+		return st, err
+	}
+	for _, l := range totals {
+		st.Total += l.Count
+		t := st.ByTier[l.Tier]
+		t.Total += l.Count
+		switch l.Status {
+		case StatusActive:
+			st.Active += l.Count
+			t.Active += l.Count
+			st.ExpiringSoon += l.ExpiringSoon
+		case StatusExpired:
+			st.Expired += l.Count
+		case StatusSuspended:
+			st.Suspended += l.Count
+		case StatusRevoked:
+			st.Revoked += l.Count
+		}
+		st.ByTier[l.Tier] = t
+	}
+	return st, nil
 }
 
 // LicenseTotal is a count of licenses of one tier in one effective status.

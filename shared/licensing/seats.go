@@ -80,28 +80,12 @@ func (s *Service) activate(ctx context.Context, r SeatRequest, kind string, leas
 		return Check{}, err
 	}
 	var out Check
-	var recorded map[refusalKey]int
-	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+	err := s.seatUpdate(ctx, func(tx Tx) (bool, error) {
 		var err error
-		recorded = nil
-		if out, err = s.activateTx(tx, r, s.now(), kind, lease); err != nil || !out.Changed {
-			return err
-		}
-		recorded, err = s.flushRefusals(tx)
-		return err
+		out, err = s.activateTx(tx, r, s.now(), kind, lease)
+		return out.Changed, err
 	})
-	s.afterSeatWrite(err, recorded)
 	return out, err
-}
-
-// afterSeatWrite settles the refusal counts of a seat operation: counts
-// recorded by its commit are done; a refusal is counted.
-func (s *Service) afterSeatWrite(err error, recorded map[refusalKey]int) {
-	if err == nil {
-		s.flushed(recorded)
-		return
-	}
-	s.noteRefusal(err)
 }
 
 // activateTx verifies the key, checks the license and takes a seat, in tx.
@@ -204,16 +188,10 @@ func (s *Service) Validate(ctx context.Context, r SeatRequest) (Check, error) {
 		s.noteRefusal(err)
 		return out, err
 	}
-	var recorded map[refusalKey]int
-	defer func() { s.afterSeatWrite(err, recorded) }()
-	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+	err = s.seatUpdate(ctx, func(tx Tx) (bool, error) {
 		var err error
-		recorded = nil
 		if out, due, err = s.check(tx, r); err != nil || !due {
-			return err
-		}
-		if recorded, err = s.flushRefusals(tx); err != nil {
-			return err
+			return false, err
 		}
 		now := s.now()
 		act := *out.Activation
@@ -224,10 +202,10 @@ func (s *Service) Validate(ctx context.Context, r SeatRequest) (Check, error) {
 				act.IPAddress = r.IPAddress
 			}
 			out.Activation, out.Changed = &act, true
-			return tx.PutActivation(act)
+			return true, tx.PutActivation(act)
 		}
 		out, err = s.takeSeat(tx, out.License, out.Claims, r, act, true, now, KindOnline, 0)
-		return err
+		return out.Changed, err
 	})
 	return out, err
 }
@@ -270,37 +248,31 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 		return Check{}, err
 	}
 	var out Check
-	var recorded map[refusalKey]int
-	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		recorded = nil
+	err := s.seatUpdate(ctx, func(tx Tx) (bool, error) {
 		now := s.now()
 		lic, claims, err := s.licenseByKey(tx, r.Key)
 		out = Check{Claims: claims, License: lic}
 		if err != nil {
-			return err
+			return false, err
 		}
 		act, err := tx.Activation(lic.ID, r.InstanceID)
 		if ErrorCode(err) == CodeNotFound {
-			return Errorf(CodeNotFound, "instance %q has no activation on this license", r.InstanceID)
+			return false, Errorf(CodeNotFound, "instance %q has no activation on this license", r.InstanceID)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		out.Activation = &act
 		if act.DeactivatedAt != nil {
-			return nil
+			return false, nil
 		}
 		act.DeactivatedAt = &now
 		if err := tx.PutActivation(act); err != nil {
-			return err
+			return false, err
 		}
 		out.Changed = true
-		if recorded, err = s.flushRefusals(tx); err != nil {
-			return err
-		}
-		return s.event(tx, now, EventActivationDeactivated, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, InstanceID: r.InstanceID})
+		return true, s.event(tx, now, EventActivationDeactivated, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, InstanceID: r.InstanceID})
 	})
-	s.afterSeatWrite(err, recorded)
 	return out, err
 }
 

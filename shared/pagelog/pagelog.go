@@ -224,26 +224,6 @@ func Apply(path string, cur uint64, d Delta) error {
 	return f.Truncate(int64(d.Pages) * int64(ps))
 }
 
-// AllPages reads every page of a database file (restore publishes a whole
-// file as one delta).
-func AllPages(path string) (pageSize uint32, pages []Page, err error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return 0, nil, err
-	}
-	ps, err := PageSizeOf(raw)
-	if err != nil {
-		return 0, nil, err
-	}
-	if len(raw)%int(ps) != 0 {
-		return 0, nil, corrupt("the file is not a whole number of pages")
-	}
-	for i := 0; i < len(raw); i += int(ps) {
-		pages = append(pages, Page{No: uint32(i/int(ps)) + 1, Data: raw[i : i+int(ps)]})
-	}
-	return ps, pages, nil
-}
-
 const magic = "CAIODLT1"
 
 // writers reuses compressors: a new one costs more than a small delta.

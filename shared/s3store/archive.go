@@ -3,8 +3,8 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
-	"net/http"
 	"os"
 	"time"
 
@@ -18,32 +18,21 @@ import (
 // s3Archive keeps archive files beside the database object, under
 // <key>.archive/, each created once with put-if-absent.
 type s3Archive struct {
-	client      *s3.Client
-	bucket, dir string
+	obj objects
+	dir string
 }
 
-// Archive is the database's archive in S3 (nil for a store not on the SDK).
-func (s *Store) Archive() licensing.Archive {
-	o, ok := s.obj.(*s3Objects)
-	if !ok {
-		return nil
-	}
-	return &s3Archive{client: o.client, bucket: o.bucket, dir: s.key + ".archive/"}
-}
+// Archive is the database's archive in S3.
+func (s *Store) Archive() licensing.Archive { return &s3Archive{obj: s.obj, dir: s.key + ".archive/"} }
 
-func (a *s3Archive) Location() string { return "s3://" + a.bucket + "/" + a.dir }
+func (a *s3Archive) Location() string { return "s3://" + a.obj.bucketName() + "/" + a.dir }
 
 // Create implements licensing.Archive with If-None-Match: *.
 func (a *s3Archive) Create(ctx context.Context, name string, data []byte) error {
-	_, err := a.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &a.bucket, Key: aws.String(a.dir + name),
-		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), ContentType: aws.String("application/gzip"),
-		IfNoneMatch: aws.String("*")})
-	switch status(err) {
-	case 0:
-		return err
-	case http.StatusPreconditionFailed, http.StatusConflict:
-		// 409: a concurrent create; either way the name is taken, and the
-		// caller reads back what is there.
+	_, err := a.obj.put(ctx, a.dir+name, bytes.NewReader(data), int64(len(data)), "", nil)
+	if errors.Is(err, errCondition) {
+		// Taken, perhaps by a concurrent create: the caller reads back
+		// what is there.
 		return licensing.ErrArchiveExists
 	}
 	return err
@@ -51,12 +40,12 @@ func (a *s3Archive) Create(ctx context.Context, name string, data []byte) error 
 
 // Read implements licensing.Archive.
 func (a *s3Archive) Read(ctx context.Context, name string) ([]byte, error) {
-	out, err := a.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.bucket, Key: aws.String(a.dir + name)})
+	body, _, err := a.obj.get(ctx, a.dir+name)
 	if err != nil {
 		return nil, err
 	}
-	defer out.Body.Close()
-	return io.ReadAll(out.Body)
+	defer body.Close()
+	return io.ReadAll(body)
 }
 
 // Size is the size of the current state.

@@ -13,10 +13,10 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
-// The cache holds copies of the database that this process will trust as
-// the S3 object after a 304, and will publish changes of. So it must be
-// private: a directory that another local user created first, or can write
-// to, would let them swap in a database of their choosing.
+// The cache holds working copies of the database that a later process
+// takes over and publishes changes of. So it must be private: a directory
+// that another local user created first, or can write to, would let them
+// swap in a database of their choosing.
 
 // DefaultCacheDir is the per-user cache directory: the OS user cache
 // directory (XDG_CACHE_HOME, else ~/.cache), or, where there is no home (a

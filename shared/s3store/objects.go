@@ -32,21 +32,18 @@ type objInfo struct {
 	etag     string
 	meta     map[string]string
 	modified time.Time
-	size     int64
 }
 
 // listed is one object of a listing.
 type listed struct {
 	key      string
 	modified time.Time
-	size     int64
 }
 
 // objects is the part of S3 the store uses, on keys in one bucket.
 type objects interface {
-	// get returns key unless its ETag is ifNoneMatch (notModified). The
-	// caller closes body.
-	get(ctx context.Context, key, ifNoneMatch string) (body io.ReadCloser, info objInfo, notModified bool, err error)
+	// get returns key, or errNoObject. The caller closes body.
+	get(ctx context.Context, key string) (body io.ReadCloser, info objInfo, err error)
 	head(ctx context.Context, key string) (objInfo, error)
 	// put writes key if its ETag is still ifMatch, or, with ifMatch "",
 	// if it does not exist; errCondition otherwise.
@@ -91,28 +88,17 @@ func newS3Objects(ctx context.Context, bucket string) (*s3Objects, error) {
 
 func (o *s3Objects) bucketName() string { return o.bucket }
 
-func (o *s3Objects) get(ctx context.Context, key, ifNoneMatch string) (io.ReadCloser, objInfo, bool, error) {
+func (o *s3Objects) get(ctx context.Context, key string) (io.ReadCloser, objInfo, error) {
 	// ChecksumMode: where S3 holds a checksum of the object (the SDK sends
 	// one with every PUT), the SDK checks the download against it.
-	in := &s3.GetObjectInput{Bucket: &o.bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled}
-	if ifNoneMatch != "" {
-		in.IfNoneMatch = aws.String(ifNoneMatch)
-	}
-	out, err := o.client.GetObject(ctx, in)
+	out, err := o.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &o.bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
-		switch status(err) {
-		case http.StatusNotModified:
-			return nil, objInfo{etag: ifNoneMatch}, true, nil
-		case http.StatusNotFound:
-			if code(err) == "NoSuchBucket" {
-				return nil, objInfo{}, false, o.describe(key, err)
-			}
-			return nil, objInfo{}, false, errNoObject
+		if status(err) == http.StatusNotFound && code(err) != "NoSuchBucket" {
+			return nil, objInfo{}, errNoObject
 		}
-		return nil, objInfo{}, false, o.describe(key, err)
+		return nil, objInfo{}, o.describe(key, err)
 	}
-	return out.Body, objInfo{etag: aws.ToString(out.ETag), meta: out.Metadata, modified: aws.ToTime(out.LastModified),
-		size: aws.ToInt64(out.ContentLength)}, false, nil
+	return out.Body, objInfo{etag: aws.ToString(out.ETag), meta: out.Metadata, modified: aws.ToTime(out.LastModified)}, nil
 }
 
 func (o *s3Objects) head(ctx context.Context, key string) (objInfo, error) {
@@ -123,7 +109,7 @@ func (o *s3Objects) head(ctx context.Context, key string) (objInfo, error) {
 		}
 		return objInfo{}, o.describe(key, err)
 	}
-	return objInfo{etag: aws.ToString(out.ETag), meta: out.Metadata, modified: aws.ToTime(out.LastModified), size: aws.ToInt64(out.ContentLength)}, nil
+	return objInfo{etag: aws.ToString(out.ETag), meta: out.Metadata, modified: aws.ToTime(out.LastModified)}, nil
 }
 
 func (o *s3Objects) put(ctx context.Context, key string, body io.ReadSeeker, size int64, ifMatch string, meta map[string]string) (string, error) {
@@ -167,7 +153,7 @@ func (o *s3Objects) list(ctx context.Context, prefix string) ([]listed, error) {
 			return nil, o.describe(prefix, err)
 		}
 		for _, c := range page.Contents {
-			out = append(out, listed{key: aws.ToString(c.Key), modified: aws.ToTime(c.LastModified), size: aws.ToInt64(c.Size)})
+			out = append(out, listed{key: aws.ToString(c.Key), modified: aws.ToTime(c.LastModified)})
 		}
 	}
 	return out, nil

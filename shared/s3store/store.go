@@ -44,7 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -295,7 +295,7 @@ func (s *Store) loadSnapshot(ctx context.Context) error {
 // none: sequence 0).
 func (s *Store) fetchSnapshot(ctx context.Context, key, dest string) (seq, sum uint64, etag string, err error) {
 	where := "s3://" + s.obj.bucketName() + "/" + key
-	body, info, _, err := s.obj.get(ctx, key, "")
+	body, info, err := s.obj.get(ctx, key)
 	switch {
 	case errors.Is(err, errNoObject) && key == s.key:
 		return 0, 0, "", licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' to create it, or check CAIO_LICENSE_DB_PATH", s.uri)
@@ -422,7 +422,7 @@ func (s *Store) fetchDeltas(ctx context.Context, seq uint64, n int) ([]*pagelog.
 
 // fetchDelta downloads and decodes delta seq.
 func (s *Store) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, error) {
-	body, _, _, err := s.obj.get(ctx, deltaKey(s.key, seq), "")
+	body, _, err := s.obj.get(ctx, deltaKey(s.key, seq))
 	if errors.Is(err, errNoObject) {
 		return nil, err
 	}
@@ -867,8 +867,7 @@ func sleep(ctx context.Context, attempt int) error {
 	if ceiling > maxBackoff {
 		ceiling = maxBackoff
 	}
-	n, _ := rand.Int(rand.Reader, big.NewInt(int64(ceiling)))
-	t := time.NewTimer(time.Duration(n.Int64()))
+	t := time.NewTimer(mrand.N(ceiling))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

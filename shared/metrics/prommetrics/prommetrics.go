@@ -4,7 +4,6 @@ package prommetrics
 
 import (
 	"net/http"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,7 +15,6 @@ import (
 // Sink is a metrics.Sink on a Prometheus registry.
 type Sink struct {
 	reg        *prometheus.Registry
-	mu         sync.Mutex
 	counters   map[string]*prometheus.CounterVec
 	histograms map[string]*prometheus.HistogramVec
 	gauges     map[string]*prometheus.GaugeVec
