@@ -49,28 +49,6 @@ func (s *Service) noteRefusal(err error) {
 	t.n[refusalKey{s.now().UTC().Format(time.DateOnly), code}]++
 }
 
-// seatUpdate runs a seat operation as one unit of work. When fn changed
-// something, the pending refusal counts ride along in the same unit and are
-// forgotten once it commits; when it ends in a refusal, that is counted.
-func (s *Service) seatUpdate(ctx context.Context, fn func(Tx) (changed bool, err error)) error {
-	var recorded map[refusalKey]int
-	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
-		recorded = nil // a re-run starts over
-		changed, err := fn(tx)
-		if err != nil || !changed {
-			return err
-		}
-		recorded, err = s.flushRefusals(tx)
-		return err
-	})
-	if err != nil {
-		s.noteRefusal(err)
-		return err
-	}
-	s.flushed(recorded)
-	return nil
-}
-
 // flushRefusals adds the pending counts in tx (a unit of work that writes
 // anyway) and returns them, to be subtracted once it commits.
 func (s *Service) flushRefusals(tx Tx) (map[refusalKey]int, error) {

@@ -88,6 +88,34 @@ func (s *Service) activate(ctx context.Context, r SeatRequest, kind string, leas
 	return out, err
 }
 
+// seatUpdate runs a seat operation as one unit of work. When fn changed
+// something, the pending refusal counts ride along in the same unit and are
+// forgotten once it commits; when it ends in a refusal, that is counted.
+func (s *Service) seatUpdate(ctx context.Context, fn func(Tx) (changed bool, err error)) error {
+	// Proving the keys with the secret derives the sealing key (Argon2id,
+	// ~0.3 s): done first in a read, not while holding the write lock,
+	// where concurrent writers would wait it out (and time out, locally).
+	if s.cfg.Secret != "" && s.cfg.PublicKeys == nil && s.proven == nil {
+		s.cfg.Store.View(ctx, func(tx Tx) error { _, err := s.verificationKeys(tx); return err }) // its errors recur below
+	}
+	var recorded map[refusalKey]int
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+		recorded = nil // a re-run starts over
+		changed, err := fn(tx)
+		if err != nil || !changed {
+			return err
+		}
+		recorded, err = s.flushRefusals(tx)
+		return err
+	})
+	if err != nil {
+		s.noteRefusal(err)
+		return err
+	}
+	s.flushed(recorded)
+	return nil
+}
+
 // activateTx verifies the key, checks the license and takes a seat, in tx.
 func (s *Service) activateTx(tx Tx, r SeatRequest, now time.Time, kind string, lease time.Duration) (Check, error) {
 	lic, claims, err := s.licenseByKey(tx, r.Key)
