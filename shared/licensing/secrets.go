@@ -166,6 +166,13 @@ func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, *secret
 	return keys, privs, box, nil
 }
 
+// hasProven reports whether the secret has opened the signing keys yet.
+func (s *Service) hasProven() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proven != nil
+}
+
 // provenSet is the last set of signing keys the secret opened.
 type provenSet struct {
 	fp    string
