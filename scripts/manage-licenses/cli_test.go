@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -791,13 +792,24 @@ func TestCompletionOffersValues(t *testing.T) {
 	}
 }
 
-// Ctrl-C during a command (here the key derivation of a first
-// generate-license) is INTERRUPTED, exit 130, and leaves nothing half done.
+// Ctrl-C during a command (here a first generate-license, which derives
+// the sealing key for about a second) is INTERRUPTED, exit 130, and leaves
+// nothing half done.
+//
+// The interrupt is sent once the process has its database open: main
+// installs the signal handler before anything else, so from then on the
+// signal reaches the command, however slow a loaded machine makes its
+// start. A sleep here once raced the handler and the process died of the
+// signal.
 func TestInterruptedCommand(t *testing.T) {
-	for _, delay := range []time.Duration{150 * time.Millisecond, 80 * time.Millisecond, 40 * time.Millisecond} {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("needs /proc to see when the command has opened its database")
+	}
+	for attempt := 0; attempt < 3; attempt++ {
 		c := newCLI(t)
 		c.env["CAIO_LICENSE_SECRET"] = testSecret
 		c.ok("add-customer", "CUST-001", "Acme Corp")
+		db := filepath.Join(c.home, ".caio", "caio_licenses.db")
 		cmd := exec.Command(binary, "generate-license", "CUST-001", "standard")
 		cmd.Env = []string{"HOME=" + c.home, "CAIO_LICENSE_SECRET=" + testSecret}
 		var stderr bytes.Buffer
@@ -805,11 +817,18 @@ func TestInterruptedCommand(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(delay)
-		cmd.Process.Signal(os.Interrupt)
-		err := cmd.Wait()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-exited:
+			t.Fatalf("generate-license ended before it opened the database: %v %q", err, stderr.String())
+		case <-waitOpen(cmd.Process.Pid, db):
+			cmd.Process.Signal(os.Interrupt)
+			err = <-exited
+		}
 		if err == nil {
-			continue // it finished first: try sooner
+			continue // it committed before the signal arrived: try again
 		}
 		if code := cmd.ProcessState.ExitCode(); code != 130 || strings.TrimSpace(stderr.String()) != "error [INTERRUPTED]: interrupted before the command finished; a change it had not committed was not made" {
 			t.Fatalf("exit %d: %q", code, stderr.String())
@@ -820,4 +839,27 @@ func TestInterruptedCommand(t *testing.T) {
 		return
 	}
 	t.Fatal("generate-license finished before every interrupt")
+}
+
+// waitOpen closes its channel once process pid holds path open, polling
+// its /proc fd table until then; it gives up when the process is gone.
+func waitOpen(pid int, path string) <-chan struct{} {
+	open := make(chan struct{})
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	go func() {
+		for {
+			fds, err := os.ReadDir(dir)
+			if err != nil {
+				return
+			}
+			for _, fd := range fds {
+				if target, _ := os.Readlink(filepath.Join(dir, fd.Name())); target == path {
+					close(open)
+					return
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return open
 }
