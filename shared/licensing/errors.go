@@ -22,6 +22,9 @@ const (
 	CodeTooManyActivations Code = "TOO_MANY_ACTIVATIONS"
 	CodeRateLimited        Code = "RATE_LIMITED"
 	CodeInstanceIDRequired Code = "INSTANCE_ID_REQUIRED"
+	// CodeNoSeat: validate named an instance that holds no seat (never
+	// activated, or deactivated): it must activate to run.
+	CodeNoSeat Code = "NO_SEAT"
 
 	CodeAlreadyExists     Code = "ALREADY_EXISTS"
 	CodeSecretRequired    Code = "SECRET_REQUIRED"

@@ -374,10 +374,18 @@ func TestValidateIsAHeartbeatThatWritesAtMostHourly(t *testing.T) {
 	if err != nil || !res.Changed || !seen().Equal(e.clock.now()) {
 		t.Fatalf("validate after the hour: changed=%v err=%v seen=%v", res.Changed, err, seen())
 	}
-	// Validation without an instance, or of an unknown one, writes nothing and succeeds.
-	for _, inst := range []string{"", "never-activated"} {
-		if res, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: inst}); err != nil || res.Changed {
-			t.Fatalf("validate %q: %v changed=%v", inst, err, res.Changed)
+	// Validation without an instance answers for the key and writes nothing.
+	if res, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: key}); err != nil || res.Changed || res.Activation != nil {
+		t.Fatalf("validate without an instance: %v changed=%v", err, res.Changed)
+	}
+	// An instance without a seat, never seen or deactivated, is refused:
+	// validate never vouches for an instance without a lease.
+	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range []string{"never-activated", "i-1"} {
+		if res, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: key, InstanceID: inst}); licensing.ErrorCode(err) != licensing.CodeNoSeat || res.Changed {
+			t.Fatalf("validate %q: %v changed=%v, want NO_SEAT", inst, err, res.Changed)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 )
 
@@ -36,7 +37,10 @@ type Check struct {
 	Renewed bool `json:"renewed,omitempty"`
 }
 
-func (r SeatRequest) validate(instanceRequired bool) error {
+// validate checks a request, normalising its instance id first (NFC): the
+// id stored, counted and answered about is the normalised one.
+func (r *SeatRequest) validate(instanceRequired bool) error {
+	r.InstanceID = instanceid.Normalize(r.InstanceID)
 	if r.InstanceID != "" || instanceRequired {
 		if err := ValidateInstanceID(r.InstanceID); err != nil {
 			return err
@@ -174,10 +178,13 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 	if lease <= 0 {
 		lease = time.Duration(lic.LeaseSeconds) * time.Second
 	}
-	// A lease never outlives the license.
+	// A lease never outlives the license, nor the key it was asked with
+	// (an older key of a renewed license expires before the license).
 	expires := now.Add(lease)
-	if expires.After(lic.ExpiresAt) {
-		expires = lic.ExpiresAt
+	for _, end := range []time.Time{lic.ExpiresAt, claims.ExpiresAt} {
+		if !end.IsZero() && expires.After(end) {
+			expires = end
+		}
 	}
 	act.Kind, act.LeaseIssuedAt, act.LeaseExpiresAt, act.LastSeen = kind, &now, &expires, now
 	if r.IPAddress != "" {
@@ -199,7 +206,10 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 // is a heartbeat: an instance holding a seat gets its lease renewed once
 // past renew-after (else its current lease, with no write), and its
 // last-seen time refreshed at most once per HeartbeatInterval. An instance
-// whose lease ran out takes a seat again if one is free.
+// whose lease ran out takes a seat again if one is free. An instance that
+// holds no seat (never activated, or deactivated since) is refused with
+// NO_SEAT: validate never says VALID about an instance without a lease.
+// Without an instance id it answers for the key alone.
 func (s *Service) Validate(ctx context.Context, r SeatRequest) (Check, error) {
 	if err := r.validate(false); err != nil {
 		s.noteRefusal(err)
@@ -255,17 +265,21 @@ func (s *Service) check(tx Tx, r SeatRequest) (Check, bool, error) {
 	}
 	act, err := tx.Activation(lic.ID, r.InstanceID)
 	if ErrorCode(err) == CodeNotFound {
-		return out, false, nil
+		return out, false, errNoSeat(r.InstanceID)
 	}
 	if err != nil {
 		return Check{}, false, err
 	}
-	out.Activation = &act
 	if act.DeactivatedAt != nil {
-		return out, false, nil
+		return out, false, errNoSeat(r.InstanceID)
 	}
+	out.Activation = &act
 	due := !act.Holds(now) || !now.Before(act.LeaseRenewAfter()) || now.Sub(act.LastSeen) >= HeartbeatInterval
 	return out, due, nil
+}
+
+func errNoSeat(instance string) error {
+	return Errorf(CodeNoSeat, "instance %q holds no seat on this license (never activated, or deactivated): activate it to take a seat", instance)
 }
 
 // Deactivate frees an instance's seat. It works whatever the license's

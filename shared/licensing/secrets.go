@@ -287,6 +287,11 @@ func (s *Service) signer(tx Tx, now time.Time) (ed25519.PrivateKey, *secretbox.K
 	if err != nil {
 		return nil, nil, err
 	}
+	// A key this command made is as proven as one the secret opened: the
+	// next command on this machine verifies with it without the secret.
+	if s.cfg.OnProven != nil {
+		s.cfg.OnProven([]ed25519.PublicKey{pub})
+	}
 	return priv, box, s.event(tx, now, EventSigningKeyCreated, Event{Detail: "key id " + kid})
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/subtle"
+	"strings"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/lease"
@@ -14,8 +16,17 @@ import (
 // Server key certificates and offline leases: the two things, besides
 // license keys, that the license signing key signs.
 
-// DefaultServerKeyDays is how long a server key certificate is valid.
-const DefaultServerKeyDays = 365
+// DefaultServerKeyDays is how long a server key certificate is valid. A
+// server key lives on the internet-facing side; a stolen one signs answers
+// and leases until its certificate ends, so the term is short and renewal
+// (a new key, RotateServerKey) automatic.
+const DefaultServerKeyDays = 30
+
+// ServerKeyRenewal says when a certificate is due for renewal: once less
+// than a third of its term is left.
+func ServerKeyRenewal(c ServerCertificate) time.Time {
+	return c.NotAfter.Add(-c.NotAfter.Sub(c.NotBefore) / 3)
+}
 
 // certificateSkew backdates a certificate's start, for clients whose clock
 // runs a little behind.
@@ -60,6 +71,24 @@ func (s *Service) CertifyServerKey(ctx context.Context, days int) (ed25519.Priva
 		return nil, ServerCertificate{}, err
 	}
 	return priv, out, nil
+}
+
+// EventServerKeyRetired: a replaced server key's certificates dropped.
+const EventServerKeyRetired = "server_key.retired"
+
+// RetireServerKey drops the certificates of a server key that a new one
+// (CertifyServerKey) has replaced where the server reads its key, so that
+// no server starts with the old key again. Clients hold no list of
+// certificates: a copy of the old key still signs until its certificate
+// ends, and nothing after (which is why certificates are short).
+func (s *Service) RetireServerKey(ctx context.Context, replaced ed25519.PublicKey) error {
+	old := licensekey.KeyID(replaced)
+	return s.cfg.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.DeleteServerCertificates(old); err != nil {
+			return err
+		}
+		return s.event(tx, s.now(), EventServerKeyRetired, Event{Detail: "server key " + old})
+	})
 }
 
 // ServerCertificate finds the certificate of a server key that is valid
@@ -147,4 +176,101 @@ func (s *Service) IssueOfflineLease(ctx context.Context, r SeatRequest, days int
 		return err
 	})
 	return out, err
+}
+
+// ServerKeyStore is where the API's server key is kept for the server to
+// read it: a 0600 file for serve, a Secrets Manager secret for the
+// activate function. Load returns "" when nothing is stored yet.
+type ServerKeyStore interface {
+	Load(ctx context.Context) (string, error)
+	Save(ctx context.Context, encoded string) error
+	String() string // where, for messages
+}
+
+// Renewal says how RenewServerKey treats the key already stored.
+type Renewal struct {
+	Days int // the new certificate's term
+	// Always makes a new key even when the stored one is not due
+	// (rotate-server-key).
+	Always bool
+	// ReplaceForeign replaces what is not a server key this database
+	// certified (never the signing secret itself).
+	ReplaceForeign bool
+}
+
+// RenewedServerKey says what RenewServerKey did.
+type RenewedServerKey struct {
+	Certificate ServerCertificate `json:"certificate"`
+	Renewed     bool              `json:"renewed"`
+	Retired     string            `json:"retired,omitempty"` // the key id replaced
+}
+
+// RenewServerKey keeps the server key in store current (needs the
+// secret): a stored key certified here with more than a third of its term
+// left is kept; otherwise a new key is certified for r.Days, saved in
+// store, and the key it replaces retired (its certificates dropped). What
+// may be another secret is never overwritten: the signing secret itself
+// (a server key and a secret look alike, 32 bytes in base64; replacing
+// it would lock the database for good), and without r.ReplaceForeign
+// anything but a server key this database certified.
+func (s *Service) RenewServerKey(ctx context.Context, store ServerKeyStore, r Renewal) (RenewedServerKey, error) {
+	stored, err := store.Load(ctx)
+	if err != nil {
+		return RenewedServerKey{}, Wrap(CodeConfig, err, "%s: %v", store, err)
+	}
+	stored = strings.TrimSpace(stored)
+	if stored != "" && subtle.ConstantTimeCompare([]byte(stored), []byte(s.cfg.Secret)) == 1 {
+		return RenewedServerKey{}, Errorf(CodeConfig, "%s holds the signing secret itself: give the place of the server key (the stack's ServerKeySecretArn); nothing was changed", store)
+	}
+	var old ed25519.PublicKey
+	if stored != "" {
+		key, err := servercert.ParsePrivateKey(stored)
+		if err == nil {
+			old = key.Public().(ed25519.PublicKey)
+		}
+		certified, cerr := s.certified(ctx, old)
+		switch {
+		case cerr != nil:
+			return RenewedServerKey{}, cerr
+		case !certified && !r.ReplaceForeign && err != nil:
+			return RenewedServerKey{}, Errorf(CodeConfig, "%s holds a value that is not a server key: is it the right place? Nothing was changed (--force replaces it)", store)
+		case !certified && !r.ReplaceForeign:
+			return RenewedServerKey{}, Errorf(CodeConfig, "%s holds a server key this database never certified: is it the right place? Nothing was changed (--force replaces it)", store)
+		}
+		if cert, err := s.ServerCertificate(ctx, old); certified && err == nil && !r.Always && s.now().Before(ServerKeyRenewal(cert)) {
+			return RenewedServerKey{Certificate: cert}, nil
+		}
+	}
+	priv, cert, err := s.CertifyServerKey(ctx, r.Days)
+	if err != nil {
+		return RenewedServerKey{}, err
+	}
+	if err := store.Save(ctx, servercert.EncodePrivateKey(priv)); err != nil {
+		return RenewedServerKey{}, Wrap(CodeConfig, err, "certified server key %s, but cannot store it in %s: %v", cert.KeyID, store, err)
+	}
+	out := RenewedServerKey{Certificate: cert, Renewed: true}
+	if old != nil && !old.Equal(cert.PublicKey) {
+		if err := s.RetireServerKey(ctx, old); err != nil {
+			return out, err
+		}
+		out.Retired = licensekey.KeyID(old)
+	}
+	return out, nil
+}
+
+// certified reports whether this database ever certified pub.
+func (s *Service) certified(ctx context.Context, pub ed25519.PublicKey) (bool, error) {
+	if pub == nil {
+		return false, nil
+	}
+	certs, err := s.ServerCertificates(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range certs {
+		if pub.Equal(ed25519.PublicKey(c.PublicKey)) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -105,6 +105,7 @@ type Tx interface {
 	Archives(kind string, since time.Time) ([]ArchiveRecord, error)
 
 	InsertServerCertificate(ServerCertificate) error
+	DeleteServerCertificates(keyID string) error
 	ServerCertificates() ([]ServerCertificate, error) // oldest first
 
 	AppendEvent(Event) error

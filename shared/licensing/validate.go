@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 )
 
@@ -14,7 +15,7 @@ import (
 const (
 	MaxNameLen       = 200
 	MaxEmailLen      = 254
-	MaxInstanceIDLen = 128
+	MaxInstanceIDLen = instanceid.MaxLen
 	MaxDays          = 36500
 	// MaxLimit caps max instances, services and requests per day (they are
 	// uint32 in keys; this leaves room and catches typos).
@@ -51,26 +52,17 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// ValidateInstanceID accepts 1-128 bytes of valid UTF-8, printable, without
-// spaces at the ends. Printable means what a person sees is what is stored:
-// no control or format characters (bidirectional overrides, zero-width
-// joiners and spaces), no line or paragraph separators.
+// ValidateInstanceID accepts what instanceid.Check does: an id of 1-128
+// bytes with a visible character and nothing invisible (see that package).
+// Ids are normalised (instanceid.Normalize) before they are checked.
 func ValidateInstanceID(id string) error {
 	if id == "" {
 		return Errorf(CodeInstanceIDRequired, "an instance id is required (X-CAIO-Instance-ID header or instance_id)")
 	}
-	if len(id) > MaxInstanceIDLen || !utf8.ValidString(id) || strings.ContainsFunc(id, notPrintable) || strings.TrimSpace(id) != id {
-		return badRequest("instance id must be 1-%d bytes of printable UTF-8 without leading or trailing spaces (no control, format, zero-width or bidirectional characters)", MaxInstanceIDLen)
+	if err := instanceid.Check(id); err != nil {
+		return badRequest("%v", err)
 	}
 	return nil
-}
-
-// notPrintable: controls (Cc), format characters (Cf: bidi controls, zero
-// widths, soft hyphen), line and paragraph separators (Zl, Zp), and
-// unassigned or private-use code points.
-func notPrintable(r rune) bool {
-	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) ||
-		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Zs)
 }
 
 func validateIP(ip string) error {

@@ -38,6 +38,9 @@ func Check(secret string) error {
 	if len(sample) > 256 {
 		sample = sample[:256]
 	}
+	if wordsShare(sample) > maxWordsShare {
+		return fmt.Errorf("the signing secret is made of words (a phrase, quote, lyric or repeated words is among the first things a guesser tries, however long): %s", Advice)
+	}
 	r := zxcvbn.PasswordStrength(sample, []string{"caio", "license", "licensing", "secret"})
 	if r.Guesses <= 0 || math.Log10(r.Guesses) < MinGuessesLog10 {
 		return fmt.Errorf("the signing secret is guessable (patterns, repeats or words a guesser tries first): %s", Advice)

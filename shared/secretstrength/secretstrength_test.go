@@ -1,6 +1,7 @@
 package secretstrength_test
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -20,6 +21,15 @@ func TestCheck(t *testing.T) {
 		"dictionary words and a year": "licensesecretforcaio2026password",
 		"the product name, repeated":  strings.Repeat("caio-license-", 3),
 		"alphabet":                    "abcdefghijklmnopqrstuvwxyzabcdef",
+		// Phrases, however long: a guesser tries the famous ones first.
+		"the pangram":              "thequickbrownfoxjumpsoverthelazydog",
+		"xkcd, twice over":         "correcthorsebatterystaplecorrecthorse",
+		"a quote":                  "To be, or not to be, that is the question",
+		"a lyric":                  "Never gonna give you up, never gonna let you down",
+		"a long passphrase":        "vinegar tundra pocket mosaic fiddle quartz lantern orbit",
+		"a phrase, capitalised":    "ItWasTheBestOfTimesItWasTheWorstOfTimes",
+		"a phrase with a suffix":   "imagine all the people living life in peace 42!",
+		"a word repeated, spelled": "Password-Password-Password-Password",
 	}
 	for name, secret := range weak {
 		if err := secretstrength.Check(secret); err == nil {
@@ -31,7 +41,6 @@ func TestCheck(t *testing.T) {
 	strong := map[string]string{
 		"openssl rand -base64 32": "2o7yLsqS8vX0Zq1gqv3QAbUBoVJ1pDNUeOb0A8C8kzw=",
 		"hex, 32 bytes":           "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-		"a long passphrase":       "vinegar tundra pocket mosaic fiddle quartz lantern orbit",
 	}
 	for name, secret := range strong {
 		if err := secretstrength.Check(secret); err != nil {
@@ -55,6 +64,33 @@ func TestNewIsStrongAndFresh(t *testing.T) {
 			t.Fatal("New() repeated a secret")
 		}
 		seen[s] = true
+	}
+}
+
+// Random secrets are never taken for phrases: over 20,000 of them, words
+// (by chance) cover well under the share that refuses (at most about 0.36
+// was seen over 200,000).
+func TestRandomSecretsAreNotPhrases(t *testing.T) {
+	worst := 0.0
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	for i := range 20000 {
+		worst = max(worst, secretstrength.WordsShare(secretstrength.New()))
+		// As the template's GenerateSecretString makes them: 48
+		// characters, no punctuation.
+		b := make([]byte, 48)
+		rand.Read(b)
+		for j := range b {
+			b[j] = alnum[int(b[j])%len(alnum)]
+		}
+		if i%100 == 0 { // zxcvbn takes milliseconds a secret
+			if err := secretstrength.Check(string(b)); err != nil {
+				t.Fatalf("a secret as the template makes them is refused: %v", err)
+			}
+		}
+		worst = max(worst, secretstrength.WordsShare(string(b)))
+	}
+	if worst > 0.45 {
+		t.Fatalf("words cover %.2f of a random secret: the phrase rule would refuse good secrets", worst)
 	}
 }
 

@@ -438,6 +438,11 @@ func (t *Tx) InsertServerCertificate(c licensing.ServerCertificate) error {
 		VALUES (?, ?, ?, ?, ?, ?)`, c.KeyID, c.PublicKey, c.Certificate, ts(c.NotBefore), ts(c.NotAfter), ts(c.CreatedAt))
 }
 
+// DeleteServerCertificates implements licensing.Tx.
+func (t *Tx) DeleteServerCertificates(keyID string) error {
+	return t.exec("DELETE FROM server_certificates WHERE key_id = ?", keyID)
+}
+
 // ServerCertificates implements licensing.Tx.
 func (t *Tx) ServerCertificates() ([]licensing.ServerCertificate, error) {
 	return queryAll(t, `SELECT key_id, public_key, certificate, not_before, not_after, created_at

@@ -1,0 +1,4 @@
+package secretstrength
+
+// WordsShare is wordsShare, for the tests.
+var WordsShare = wordsShare
