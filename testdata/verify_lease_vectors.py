@@ -8,6 +8,7 @@ import json
 import struct
 import sys
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
@@ -24,13 +25,25 @@ server_key = Ed25519PublicKey.from_public_bytes(cert[9:41])
 assert cert[9:41].hex() == v["server_public_key_hex"]
 
 r = v["response"]
-route, nonce = r["route"].encode(), r["nonce"].encode()
-message = (b"CAIO-response-v1\x00" + struct.pack(">H", r["status"])
+# Version 2: the answer names the license key and instance it is about; a
+# client builds the message from what it asked, so an answer about another
+# key or instance does not verify.
+route, nonce, instance = r["route"].encode(), r["nonce"].encode(), r["instance_id"].encode()
+message = (b"CAIO-response-v2\x00" + struct.pack(">H", r["status"])
            + bytes([len(route)]) + route + bytes([len(nonce)]) + nonce
            + struct.pack(">q", int(r["x_caio_server_time"]))
+           + hashlib.sha256(r["license_key"].strip().encode()).digest()
+           + bytes([len(instance)]) + instance
            + hashlib.sha256(r["body"].encode()).digest())
 assert message.hex() == r["signed_message_hex"]
 server_key.verify(b64url(r["signature"]), message)
+other = message.replace(b"\x06node-1", b"\x06node-2")
+assert other != message
+try:
+    server_key.verify(b64url(r["signature"]), other)
+    sys.exit("an answer about another instance verifies")
+except InvalidSignature:
+    pass
 
 for name, key in (("online_lease", server_key), ("offline_lease", license_key)):
     token = b64url(v[name]["token"])

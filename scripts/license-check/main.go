@@ -1,7 +1,10 @@
 // Command license-check runs the license client as a CAIO instance would:
 // the reference for CAIO's integration, and what the tests drive.
 //
-//	license-check activate|check|deactivate --server URL --key KEY --instance-id ID --state-dir DIR [--offline-lease FILE]
+//	license-check activate|check|deactivate --server URL --key-file FILE --instance-id ID --state-dir DIR [--offline-lease FILE]
+//
+// The key comes from --key-file FILE or $CAIO_LICENSE_KEY (or --key KEY,
+// which other local users can read in the process list).
 //
 // It prints the outcome code and one line (or JSON with --json) and exits
 // 0 when CAIO may run, 1 when it may not, 2 for a mistake in the command.
@@ -15,6 +18,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,9 +33,27 @@ import (
 type usageError struct{ error }
 
 type options struct {
-	server, key, instance, stateDir, offline, publicKey string
-	timeout                                             time.Duration
-	jsonOut                                             bool
+	server, key, keyFile, instance, stateDir, offline, publicKey string
+	timeout                                                      time.Duration
+	jsonOut                                                      bool
+}
+
+// Build information, set by make build (-ldflags -X).
+var commit, buildDate string
+
+func version() string {
+	v := "(devel)"
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		v = info.Main.Version
+	}
+	s := "license-check " + v
+	if commit != "" {
+		s += ", commit " + commit
+	}
+	if buildDate != "" {
+		s += ", built " + buildDate
+	}
+	return s + ", " + runtime.Version()
 }
 
 func main() {
@@ -43,12 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	var res *licenseclient.Result
 	root := &cobra.Command{
-		Use:           "license-check activate|check|deactivate --key KEY --instance-id ID --state-dir DIR [--server URL] [--offline-lease FILE]",
+		Use:           "license-check activate|check|deactivate --key-file FILE --instance-id ID --state-dir DIR [--server URL] [--offline-lease FILE]",
 		Short:         "Check a CAIO license the way a CAIO instance does",
 		Args:          cobra.ExactArgs(1),
 		ValidArgs:     []string{"activate", "check", "deactivate"},
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       version(),
 		RunE: func(c *cobra.Command, args []string) error {
 			r, err := o.do(c.Context(), args[0])
 			res = &r
@@ -57,7 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := root.Flags()
 	f.StringVar(&o.server, "server", "", "the licensing API's base URL (may be omitted with --offline-lease)")
-	f.StringVar(&o.key, "key", "", "the license key (required)")
+	f.StringVar(&o.keyFile, "key-file", "", "read the license key from FILE (default $CAIO_LICENSE_KEY)")
+	f.StringVar(&o.key, "key", "", "the license key itself (visible to other users in the process list: prefer --key-file or $CAIO_LICENSE_KEY)")
 	f.StringVar(&o.instance, "instance-id", "", "this instance's id (required)")
 	f.StringVar(&o.stateDir, "state-dir", "", "where the lease and the latest time seen are kept (required)")
 	f.StringVar(&o.offline, "offline-lease", "", "an offline lease file (issue-offline-lease), for air-gapped sites")
@@ -65,6 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "time allowed per request")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -96,12 +123,16 @@ func (o *options) do(ctx context.Context, action string) (licenseclient.Result, 
 	switch {
 	case action != "activate" && action != "check" && action != "deactivate":
 		return licenseclient.Result{}, usageError{fmt.Errorf("unknown action %q: use activate, check or deactivate", action)}
-	case o.key == "" || o.instance == "" || o.stateDir == "":
-		return licenseclient.Result{}, usageError{errors.New("--key, --instance-id and --state-dir are required")}
+	case o.instance == "" || o.stateDir == "":
+		return licenseclient.Result{}, usageError{errors.New("--instance-id and --state-dir are required")}
 	case o.server == "" && o.offline == "":
 		return licenseclient.Result{}, usageError{errors.New("--server URL is required (or --offline-lease FILE)")}
 	case o.offline != "" && action != "check":
 		return licenseclient.Result{}, usageError{errors.New("--offline-lease goes with check")}
+	}
+	key, err := o.licenseKey()
+	if err != nil {
+		return licenseclient.Result{}, err
 	}
 	pk := o.publicKey
 	if pk == "" {
@@ -121,11 +152,34 @@ func (o *options) do(ctx context.Context, action string) (licenseclient.Result, 
 		if err != nil {
 			return licenseclient.Result{}, usageError{fmt.Errorf("cannot read --offline-lease: %v", err)}
 		}
-		return client.CheckOffline(o.key, o.instance, file), nil
+		return client.CheckOffline(key, o.instance, file), nil
 	case action == "activate":
-		return client.Activate(ctx, o.key, o.instance), nil
+		return client.Activate(ctx, key, o.instance), nil
 	case action == "deactivate":
-		return client.Deactivate(ctx, o.key, o.instance), nil
+		return client.Deactivate(ctx, key, o.instance), nil
 	}
-	return client.Check(ctx, o.key, o.instance), nil
+	return client.Check(ctx, key, o.instance), nil
+}
+
+// licenseKey reads the key from exactly one of --key-file, --key and
+// $CAIO_LICENSE_KEY (the flags win over the environment).
+func (o *options) licenseKey() (string, error) {
+	switch {
+	case o.keyFile != "" && o.key != "":
+		return "", usageError{errors.New("give the key once: --key-file FILE or --key KEY, not both")}
+	case o.keyFile != "":
+		b, err := os.ReadFile(o.keyFile)
+		if err != nil {
+			return "", usageError{fmt.Errorf("cannot read --key-file: %v", err)}
+		}
+		if k := strings.TrimSpace(string(b)); k != "" {
+			return k, nil
+		}
+		return "", usageError{fmt.Errorf("--key-file %s is empty: it should hold the license key (CAIO-v1-...)", o.keyFile)}
+	case o.key != "":
+		return o.key, nil
+	case os.Getenv("CAIO_LICENSE_KEY") != "":
+		return strings.TrimSpace(os.Getenv("CAIO_LICENSE_KEY")), nil
+	}
+	return "", usageError{errors.New("no license key: pass --key-file FILE or set CAIO_LICENSE_KEY")}
 }

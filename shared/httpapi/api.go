@@ -21,6 +21,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -68,6 +69,9 @@ type Response struct {
 	Body   []byte
 	// Code is the outcome, for access logs.
 	Code licensing.Code
+	// What the answer is about, for its signature: the license key and
+	// instance id the server acted on ("" when none).
+	key, instance string
 }
 
 // Result is the JSON body of every licensing response.
@@ -129,10 +133,12 @@ func rateLimited(what string, wait time.Duration) error {
 }
 
 // Signer is the server key that signs responses and leases, with its
-// certificate.
+// certificate. A lease it signs ends by NotAfter, the certificate's end:
+// a server key is worth nothing past its certificate.
 type Signer struct {
 	Key         ed25519.PrivateKey
 	Certificate string
+	NotAfter    time.Time
 }
 
 // New returns an API on svc that logs to log. With a signer every response
@@ -171,10 +177,16 @@ func (a *API) sign(r Request, nonce string, resp Response) Response {
 		return resp
 	}
 	now := time.Now().UTC()
-	sig := servercert.SignResponse(a.signer.Key, servercert.Response{Status: resp.Status, Route: r.Path, Nonce: nonce, Time: now, Body: resp.Body})
+	// Clients from before version 2 do not ask for it, and cannot read it.
+	v1 := r.Header.Get(servercert.HeaderSignatureVersion) != servercert.SignatureVersion
+	sig := servercert.SignResponse(a.signer.Key, servercert.Response{Status: resp.Status, Route: r.Path, Nonce: nonce, Time: now,
+		KeyDigest: servercert.KeyDigest(resp.key), Instance: resp.instance, Body: resp.Body, V1: v1})
 	resp.Header.Set(servercert.HeaderServerTime, strconv.FormatInt(now.Unix(), 10))
 	resp.Header.Set(servercert.HeaderCertificate, a.signer.Certificate)
 	resp.Header.Set(servercert.HeaderSignature, sig)
+	if !v1 {
+		resp.Header.Set(servercert.HeaderSignatureVersion, servercert.SignatureVersion)
+	}
 	if nonce != "" {
 		resp.Header.Set(servercert.HeaderNonce, nonce)
 	}
@@ -188,6 +200,14 @@ func (a *API) withLease(res *Result, key string, act *licensing.Activation) {
 	}
 	l := lease.Lease{Kind: lease.Online, LicenseID: act.LicenseID, KeyDigest: lease.KeyDigest(key), InstanceID: act.InstanceID,
 		IssuedAt: *act.LeaseIssuedAt, RenewAfter: act.LeaseRenewAfter(), ExpiresAt: *act.LeaseExpiresAt}
+	if a.signer != nil && !a.signer.NotAfter.IsZero() && l.ExpiresAt.After(a.signer.NotAfter) {
+		// The seat stays held as recorded; the token ends with the
+		// certificate that vouches for it, and is renewed before then.
+		l.ExpiresAt = a.signer.NotAfter
+		if half := l.IssuedAt.Add(l.ExpiresAt.Sub(l.IssuedAt) / 2); l.RenewAfter.After(half) {
+			l.RenewAfter = half
+		}
+	}
 	res.LeaseInfo = &LeaseInfo{IssuedAt: l.IssuedAt, RenewAfter: l.RenewAfter, ExpiresAt: l.ExpiresAt}
 	if a.signer != nil {
 		res.Lease, _ = lease.Sign(l, a.signer.Key)
@@ -278,13 +298,9 @@ func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 	if h := r.Header.Values(InstanceHeader); len(h) > 0 && h[0] != "" {
 		seat.InstanceID = h[0]
 	}
+	seat.InstanceID = instanceid.Normalize(seat.InstanceID)
 	if seat.Key == "" {
 		return a.refuse(r, licensing.Errorf(licensing.CodeBadRequest, "license_key is required: send {\"license_key\": \"CAIO-v1-...\"}"))
-	}
-	if a.limits.PerKey != nil {
-		if ok, wait := a.limits.PerKey.Allow(licensekey.Digest(licensekey.Canonical(seat.Key)), time.Now()); !ok {
-			return a.refuse(r, rateLimited("license key", wait))
-		}
 	}
 	if seat.IPAddress != "" {
 		if _, err := netip.ParseAddr(seat.IPAddress); err != nil {
@@ -295,6 +311,20 @@ func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 	// under one derived from the caller's address.
 	if seat.InstanceID == "" && path == PathActivate && seat.IPAddress != "" {
 		seat.InstanceID = "ip:" + seat.IPAddress
+	}
+	resp := a.answer(ctx, r, path, op, seat)
+	// The signature names what the answer is about: a client asking about
+	// one key and instance cannot be shown an answer about others.
+	resp.key, resp.instance = seat.Key, seat.InstanceID
+	return resp
+}
+
+// answer runs a seat operation and shapes its answer.
+func (a *API) answer(ctx context.Context, r Request, path string, op func(context.Context, licensing.SeatRequest) (licensing.Check, error), seat licensing.SeatRequest) Response {
+	if a.limits.PerKey != nil {
+		if ok, wait := a.limits.PerKey.Allow(licensekey.Digest(licensekey.Canonical(seat.Key)), time.Now()); !ok {
+			return a.refuse(r, rateLimited("license key", wait))
+		}
 	}
 	check, err := op(ctx, seat)
 	if err != nil {
@@ -357,7 +387,7 @@ func StatusFor(code licensing.Code) int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case licensing.CodeTooManyInstances:
+	case licensing.CodeTooManyInstances, licensing.CodeNoSeat:
 		return http.StatusConflict
 	case licensing.CodeTooManyActivations, licensing.CodeRateLimited:
 		return http.StatusTooManyRequests

@@ -33,17 +33,21 @@ func benchAPI(b *testing.B, path string, signed bool, instance func(i int) strin
 		if err != nil {
 			b.Fatal(err)
 		}
-		signer = &httpapi.Signer{Key: priv, Certificate: cert.Certificate}
+		signer = &httpapi.Signer{Key: priv, Certificate: cert.Certificate, NotAfter: cert.NotAfter}
 	}
 	api := httpapi.New(svc, slog.New(slog.NewJSONHandler(io.Discard, nil)), signer)
 	body := []byte(`{"license_key":"` + key + `"}`)
 	ctx := context.Background()
+	// The instance validating holds its seat, as a CAIO instance does.
+	if _, err := svc.Activate(ctx, licensing.SeatRequest{Key: key, InstanceID: instance(0)}); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		i++
 		resp := api.Serve(ctx, httpapi.Request{Method: "POST", Path: path, Body: body, SourceIP: "203.0.113.10",
-			Header: http.Header{"X-Caio-Instance-Id": {instance(i)}, "X-Caio-Nonce": {"0123456789abcdef"}}})
+			Header: http.Header{"X-Caio-Instance-Id": {instance(i)}, "X-Caio-Nonce": {"0123456789abcdef"}, "X-Caio-Signature-Version": {"2"}}})
 		if resp.Status != 200 {
 			b.Fatalf("%d %s", resp.Status, resp.Body)
 		}

@@ -26,18 +26,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
 // Outcome codes of the client's own, beside the API's (VALID,
-// TOO_MANY_INSTANCES, REVOKED, ...).
+// TOO_MANY_INSTANCES, REVOKED, NO_SEAT, ...).
 const (
 	CodeValid             = "VALID"
 	CodeDeactivated       = "DEACTIVATED"
 	CodeInvalidKey        = "INVALID_KEY"
+	CodeExpired           = "EXPIRED"
 	CodeLeaseExpired      = "LEASE_EXPIRED"
+	CodeNoLease           = "NO_LEASE"
 	CodeBadSignature      = "BAD_SIGNATURE"
 	CodeClockRollback     = "CLOCK_ROLLBACK"
 	CodeServerUnreachable = "SERVER_UNREACHABLE"
@@ -125,99 +128,158 @@ func refused(code, format string, args ...any) Result {
 	return Result{Code: code, Detail: fmt.Sprintf(format, args...)}
 }
 
-// begin verifies the key offline and checks the clock against the state.
-func (c *Client) begin(key, instance string) (licensekey.Claims, *state, *Result) {
+// session is one call's view: the key's claims, the state kept for this
+// key and instance, and the client's clock.
+type session struct {
+	key, instance string
+	claims        licensekey.Claims
+	st            *state
+	now           time.Time // the local clock
+}
+
+// clock is the client's idea of the time: the later of the local clock and
+// the latest time seen, so that setting the clock back gains nothing.
+func (s *session) clock() time.Time {
+	if s.st.LatestSeen.After(s.now) {
+		return s.st.LatestSeen
+	}
+	return s.now
+}
+
+// begin checks the instance id and the key offline, loads the state and
+// checks the clock against it. The instance id is used in its normalised
+// form, the one the server answers about.
+func (c *Client) begin(key, instance string) (*session, *Result) {
+	instance = instanceid.Normalize(instance)
+	if err := instanceid.Check(instance); err != nil {
+		r := refused(CodeBadRequest, "%v", err)
+		return nil, &r
+	}
 	claims, err := c.Verify(key)
 	if err != nil {
 		r := refused(CodeInvalidKey, "the license key does not verify with the pinned public key: %v", err)
-		return claims, nil, &r
+		return nil, &r
 	}
-	st := c.loadState(key, instance)
-	if now := c.now(); now.Before(st.LatestSeen.Add(-c.cfg.ClockTolerance)) {
-		r := refused(CodeClockRollback, "the local clock (%s) is behind a time already seen (%s): fix the clock, or reach the license server", now.Format(time.RFC3339), st.LatestSeen.Format(time.RFC3339))
+	s := &session{key: key, instance: instance, claims: claims, now: c.now()}
+	s.st = c.loadState(key, instance, claims)
+	if s.now.Before(s.st.LatestSeen.Add(-c.cfg.ClockTolerance)) {
+		r := refused(CodeClockRollback, "the local clock (%s) is behind a time already seen (%s): fix the clock", s.now.Format(time.RFC3339), s.st.LatestSeen.Format(time.RFC3339))
 		r.Claims = &claims
-		st.rollback = &r
-		if c.cfg.ServerURL == "" {
-			return claims, st, &r
-		}
-		// The server's signed time settles it (call resets the time seen).
+		s.st.rollback = &r
 	}
-	return claims, st, nil
+	return s, nil
+}
+
+// finish records the time seen (whatever the outcome) and returns r.
+func (c *Client) finish(s *session, r Result) Result {
+	c.saveState(s.key, s.instance, s.st, s.now)
+	return r
+}
+
+// expired refuses a key past its own expiry, by the client's clock: an
+// expired key never runs, online or off, whatever a lease says.
+func (c *Client) expired(s *session) *Result {
+	if !s.clock().Before(s.claims.ExpiresAt) {
+		r := Result{Code: CodeExpired, Detail: "the license key expired on " + s.claims.ExpiresAt.Format(time.RFC3339) + ": install the renewed key", Claims: &s.claims}
+		return &r
+	}
+	return nil
 }
 
 // Activate takes (or refreshes) the instance's seat and keeps its lease.
 func (c *Client) Activate(ctx context.Context, key, instance string) Result {
-	claims, st, early := c.begin(key, instance)
+	s, early := c.begin(key, instance)
 	if early != nil {
 		return *early
 	}
-	return c.call(ctx, pathActivate, key, instance, claims, st)
+	if r := c.expired(s); r != nil {
+		return c.finish(s, *r)
+	}
+	return c.finish(s, c.call(ctx, pathActivate, s))
 }
 
 // Check says whether CAIO may run: on the cached lease while it is valid
-// and not yet due for renewal; otherwise it renews with the server (taking
-// a seat when it holds none), and, when the server cannot be reached or its
-// answer does not check, runs on the lease until it expires.
+// and not yet due for renewal; otherwise it renews with the server, or
+// takes a seat (activates) when it holds no lease; and, when the server
+// cannot be reached or its answer does not check, runs on the lease until
+// it expires. It never says VALID without a verified lease for this key
+// and instance.
 func (c *Client) Check(ctx context.Context, key, instance string) Result {
-	claims, st, early := c.begin(key, instance)
+	s, early := c.begin(key, instance)
 	if early != nil {
 		return *early
 	}
-	now := c.now()
-	if st.rollback == nil && st.Lease != nil && now.Before(st.Lease.RenewAfter) && now.Before(st.Lease.ExpiresAt) {
-		c.saveState(key, instance, st, now)
-		return Result{OK: true, Code: CodeValid, Detail: "running on the lease until " + st.Lease.ExpiresAt.Format(time.RFC3339),
-			Claims: &claims, Lease: st.Lease, FromLease: true}
+	if r := c.expired(s); r != nil {
+		return c.finish(s, *r)
 	}
-	path := pathValidate
-	if st.Lease == nil {
-		path = pathActivate
+	l, clock := s.st.Lease, s.clock()
+	if s.st.rollback == nil && l != nil && clock.Before(l.RenewAfter) && clock.Before(l.ExpiresAt) {
+		return c.finish(s, Result{OK: true, Code: CodeValid, Detail: "running on the lease until " + l.ExpiresAt.Format(time.RFC3339),
+			Claims: &s.claims, Lease: l, FromLease: true})
 	}
-	return c.call(ctx, path, key, instance, claims, st)
+	if l != nil {
+		return c.finish(s, c.call(ctx, pathValidate, s))
+	}
+	r := c.call(ctx, pathActivate, s)
+	if r.OK && !r.FromLease {
+		r.Detail = "no lease held, so activated: " + r.Detail
+	}
+	return c.finish(s, r)
 }
 
-// Deactivate frees the instance's seat and forgets its lease.
+// Deactivate frees the instance's seat and forgets its lease. It works
+// with an expired key too: a seat can always be given back.
 func (c *Client) Deactivate(ctx context.Context, key, instance string) Result {
-	claims, st, early := c.begin(key, instance)
+	s, early := c.begin(key, instance)
 	if early != nil {
 		return *early
 	}
-	return c.call(ctx, pathDeactivate, key, instance, claims, st)
+	return c.finish(s, c.call(ctx, pathDeactivate, s))
 }
 
 // CheckOffline checks an offline lease file (issue-offline-lease) with the
 // pinned public key alone.
 func (c *Client) CheckOffline(key, instance string, file []byte) Result {
-	claims, st, early := c.begin(key, instance)
+	s, early := c.begin(key, instance)
 	if early != nil {
 		return *early
+	}
+	if s.st.rollback != nil {
+		return c.finish(s, *s.st.rollback)
+	}
+	if r := c.expired(s); r != nil {
+		return c.finish(s, *r)
 	}
 	var f struct {
 		Lease string `json:"lease"`
 	}
 	if err := json.Unmarshal(file, &f); err != nil || f.Lease == "" {
-		return refused(CodeBadSignature, "the offline lease file is not a lease file")
+		return c.finish(s, refused(CodeBadSignature, "the offline lease file is not a lease file"))
 	}
-	l, err := c.verifyLease(f.Lease, nil, key, instance)
+	l, err := c.verifyLease(f.Lease, nil, s)
 	if err != nil || l.Kind != lease.Offline {
-		return refused(CodeBadSignature, "the offline lease does not verify with the pinned public key, or is not for this key and instance")
+		return c.finish(s, refused(CodeBadSignature, "the offline lease does not verify with the pinned public key, or is not for this key and instance"))
 	}
-	now := c.now()
-	if now.Before(l.IssuedAt.Add(-c.cfg.ClockTolerance)) {
-		return refused(CodeClockRollback, "the local clock (%s) is before the lease was issued (%s): fix the clock", now.Format(time.RFC3339), l.IssuedAt.Format(time.RFC3339))
+	clock := s.clock()
+	if clock.Before(l.IssuedAt.Add(-c.cfg.ClockTolerance)) {
+		return c.finish(s, refused(CodeClockRollback, "the local clock (%s) is before the lease was issued (%s): fix the clock", clock.Format(time.RFC3339), l.IssuedAt.Format(time.RFC3339)))
 	}
-	if !now.Before(l.ExpiresAt) {
-		return Result{Code: CodeLeaseExpired, Detail: "the offline lease expired on " + l.ExpiresAt.Format(time.RFC3339), Claims: &claims, Lease: &l}
+	if !clock.Before(l.ExpiresAt) {
+		return c.finish(s, Result{Code: CodeLeaseExpired, Detail: "the offline lease expired on " + l.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: &l})
 	}
-	st.seen(l.IssuedAt)
-	c.saveState(key, instance, st, now)
-	return Result{OK: true, Code: CodeValid, Detail: "offline lease valid until " + l.ExpiresAt.Format(time.RFC3339), Claims: &claims, Lease: &l, FromLease: true}
+	s.st.seen(l.IssuedAt)
+	return c.finish(s, Result{OK: true, Code: CodeValid, Detail: "offline lease valid until " + l.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: &l, FromLease: true})
 }
 
+// errLeaseBounds: a lease that a genuine server never signs.
+var errLeaseBounds = errors.New("the lease ends after the license key or the certificate that vouches for it")
+
 // verifyLease checks a lease token: online ones with the certified server
-// key, offline ones with a pinned key; and that it names this key and
-// instance.
-func (c *Client) verifyLease(token string, cert *servercert.Certificate, key, instance string) (lease.Lease, error) {
+// key, offline ones with a pinned key; that it names this key and
+// instance; and that it ends neither after the key expires nor after the
+// certificate that vouches for it (the server caps its leases so: one that
+// does not is forged, with a stolen server key at best).
+func (c *Client) verifyLease(token string, cert *servercert.Certificate, s *session) (lease.Lease, error) {
 	l, err := lease.Parse(token)
 	if err != nil {
 		return l, err
@@ -235,8 +297,12 @@ func (c *Client) verifyLease(token string, cert *servercert.Certificate, key, in
 	if l, err = lease.Verify(token, pub); err != nil {
 		return l, err
 	}
-	if l.KeyDigest != lease.KeyDigest(key) || l.InstanceID != instance {
+	if l.KeyDigest != lease.KeyDigest(s.key) || l.InstanceID != s.instance {
 		return l, errors.New("the lease is for another key or instance")
+	}
+	if l.ExpiresAt.After(s.claims.ExpiresAt) || l.RenewAfter.After(l.ExpiresAt) ||
+		(cert != nil && (l.ExpiresAt.After(cert.NotAfter) || l.IssuedAt.Before(cert.NotBefore))) {
+		return l, errLeaseBounds
 	}
 	return l, nil
 }
@@ -250,55 +316,65 @@ type apiAnswer struct {
 }
 
 // call makes one API call (with retries) and turns the verified answer, or
-// its absence, into a Result.
-func (c *Client) call(ctx context.Context, path, key, instance string, claims licensekey.Claims, st *state) Result {
-	now := c.now()
+// its absence, into a Result. Only a verified lease for this key and
+// instance, in a signed answer about them to this very request, lets CAIO
+// run; without one, the lease already held carries it until it ends.
+func (c *Client) call(ctx context.Context, path string, s *session) Result {
+	st, clock := s.st, s.clock()
 	fallback := func(code, detail string) Result {
 		if st.rollback != nil {
 			return *st.rollback
 		}
 		if st.Lease != nil && path != pathDeactivate {
-			if now.Before(st.Lease.ExpiresAt) {
+			if clock.Before(st.Lease.ExpiresAt) {
 				return Result{OK: true, Code: CodeValid, Detail: detail + "; running on the lease until " + st.Lease.ExpiresAt.Format(time.RFC3339),
-					Claims: &claims, Lease: st.Lease, FromLease: true}
+					Claims: &s.claims, Lease: st.Lease, FromLease: true}
 			}
-			return Result{Code: CodeLeaseExpired, Detail: detail + "; the lease expired on " + st.Lease.ExpiresAt.Format(time.RFC3339), Claims: &claims, Lease: st.Lease}
+			return Result{Code: CodeLeaseExpired, Detail: detail + "; the lease expired on " + st.Lease.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: st.Lease}
 		}
-		return Result{Code: code, Detail: detail, Claims: &claims}
+		return Result{Code: code, Detail: detail, Claims: &s.claims}
 	}
 	if c.cfg.ServerURL == "" {
 		return fallback(CodeServerUnreachable, "no license server configured")
 	}
-	ans, cert, serverTime, err := c.post(ctx, path, key, instance)
+	ans, cert, serverTime, err := c.post(ctx, path, s)
 	switch {
 	case errors.Is(err, errBadSignature):
-		return fallback(CodeBadSignature, "the server's answer does not check ("+err.Error()+"): it is not the license server, or it was altered")
+		return fallback(CodeBadSignature, "the server's answer does not check ("+err.Error()+"): it is not the license server, it is not about this key and instance, or it was altered")
 	case err != nil:
 		return fallback(CodeServerUnreachable, "the license server cannot be reached: "+err.Error())
 	}
-	if st.rollback != nil {
-		st.LatestSeen, st.rollback = serverTime, nil // the server's word on the time
+	// The answer's time moves the client's clock only when it agrees with
+	// the local clock: a time far off is a clock to fix, or a forgery.
+	if d := serverTime.Sub(s.now); d <= c.cfg.ClockTolerance && d >= -c.cfg.ClockTolerance {
+		st.seen(serverTime)
 	}
-	st.seen(serverTime)
-	res := Result{Code: ans.Code, Detail: ans.Detail, Claims: &claims}
+	res := Result{Code: ans.Code, Detail: ans.Detail, Claims: &s.claims}
 	switch {
-	case ans.Code == CodeDeactivated:
+	case ans.Code == CodeDeactivated && path == pathDeactivate:
 		res.OK = true
 		st.Lease, st.LeaseToken, st.Certificate = nil, "", ""
-	case ans.Valid && ans.Lease != "":
-		l, err := c.verifyLease(ans.Lease, &cert.Certificate, key, instance)
+	case ans.Valid && ans.Lease != "" && path != pathDeactivate:
+		l, err := c.verifyLease(ans.Lease, &cert.Certificate, s)
 		if err != nil {
-			return fallback(CodeBadSignature, "the lease in the server's answer does not check")
+			return fallback(CodeBadSignature, "the lease in the server's answer does not check: "+err.Error())
+		}
+		if !clock.Before(l.ExpiresAt) {
+			return fallback(CodeLeaseExpired, "the server's lease ended on "+l.ExpiresAt.Format(time.RFC3339))
 		}
 		st.Lease, st.LeaseToken, st.Certificate = &l, ans.Lease, cert.encoded
 		res.OK, res.Lease = true, &l
 	case ans.Valid:
-		res.OK = true // valid license, no seat asked for
+		// A genuine server answers an instance with a lease or a refusal.
+		return fallback(CodeNoLease, "the server's answer carries no lease for this instance, and CAIO runs only on its own lease")
 	default:
-		// A signed refusal is the server's word: no running on the lease.
+		// A signed refusal about this key and instance is the server's
+		// word: no running on the lease.
 		st.Lease, st.LeaseToken, st.Certificate = nil, "", ""
 	}
-	c.saveState(key, instance, st, now)
+	if st.rollback != nil && res.OK {
+		res.Detail += " (the local clock is behind a time already seen: fix it, or this instance stops when the server is out of reach)"
+	}
 	return res
 }
 
@@ -311,8 +387,8 @@ type certificate struct {
 
 // post sends one request, retrying transport failures and 5xx with
 // backoff, and verifies the answer it gets.
-func (c *Client) post(ctx context.Context, path, key, instance string) (apiAnswer, *certificate, time.Time, error) {
-	body, _ := json.Marshal(map[string]string{"license_key": licensekey.Canonical(key)})
+func (c *Client) post(ctx context.Context, path string, s *session) (apiAnswer, *certificate, time.Time, error) {
+	body, _ := json.Marshal(map[string]string{"license_key": licensekey.Canonical(s.key)})
 	var lastErr error
 	for attempt := 0; attempt < c.cfg.Retries; attempt++ {
 		if attempt > 0 {
@@ -322,7 +398,7 @@ func (c *Client) post(ctx context.Context, path, key, instance string) (apiAnswe
 			case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
 			}
 		}
-		ans, cert, at, retry, err := c.attempt(ctx, path, instance, body)
+		ans, cert, at, retry, err := c.attempt(ctx, path, s, body)
 		if err == nil || !retry {
 			return ans, cert, at, err
 		}
@@ -331,7 +407,7 @@ func (c *Client) post(ctx context.Context, path, key, instance string) (apiAnswe
 	return apiAnswer{}, nil, time.Time{}, lastErr
 }
 
-func (c *Client) attempt(ctx context.Context, path, instance string, body []byte) (ans apiAnswer, cert *certificate, at time.Time, retry bool, err error) {
+func (c *Client) attempt(ctx context.Context, path string, s *session, body []byte) (ans apiAnswer, cert *certificate, at time.Time, retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	nonce := newNonce()
@@ -340,8 +416,9 @@ func (c *Client) attempt(ctx context.Context, path, instance string, body []byte
 		return ans, nil, at, false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-CAIO-Instance-ID", instance)
+	req.Header.Set("X-CAIO-Instance-ID", s.instance)
 	req.Header.Set(servercert.HeaderNonce, nonce)
+	req.Header.Set(servercert.HeaderSignatureVersion, servercert.SignatureVersion)
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return ans, nil, at, true, err
@@ -351,7 +428,8 @@ func (c *Client) attempt(ctx context.Context, path, instance string, body []byte
 	if err != nil {
 		return ans, nil, at, true, err
 	}
-	sc, at, err := servercert.VerifyAnswer(resp.Header, resp.StatusCode, path, nonce, raw, c.cfg.PublicKeys)
+	asked := servercert.Asked{Route: path, Nonce: nonce, Key: s.key, Instance: s.instance}
+	sc, at, err := servercert.VerifyAnswer(resp.Header, resp.StatusCode, asked, raw, c.cfg.PublicKeys, s.clock())
 	if err != nil {
 		return ans, nil, at, false, fmt.Errorf("%w: %v", errBadSignature, err)
 	}

@@ -40,7 +40,7 @@ type server struct {
 	url string
 }
 
-func startServer(t *testing.T) *server {
+func startServer(t testing.TB) *server {
 	t.Helper()
 	f := apitest.NewFixture(t, t.TempDir())
 	store, err := sqlitestore.Open(context.Background(), f.Path, sqlitestore.Options{})
@@ -69,7 +69,7 @@ type clock struct {
 func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
-func newClient(t *testing.T, s *server, serverURL, stateDir string, clk *clock) *licenseclient.Client {
+func newClient(t testing.TB, s *server, serverURL, stateDir string, clk *clock) *licenseclient.Client {
 	t.Helper()
 	keys, _ := licensekey.ParsePublicKeys(s.f.PublicKey)
 	cfg := licenseclient.Config{ServerURL: serverURL, PublicKeys: keys, StateDir: stateDir, Timeout: 2 * time.Second, Retries: 1}

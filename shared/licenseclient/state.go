@@ -10,6 +10,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
@@ -44,8 +45,9 @@ func (c *Client) statePath(key, instance string) string {
 
 // loadState reads and checks the state; anything that does not check is
 // dropped (the time seen is kept only with a lease that verifies, or as
-// the lease's own issue time).
-func (c *Client) loadState(key, instance string) *state {
+// the lease's own issue time). A lease must still verify as when it came:
+// for this key and instance, within the key's life and its certificate's.
+func (c *Client) loadState(key, instance string, claims licensekey.Claims) *state {
 	st := &state{}
 	path := c.statePath(key, instance)
 	if path == "" {
@@ -62,13 +64,14 @@ func (c *Client) loadState(key, instance string) *state {
 	var cert *servercert.Certificate
 	l, err := lease.Parse(st.LeaseToken)
 	if err == nil && l.Kind == lease.Online {
+		// The certificate's signature; its window bounds the lease below.
 		var cc servercert.Certificate
 		if cc, err = servercert.Verify(st.Certificate, c.cfg.PublicKeys, l.IssuedAt); err == nil {
 			cert = &cc
 		}
 	}
 	if err == nil {
-		l, err = c.verifyLease(st.LeaseToken, cert, key, instance)
+		l, err = c.verifyLease(st.LeaseToken, cert, &session{key: key, instance: instance, claims: claims})
 	}
 	if err != nil {
 		os.Remove(path)

@@ -16,14 +16,21 @@
 //	64  Ed25519 signature by the issuer over "CAIO-server-cert-v1" 0x00 || the 57 bytes above
 //
 // Response signature, unpadded base64url of an Ed25519 signature by the
-// server key over:
+// server key, version 2 (sent when the request asks for it with
+// X-CAIO-Signature-Version: 2, and said so in the same response header):
 //
-//	"CAIO-response-v1" 0x00
+//	"CAIO-response-v2" 0x00
 //	2   HTTP status (uint16)
 //	1+n route: length, then the request path (e.g. /api/v1/licensing/activate)
 //	1+n nonce: length, then the request's nonce as sent ("" when none)
 //	8   server time, Unix seconds (int64)
+//	32  SHA-256 of the canonical license key the server acted on (zeros when none)
+//	1+n instance id the server acted on: length, then UTF-8 ("" when none)
 //	32  SHA-256 of the response body
+//
+// Version 1 (for clients from before it, which do not ask) is the same
+// without the key digest and instance id, under "CAIO-response-v1": it
+// does not say what the answer is about, and current clients refuse it.
 package servercert
 
 import (
@@ -47,17 +54,25 @@ const (
 	HeaderServerTime  = "X-CAIO-Server-Time"
 	HeaderCertificate = "X-CAIO-Certificate"
 	HeaderSignature   = "X-CAIO-Signature"
+	// HeaderSignatureVersion: in a request, the version the client
+	// verifies; in the response, the version of X-CAIO-Signature.
+	HeaderSignatureVersion = "X-CAIO-Signature-Version"
 )
+
+// SignatureVersion is the response-signature version current clients ask
+// for and accept.
+const SignatureVersion = "2"
 
 // MaxNonceLen bounds a nonce (bytes of printable ASCII).
 const MaxNonceLen = 128
 
 const (
-	version     = 1
-	certContext = "CAIO-server-cert-v1\x00"
-	respContext = "CAIO-response-v1\x00"
-	certBody    = 1 + 8 + ed25519.PublicKeySize + 8 + 8
-	certSize    = certBody + ed25519.SignatureSize
+	version       = 1
+	certContext   = "CAIO-server-cert-v1\x00"
+	respContextV1 = "CAIO-response-v1\x00"
+	respContext   = "CAIO-response-v2\x00"
+	certBody      = 1 + 8 + ed25519.PublicKeySize + 8 + 8
+	certSize      = certBody + ed25519.SignatureSize
 )
 
 var enc = base64.RawURLEncoding.Strict()
@@ -145,25 +160,49 @@ type Response struct {
 	Route  string
 	Nonce  string
 	Time   time.Time
-	Body   []byte
+	// What the answer is about (version 2): the SHA-256 of the canonical
+	// license key the server acted on (KeyDigest of it; zeros when the
+	// request had none) and the instance id it acted on ("" when none).
+	KeyDigest [32]byte
+	Instance  string
+	Body      []byte
+	// V1 signs the version 1 message, for clients that do not ask for 2.
+	V1 bool
+}
+
+// KeyDigest is the digest a signed answer names for a license key.
+func KeyDigest(key string) [32]byte {
+	if key = licensekey.Canonical(key); key == "" {
+		return [32]byte{}
+	}
+	return sha256.Sum256([]byte(key))
 }
 
 func (r Response) message() []byte {
-	route, nonce := clip(r.Route), clip(r.Nonce)
+	route, nonce, instance := clip(r.Route), clip(r.Nonce), clip(r.Instance)
 	digest := sha256.Sum256(r.Body)
-	m := make([]byte, 0, len(respContext)+2+2+len(route)+len(nonce)+8+32)
-	m = append(m, respContext...)
+	m := make([]byte, 0, len(respContext)+2+1+len(route)+1+len(nonce)+8+32+1+len(instance)+32)
+	if r.V1 {
+		m = append(m, respContextV1...)
+	} else {
+		m = append(m, respContext...)
+	}
 	m = binary.BigEndian.AppendUint16(m, uint16(r.Status))
 	m = append(m, byte(len(route)))
 	m = append(m, route...)
 	m = append(m, byte(len(nonce)))
 	m = append(m, nonce...)
 	m = binary.BigEndian.AppendUint64(m, uint64(r.Time.Unix()))
+	if !r.V1 {
+		m = append(m, r.KeyDigest[:]...)
+		m = append(m, byte(len(instance)))
+		m = append(m, instance...)
+	}
 	return append(m, digest[:]...)
 }
 
-// clip keeps a field within its one-byte length (routes and nonces are
-// shorter; this only keeps the encoding total).
+// clip keeps a field within its one-byte length (routes, nonces and
+// instance ids are shorter; this only keeps the encoding total).
 func clip(s string) string {
 	if len(s) > 255 {
 		return s[:255]
@@ -188,22 +227,35 @@ func VerifyResponse(pub ed25519.PublicKey, sig string, r Response) error {
 	return nil
 }
 
-// VerifyAnswer checks a response as a client does: the certificate in its
-// headers against the trusted license keys at the server's time, and the
-// signature over status, route, nonce, time and body. It returns the
-// certificate and the server's time.
-func VerifyAnswer(header http.Header, status int, route, nonce string, body []byte, trusted licensekey.PublicKeys) (Certificate, time.Time, error) {
+// Asked is what a client asked, which a version 2 answer must name.
+type Asked struct {
+	Route    string
+	Nonce    string
+	Key      string // the license key as sent
+	Instance string // the instance id as sent ("" when none)
+}
+
+// VerifyAnswer checks a response as a client does: a version 2 signature
+// (an answer that does not say what it is about is taken as unsigned); the
+// certificate in its headers against the trusted license keys at now, the
+// client's own idea of the time (never the time the answer claims); and
+// the signature over status, route, nonce, the answer's time, the key and
+// instance asked about, and the body. An answer about another key or
+// instance fails like a forged one. It returns the certificate and the
+// time the answer claims.
+func VerifyAnswer(header http.Header, status int, asked Asked, body []byte, trusted licensekey.PublicKeys, now time.Time) (Certificate, time.Time, error) {
 	certText, sig := header.Get(HeaderCertificate), header.Get(HeaderSignature)
 	secs, err := strconv.ParseInt(header.Get(HeaderServerTime), 10, 64)
-	if certText == "" || sig == "" || err != nil {
+	if certText == "" || sig == "" || err != nil || header.Get(HeaderSignatureVersion) != SignatureVersion {
 		return Certificate{}, time.Time{}, ErrUnsigned
 	}
 	at := time.Unix(secs, 0).UTC()
-	cert, err := Verify(certText, trusted, at)
+	cert, err := Verify(certText, trusted, now)
 	if err != nil {
 		return cert, at, err
 	}
-	return cert, at, VerifyResponse(cert.PublicKey, sig, Response{Status: status, Route: route, Nonce: nonce, Time: at, Body: body})
+	return cert, at, VerifyResponse(cert.PublicKey, sig, Response{Status: status, Route: asked.Route, Nonce: asked.Nonce, Time: at,
+		KeyDigest: KeyDigest(asked.Key), Instance: asked.Instance, Body: body})
 }
 
 // ValidNonce reports whether a nonce may be signed: 1-128 bytes of

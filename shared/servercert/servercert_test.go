@@ -55,17 +55,23 @@ func TestCertificate(t *testing.T) {
 
 func TestResponseSignatureCoversEveryField(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	r := Response{Status: 200, Route: "/api/v1/licensing/activate", Nonce: "n-1", Time: time.Unix(1780315200, 0), Body: []byte(`{"valid":true}`)}
+	r := Response{Status: 200, Route: "/api/v1/licensing/activate", Nonce: "n-1", Time: time.Unix(1780315200, 0),
+		KeyDigest: KeyDigest("CAIO-v1-X-y"), Instance: "node-1", Body: []byte(`{"valid":true}`)}
 	sig := SignResponse(priv, r)
 	if err := VerifyResponse(pub, sig, r); err != nil {
 		t.Fatal(err)
 	}
 	changes := map[string]func(*Response){
-		"status": func(r *Response) { r.Status = 409 },
-		"route":  func(r *Response) { r.Route = "/api/v1/licensing/validate" },
-		"nonce":  func(r *Response) { r.Nonce = "n-2" },
-		"time":   func(r *Response) { r.Time = r.Time.Add(time.Second) },
-		"body":   func(r *Response) { r.Body = []byte(`{"valid":false}`) },
+		"status":      func(r *Response) { r.Status = 409 },
+		"route":       func(r *Response) { r.Route = "/api/v1/licensing/validate" },
+		"nonce":       func(r *Response) { r.Nonce = "n-2" },
+		"time":        func(r *Response) { r.Time = r.Time.Add(time.Second) },
+		"body":        func(r *Response) { r.Body = []byte(`{"valid":false}`) },
+		"key":         func(r *Response) { r.KeyDigest = KeyDigest("CAIO-v1-X-z") },
+		"no key":      func(r *Response) { r.KeyDigest = [32]byte{} },
+		"instance":    func(r *Response) { r.Instance = "node-2" },
+		"no instance": func(r *Response) { r.Instance = "" },
+		"version 1":   func(r *Response) { r.V1 = true },
 	}
 	for name, change := range changes {
 		c := r

@@ -4,7 +4,9 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +37,8 @@ type vectors struct {
 		Route         string    `json:"route"`
 		Nonce         string    `json:"nonce"`
 		Time          time.Time `json:"time"`
+		LicenseKey    string    `json:"license_key"`
+		Instance      string    `json:"instance_id"`
 		Body          string    `json:"body"`
 		SignedHex     string    `json:"signed_message_hex"`
 		Signature     string    `json:"signature"`
@@ -68,8 +72,10 @@ func makeVectors(t *testing.T) vectors {
 	v.Certificate.NotBefore, v.Certificate.NotAfter, v.Certificate.Encoded = nb, na, cert
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	r := Response{Status: 200, Route: "/api/v1/licensing/activate", Nonce: "5f2b7c1e9a0d4c3b8e6f1a2d3c4b5a69", Time: at,
+		KeyDigest: KeyDigest("CAIO-v1-CUST-001-example"), Instance: "node-1",
 		Body: []byte(`{"valid":true,"code":"VALID","detail":"instance node-1 activated (1 of 5 seats in use)"}`)}
 	v.Response.Status, v.Response.Route, v.Response.Nonce, v.Response.Time, v.Response.Body = r.Status, r.Route, r.Nonce, r.Time, string(r.Body)
+	v.Response.LicenseKey, v.Response.Instance = "CAIO-v1-CUST-001-example", r.Instance
 	v.Response.SignedHex, v.Response.Signature = hex.EncodeToString(r.message()), SignResponse(spriv, r)
 	v.Response.ServerTimeHdr = "1780315200"
 	v.LicenseKey = "CAIO-v1-CUST-001-example"
@@ -116,13 +122,31 @@ func TestVectors(t *testing.T) {
 	}
 	// And the vectors verify as a client would.
 	keys, _ := licensekey.ParsePublicKeys(want.LicensePublic)
-	cert, err := Verify(want.Certificate.Encoded, keys, want.Response.Time)
-	if err != nil {
-		t.Fatal(err)
+	h := http.Header{}
+	h.Set(HeaderCertificate, want.Certificate.Encoded)
+	h.Set(HeaderSignature, want.Response.Signature)
+	h.Set(HeaderServerTime, want.Response.ServerTimeHdr)
+	h.Set(HeaderSignatureVersion, "2")
+	asked := Asked{Route: want.Response.Route, Nonce: want.Response.Nonce, Key: want.Response.LicenseKey, Instance: want.Response.Instance}
+	cert, at, err := VerifyAnswer(h, want.Response.Status, asked, []byte(want.Response.Body), keys, want.Response.Time.Add(time.Hour))
+	if err != nil || !at.Equal(want.Response.Time) {
+		t.Fatal(at, err)
 	}
-	r := Response{Status: want.Response.Status, Route: want.Response.Route, Nonce: want.Response.Nonce, Time: want.Response.Time, Body: []byte(want.Response.Body)}
-	if err := VerifyResponse(cert.PublicKey, want.Response.Signature, r); err != nil {
-		t.Fatal(err)
+	for name, other := range map[string]Asked{
+		"another instance": {Route: asked.Route, Nonce: asked.Nonce, Key: asked.Key, Instance: "node-2"},
+		"another key":      {Route: asked.Route, Nonce: asked.Nonce, Key: "CAIO-v1-CUST-002-example", Instance: asked.Instance},
+	} {
+		if _, _, err := VerifyAnswer(h, want.Response.Status, other, []byte(want.Response.Body), keys, want.Response.Time); err == nil {
+			t.Errorf("the answer verifies for %s", name)
+		}
+	}
+	// The certificate is judged by the client's clock, not the answer's.
+	if _, _, err := VerifyAnswer(h, want.Response.Status, asked, []byte(want.Response.Body), keys, want.Certificate.NotAfter); !errors.Is(err, ErrNotValidNow) {
+		t.Errorf("an answer checked after its certificate ended: %v", err)
+	}
+	h.Del(HeaderSignatureVersion)
+	if _, _, err := VerifyAnswer(h, want.Response.Status, asked, []byte(want.Response.Body), keys, want.Response.Time); !errors.Is(err, ErrUnsigned) {
+		t.Errorf("an answer that does not say its version: %v", err)
 	}
 	if _, err := lease.Verify(want.OnlineLease.Token, cert.PublicKey); err != nil {
 		t.Fatal(err)
@@ -135,6 +159,9 @@ func TestVectors(t *testing.T) {
 // A second implementation, in Python, agrees with the vectors.
 func TestVectorsInPython(t *testing.T) {
 	if exec.Command("python3", "-c", "import cryptography").Run() != nil {
+		if os.Getenv("CAIO_REQUIRE_TEST_TOOLS") != "" {
+			t.Fatal("python3 with the cryptography package is not installed: run 'make deps'")
+		}
 		t.Skip("python3 with the cryptography package is not installed")
 	}
 	out, err := exec.Command("python3", filepath.Join("..", "..", "testdata", "verify_lease_vectors.py"),

@@ -18,6 +18,7 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
+	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -52,7 +53,12 @@ type Fixture struct {
 	PublicKey string
 	// ServerKey is a certified server key (base64 seed, as certify-server-key prints it).
 	ServerKey string
-	// Keys by name: two-seats, roomy, suspended, revoked, expired, unknown.
+	// ExpiredServerKey is a server key whose certificate ended 30 days
+	// ago, as a thief may hold one.
+	ExpiredServerKey string
+	// Keys by name: two-seats, roomy, suspended, revoked, expired (in the
+	// database), unknown; one-seat and revoke-me with one-minute leases;
+	// expired-key, whose own expiry (in the key) has passed.
 	Keys map[string]string
 }
 
@@ -70,9 +76,10 @@ func NewFixture(t testing.TB, dir string) *Fixture {
 	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme Corp", "ops@acme.test"); err != nil {
 		t.Fatal(err)
 	}
+	var leaseSeconds int64
 	gen := func(name string, maxInstances int64) string {
 		is, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30,
-			Features: []string{"analytics"}, MaxInstances: maxInstances, MaxServices: 10, MaxRequestsPerDay: 1000})
+			Features: []string{"analytics"}, MaxInstances: maxInstances, MaxServices: 10, MaxRequestsPerDay: 1000, LeaseSeconds: leaseSeconds})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,6 +95,24 @@ func NewFixture(t testing.TB, dir string) *Fixture {
 		t.Fatal(err)
 	}
 	expired := gen("expired", 2)
+	leaseSeconds = licensing.MinLeaseSeconds
+	gen("one-seat", 1)
+	gen("revoke-me", 2)
+	// Made 60 days ago for 30 days: the key itself says it has expired;
+	// and a server key whose certificate ended with it.
+	before := licensing.New(licensing.Config{Store: store, Actor: "apitest", Secret: Secret,
+		Now: func() time.Time { return time.Now().Add(-60 * 24 * time.Hour) }})
+	old, err := before.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30,
+		MaxInstances: 2, MaxServices: 1, MaxRequestsPerDay: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Keys["expired-key"] = old.Key
+	oldServerKey, _, err := before.CertifyServerKey(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ExpiredServerKey = servercert.EncodePrivateKey(oldServerKey)
 	pub, err := svc.PublicKey(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +167,7 @@ func (f *Fixture) Signer(t testing.TB, svc *licensing.Service) *httpapi.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &httpapi.Signer{Key: key, Certificate: cert.Certificate}
+	return &httpapi.Signer{Key: key, Certificate: cert.Certificate, NotAfter: cert.NotAfter}
 }
 
 // EventCount counts the audit log, to prove that refused calls wrote nothing.
@@ -194,6 +219,9 @@ type step struct {
 	code     string
 	claims   bool   // the reply must carry the key's claims
 	instance string // the activation the reply must name
+	// early: refused before the server read a key and instance from the
+	// request, so the signature names none.
+	early bool
 }
 
 // Run runs the conformance checks through call against f. sourceIP is the
@@ -202,63 +230,94 @@ func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 	k := f.Keys
 	inst := func(id string) map[string]string { return map[string]string{"X-CAIO-Instance-ID": id} }
 	flow := []step{
-		{"validate a valid key", post(validate, k["two-seats"], nil, nil), 200, "VALID", true, ""},
-		{"activate with the header", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001"},
-		{"a nonce may come in the body", post(validate, k["two-seats"], nil, map[string]any{"nonce": "body-nonce"}), 200, "VALID", true, ""},
-		{"header wins over body", post(activate, k["two-seats"], inst("instance-002"), map[string]any{"instance_id": "from-body"}), 200, "VALID", true, "instance-002"},
-		{"re-activation refreshes", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001"},
-		{"body instance id alone", post(validate, k["two-seats"], nil, map[string]any{"instance_id": "instance-002"}), 200, "VALID", true, "instance-002"},
-		{"an empty header does not override the body", post(validate, k["two-seats"], inst(""), map[string]any{"instance_id": "instance-002"}), 200, "VALID", true, "instance-002"},
-		{"limit holds", post(activate, k["two-seats"], inst("instance-003"), nil), 409, "TOO_MANY_INSTANCES", true, ""},
-		{"older client without instance id", post(activate, k["roomy"], nil, nil), 200, "VALID", true, "ip:" + sourceIP},
-		{"deactivate needs an instance id", post(deactivate, k["two-seats"], nil, nil), 400, "INSTANCE_ID_REQUIRED", false, ""},
-		{"deactivate frees a seat", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001"},
-		{"deactivate again is harmless", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001"},
-		{"the freed seat is taken", post(activate, k["two-seats"], inst("instance-003"), nil), 200, "VALID", true, "instance-003"},
-		{"suspended", post(activate, k["suspended"], inst("i-1"), nil), 403, "SUSPENDED", true, ""},
-		{"revoked", post(validate, k["revoked"], nil, nil), 403, "REVOKED", true, ""},
-		{"expired", post(activate, k["expired"], inst("i-1"), nil), 403, "EXPIRED", true, ""},
-		{"genuine but unknown key", post(validate, k["unknown"], nil, nil), 404, "NOT_FOUND", false, ""},
+		{"validate a valid key", post(validate, k["two-seats"], nil, nil), 200, "VALID", true, "", false},
+		{"activate with the header", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001", false},
+		{"a nonce may come in the body", post(validate, k["two-seats"], nil, map[string]any{"nonce": "body-nonce"}), 200, "VALID", true, "", false},
+		{"header wins over body", post(activate, k["two-seats"], inst("instance-002"), map[string]any{"instance_id": "from-body"}), 200, "VALID", true, "instance-002", false},
+		{"re-activation refreshes", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001", false},
+		{"body instance id alone", post(validate, k["two-seats"], nil, map[string]any{"instance_id": "instance-002"}), 200, "VALID", true, "instance-002", false},
+		{"an empty header does not override the body", post(validate, k["two-seats"], inst(""), map[string]any{"instance_id": "instance-002"}), 200, "VALID", true, "instance-002", false},
+		{"limit holds", post(activate, k["two-seats"], inst("instance-003"), nil), 409, "TOO_MANY_INSTANCES", true, "", false},
+		{"older client without instance id", post(activate, k["roomy"], nil, nil), 200, "VALID", true, "ip:" + sourceIP, false},
+		{"deactivate needs an instance id", post(deactivate, k["two-seats"], nil, nil), 400, "INSTANCE_ID_REQUIRED", false, "", false},
+		{"deactivate frees a seat", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001", false},
+		{"deactivate again is harmless", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001", false},
+		{"the freed seat is taken", post(activate, k["two-seats"], inst("instance-003"), nil), 200, "VALID", true, "instance-003", false},
+		{"validate of a deactivated instance", post(validate, k["two-seats"], inst("instance-001"), nil), 409, "NO_SEAT", true, "", false},
+		{"validate of an instance never seen", post(validate, k["roomy"], inst("never-activated"), nil), 409, "NO_SEAT", true, "", false},
+		{"NFD spelling activates", post(activate, k["roomy"], nil, map[string]any{"instance_id": "cafe\u0301-1"}), 200, "VALID", true, "caf\u00e9-1", false},
+		{"NFC spelling is the same seat", post(validate, k["roomy"], inst("caf\u00e9-1"), nil), 200, "VALID", true, "caf\u00e9-1", false},
+		{"suspended", post(activate, k["suspended"], inst("i-1"), nil), 403, "SUSPENDED", true, "", false},
+		{"revoked", post(validate, k["revoked"], nil, nil), 403, "REVOKED", true, "", false},
+		{"expired", post(activate, k["expired"], inst("i-1"), nil), 403, "EXPIRED", true, "", false},
+		{"genuine but unknown key", post(validate, k["unknown"], nil, nil), 404, "NOT_FOUND", false, "", false},
 	}
 	for _, s := range flow {
-		check(t, f, call, s)
+		check(t, f, call, s, sourceIP)
 	}
 
 	before := f.EventCount(t)
 	long := strings.Repeat("i", 129)
 	tampered := k["roomy"][:len(k["roomy"])-2] + "xx"
 	bad := []step{
-		{"tampered key", post(activate, tampered, inst("i-9"), nil), 403, "INVALID_KEY", false, ""},
-		{"garbage key", post(activate, "CAIO-v1-nope", inst("i-9"), nil), 403, "INVALID_KEY", false, ""},
-		{"malformed JSON", Call{Method: "POST", Path: activate, Body: `{"license_key": "CAIO-v1-`}, 400, "BAD_REQUEST", false, ""},
-		{"not an object", Call{Method: "POST", Path: activate, Body: `["CAIO-v1-x"]`}, 400, "BAD_REQUEST", false, ""},
-		{"wrong type", Call{Method: "POST", Path: activate, Body: `{"license_key": 42}`}, 400, "BAD_REQUEST", false, ""},
-		{"missing key", Call{Method: "POST", Path: activate, Body: `{"instance_id": "i-9"}`}, 400, "BAD_REQUEST", false, ""},
-		{"empty body", Call{Method: "POST", Path: activate}, 400, "BAD_REQUEST", false, ""},
-		{"trailing data", Call{Method: "POST", Path: validate, Body: `{"license_key": "x"} {}`}, 400, "BAD_REQUEST", false, ""},
-		{"instance id too long", post(activate, k["roomy"], inst(long), nil), 400, "BAD_REQUEST", false, ""},
-		{"instance id with control characters", post(activate, k["roomy"], nil, map[string]any{"instance_id": "i\u0007\n9"}), 400, "BAD_REQUEST", false, ""},
-		{"blank instance id", post(deactivate, k["roomy"], nil, map[string]any{"instance_id": "  "}), 400, "BAD_REQUEST", false, ""},
-		{"bidi override in the header", post(activate, k["roomy"], inst("host‮gpj.exe"), nil), 400, "BAD_REQUEST", false, ""},
-		{"zero-width space in the body", post(activate, k["roomy"], nil, map[string]any{"instance_id": "host​name"}), 400, "BAD_REQUEST", false, ""},
-		{"line separator", post(activate, k["roomy"], nil, map[string]any{"instance_id": "host name"}), 400, "BAD_REQUEST", false, ""},
-		{"instance id over 128 bytes", post(activate, k["roomy"], nil, map[string]any{"instance_id": strings.Repeat("é", 65)}), 400, "BAD_REQUEST", false, ""},
-		{"invalid nonce header", post(activate, k["roomy"], map[string]string{"X-CAIO-Instance-ID": "nonce-victim", "X-CAIO-Nonce": "has space"}, nil), 400, "BAD_REQUEST", false, ""},
-		{"invalid nonce in the body", post(activate, k["roomy"], inst("nonce-victim"), map[string]any{"nonce": strings.Repeat("n", 200)}), 400, "BAD_REQUEST", false, ""},
-		{"key with a line break inside", post(activate, k["roomy"][:100]+"\r\n"+k["roomy"][100:], inst("i-9"), nil), 403, "INVALID_KEY", false, ""},
-		{"body over 64 KiB", Call{Method: "POST", Path: activate, Body: `{"license_key": "` + strings.Repeat("A", 70<<10) + `"}`}, 413, "BODY_TOO_LARGE", false, ""},
-		{"unknown route", post("/api/v1/licensing/steal", k["roomy"], nil, nil), 404, "UNKNOWN_ROUTE", false, ""},
-		{"wrong method", Call{Method: "GET", Path: activate}, 405, "METHOD_NOT_ALLOWED", false, ""},
+		{"tampered key", post(activate, tampered, inst("i-9"), nil), 403, "INVALID_KEY", false, "", false},
+		{"garbage key", post(activate, "CAIO-v1-nope", inst("i-9"), nil), 403, "INVALID_KEY", false, "", false},
+		{"malformed JSON", Call{Method: "POST", Path: activate, Body: `{"license_key": "CAIO-v1-`}, 400, "BAD_REQUEST", false, "", true},
+		{"not an object", Call{Method: "POST", Path: activate, Body: `["CAIO-v1-x"]`}, 400, "BAD_REQUEST", false, "", true},
+		{"wrong type", Call{Method: "POST", Path: activate, Body: `{"license_key": 42}`}, 400, "BAD_REQUEST", false, "", true},
+		{"missing key", Call{Method: "POST", Path: activate, Body: `{"instance_id": "i-9"}`}, 400, "BAD_REQUEST", false, "", true},
+		{"empty body", Call{Method: "POST", Path: activate}, 400, "BAD_REQUEST", false, "", true},
+		{"trailing data", Call{Method: "POST", Path: validate, Body: `{"license_key": "x"} {}`}, 400, "BAD_REQUEST", false, "", true},
+		{"instance id too long", post(activate, k["roomy"], inst(long), nil), 400, "BAD_REQUEST", false, "", false},
+		{"instance id with control characters", post(activate, k["roomy"], nil, map[string]any{"instance_id": "i\u0007\n9"}), 400, "BAD_REQUEST", false, "", false},
+		{"blank instance id", post(deactivate, k["roomy"], nil, map[string]any{"instance_id": "  "}), 400, "BAD_REQUEST", false, "", false},
+		{"bidi override in the header", post(activate, k["roomy"], inst("host‮gpj.exe"), nil), 400, "BAD_REQUEST", false, "", false},
+		{"zero-width space in the body", post(activate, k["roomy"], nil, map[string]any{"instance_id": "host​name"}), 400, "BAD_REQUEST", false, "", false},
+		{"line separator", post(activate, k["roomy"], nil, map[string]any{"instance_id": "host name"}), 400, "BAD_REQUEST", false, "", false},
+		{"instance id over 128 bytes", post(activate, k["roomy"], nil, map[string]any{"instance_id": strings.Repeat("é", 65)}), 400, "BAD_REQUEST", false, "", false},
+		{"invalid nonce header", post(activate, k["roomy"], map[string]string{"X-CAIO-Instance-ID": "nonce-victim", "X-CAIO-Nonce": "has space"}, nil), 400, "BAD_REQUEST", false, "", true},
+		{"invalid nonce in the body", post(activate, k["roomy"], inst("nonce-victim"), map[string]any{"nonce": strings.Repeat("n", 200)}), 400, "BAD_REQUEST", false, "", true},
+		{"key with a line break inside", post(activate, k["roomy"][:100]+"\r\n"+k["roomy"][100:], inst("i-9"), nil), 403, "INVALID_KEY", false, "", false},
+		{"body over 64 KiB", Call{Method: "POST", Path: activate, Body: `{"license_key": "` + strings.Repeat("A", 70<<10) + `"}`}, 413, "BODY_TOO_LARGE", false, "", true},
+		{"Hangul filler instance id", post(activate, k["roomy"], inst("\u3164"), nil), 400, "BAD_REQUEST", false, "", false},
+		{"halfwidth Hangul filler", post(activate, k["roomy"], nil, map[string]any{"instance_id": "\uffa0\uffa0"}), 400, "BAD_REQUEST", false, "", false},
+		{"Hangul choseong filler inside", post(activate, k["roomy"], inst("node\u115f1"), nil), 400, "BAD_REQUEST", false, "", false},
+		{"braille blank", post(activate, k["roomy"], inst("\u2800"), nil), 400, "BAD_REQUEST", false, "", false},
+		{"lone combining mark", post(activate, k["roomy"], nil, map[string]any{"instance_id": "\u0301"}), 400, "BAD_REQUEST", false, "", false},
+		{"mark after a space", post(activate, k["roomy"], nil, map[string]any{"instance_id": "node \u0301x"}), 400, "BAD_REQUEST", false, "", false},
+		{"variation selector", post(activate, k["roomy"], inst("node\ufe0f"), nil), 400, "BAD_REQUEST", false, "", false},
+		{"unknown route", post("/api/v1/licensing/steal", k["roomy"], nil, nil), 404, "UNKNOWN_ROUTE", false, "", true},
+		{"wrong method", Call{Method: "GET", Path: activate}, 405, "METHOD_NOT_ALLOWED", false, "", true},
 	}
 	for _, s := range bad {
-		check(t, f, call, s)
+		check(t, f, call, s, sourceIP)
 	}
 	if after := f.EventCount(t); after != before {
 		t.Errorf("refused calls wrote %d events", after-before)
 	}
 }
 
-func check(t *testing.T, f *Fixture, call Caller, s step) {
+// subject is the key and instance a request is about, as the server reads
+// them: the instance header unless empty, else the body's instance_id, in
+// NFC; an activation without one is the caller's address.
+func subject(c Call, sourceIP string) (key, instance string) {
+	var b struct {
+		Key      string `json:"license_key"`
+		Instance string `json:"instance_id"`
+	}
+	json.Unmarshal([]byte(c.Body), &b)
+	instance = b.Instance
+	if h := c.Header["X-CAIO-Instance-ID"]; h != "" {
+		instance = h
+	}
+	instance = instanceid.Normalize(instance)
+	if instance == "" && c.Path == activate && sourceIP != "" {
+		instance = "ip:" + sourceIP
+	}
+	return b.Key, instance
+}
+
+func check(t *testing.T, f *Fixture, call Caller, s step, sourceIP string) {
 	t.Helper()
 	nonce := fmt.Sprintf("nonce-%d", time.Now().UnixNano())
 	c := s.call
@@ -273,8 +332,13 @@ func check(t *testing.T, f *Fixture, call Caller, s step) {
 	if n := s.call.Header[servercert.HeaderNonce]; n != "" || (inBody.Nonce != "" && !servercert.ValidNonce(inBody.Nonce)) {
 		nonce = "" // an invalid nonce is refused, and the refusal signed without it
 	}
+	c.Header[servercert.HeaderSignatureVersion] = servercert.SignatureVersion
 	r := call(t, c)
-	verifySigned(t, f, s.name, c.Path, nonce, r)
+	asked := servercert.Asked{Route: c.Path, Nonce: nonce}
+	if !s.early {
+		asked.Key, asked.Instance = subject(s.call, sourceIP)
+	}
+	verifySigned(t, f, s.name, asked, r)
 	var res Result
 	if err := json.Unmarshal(r.Body, &res); err != nil {
 		t.Errorf("%s: body is not JSON: %q", s.name, r.Body)
@@ -303,11 +367,12 @@ func check(t *testing.T, f *Fixture, call Caller, s step) {
 
 // verifySigned checks a reply as a CAIO instance would: the certificate
 // against the fixture's license public key, the signature over status,
-// route, nonce, time and body, and any lease against the server key.
-func verifySigned(t *testing.T, f *Fixture, name, path, nonce string, r Reply) {
+// route, nonce, time, the key and instance asked about, and body, and any
+// lease against the server key.
+func verifySigned(t *testing.T, f *Fixture, name string, asked servercert.Asked, r Reply) {
 	t.Helper()
 	keys, _ := licensekey.ParsePublicKeys(f.PublicKey)
-	cert, _, err := servercert.VerifyAnswer(r.Header, r.Status, path, nonce, r.Body, keys)
+	cert, _, err := servercert.VerifyAnswer(r.Header, r.Status, asked, r.Body, keys, time.Now())
 	if err != nil {
 		t.Errorf("%s: the answer does not verify: %v", name, err)
 		return
