@@ -13,7 +13,7 @@ COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 build:
 	$(GO) build $(GOFLAGS_BUILD) -ldflags "-X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)" -o $(BIN)/manage-licenses ./scripts/manage-licenses
-	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/license-check ./scripts/license-check
+	$(GO) build $(GOFLAGS_BUILD) -ldflags "-X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)" -o $(BIN)/license-check ./scripts/license-check
 
 # The main job: the licensing API on the local default database (created if missing).
 ADDR ?= 127.0.0.1:3000
@@ -52,11 +52,13 @@ test-tools: $(TOOLS)/.aws-lambda-rie-$(RIE_VERSION) $(TOOLS)/.versitygw-$(VERSIT
 # apt-get when this runs as root on Debian, else one line naming what to
 # install. sqlite3 checks databases as the stock tool reads them; Node runs
 # the SES emulator; gcc builds the race detector; Chromium renders the report;
-# jq and shellcheck serve scripts/deploy.sh and its test.
+# jq and shellcheck serve scripts/deploy.sh and its test; Python's
+# cryptography checks the signed formats' test vectors independently.
 .PHONY: browser deps
 DEB_DEPS := sqlite3:sqlite3 node:nodejs npm:npm gcc:gcc chromium:chromium jq:jq shellcheck:shellcheck
 deps:
 	@missing=""; for d in $(DEB_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
+	python3 -c 'import cryptography' 2>/dev/null || missing="$$missing python3-cryptography"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \

@@ -173,6 +173,34 @@ func TestTemplateFunctions(t *testing.T) {
 	if !strings.Contains(strings.Join(actions(resources["GenerateFunction"]), " "), "AWSSecretsManagerGetSecretValuePolicy") {
 		t.Error("generate cannot read the signing secret")
 	}
+	// The server key is renewed daily by what holds the secret (generate),
+	// in its own secret only; the internet-facing function cannot write it.
+	renewal := get(resources["GenerateFunction"], "Properties", "Events", "DailyServerKeyRenewal")
+	if get(renewal, "Type") != "ScheduleV2" || get(renewal, "Properties", "Input") != `{"renew_server_key": true}` {
+		t.Errorf("generate has no daily server key renewal: %v", renewal)
+	}
+	writers := 0
+	for _, id := range fns {
+		for _, p := range get(resources[id], "Properties", "Policies").([]any) {
+			for _, st := range asList(get(p, "Statement")) {
+				if !strings.Contains(fmt.Sprint(get(st, "Action")), "PutSecretValue") {
+					continue
+				}
+				writers++
+				if id != "GenerateFunction" || fmt.Sprint(get(st, "Resource")) != "Ref ServerKeySecret" {
+					t.Errorf("%s may write the secret %v", id, get(st, "Resource"))
+				}
+			}
+		}
+	}
+	if writers != 1 {
+		t.Errorf("%d statements may write a secret, want generate's one on ServerKeySecret", writers)
+	}
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
 
 // The template's share of the security hardening: what unlocks the retained

@@ -1,8 +1,10 @@
-// Command generate is the generate operator function: it mints license keys.
+// Command generate is the generate operator function: it mints license
+// keys, and renews the API's server key on a daily schedule.
 package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -19,5 +21,8 @@ func main() {
 		config.Fatal("generate", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
+	if arn := os.Getenv(config.EnvServerKeyARN); arn != "" {
+		h.WithServerKeyRenewal(config.ServerKeySecret(arn)) // the daily {"renew_server_key": true}
+	}
 	lambda.StartHandler(lambdaevent.Operator("generate", fn.Log, h.Generate))
 }

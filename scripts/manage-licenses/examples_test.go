@@ -25,7 +25,7 @@ var exampleOrder = []string{
 	"generate-license", "verify-license", "public-key", "show-license", "list-licenses",
 	"update-license", "renew-license", "distribute-license", "resend-license",
 	"track-activation", "list-activations", "deactivate", "issue-offline-lease",
-	"certify-server-key", "serve", "stats", "report", "renewal-reminders",
+	"certify-server-key", "rotate-server-key", "serve", "stats", "report", "renewal-reminders",
 	"list-events", "list-deliveries", "export-events", "export-licenses",
 	"suspend-license", "reinstate-license", "revoke-license",
 	"maintain", "vacuum", "backup", "restore", "rotate-secret", "new-secret", "version",

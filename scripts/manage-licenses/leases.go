@@ -1,18 +1,11 @@
 package main
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/awssecret"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
@@ -33,10 +26,14 @@ while an older one is still valid: deploy it, then let the old one lapse.
 
 With --to-secret ARN the private key goes straight into that Secrets Manager
 secret (the stack's ServerKeySecretArn) and is printed nowhere. A key already
-there whose certificate runs at least a third of --days more is kept, so a
-deploy can run this every time; --force certifies a new one anyway. A secret
-holding the signing secret is never overwritten, nor, without --force, one
-holding anything but a server key this database certified.`,
+there with more than a third of its certificate's term left is kept, so a
+deploy can run this every time; otherwise a new key replaces it and the old
+key is retired (see rotate-server-key); --force makes a new one anyway. A
+secret holding the signing secret is never overwritten, nor, without --force,
+one holding anything but a server key this database certified.
+
+Certificates last 30 days by default: a copied server key signs answers and
+leases only until its certificate ends.`,
 		Example: `  manage-licenses certify-server-key --output ~/.caio/server_key
   manage-licenses certify-server-key --to-secret "$SERVER_KEY_ARN"`,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -49,34 +46,17 @@ holding anything but a server key this database certified.`,
 			}
 			defer done()
 			if toSecret != "" {
-				signingSecret, _ := a.secret(c.Context()) // read once already, for the service
-				kept, err := keptServerKey(c.Context(), svc, toSecret, signingSecret, time.Duration(days)*24*time.Hour/3, force)
+				r, err := svc.RenewServerKey(c.Context(), config.ServerKeySecret(toSecret), licensing.Renewal{Days: days, Always: force, ReplaceForeign: force})
 				if err != nil {
 					return err
 				}
-				if kept != nil && !force {
-					if a.jsonOut {
-						return a.printJSON(map[string]any{"key_id": kept.KeyID, "not_after": kept.NotAfter, "secret": toSecret, "kept": true})
-					}
-					fmt.Fprintf(a.stdout, "Server key %s in %s is certified until %s; kept\n", kept.KeyID, toSecret, rfc3339(kept.NotAfter))
-					return nil
-				}
+				return a.printRenewal(r, toSecret)
 			}
 			priv, cert, err := svc.CertifyServerKey(c.Context(), days)
 			if err != nil {
 				return err
 			}
 			encoded := servercert.EncodePrivateKey(priv)
-			if toSecret != "" {
-				if err := awssecret.Put(c.Context(), toSecret, encoded); err != nil {
-					return licensing.Wrap(licensing.CodeConfig, err, "certified server key %s, but cannot store it: %v", cert.KeyID, err)
-				}
-				if a.jsonOut {
-					return a.printJSON(map[string]any{"key_id": cert.KeyID, "not_after": cert.NotAfter, "secret": toSecret, "kept": false})
-				}
-				fmt.Fprintf(a.stdout, "Certified server key %s until %s; stored in %s\n", cert.KeyID, rfc3339(cert.NotAfter), toSecret)
-				return nil
-			}
 			if output != "" {
 				if err := writePrivateFile(output, encoded+"\n"); err != nil {
 					return err
@@ -107,44 +87,74 @@ holding anything but a server key this database certified.`,
 	return c
 }
 
-// keptServerKey returns the certificate of the server key stored in the
-// secret arn when it is certified in this database for at least left more;
-// nil when the secret is empty or its key needs renewing. What may be
-// another secret is never overwritten: the signing secret itself (a
-// server key and a secret look alike, 32 bytes in base64; replacing it
-// would lock the database for good), and without force anything that is
-// not a server key this database certified.
-func keptServerKey(ctx context.Context, svc *licensing.Service, arn, signingSecret string, left time.Duration, force bool) (*licensing.ServerCertificate, error) {
-	stored, err := awssecret.Fetch(ctx, arn)
-	if errors.Is(err, awssecret.ErrNoValue) {
-		return nil, nil
+func (a *app) rotateServerKeyCommand() *cobra.Command {
+	var days int
+	var output, toSecret string
+	var force bool
+	c := &cobra.Command{
+		Use:   "rotate-server-key [--days N] [--output FILE | --to-secret ARN] [--force]",
+		Short: "Replace the API's server key: a new key, certified, stored where the server reads it",
+		Long: `Make a new server key, certify it for N days (needs the secret), store it where
+the server reads it (the file --output FILE, default ~/.caio/server_key, or the
+Secrets Manager secret --to-secret ARN), and drop the certificate of the key it
+replaces, so that no server starts with the old key again. Restart serve; the
+activate function reads the new key at its next cold start.
+
+Rotate at once if the server key may have been copied: a copy signs answers
+and leases only until its certificate ends (30 days at most, by default), and
+clients refuse any lease that outlives it. certify-server-key --to-secret, the
+deploy script, the daily schedule in AWS and serve at start rotate by
+themselves once less than a third of a certificate's term is left.`,
+		Example: `  manage-licenses rotate-server-key
+  manage-licenses rotate-server-key --to-secret "$SERVER_KEY_ARN"`,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if output != "" && toSecret != "" {
+				return usageErrorf("give one place for the server key: --output FILE or --to-secret ARN")
+			}
+			svc, done, err := a.service(c, config.Write, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			var store licensing.ServerKeyStore = config.ServerKeyFile(orDefault(output, config.DefaultServerKeyFile()))
+			where := orDefault(output, config.DefaultServerKeyFile())
+			if toSecret != "" {
+				store, where = config.ServerKeySecret(toSecret), toSecret
+			}
+			r, err := svc.RenewServerKey(c.Context(), store, licensing.Renewal{Days: days, Always: true, ReplaceForeign: force})
+			if err != nil {
+				return err
+			}
+			return a.printRenewal(r, where)
+		},
 	}
-	if err != nil {
-		return nil, licensing.Wrap(licensing.CodeConfig, err, "--to-secret: %v", err)
-	}
-	if subtle.ConstantTimeCompare([]byte(stored), []byte(signingSecret)) == 1 {
-		return nil, licensing.Errorf(licensing.CodeConfig, "--to-secret %s holds the signing secret itself: give the stack's ServerKeySecretArn; nothing was changed", arn)
-	}
-	key, err := servercert.ParsePrivateKey(stored)
-	if err != nil {
-		if force {
-			return nil, nil
+	c.Flags().IntVar(&days, "days", licensing.DefaultServerKeyDays, "days the new certificate is valid")
+	c.Flags().StringVarP(&output, "output", "o", "", "the server key file (mode 0600; default ~/.caio/server_key)")
+	c.Flags().StringVar(&toSecret, "to-secret", "", "the Secrets Manager secret that holds the server key (the stack's ServerKeySecretArn)")
+	c.Flags().BoolVar(&force, "force", false, "replace what is stored even if it is not a server key this database certified")
+	return c
+}
+
+// printRenewal says what RenewServerKey did; the private key is printed
+// nowhere.
+func (a *app) printRenewal(r licensing.RenewedServerKey, where string) error {
+	cert := r.Certificate
+	if a.jsonOut {
+		out := map[string]any{"key_id": cert.KeyID, "not_after": cert.NotAfter, "stored_in": where, "kept": !r.Renewed}
+		if r.Retired != "" {
+			out["retired"] = r.Retired
 		}
-		return nil, licensing.Errorf(licensing.CodeConfig, "--to-secret %s holds a value that is not a server key: is it the stack's ServerKeySecretArn? Nothing was changed (--force replaces it)", arn)
+		return a.printJSON(out)
 	}
-	pub := key.Public().(ed25519.PublicKey)
-	certs, err := svc.ServerCertificates(ctx)
-	if err != nil {
-		return nil, err
+	switch {
+	case !r.Renewed:
+		fmt.Fprintf(a.stdout, "Server key %s in %s is certified until %s; kept\n", cert.KeyID, where, rfc3339(cert.NotAfter))
+	case r.Retired != "":
+		fmt.Fprintf(a.stdout, "Certified server key %s until %s; stored in %s; server key %s retired (its certificate dropped)\n", cert.KeyID, rfc3339(cert.NotAfter), where, r.Retired)
+	default:
+		fmt.Fprintf(a.stdout, "Certified server key %s until %s; stored in %s\n", cert.KeyID, rfc3339(cert.NotAfter), where)
 	}
-	if !slices.ContainsFunc(certs, func(c licensing.ServerCertificate) bool { return pub.Equal(ed25519.PublicKey(c.PublicKey)) }) && !force {
-		return nil, licensing.Errorf(licensing.CodeConfig, "--to-secret %s holds a server key this database never certified: is it the right secret? Nothing was changed (--force replaces it)", arn)
-	}
-	cert, err := svc.ServerCertificate(ctx, pub)
-	if err != nil || time.Until(cert.NotAfter) < left {
-		return nil, nil
-	}
-	return &cert, nil
+	return nil
 }
 
 // offlineLeaseFile is what an air-gapped instance receives.

@@ -126,7 +126,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.statsCommand(), a.renewalRemindersCommand(), a.listEventsCommand(),
 		a.serveCommand(), a.backupCommand(), a.restoreCommand(), a.reportCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
 		a.newSecretCommand(), a.rotateSecretCommand(),
-		a.certifyServerKeyCommand(), a.issueOfflineLeaseCommand(),
+		a.certifyServerKeyCommand(), a.rotateServerKeyCommand(), a.issueOfflineLeaseCommand(),
 		a.maintainCommand(), a.vacuumCommand(), a.exportEventsCommand(),
 		a.versionCommand(),
 	)

@@ -27,7 +27,10 @@ func TestWeakSecretIsRefused(t *testing.T) {
 	c.env["CAIO_LICENSE_DB_PATH"] = filepath.Join(c.home, "test.db")
 	c.ok("init-db")
 	c.ok("add-customer", "CUST-001", "Acme Corp")
-	for _, weak := range []string{"a", strings.Repeat("a", 16), strings.Repeat("ab", 20)} {
+	for _, weak := range []string{"a", strings.Repeat("a", 16), strings.Repeat("ab", 20),
+		// Phrases, however long: a five-line word list cracked a database
+		// sealed under one in 15 s.
+		"thequickbrownfoxjumpsoverthelazydog", "correcthorsebatterystaplecorrecthorse"} {
 		r := c.run(map[string]string{"CAIO_LICENSE_SECRET": weak}, "generate-license", "CUST-001", "standard")
 		if r.code != 1 || !strings.Contains(r.stderr, "[WEAK_SECRET]") || !strings.Contains(r.stderr, "manage-licenses new-secret") {
 			t.Fatalf("secret %q: exit %d\n%s", weak, r.code, r.stderr)
@@ -38,6 +41,64 @@ func TestWeakSecretIsRefused(t *testing.T) {
 	}
 	// Nothing was created: no signing key, so no public key.
 	c.fails(1, "SECRET_REQUIRED", "no signing key yet", "public-key")
+}
+
+// Trust on first use: the signing key a command creates is remembered for
+// that database like a proven key, so the next commands without the
+// secret verify keys at once.
+func TestFirstSigningKeyIsRemembered(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.env["CAIO_LICENSE_DB_PATH"] = filepath.Join(c.home, "fresh.db")
+	c.ok("init-db")
+	c.ok("add-customer", "CUST-001", "Acme Corp")
+	key := c.run(map[string]string{"CAIO_LICENSE_SECRET": testSecret}, "generate-license", "CUST-001", "standard").lastLine()
+	if !strings.HasPrefix(key, "CAIO-v1-") {
+		t.Fatalf("generate-license printed %q", key)
+	}
+	c.ok("verify-license", key)
+	c.ok("track-activation", key, "--instance-id", "node-1")
+	// Another user's home has no such memory: the database's word alone
+	// is not enough.
+	other := newCLI(t)
+	other.env["CAIO_LICENSE_DB_PATH"] = c.env["CAIO_LICENSE_DB_PATH"]
+	other.fails(1, "PUBLIC_KEY_REQUIRED", "trusted public key", "verify-license", key)
+}
+
+// serve refuses a server key file that group or others can read, as ssh
+// does, and says how to fix it; rotate-server-key replaces the key and
+// drops the old one's certificate, so a copy of it starts no server.
+func TestServerKeyFileAndRotation(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.env["CAIO_LICENSE_SECRET"] = testSecret
+	c.setup()
+	keyFile := filepath.Join(c.home, "server_key")
+	c.ok("certify-server-key", "--output", keyFile)
+	copied := filepath.Join(c.home, "copied_key")
+	raw, _ := os.ReadFile(keyFile)
+	os.WriteFile(copied, raw, 0o600)
+	os.Chmod(keyFile, 0o640)
+	delete(c.env, "CAIO_LICENSE_SECRET")
+	c.fails(1, "CONFIG", "chmod 600 "+keyFile, "serve", "--addr", "127.0.0.1:0", "--server-key", keyFile)
+	os.Chmod(keyFile, 0o600)
+
+	c.env["CAIO_LICENSE_SECRET"] = testSecret
+	var r struct {
+		KeyID   string `json:"key_id"`
+		Retired string `json:"retired"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("--json", "rotate-server-key", "--output", keyFile).stdout), &r); err != nil || r.Retired == "" || r.KeyID == r.Retired {
+		t.Fatalf("rotate-server-key: %+v %v", r, err)
+	}
+	if now, _ := os.ReadFile(keyFile); string(now) == string(raw) {
+		t.Fatal("rotate-server-key left the old key in the file")
+	}
+	if info, _ := os.Stat(keyFile); info.Mode().Perm() != 0o600 {
+		t.Fatalf("the rotated key file has mode %v", info.Mode().Perm())
+	}
+	delete(c.env, "CAIO_LICENSE_SECRET")
+	c.fails(1, "CONFIG", "has no certificate", "serve", "--addr", "127.0.0.1:0", "--server-key", copied)
 }
 
 func TestNewSecret(t *testing.T) {
@@ -333,11 +394,17 @@ func TestServeWarnsWithoutPinnedKey(t *testing.T) {
 	c := newCLI(t)
 	db, key := c.setup()
 	pub := c.ok("public-key").lastLine()
-	// Pinned, or proven with the secret at start (then pinned): no warning.
-	for _, tc := range []struct{ pinned, secret bool }{{false, false}, {true, false}, {false, true}} {
-		pinned := tc.pinned || tc.secret
+	// Pinned, proven with the secret at start (then pinned), or proven on
+	// this machine before (remembered in HOME): no warning. Only a
+	// stranger to the database, with neither, has its word alone.
+	stranger := t.TempDir()
+	for _, tc := range []struct{ pinned, secret, stranger bool }{{false, false, true}, {false, false, false}, {true, false, true}, {false, true, true}} {
+		pinned := tc.pinned || tc.secret || !tc.stranger
 		cmd := exec.Command(binary, "--db", db, "serve", "--addr", "127.0.0.1:0")
 		cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH")}
+		if tc.stranger {
+			cmd.Env[0] = "HOME=" + stranger
+		}
 		if tc.pinned {
 			cmd.Env = append(cmd.Env, "CAIO_LICENSE_PUBLIC_KEY="+pub)
 		}

@@ -111,6 +111,11 @@ address of its own: keep it off the network CAIO instances reach.`,
 				}
 			}
 			if keys == nil {
+				// Keys the secret proved (or a command made) on this
+				// machine, as the other commands use them.
+				keys = config.OpenTrustedKeys().Keys(store.Location())
+			}
+			if keys == nil {
 				a.warn("verifying license keys with the database's public keys, which anyone who can write the database could add to: pin them with CAIO_LICENSE_PUBLIC_KEY=\"$(manage-licenses public-key)\" (run with the secret)")
 			}
 			svc := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
@@ -118,6 +123,10 @@ address of its own: keep it off the network CAIO instances reach.`,
 			if key != nil {
 				if signer, err = config.Signer(c.Context(), svc, key); err != nil {
 					return err
+				}
+				if cert, err := servercert.Parse(signer.Certificate); err == nil &&
+					time.Now().After(licensing.ServerKeyRenewal(licensing.ServerCertificate{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter})) {
+					a.warn("the server key's certificate ends %s: start serve with the signing secret to renew it, or run 'manage-licenses rotate-server-key'", rfc3339(cert.NotAfter))
 				}
 			}
 			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"), signer)
@@ -210,7 +219,9 @@ func (a *app) startProver(ctx context.Context, store config.Store) (*licensing.S
 	if err != nil || secret == "" {
 		return nil, err
 	}
-	return licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine, SecretPolicy: secretstrength.Check}), nil
+	trusted := config.OpenTrustedKeys()
+	return licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine, SecretPolicy: secretstrength.Check,
+		OnProven: func(pubs []ed25519.PublicKey) { trusted.Remember(store.Location(), pubs) }}), nil
 }
 
 // maxRateKeys bounds the memory of each rate limiter: the buckets of the
@@ -218,34 +229,35 @@ func (a *app) startProver(ctx context.Context, store config.Store) (*licensing.S
 const maxRateKeys = 10000
 
 // serverKey reads the server key (--server-key FILE, CAIO_SERVER_KEY, or
-// ~/.caio/server_key), certifying a new one into ~/.caio/server_key when
-// there is none and the secret is at hand (prover); nil, after saying how,
-// when there is neither.
+// ~/.caio/server_key). With the secret at hand (prover), a key file is
+// kept current first: a new key is certified into it when there is none
+// or its certificate has less than a third of its term left (the old key
+// retired). Without a key and without the secret, nil after saying how.
 func (a *app) serverKey(c *cobra.Command, prover *licensing.Service, keyFile string) (ed25519.PrivateKey, error) {
-	if keyFile != "" {
+	if keyFile == "" {
+		key, err := config.ServerKeyFromEnv(c.Context())
+		if err != nil || key != nil {
+			return key, err
+		}
+		keyFile = config.DefaultServerKeyFile()
+	}
+	if prover != nil && keyFile != "" {
+		r, err := prover.RenewServerKey(c.Context(), config.ServerKeyFile(keyFile), licensing.Renewal{Days: licensing.DefaultServerKeyDays})
+		if err != nil {
+			return nil, err
+		}
+		if r.Renewed {
+			a.warn("certified a new server key %s (valid until %s), kept in %s", r.Certificate.KeyID, rfc3339(r.Certificate.NotAfter), keyFile)
+		}
+		if r.Retired != "" {
+			a.warn("server key %s retired: it was due for renewal", r.Retired)
+		}
+	}
+	if _, err := os.Stat(keyFile); keyFile != "" && err == nil {
 		return config.ServerKeyFromFile(keyFile)
 	}
-	key, err := config.ServerKeyFromEnv(c.Context())
-	if err != nil || key != nil {
-		return key, err
-	}
-	keyFile = config.DefaultServerKeyFile()
-	if _, err := os.Stat(keyFile); err == nil {
-		return config.ServerKeyFromFile(keyFile)
-	}
-	if prover == nil || keyFile == "" {
-		a.warn("no server key: answers are unsigned, and CAIO instances reject them. Certify one with 'manage-licenses certify-server-key --output %s' (needs the signing secret), or start serve once with the secret set", orDefault(keyFile, "FILE"))
-		return nil, nil
-	}
-	priv, cert, err := prover.CertifyServerKey(c.Context(), licensing.DefaultServerKeyDays)
-	if err != nil {
-		return nil, err
-	}
-	if err := writePrivateFile(keyFile, servercert.EncodePrivateKey(priv)+"\n"); err != nil {
-		return nil, err
-	}
-	a.warn("certified a new server key %s (valid until %s), kept in %s", cert.KeyID, rfc3339(cert.NotAfter), keyFile)
-	return priv, nil
+	a.warn("no server key: answers are unsigned, and CAIO instances reject them. Certify one with 'manage-licenses certify-server-key --output %s' (needs the signing secret), or start serve once with the secret set", orDefault(keyFile, "FILE"))
+	return nil, nil
 }
 
 func orDefault(s, def string) string {

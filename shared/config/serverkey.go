@@ -3,9 +3,13 @@ package config
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/awssecret"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -51,9 +55,26 @@ func ServerKeyFromEnv(ctx context.Context) (ed25519.PrivateKey, error) {
 }
 
 // ServerKeyFromFile reads a server key file (0600, written by
-// certify-server-key --output).
+// certify-server-key --output). Like ssh with its keys, it refuses a file
+// that group or others can read: another local user could have copied it,
+// and would sign answers as this server until its certificate ends.
 func ServerKeyFromFile(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, licensing.Wrap(licensing.CodeConfig, err, "cannot read the server key file %s: %v", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, licensing.Wrap(licensing.CodeConfig, err, "cannot read the server key file %s: %v", path, err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, licensing.Errorf(licensing.CodeConfig, "the server key file %s is not a regular file", path)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, licensing.Errorf(licensing.CodeConfig, "the server key file %s can be read by group or others (mode %04o): run 'chmod 600 %s', and rotate the key (manage-licenses rotate-server-key) if others could have copied it", path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return nil, licensing.Wrap(licensing.CodeConfig, err, "cannot read the server key file %s: %v", path, err)
 	}
@@ -70,5 +91,48 @@ func Signer(ctx context.Context, svc *licensing.Service, key ed25519.PrivateKey)
 	if err != nil {
 		return nil, err
 	}
-	return &httpapi.Signer{Key: key, Certificate: cert.Certificate}, nil
+	return &httpapi.Signer{Key: key, Certificate: cert.Certificate, NotAfter: cert.NotAfter}, nil
 }
+
+// ServerKeyFile keeps the server key in a file of mode 0600 (serve).
+type ServerKeyFile string
+
+// Load implements licensing.ServerKeyStore.
+func (f ServerKeyFile) Load(context.Context) (string, error) {
+	b, err := os.ReadFile(string(f))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+// Save implements licensing.ServerKeyStore: atomically, mode 0600, its
+// directory 0700.
+func (f ServerKeyFile) Save(_ context.Context, encoded string) error {
+	if err := os.MkdirAll(filepath.Dir(string(f)), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return atomicfile.Write(string(f), []byte(encoded+"\n"), 0o600)
+}
+
+func (f ServerKeyFile) String() string { return "the server key file " + string(f) }
+
+// ServerKeySecret keeps the server key in a Secrets Manager secret (the
+// stack's ServerKeySecretArn, which the activate function reads).
+type ServerKeySecret string
+
+// Load implements licensing.ServerKeyStore.
+func (s ServerKeySecret) Load(ctx context.Context) (string, error) {
+	v, err := awssecret.Fetch(ctx, string(s))
+	if errors.Is(err, awssecret.ErrNoValue) {
+		return "", nil
+	}
+	return v, err
+}
+
+// Save implements licensing.ServerKeyStore.
+func (s ServerKeySecret) Save(ctx context.Context, encoded string) error {
+	return awssecret.Put(ctx, string(s), encoded)
+}
+
+func (s ServerKeySecret) String() string { return "the secret " + string(s) }

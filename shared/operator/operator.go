@@ -25,6 +25,8 @@ type Handlers struct {
 	maintain func(context.Context) (any, error)
 	// reports, when set, is where stats {"report": true} puts the report.
 	reports ReportSink
+	// serverKeys, when set, is where the API's server key is renewed.
+	serverKeys licensing.ServerKeyStore
 }
 
 // ReportSink keeps a rendered report and returns a link to it.
@@ -41,6 +43,13 @@ type ReportLink struct {
 	Location  string    `json:"location"`
 	URL       string    `json:"url"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// WithServerKeyRenewal lets the generate function renew the API's server
+// key in store on its daily schedule ({"renew_server_key": true}).
+func (h *Handlers) WithServerKeyRenewal(store licensing.ServerKeyStore) *Handlers {
+	h.serverKeys = store
+	return h
 }
 
 // WithReports lets the stats function write the operator report.
@@ -100,6 +109,9 @@ type GenerateInput struct {
 	MaxActivationsPerDay int64  `json:"max_activations_per_day,omitempty"`
 	Email                string `json:"email,omitempty"`
 	SendEmail            bool   `json:"send_email,omitempty"`
+	// RenewServerKey (generate, alone): keep the API's server key current
+	// instead of minting, as the daily schedule does.
+	RenewServerKey bool `json:"renew_server_key,omitempty"`
 }
 
 func (in GenerateInput) request() licensing.GenerateRequest {
@@ -139,7 +151,22 @@ func (h *Handlers) Generate(ctx context.Context, input json.RawMessage) (any, er
 	if in.Email != "" || in.SendEmail {
 		return nil, licensing.Errorf(licensing.CodeBadRequest, "email and send_email belong to the distribute function")
 	}
+	if in.RenewServerKey {
+		return h.renewServerKey(ctx, in)
+	}
 	return h.svc.Generate(ctx, in.request())
+}
+
+// renewServerKey renews the server key when less than a third of its
+// certificate's term is left (the key it replaces is retired).
+func (h *Handlers) renewServerKey(ctx context.Context, in GenerateInput) (any, error) {
+	if in.CustomerID != "" || in.Tier != "" {
+		return nil, licensing.Errorf(licensing.CodeBadRequest, "renew_server_key goes alone: it mints no license")
+	}
+	if h.serverKeys == nil {
+		return nil, licensing.Errorf(licensing.CodeConfig, "this function has no server key to renew: set CAIO_SERVER_KEY_ARN to the stack's ServerKeySecretArn")
+	}
+	return h.svc.RenewServerKey(ctx, h.serverKeys, licensing.Renewal{Days: licensing.DefaultServerKeyDays})
 }
 
 // Distributed is the distribute function's result.
