@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -201,6 +202,15 @@ func unknownCommand(root *cobra.Command, err error) error {
 	return unknownCommandError{usageError{fmt.Errorf("%s; see 'manage-licenses --help'", first)}, root.SuggestionsFor(typed)}
 }
 
+// keyBody matches the signed body of a license key (which never holds a
+// dash), after its customer id.
+var keyBody = regexp.MustCompile(`(CAIO-v1-[A-Za-z0-9._-]+-)[A-Za-z0-9._]{16,}`)
+
+// redactKeys cuts license keys out of an error message: a key given where
+// the command wanted something else (cobra quotes it back) must not reach
+// a terminal log or a ticket.
+func redactKeys(msg string) string { return keyBody.ReplaceAllString(msg, "${1}…") }
+
 func (a *app) printError(err error) {
 	code := licensing.ErrorCode(err)
 	msg := licensing.ErrorMessage(err)
@@ -213,6 +223,7 @@ func (a *app) printError(err error) {
 	} else if code == licensing.CodeSecretMismatch && a.secretSource != "" {
 		msg = "the signing secret from " + a.secretSource + " does not match the secret this database was set up with: use the original secret"
 	}
+	msg = redactKeys(msg)
 	var unknown unknownCommandError
 	errors.As(err, &unknown)
 	if a.jsonOut {

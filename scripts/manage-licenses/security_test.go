@@ -65,6 +65,19 @@ func TestFirstSigningKeyIsRemembered(t *testing.T) {
 	other.fails(1, "PUBLIC_KEY_REQUIRED", "trusted public key", "verify-license", key)
 }
 
+// A key typed where a command wants something else is not echoed back.
+func TestMistypedKeyIsNotEchoed(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	_, key := c.setup()
+	for _, args := range [][]string{{"list-activations", key}, {"--json", "list-activations", key}, {key}} {
+		r := c.run(nil, args...)
+		if r.code != 2 || strings.Contains(r.stderr, key) || !strings.Contains(r.stderr, "CAIO-v1-CUST-001-…") {
+			t.Errorf("%v: exit %d %q", args[:len(args)-1], r.code, r.stderr)
+		}
+	}
+}
+
 // serve refuses a server key file that group or others can read, as ssh
 // does, and says how to fix it; rotate-server-key replaces the key and
 // drops the old one's certificate, so a copy of it starts no server.

@@ -272,7 +272,7 @@ func (c *Client) CheckOffline(key, instance string, file []byte) Result {
 }
 
 // errLeaseBounds: a lease that a genuine server never signs.
-var errLeaseBounds = errors.New("the lease ends after the license key or the certificate that vouches for it")
+var errLeaseBounds = errors.New("the lease lies outside the license key's life or the certificate that vouches for it")
 
 // verifyLease checks a lease token: online ones with the certified server
 // key, offline ones with a pinned key; that it names this key and
@@ -297,8 +297,8 @@ func (c *Client) verifyLease(token string, cert *servercert.Certificate, s *sess
 	if l, err = lease.Verify(token, pub); err != nil {
 		return l, err
 	}
-	if l.KeyDigest != lease.KeyDigest(s.key) || l.InstanceID != s.instance {
-		return l, errors.New("the lease is for another key or instance")
+	if l.KeyDigest != lease.KeyDigest(s.key) || l.InstanceID != s.instance || l.LicenseID != s.claims.LicenseID {
+		return l, errors.New("the lease is for another key, license or instance")
 	}
 	if l.ExpiresAt.After(s.claims.ExpiresAt) || l.RenewAfter.After(l.ExpiresAt) ||
 		(cert != nil && (l.ExpiresAt.After(cert.NotAfter) || l.IssuedAt.Before(cert.NotBefore))) {

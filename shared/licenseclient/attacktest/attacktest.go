@@ -104,6 +104,10 @@ func Run(t *testing.T, e Env) {
 		})
 		e.want(t, url, k["roomy"], "forged-old-cert", "check", 1, "BAD_SIGNATURE")
 	})
+	t.Run("forging server: a lease for another license", func(t *testing.T) {
+		url := forger(t, stolen, cert, func(f *forgery) { f.lease.LicenseID = "00112233445566778899aabbccddeeff" })
+		e.want(t, url, k["roomy"], "forged-license", "check", 1, "BAD_SIGNATURE")
+	})
 	t.Run("forging server: a lease for another instance", func(t *testing.T) {
 		url := forger(t, stolen, cert, func(f *forgery) { f.lease.InstanceID = "someone-else" })
 		e.want(t, url, k["roomy"], "forged-other", "check", 1, "BAD_SIGNATURE")
