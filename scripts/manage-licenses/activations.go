@@ -46,7 +46,12 @@ func (a *app) deactivateCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:     "deactivate KEY_OR_LICENSE_ID --instance-id ID",
 		Example: `  manage-licenses deactivate "$KEY" --instance-id instance-001`,
-		Short:   "Free an instance's seat",
+		Short:   "Free an instance's seat at once",
+		Long: `Free an instance's seat at once, for another instance to take. The instance
+learns it at its next renewal (NO_SEAT) and stops then; cut off from the
+server, it runs on the lease it holds until that ends. (An instance that
+deactivates itself through the API frees its seat only when its lease ends,
+since a copy of that lease verifies until then.)`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, done, err := a.service(c, config.Write, false)
@@ -54,7 +59,7 @@ func (a *app) deactivateCommand() *cobra.Command {
 				return err
 			}
 			defer done()
-			res, err := svc.Deactivate(c.Context(), licensing.SeatRequest{Key: args[0], InstanceID: instance})
+			res, err := svc.Deactivate(c.Context(), licensing.SeatRequest{Key: args[0], InstanceID: instance, Immediate: true})
 			if err != nil {
 				return err
 			}
@@ -94,9 +99,9 @@ func (a *app) listActivationsCommand() *cobra.Command {
 			}
 			now := time.Now()
 			switch status {
-			case "", licensing.SeatLive, licensing.SeatExpiredLease, licensing.SeatDeactivated:
+			case "", licensing.SeatLive, licensing.SeatReleasing, licensing.SeatExpiredLease, licensing.SeatDeactivated:
 			default:
-				return usageErrorf("--status %q: use %s, %s or %s", status, licensing.SeatLive, licensing.SeatExpiredLease, licensing.SeatDeactivated)
+				return usageErrorf("--status %q: use %s, %s, %s or %s", status, licensing.SeatLive, licensing.SeatReleasing, licensing.SeatExpiredLease, licensing.SeatDeactivated)
 			}
 			acts = limited(filtered(acts, func(ac licensing.Activation) bool {
 				return (customer == "" || ac.CustomerID == customer) && (status == "" || ac.State(now) == status)
@@ -121,7 +126,7 @@ func (a *app) listActivationsCommand() *cobra.Command {
 	}
 	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
 	c.Flags().StringVar(&customer, "customer", "", "only this customer's activations")
-	c.Flags().StringVar(&status, "status", "", "only seats in this state: "+licensing.SeatLive+", "+licensing.SeatExpiredLease+", "+licensing.SeatDeactivated)
+	c.Flags().StringVar(&status, "status", "", "only seats in this state: "+licensing.SeatLive+", "+licensing.SeatReleasing+", "+licensing.SeatExpiredLease+", "+licensing.SeatDeactivated)
 	c.Flags().IntVar(&limit, "limit", 0, "at most N (the first N in order; 0: all)")
 	return c
 }

@@ -111,7 +111,7 @@ func (a *app) addCompletions(root *cobra.Command) {
 		case "list-licenses":
 			flags["status"] = fixed(string(licensing.StatusActive), string(licensing.StatusExpired), string(licensing.StatusSuspended), string(licensing.StatusRevoked))
 		case "list-activations":
-			flags["status"] = fixed(licensing.SeatLive, licensing.SeatExpiredLease, licensing.SeatDeactivated)
+			flags["status"] = fixed(licensing.SeatLive, licensing.SeatReleasing, licensing.SeatExpiredLease, licensing.SeatDeactivated)
 		case "export-licenses":
 			flags["format"] = fixed("csv", "json")
 		case "export-events":

@@ -343,6 +343,9 @@ func (a *API) answer(ctx context.Context, r Request, path string, op func(contex
 		}
 	case PathDeactivate:
 		res.Code, res.Detail = CodeDeactivated, "instance "+seat.InstanceID+" deactivated; its seat is free"
+		if a := check.Activation; a != nil && a.DeactivatedAt != nil && a.DeactivatedAt.After(time.Now()) {
+			res.Detail = "instance " + seat.InstanceID + " deactivated; its seat is free once the lease it was given ends, " + a.DeactivatedAt.UTC().Format(time.RFC3339)
+		}
 		if !check.Changed {
 			res.Detail = "instance " + seat.InstanceID + " was already deactivated"
 		}

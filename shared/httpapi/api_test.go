@@ -242,6 +242,11 @@ func TestRateAndChurnLimits(t *testing.T) {
 		}
 		api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: httpapi.PathDeactivate, SourceIP: addr,
 			Header: http.Header{"X-Caio-Instance-Id": {fmt.Sprintf("c-%d", i)}}, Body: []byte(`{"license_key":"` + f.Keys["two-seats"] + `"}`)})
+		// The instance's deactivation keeps the seat until its lease ends;
+		// the operator frees it, so that the next fresh id needs a new seat.
+		if _, err := svc.Deactivate(context.Background(), licensing.SeatRequest{Key: f.Keys["two-seats"], InstanceID: fmt.Sprintf("c-%d", i), Immediate: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	before := f.EventCount(t)
 	r := call("203.0.113.2", f.Keys["two-seats"], "c-new")

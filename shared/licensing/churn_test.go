@@ -9,9 +9,11 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
-// The abuse: one key activates and deactivates fresh instance ids in a
-// loop, growing the database. New seats per rolling 24 hours are limited;
-// a refusal writes nothing; holders renewing their seat are never limited.
+// The abuse: one key activates fresh instance ids in a loop whose seats
+// are freed (here by the operator; an instance's own deactivation keeps
+// its seat until its lease ends), growing the database. New seats per
+// rolling 24 hours are limited; a refusal writes nothing; holders
+// renewing their seat are never limited.
 func TestChurnLimit(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -21,7 +23,7 @@ func TestChurnLimit(t *testing.T) {
 		if err := e.activate(key, id); err != nil {
 			t.Fatalf("activation %d: %v", i, err)
 		}
-		if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: id}); err != nil {
+		if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: id, Immediate: true}); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.advance(time.Minute)

@@ -213,17 +213,31 @@ func TestSeatsAreLimitedAndReused(t *testing.T) {
 		{"activate", "i-2", "", 2},
 		{"activate", "i-1", "", 2}, // refresh takes no second seat
 		{"activate", "i-3", licensing.CodeTooManyInstances, 2},
-		{"deactivate", "i-1", "", 1},
+		// The instance's own deactivation: its lease is still out there,
+		// so its seat stays taken until the lease ends...
+		{"deactivate", "i-1", "", 2},
+		{"activate", "i-3", licensing.CodeTooManyInstances, 2},
+		// ...and is its own to take back.
+		{"activate", "i-1", "", 2},
+		// The operator's frees it at once.
+		{"release", "i-1", "", 1},
 		{"activate", "i-3", "", 2},
 		{"activate", "i-1", licensing.CodeTooManyInstances, 2},
 		{"deactivate", "i-404", licensing.CodeNotFound, 2},
+		// A seat given back frees itself when its lease ends.
+		{"deactivate", "i-3", "", 2},
+		{"wait 73h", "", "", 0},
+		{"activate", "i-1", "", 1},
 	}
 	for i, s := range steps {
 		var err error
-		if s.op == "activate" {
+		switch s.op {
+		case "activate":
 			err = e.activate(key, s.instance)
-		} else {
-			_, err = e.svc.Deactivate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: s.instance})
+		case "wait 73h":
+			e.clock.advance(73 * time.Hour)
+		default:
+			_, err = e.svc.Deactivate(context.Background(), licensing.SeatRequest{Key: key, InstanceID: s.instance, Immediate: s.op == "release"})
 		}
 		if licensing.ErrorCode(err) != s.code {
 			t.Fatalf("step %d %s %s: got [%s] %v, want %q", i+1, s.op, s.instance, licensing.ErrorCode(err), err, s.code)
@@ -596,7 +610,7 @@ func TestRefusalsRideAlongWithTheNextWrite(t *testing.T) {
 		t.Fatalf("refusals wrote: %v, %d events (was %d)", got, e.eventCount(), events)
 	}
 	// The next write records them.
-	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1"}); err != nil {
+	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "i-1", Immediate: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.activate(key, "i-2"); err != nil {

@@ -68,8 +68,9 @@ func (l License) ActivationsPerDay() int64 {
 
 // SeatCounts are a license's activations at a time, by state.
 type SeatCounts struct {
-	// Live: seats held (lease unexpired, not deactivated); Offline is the
-	// part of them held by offline leases.
+	// Live: seats taken (lease unexpired, and not deactivated, or
+	// deactivated by its instance and taken until its lease ends);
+	// Offline is the part of them held by offline leases.
 	Live    int `json:"live"`
 	Offline int `json:"offline"`
 	// Expired: leases that ran out without a deactivation (dead instances);
@@ -132,6 +133,9 @@ const (
 	SeatLive         = "live"
 	SeatExpiredLease = "expired"
 	SeatDeactivated  = "deactivated"
+	// SeatReleasing: its instance deactivated it; it stays taken until the
+	// lease the instance was given ends.
+	SeatReleasing = "releasing"
 )
 
 // Holds reports whether the activation holds a seat at now: not
@@ -140,9 +144,22 @@ func (a Activation) Holds(now time.Time) bool {
 	return a.DeactivatedAt == nil && a.LeaseExpiresAt != nil && now.Before(*a.LeaseExpiresAt)
 }
 
-// State is live, expired (the lease ran out) or deactivated.
+// Occupies reports whether the activation takes up a seat at now: while it
+// holds it, and after its instance deactivated it, until the lease it was
+// given ends (DeactivatedAt is then that end). A lease already handed out
+// stays valid on the instance's host until then, whatever the instance
+// says: freeing the seat earlier would let a copy of the lease run beside
+// the seat's next holder.
+func (a Activation) Occupies(now time.Time) bool {
+	return a.LeaseExpiresAt != nil && now.Before(*a.LeaseExpiresAt) && (a.DeactivatedAt == nil || now.Before(*a.DeactivatedAt))
+}
+
+// State is live, releasing (deactivated by its instance, taken until its
+// lease ends), expired (the lease ran out) or deactivated.
 func (a Activation) State(now time.Time) string {
 	switch {
+	case a.DeactivatedAt != nil && a.Occupies(now):
+		return SeatReleasing
 	case a.DeactivatedAt != nil:
 		return SeatDeactivated
 	case a.Holds(now):

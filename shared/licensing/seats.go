@@ -21,6 +21,10 @@ type SeatRequest struct {
 	// renews a seat it holds (the count is then not needed to decide, and
 	// costs more than the rest of a renewal on a license of many seats).
 	CountSeats bool
+	// Immediate (deactivate, the operator's): the seat is free at once.
+	// An instance's own deactivation frees it when the lease it was given
+	// ends, since a copy of that lease verifies until then.
+	Immediate bool
 }
 
 // Check is the outcome of a key check. When the key verified but the
@@ -141,6 +145,9 @@ func (s *Service) activateTx(tx Tx, r SeatRequest, now time.Time, kind string, l
 func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatRequest, act Activation, existing bool, now time.Time, kind string, lease time.Duration) (Check, error) {
 	out := Check{Claims: claims, License: lic}
 	renewal := existing && act.Holds(now)
+	// An instance that deactivated itself still occupies its seat until
+	// its lease ends: activating again takes that seat back, not another.
+	reclaim := existing && !renewal && act.Occupies(now)
 	used := 0
 	if !renewal || r.CountSeats {
 		var err error
@@ -149,9 +156,13 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 		}
 	}
 	event := EventActivationRefreshed
-	if !renewal {
+	if reclaim {
+		event = EventActivationCreated
+		act.DeactivatedAt = nil
+	}
+	if !renewal && !reclaim {
 		if used >= int(lic.MaxInstances) {
-			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use: deactivate an instance, wait for a dead instance's lease to run out, or raise max instances (manage-licenses update-license --max-instances)", lic.MaxInstances)
+			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use (a seat its instance gave back stays taken until the lease it was given ends): deactivate an instance (manage-licenses deactivate frees its seat at once), wait for a dead instance's lease to run out, or raise max instances (manage-licenses update-license --max-instances)", lic.MaxInstances)
 		}
 		// The churn limit: seats newly taken per rolling 24 hours. Holders
 		// renewing their seat are never counted.
@@ -282,9 +293,12 @@ func errNoSeat(instance string) error {
 	return Errorf(CodeNoSeat, "instance %q holds no seat on this license (never activated, or deactivated): activate it to take a seat", instance)
 }
 
-// Deactivate frees an instance's seat. It works whatever the license's
-// status, so that seats can always be released. Deactivating an instance
-// that already released its seat succeeds and changes nothing.
+// Deactivate gives an instance's seat back. It works whatever the
+// license's status, so that seats can always be released. The seat is free
+// for another instance once the lease the instance was given ends (at
+// once with Immediate, the operator's choice, or when it holds no live
+// lease). Deactivating again succeeds and changes nothing, but for the
+// operator's, which frees a seat still taken by its lease.
 func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) {
 	if err := r.validate(true); err != nil {
 		return Check{}, err
@@ -305,15 +319,23 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 			return false, err
 		}
 		out.Activation = &act
-		if act.DeactivatedAt != nil {
+		releasing := act.DeactivatedAt != nil && act.DeactivatedAt.After(now)
+		if act.DeactivatedAt != nil && !(r.Immediate && releasing) {
 			return false, nil
 		}
-		act.DeactivatedAt = &now
+		// The instance's own deactivation keeps the seat taken until its
+		// lease ends; the operator's frees it now.
+		until, detail := now, ""
+		if !r.Immediate && act.Holds(now) {
+			until = *act.LeaseExpiresAt
+			detail = "seat taken until its lease ends " + until.Format(time.RFC3339)
+		}
+		act.DeactivatedAt = &until
 		if err := tx.PutActivation(act); err != nil {
 			return false, err
 		}
 		out.Changed = true
-		return true, s.event(tx, now, EventActivationDeactivated, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, InstanceID: r.InstanceID})
+		return true, s.event(tx, now, EventActivationDeactivated, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, InstanceID: r.InstanceID, Detail: detail})
 	})
 	return out, err
 }

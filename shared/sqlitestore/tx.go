@@ -352,21 +352,25 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 		kind, nullableTS(a.LeaseIssuedAt), nullableTS(a.LeaseExpiresAt))
 }
 
-// ActiveInstances implements licensing.Tx: seats whose lease runs past now.
+// ActiveInstances implements licensing.Tx: seats whose lease runs past
+// now, those given back by their instance included (deactivated_at is then
+// the lease's end, after now; see licensing.Activation.Occupies). Two
+// counts, so that the first keeps its covering partial index.
 func (t *Tx) ActiveInstances(licenseID string, now time.Time) (int, error) {
 	var n int
-	err := t.queryRow(`SELECT count(*) FROM activations
-		WHERE license_id = ? AND deactivated_at IS NULL AND lease_expires_at > ?`, licenseID, ts(now)).Scan(&n)
+	err := t.queryRow(`SELECT
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at IS NULL AND lease_expires_at > ?2) +
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2)`, licenseID, ts(now)).Scan(&n)
 	return n, err
 }
 
 // SeatCounts implements licensing.Tx.
 func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) {
 	rows, err := t.query(`SELECT license_id,
-			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1),
+			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1),
 			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
-			count(*) FILTER (WHERE deactivated_at IS NOT NULL),
-			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1 AND kind = 'offline')
+			count(*) FILTER (WHERE deactivated_at <= ?1),
+			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1 AND kind = 'offline')
 		FROM activations GROUP BY license_id`, ts(now))
 	if err != nil {
 		return nil, err
@@ -388,10 +392,10 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 func (t *Tx) SeatTotals(now time.Time) (licensing.SeatCounts, error) {
 	var c licensing.SeatCounts
 	err := t.queryRow(`SELECT
-			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1),
+			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1),
 			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
-			count(*) FILTER (WHERE deactivated_at IS NOT NULL),
-			count(*) FILTER (WHERE deactivated_at IS NULL AND lease_expires_at > ?1 AND kind = 'offline')
+			count(*) FILTER (WHERE deactivated_at <= ?1),
+			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1 AND kind = 'offline')
 		FROM activations`, ts(now)).Scan(&c.Live, &c.Expired, &c.Deactivated, &c.Offline)
 	return c, err
 }
@@ -569,7 +573,7 @@ func (t *Tx) ExpiringLicenses(now, until time.Time) ([]licensing.ExpiringLicense
 func (t *Tx) CustomerSeats(now time.Time) ([]licensing.CustomerSeats, error) {
 	return queryAll(t, `SELECT c.id, c.name,
 			coalesce(sum((SELECT count(*) FROM activations a WHERE a.license_id = l.id
-				AND a.deactivated_at IS NULL AND a.lease_expires_at > ?1)), 0),
+				AND (a.deactivated_at IS NULL OR a.deactivated_at > ?1) AND a.lease_expires_at > ?1)), 0),
 			coalesce(sum(l.max_instances), 0)
 		FROM customers c JOIN licenses l ON l.customer_id = c.id
 		WHERE l.status = 'active' AND l.expires_at > ?1

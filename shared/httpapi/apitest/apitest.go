@@ -57,7 +57,7 @@ type Fixture struct {
 	// ago, as a thief may hold one.
 	ExpiredServerKey string
 	// Keys by name: two-seats, roomy, suspended, revoked, expired (in the
-	// database), unknown; one-seat and revoke-me with one-minute leases;
+	// database), unknown; one-seat, solo and revoke-me with one-minute leases;
 	// expired-key, whose own expiry (in the key) has passed.
 	Keys map[string]string
 }
@@ -98,6 +98,7 @@ func NewFixture(t testing.TB, dir string) *Fixture {
 	leaseSeconds = licensing.MinLeaseSeconds
 	gen("one-seat", 1)
 	gen("revoke-me", 2)
+	gen("solo", 1)
 	// Made 60 days ago for 30 days: the key itself says it has expired;
 	// and a server key whose certificate ended with it.
 	before := licensing.New(licensing.Config{Store: store, Actor: "apitest", Secret: Secret,
@@ -240,10 +241,11 @@ func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 		{"limit holds", post(activate, k["two-seats"], inst("instance-003"), nil), 409, "TOO_MANY_INSTANCES", true, "", false},
 		{"older client without instance id", post(activate, k["roomy"], nil, nil), 200, "VALID", true, "ip:" + sourceIP, false},
 		{"deactivate needs an instance id", post(deactivate, k["two-seats"], nil, nil), 400, "INSTANCE_ID_REQUIRED", false, "", false},
-		{"deactivate frees a seat", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001", false},
+		{"deactivate gives a seat back", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001", false},
 		{"deactivate again is harmless", post(deactivate, k["two-seats"], inst("instance-001"), nil), 200, "DEACTIVATED", true, "instance-001", false},
-		{"the freed seat is taken", post(activate, k["two-seats"], inst("instance-003"), nil), 200, "VALID", true, "instance-003", false},
+		{"a seat given back stays taken until its lease ends", post(activate, k["two-seats"], inst("instance-003"), nil), 409, "TOO_MANY_INSTANCES", true, "", false},
 		{"validate of a deactivated instance", post(validate, k["two-seats"], inst("instance-001"), nil), 409, "NO_SEAT", true, "", false},
+		{"the instance takes its own seat back", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001", false},
 		{"validate of an instance never seen", post(validate, k["roomy"], inst("never-activated"), nil), 409, "NO_SEAT", true, "", false},
 		{"NFD spelling activates", post(activate, k["roomy"], nil, map[string]any{"instance_id": "cafe\u0301-1"}), 200, "VALID", true, "caf\u00e9-1", false},
 		{"NFC spelling is the same seat", post(validate, k["roomy"], inst("caf\u00e9-1"), nil), 200, "VALID", true, "caf\u00e9-1", false},

@@ -130,13 +130,32 @@ func Run(t *testing.T, e Env) {
 		n1 := e.instance(t, "n1")
 		first := n1.want(t, e.URL, key, "activate", 0, "VALID")
 		e.operator(t, func(ctx context.Context, svc *licensing.Service) error {
-			_, err := svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "n1"})
+			_, err := svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "n1", Immediate: true})
 			return err
 		})
 		e.want(t, e.URL, key, "n2", "activate", 0, "VALID")
 		time.Sleep(time.Until(first.Lease.RenewAfter.Add(time.Second)))
 		n1.want(t, e.URL, key, "check", 1, "NO_SEAT")
 		n1.want(t, e.URL, key, "check", 1, "TOO_MANY_INSTANCES")
+	})
+	t.Run("deactivating with a copy of the lease kept frees no seat for another", func(t *testing.T) {
+		key := k["solo"]
+		n1 := e.instance(t, "n1")
+		n1.want(t, e.URL, key, "activate", 0, "VALID")
+		saved := t.TempDir()
+		if err := os.CopyFS(saved, os.DirFS(n1.state)); err != nil {
+			t.Fatal(err)
+		}
+		n1.want(t, e.URL, key, "deactivate", 0, "DEACTIVATED")
+		os.RemoveAll(n1.state)
+		if err := os.CopyFS(n1.state, os.DirFS(saved)); err != nil {
+			t.Fatal(err)
+		}
+		// The restored copy runs on its lease, as a host cut off from the
+		// server would; the seat is still its, so nobody runs beside it.
+		n1.want(t, e.URL, key, "check", 0, "VALID")
+		e.want(t, e.URL, key, "n2", "activate", 1, "TOO_MANY_INSTANCES")
+		e.want(t, e.URL, key, "n3", "check", 1, "TOO_MANY_INSTANCES")
 	})
 	t.Run("a revoked key stops at its next renewal", func(t *testing.T) {
 		t.Parallel()
