@@ -22,13 +22,20 @@ import (
 // MaxLen is the longest id, in bytes of UTF-8 (after normalisation).
 const MaxLen = 128
 
-// Normalize returns the NFC form of id: NFC and NFD spellings of one name
+// Normalize returns the NFC form of id, with every space character (no-
+// break, narrow, figure, thin, ideographic...) as U+0020: NFC and NFD
+// spellings of one name, and names that differ only in the kind of space,
 // are one instance.
 func Normalize(id string) string {
 	if !utf8.ValidString(id) {
 		return id // refused by Check; never "repaired" into another id
 	}
-	return norm.NFC.String(id)
+	return strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Zs, r) {
+			return ' '
+		}
+		return r
+	}, norm.NFC.String(id))
 }
 
 // ErrRequired is returned for an empty id.

@@ -367,6 +367,9 @@ func (c *Client) call(ctx context.Context, path string, s *session) Result {
 	case ans.Valid:
 		// A genuine server answers an instance with a lease or a refusal.
 		return fallback(CodeNoLease, "the server's answer carries no lease for this instance, and CAIO runs only on its own lease")
+	case transient[ans.Code]:
+		// Load or trouble on the server's side says nothing of the license.
+		return fallback(ans.Code, "the license server could not answer now ("+ans.Detail+")")
 	default:
 		// A signed refusal about this key and instance is the server's
 		// word: no running on the lease.
@@ -379,6 +382,10 @@ func (c *Client) call(ctx context.Context, path string, s *session) Result {
 }
 
 var errBadSignature = errors.New("bad signature")
+
+// transient are the API's codes that are no verdict on the license: the
+// instance carries on on its lease, as through an outage.
+var transient = map[string]bool{"RATE_LIMITED": true, "BUSY": true, "UNKNOWN_OUTCOME": true, "INTERNAL": true}
 
 type certificate struct {
 	servercert.Certificate
@@ -430,6 +437,11 @@ func (c *Client) attempt(ctx context.Context, path string, s *session, body []by
 	}
 	asked := servercert.Asked{Route: path, Nonce: nonce, Key: s.key, Instance: s.instance}
 	sc, at, err := servercert.VerifyAnswer(resp.Header, resp.StatusCode, asked, raw, c.cfg.PublicKeys, s.clock())
+	if err != nil && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+		// An unsigned error page (a proxy or a gateway in the way) is an
+		// outage, retried like one, not a forgery.
+		return ans, nil, at, true, fmt.Errorf("the server answered %d", resp.StatusCode)
+	}
 	if err != nil {
 		return ans, nil, at, false, fmt.Errorf("%w: %v", errBadSignature, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licenseclient"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
@@ -37,6 +38,7 @@ func TestMain(m *testing.M) {
 type server struct {
 	f   *apitest.Fixture
 	svc *licensing.Service // with the secret, for offline leases
+	api *httpapi.API
 	url string
 }
 
@@ -55,7 +57,7 @@ func startServer(t testing.TB) *server {
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", nil, func(a net.Addr) { addr <- a }) }()
-	s := &server{f: f, url: "http://" + (<-addr).String(),
+	s := &server{f: f, api: api, url: "http://" + (<-addr).String(),
 		svc: licensing.New(licensing.Config{Store: store, Actor: "test", Secret: apitest.Secret})}
 	t.Cleanup(func() { cancel(); <-done })
 	return s
@@ -124,10 +126,12 @@ func TestActivateCheckDeactivate(t *testing.T) {
 		t.Fatalf("check after renew-after did not ask the server: %+v", r)
 	}
 	want(t, "deactivate", c.Deactivate(ctx, key, "node-1"), true, "DEACTIVATED")
-	// The seat is free for another instance; a third does not fit.
+	// node-1's seat stays taken until the lease it was given ends (a copy
+	// of it would run until then): node-2 takes the other seat, node-3
+	// finds none, and node-1 may take its own back.
 	want(t, "activate node-2", c.Activate(ctx, key, "node-2"), true, "VALID")
-	want(t, "activate node-3", c.Activate(ctx, key, "node-3"), true, "VALID")
-	want(t, "activate node-4", c.Activate(ctx, key, "node-4"), false, "TOO_MANY_INSTANCES")
+	want(t, "activate node-3", c.Activate(ctx, key, "node-3"), false, "TOO_MANY_INSTANCES")
+	want(t, "activate node-1 again", c.Activate(ctx, key, "node-1"), true, "VALID")
 	// Signed refusals come through as the API's codes.
 	want(t, "revoked", c.Activate(ctx, s.f.Keys["revoked"], "node-1"), false, "REVOKED")
 	want(t, "unknown to the server", c.Activate(ctx, s.f.Keys["unknown"], "node-1"), false, "NOT_FOUND")
@@ -257,6 +261,37 @@ func TestOutageRunsOnTheLease(t *testing.T) {
 	want(t, "check after the lease", c.Check(ctx, s.f.Keys["roomy"], "node-1"), false, "LEASE_EXPIRED")
 	// Never activated, the outage is just that.
 	want(t, "no lease", c.Check(ctx, s.f.Keys["roomy"], "node-2"), false, "SERVER_UNREACHABLE")
+
+	// An error page from something in the way (unsigned 503 or 429), and a
+	// signed "busy" or "rate limited", are outages too: the lease carries
+	// on and is kept.
+	clk, dir = &clock{t: time.Now()}, t.TempDir()
+	r = newClient(t, s, s.url, dir, clk).Activate(ctx, s.f.Keys["roomy"], "node-3")
+	want(t, "activate node-3", r, true, "VALID")
+	clk.set(r.Lease.RenewAfter.Add(time.Hour))
+	for _, page := range []struct {
+		status int
+		body   string
+	}{{503, "Service Unavailable"}, {429, "Too Many Requests"}} {
+		url := hostile(t, s.url, func(resp *http.Response) error {
+			resp.StatusCode = page.status
+			setBody(resp, []byte(page.body))
+			return nil
+		})
+		got := newClient(t, s, url, dir, clk).Check(ctx, s.f.Keys["roomy"], "node-3")
+		if !got.OK || !got.FromLease || !strings.Contains(got.Detail, fmt.Sprint(page.status)) {
+			t.Fatalf("an unsigned %d: %+v", page.status, got)
+		}
+	}
+	limited := startServer(t)
+	limited.api.SetLimits(httpapi.Limits{PerKey: ratelimit.New(0.001, 1, 10)})
+	lc := newClient(t, limited, limited.url, t.TempDir(), nil)
+	want(t, "activate before the limit", lc.Activate(ctx, limited.f.Keys["roomy"], "node-1"), true, "VALID")
+	got = lc.Activate(ctx, limited.f.Keys["roomy"], "node-1")
+	want(t, "a signed RATE_LIMITED", got, true, "VALID")
+	if !got.FromLease || !strings.Contains(got.Detail, "could not answer now") {
+		t.Fatalf("rate limited: %+v", got)
+	}
 }
 
 // A tampered state file is discarded, never trusted.
