@@ -52,7 +52,7 @@ learns it at its next renewal (NO_SEAT) and stops then; cut off from the
 server, it runs on the lease it holds until that ends. (An instance that
 deactivates itself through the API frees its seat only when its lease ends,
 since a copy of that lease verifies until then.)`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, done, err := a.service(c, config.Write, false)
 			if err != nil {
