@@ -186,7 +186,8 @@ func TestLeasesAgainstServe(t *testing.T) {
 		b.want("activate", key, 0, "VALID")
 		a.want("check", key, 1, "TOO_MANY_INSTANCES")
 		b.want("deactivate", key, 0, "DEACTIVATED")
-		if r := s.run(manage, "list-activations", "--license-key", key); !strings.Contains(r.stdout, "expired") || !strings.Contains(r.stdout, "deactivated") {
+		// node-b gave its seat back; it stays taken until node-b's lease ends.
+		if r := s.run(manage, "list-activations", "--license-key", key); !strings.Contains(r.stdout, "expired") || !strings.Contains(r.stdout, "releasing") {
 			t.Fatalf("list-activations does not show seats apart:\n%s", r.stdout)
 		}
 	})
