@@ -179,12 +179,15 @@ func privateSidecars(path string) error {
 	perm := info.Mode().Perm()
 	for _, suffix := range []string{"-wal", "-shm"} {
 		p := path + suffix
+		// Created empty with the database's mode, they never exist with a
+		// wider one (SQLite's modeof narrows a file only after creating
+		// it). An empty WAL is a WAL with no frames. Never removed here:
+		// another process's connection may have opened this very file
+		// meanwhile, and unlinking it would cut that writer off from the
+		// WAL everyone else reads (seen as "disk I/O error" under load).
 		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
 		if err == nil {
 			f.Close()
-			if suffix == "-wal" {
-				os.Remove(p) // only the index may pre-exist empty
-			}
 			continue
 		}
 		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&^perm != 0 {
