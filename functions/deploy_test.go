@@ -141,7 +141,8 @@ func TestDeployScript(t *testing.T) {
 	}
 
 	deploy := func(extra ...string) (string, string, int) {
-		cmd := exec.Command("bash", append([]string{"scripts/deploy.sh", "--stack-name", "caio-test"}, extra...)...)
+		// As docs/deployment.md prints it: the script itself, not bash.
+		cmd := exec.Command("./scripts/deploy.sh", append([]string{"--stack-name", "caio-test"}, extra...)...)
 		cmd.Dir = repoRoot(t)
 		cmd.Env = []string{"HOME=" + home, "PATH=" + filepath.Dir(sam) + ":" + os.Getenv("PATH"), "GOCACHE=" + goEnv(t, "GOCACHE"), "GOPATH=" + goEnv(t, "GOPATH")}
 		for k, v := range env {
@@ -179,7 +180,7 @@ func TestDeployScript(t *testing.T) {
 	}
 
 	// From zero.
-	stdout, stderr, code := deploy()
+	stdout, stderr, code := deploy("--region", "us-east-1")
 	if code != 0 {
 		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -193,6 +194,11 @@ func TestDeployScript(t *testing.T) {
 	for i := range want {
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Fatalf("sam call %d: %q, want %s", i, got[i], want[i])
+		}
+		// SAM reads AWS_DEFAULT_REGION or the profile, not AWS_REGION:
+		// it is told the region the CLI steps use.
+		if want[i] != "build" && !strings.Contains(got[i], "--region us-east-1") {
+			t.Fatalf("sam call %d: %q, without --region us-east-1", i, got[i])
 		}
 	}
 	if !strings.Contains(got[2], "LicensePublicKey= ") && !strings.HasSuffix(got[2], "LicensePublicKey=") || !strings.Contains(got[4], "LicensePublicKey="+pub) {
@@ -256,7 +262,7 @@ func TestDeployScript(t *testing.T) {
 
 	// A missing tool stops it before anything happens.
 	n := len(calls())
-	cmd := exec.Command("bash", "scripts/deploy.sh")
+	cmd := exec.Command("./scripts/deploy.sh")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin", "SAM=sam-not-installed", "AWS_REGION=us-east-1"}
 	out, err := cmd.CombinedOutput()
@@ -287,13 +293,23 @@ func TestActivateRefusesToStartWithoutPublicKey(t *testing.T) {
 	}
 }
 
-// Every shell script parses and passes shellcheck.
+// Every shell script parses, passes shellcheck, and is committed
+// executable: the docs tell people to run ./scripts/x.sh, which a mode of
+// 644 answers with "Permission denied".
 func TestShellScripts(t *testing.T) {
 	if _, err := exec.LookPath("shellcheck"); err != nil {
 		t.Fatal("shellcheck is not installed: run 'make deps'")
 	}
 	for _, script := range []string{"scripts/deploy.sh", "scripts/local-aws.sh", ".ci/run"} {
 		path := filepath.Join(repoRoot(t), script)
+		cmd := exec.Command("git", "ls-files", "-s", script)
+		cmd.Dir = repoRoot(t)
+		if out, err := cmd.Output(); err == nil && !strings.HasPrefix(string(out), "100755 ") {
+			t.Errorf("%s is committed as %q: want mode 100755 (git update-index --chmod=+x %s)", script, strings.Fields(string(out) + " ?")[0], script)
+		}
+		if info, err := os.Stat(path); err != nil || info.Mode().Perm()&0o111 == 0 {
+			t.Errorf("%s is not executable here: %v", script, err)
+		}
 		if out, err := exec.Command("bash", "-n", path).CombinedOutput(); err != nil {
 			t.Errorf("bash -n %s: %v\n%s", script, err, out)
 		}

@@ -118,7 +118,7 @@ func TestSamLocalInvokeAsDocumented(t *testing.T) {
 	}
 
 	state := t.TempDir()
-	cmd := exec.Command("bash", "scripts/local-aws.sh")
+	cmd := exec.Command("./scripts/local-aws.sh") // as the docs print it
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "CAIO_LOCAL_AWS_DIR="+state, "CAIO_TEST_TOOLS="+testtools.Dir())
 	stdout, _ := cmd.StdoutPipe()

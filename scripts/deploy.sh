@@ -38,7 +38,7 @@ step() { printf '\n==> %s\n' "$*"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--stack-name) stack="${2:?--stack-name needs a value}"; shift 2 ;;
-	--region) export AWS_REGION="${2:?--region needs a value}"; shift 2 ;;
+	--region) AWS_REGION="${2:?--region needs a value}"; AWS_DEFAULT_REGION="$2"; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) printf 'deploy: unknown argument %s (see --help)\n' "$1" >&2; exit 2 ;;
 	esac
@@ -53,7 +53,11 @@ need go "install Go 1.26 or later"
 need make "install make (Debian: apt-get install make)"
 need jq "install jq (Debian: apt-get install jq)"
 need curl "install curl (Debian: apt-get install curl)"
-[ -n "${AWS_REGION:-${AWS_DEFAULT_REGION:-}}" ] || die "no AWS region: pass --region REGION or set AWS_REGION"
+region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+[ -n "$region" ] || die "no AWS region: pass --region REGION or set AWS_REGION"
+# One region for every step: the Go CLI reads AWS_REGION, SAM (botocore)
+# AWS_DEFAULT_REGION or the profile, so both are set, and sam is told too.
+export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
 
 cli=bin/manage-licenses
 check=bin/license-check
@@ -69,7 +73,7 @@ run() {
 outputs() {
 	local out err
 	err=$(mktemp)
-	if out=$("$sam_cmd" list stack-outputs --stack-name "$stack" --output json 2>"$err"); then
+	if out=$("$sam_cmd" list stack-outputs --stack-name "$stack" --region "$region" --output json 2>"$err"); then
 		rm -f "$err"
 		printf '%s' "$out"
 		return 0
@@ -86,7 +90,7 @@ output() { jq -r --arg k "$1" '.[] | select(.OutputKey == $k) | .OutputValue' <<
 
 deploy() {
 	# shellcheck disable=SC2086 # CAIO_PARAMETERS is a list of Key=Value words
-	run "sam deploy" "$sam_cmd" deploy --stack-name "$stack" --resolve-s3 \
+	run "sam deploy" "$sam_cmd" deploy --stack-name "$stack" --region "$region" --resolve-s3 \
 		--capabilities CAPABILITY_IAM --no-confirm-changeset --no-fail-on-empty-changeset \
 		--parameter-overrides "LicensePublicKey=$1" ${CAIO_PARAMETERS:-}
 }
