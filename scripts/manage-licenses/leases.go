@@ -58,7 +58,7 @@ leases only until its certificate ends.`,
 			}
 			encoded := servercert.EncodePrivateKey(priv)
 			if output != "" {
-				if err := writePrivateFile(output, encoded+"\n"); err != nil {
+				if err := config.WritePrivateFile(output, encoded+"\n"); err != nil {
 					return err
 				}
 			}
@@ -116,8 +116,8 @@ themselves once less than a third of a certificate's term is left.`,
 				return err
 			}
 			defer done()
-			var store licensing.ServerKeyStore = config.ServerKeyFile(orDefault(output, config.DefaultServerKeyFile()))
 			where := orDefault(output, config.DefaultServerKeyFile())
+			var store licensing.ServerKeyStore = config.ServerKeyFile(where)
 			if toSecret != "" {
 				store, where = config.ServerKeySecret(toSecret), toSecret
 			}
@@ -195,7 +195,7 @@ the instance is deactivated.`,
 			file := offlineLeaseFile{Format: OfflineLeaseFormat, Lease: ol.Token, LicenseID: ol.Lease.LicenseID,
 				InstanceID: ol.Lease.InstanceID, ExpiresAt: rfc3339(ol.Lease.ExpiresAt)}
 			b, _ := json.MarshalIndent(file, "", "  ")
-			if err := writePrivateFile(output, string(b)+"\n"); err != nil {
+			if err := config.WritePrivateFile(output, string(b)+"\n"); err != nil {
 				return err
 			}
 			if a.jsonOut {

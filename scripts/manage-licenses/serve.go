@@ -4,20 +4,16 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -253,8 +249,10 @@ func (a *app) serverKey(c *cobra.Command, prover *licensing.Service, keyFile str
 			a.warn("server key %s retired: it was due for renewal", r.Retired)
 		}
 	}
-	if _, err := os.Stat(keyFile); keyFile != "" && err == nil {
-		return config.ServerKeyFromFile(keyFile)
+	if keyFile != "" {
+		if _, err := os.Stat(keyFile); err == nil {
+			return config.ServerKeyFromFile(keyFile)
+		}
 	}
 	a.warn("no server key: answers are unsigned, and CAIO instances reject them. Certify one with 'manage-licenses certify-server-key --output %s' (needs the signing secret), or start serve once with the secret set", orDefault(keyFile, "FILE"))
 	return nil, nil
@@ -265,16 +263,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// writePrivateFile writes a secret file: mode 0600, its directory 0700,
-// atomically, never through a symlink.
-func writePrivateFile(path, content string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return licensing.Wrap(licensing.CodeConfig, err, "cannot create the directory of %s: %v", path, err)
-	}
-	if err := atomicfile.Write(path, []byte(content), 0o600); err != nil {
-		return licensing.Wrap(licensing.CodeConfig, err, "cannot write %s: %v", path, err)
-	}
-	return nil
 }

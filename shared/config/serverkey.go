@@ -106,13 +106,21 @@ func (f ServerKeyFile) Load(context.Context) (string, error) {
 	return string(b), err
 }
 
-// Save implements licensing.ServerKeyStore: atomically, mode 0600, its
-// directory 0700.
+// Save implements licensing.ServerKeyStore.
 func (f ServerKeyFile) Save(_ context.Context, encoded string) error {
-	if err := os.MkdirAll(filepath.Dir(string(f)), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+	return WritePrivateFile(string(f), encoded+"\n")
+}
+
+// WritePrivateFile writes a secret file (a server key, an offline lease):
+// mode 0600, its directory 0700, atomically, never through a symlink.
+func WritePrivateFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return licensing.Wrap(licensing.CodeConfig, err, "cannot create the directory of %s: %v", path, err)
 	}
-	return atomicfile.Write(string(f), []byte(encoded+"\n"), 0o600)
+	if err := atomicfile.Write(path, []byte(content), 0o600); err != nil {
+		return licensing.Wrap(licensing.CodeConfig, err, "cannot write %s: %v", path, err)
+	}
+	return nil
 }
 
 func (f ServerKeyFile) String() string { return "the server key file " + string(f) }

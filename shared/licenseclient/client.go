@@ -161,7 +161,7 @@ func (c *Client) begin(key, instance string) (*session, *Result) {
 		return nil, &r
 	}
 	s := &session{key: key, instance: instance, claims: claims, now: c.now()}
-	s.st = c.loadState(key, instance, claims)
+	s.st = c.loadState(s)
 	if s.now.Before(s.st.LatestSeen.Add(-c.cfg.ClockTolerance)) {
 		r := refused(CodeClockRollback, "the local clock (%s) is behind a time already seen (%s): fix the clock", s.now.Format(time.RFC3339), s.st.LatestSeen.Format(time.RFC3339))
 		r.Claims = &claims

@@ -10,7 +10,6 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
-	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
@@ -47,9 +46,9 @@ func (c *Client) statePath(key, instance string) string {
 // dropped (the time seen is kept only with a lease that verifies, or as
 // the lease's own issue time). A lease must still verify as when it came:
 // for this key and instance, within the key's life and its certificate's.
-func (c *Client) loadState(key, instance string, claims licensekey.Claims) *state {
+func (c *Client) loadState(s *session) *state {
 	st := &state{}
-	path := c.statePath(key, instance)
+	path := c.statePath(s.key, s.instance)
 	if path == "" {
 		return st
 	}
@@ -71,7 +70,7 @@ func (c *Client) loadState(key, instance string, claims licensekey.Claims) *stat
 		}
 	}
 	if err == nil {
-		l, err = c.verifyLease(st.LeaseToken, cert, &session{key: key, instance: instance, claims: claims})
+		l, err = c.verifyLease(st.LeaseToken, cert, s)
 	}
 	if err != nil {
 		os.Remove(path)
