@@ -58,6 +58,9 @@ func TestFirstSigningKeyIsRemembered(t *testing.T) {
 	}
 	c.ok("verify-license", key)
 	c.ok("track-activation", key, "--instance-id", "node-1")
+	if r := c.ok("public-key"); strings.Contains(r.stderr, "unverified") {
+		t.Fatalf("public-key calls the key this machine made unverified: %q", r.stderr)
+	}
 	// Another user's home has no such memory: the database's word alone
 	// is not enough.
 	other := newCLI(t)
