@@ -4,6 +4,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,22 +33,92 @@ type DB struct {
 	// Explicit is true when the path came from --db or CAIO_LICENSE_DB_PATH:
 	// such a path must exist, so that a typo never creates a new database.
 	Explicit bool
+	// Source is where Path came from ("--db", CAIO_LICENSE_DB_PATH, or ""
+	// for the default): a hint names what the operator actually used.
+	Source string
 }
 
 // ResolveDB picks the database: the flag, else CAIO_LICENSE_DB_PATH, else
 // ~/.caio/caio_licenses.db.
 func ResolveDB(flag string) (DB, error) {
 	if flag != "" {
-		return DB{Path: flag, Explicit: true}, nil
+		p, err := expandHome(flag, "--db")
+		return DB{Path: p, Explicit: true, Source: "--db"}, err
 	}
 	if p := os.Getenv(EnvDBPath); p != "" {
-		return DB{Path: p, Explicit: true}, nil
+		p, err := expandHome(p, EnvDBPath)
+		return DB{Path: p, Explicit: true, Source: EnvDBPath}, err
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return DB{}, licensing.Errorf(licensing.CodeConfig, "cannot find the home directory for the default database: set CAIO_LICENSE_DB_PATH")
 	}
 	return DB{Path: filepath.Join(home, ".caio", "caio_licenses.db")}, nil
+}
+
+// expandHome expands a leading ~ the way a shell would have: a path
+// quoted in a file or a unit (CAIO_LICENSE_DB_PATH="~/x.db") reaches us
+// unexpanded, and would otherwise become a directory named "~". Another
+// user's ~name is refused: we do not look up accounts.
+func expandHome(p, source string) (string, error) {
+	code := licensing.CodeConfig
+	if strings.HasPrefix(source, "--") {
+		code = licensing.CodeBadRequest // a flag: a mistake in the command line
+	}
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		if strings.HasPrefix(p, "~") {
+			return "", licensing.Errorf(code, "%s %q: only ~ or ~/ (your home) is expanded; write the full path", source, p)
+		}
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", licensing.Errorf(code, "%s %q starts with ~ but there is no home directory (HOME): write the full path", source, p)
+	}
+	return filepath.Join(home, p[1:]), nil
+}
+
+// hint is what to do about a database that is missing or is not one,
+// naming what the operator used to point at it.
+func (db DB) hint(missing bool) string {
+	switch {
+	case db.Source == "--db" && missing:
+		return "create it with 'manage-licenses init-db --db " + shellQuote(db.Path) + "', or check --db"
+	case db.Source == "--db":
+		return "check --db"
+	case missing && db.Source != "":
+		return "create it with 'manage-licenses init-db', or check " + db.Source
+	case db.Source != "":
+		return "check " + db.Source
+	case missing:
+		return "create it with 'manage-licenses init-db', or name another with --db PATH or " + EnvDBPath
+	}
+	return "name another with --db PATH or " + EnvDBPath
+}
+
+// explain adds the hint to the errors that a wrong path causes.
+func (db DB) explain(err error) error {
+	var e *licensing.Error
+	switch {
+	case !errors.As(err, &e):
+		return err
+	case e.Code == licensing.CodeDBNotFound:
+		return licensing.Wrap(e.Code, err, "%s: %s", e.Message, db.hint(true))
+	case errors.Is(err, sqlitestore.ErrWrongFile):
+		return licensing.Wrap(e.Code, err, "%s: %s", e.Message, db.hint(false))
+	}
+	return err
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it, so that a
+// printed command runs as printed.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:=@%,", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Access says what a command will do with the database.
@@ -97,13 +168,21 @@ func OpenStoreWith(ctx context.Context, db DB, access Access, m metrics.Sink) (S
 		if err != nil {
 			return nil, err
 		}
-		return s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: os.Getenv(EnvCacheDir), History: history, Metrics: m})
+		st, err := s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: os.Getenv(EnvCacheDir), History: history, Metrics: m, Explain: db.explain})
+		if err != nil {
+			return nil, db.explain(err)
+		}
+		return st, nil
 	}
 	opt := sqlitestore.Options{
 		Create:          access == Init || (access == Write && !db.Explicit),
 		SkipSchemaCheck: access == Init,
 	}
-	return sqlitestore.Open(ctx, db.Path, opt)
+	st, err := sqlitestore.Open(ctx, db.Path, opt)
+	if err != nil {
+		return nil, db.explain(err)
+	}
+	return st, nil
 }
 
 // PublicKeys reads CAIO_LICENSE_PUBLIC_KEY; nil when it is unset.

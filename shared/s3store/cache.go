@@ -45,7 +45,14 @@ func prepareCacheDir(dir string) error {
 	case ok && int(st.Uid) != os.Getuid():
 		return licensing.Errorf(licensing.CodeConfig, "refusing the cache directory %s: it belongs to user id %d, not to you (%d); another user could replace the cached database. Remove it, or set CAIO_LICENSE_CACHE_DIR to a directory of your own", dir, st.Uid, os.Getuid())
 	case info.Mode().Perm()&0o022 != 0:
-		return licensing.Errorf(licensing.CodeConfig, "refusing the cache directory %s: other users can write to it (mode %04o); chmod 700 it, or set CAIO_LICENSE_CACHE_DIR to a directory of your own", dir, info.Mode().Perm())
+		// Someone else could have put files in it already: not ours to trust.
+		return licensing.Errorf(licensing.CodeConfig, "refusing the cache directory %s: other users can write to it (mode %04o); remove it, or set CAIO_LICENSE_CACHE_DIR to a directory of your own", dir, info.Mode().Perm())
+	case info.Mode().Perm()&0o077 != 0:
+		// Ours, only readable by others (mkdir under umask 022): close it,
+		// since the working copy holds every license and sealed key.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return licensing.Wrap(licensing.CodeConfig, err, "the cache directory %s is open to other users (mode %04o) and cannot be closed: chmod 700 it", dir, info.Mode().Perm())
+		}
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
 // Outcomes of object operations that the protocol acts on.
@@ -207,7 +208,7 @@ func (o *s3Objects) describe(key string, err error) error {
 	where := fmt.Sprintf("s3://%s/%s", o.bucket, key)
 	switch c := code(err); {
 	case c == "NoSuchBucket":
-		return licensing.Wrap(licensing.CodeConfig, err, "bucket %s does not exist: check CAIO_LICENSE_DB_PATH", o.bucket)
+		return licensing.Wrap(licensing.CodeConfig, errors.Join(sqlitestore.ErrWrongFile, err), "bucket %s does not exist", o.bucket)
 	case c == "AccessDenied" || status(err) == http.StatusForbidden:
 		return licensing.Wrap(licensing.CodeConfig, err, "access denied to %s: grant s3:GetObject and s3:PutObject on it (and s3:ListBucket on the bucket)", where)
 	case c == "InvalidAccessKeyId" || c == "SignatureDoesNotMatch":

@@ -291,7 +291,8 @@ func TestRestorePublishesABackup(t *testing.T) {
 	}
 	notDB := filepath.Join(t.TempDir(), "x.db")
 	os.WriteFile(notDB, []byte("not a database"), 0o600)
-	if err := st.Restore(context.Background(), notDB); licensing.ErrorCode(err) != licensing.CodeDBInvalid {
+	// The file is the command's argument: the mistake is in it (BAD_REQUEST).
+	if err := st.Restore(context.Background(), notDB); licensing.ErrorCode(err) != licensing.CodeBadRequest || !strings.Contains(err.Error(), "written by 'manage-licenses backup'") {
 		t.Fatalf("restoring a non-database: %v", err)
 	}
 }

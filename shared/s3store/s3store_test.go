@@ -62,7 +62,7 @@ func TestInitDBCreatesOnceAndReadsAreConditional(t *testing.T) {
 	proxy := s3test.NewProxy(t, srv)
 	st := open(t, proxy.Server)
 	ctx := context.Background()
-	if err := st.View(ctx, func(licensing.Tx) error { return nil }); licensing.ErrorCode(err) != licensing.CodeDBNotFound || !strings.Contains(err.Error(), "init-db") {
+	if err := st.View(ctx, func(licensing.Tx) error { return nil }); licensing.ErrorCode(err) != licensing.CodeDBNotFound || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("before init-db: %v", err)
 	}
 	initDB(t, st)

@@ -91,6 +91,10 @@ type Options struct {
 	History       time.Duration // DefaultHistory
 	SnapshotEvery int           // DefaultSnapshotEvery
 	Metrics       metrics.Sink  // commit outcomes and latency, database size; nil for none
+	// Explain, when set, adds the caller's hint to errors meeting the
+	// database (not found, not a database): only the caller knows whether
+	// the path came from a flag or the environment.
+	Explain func(error) error
 }
 
 // Store is a licensing.Store on an SQLite database in S3.
@@ -103,6 +107,7 @@ type Store struct {
 	snapshotEvery uint64
 	history       time.Duration
 	metrics       metrics.Sink
+	explain       func(error) error
 
 	mu      sync.Mutex // one operation at a time per process
 	lock    *os.File   // the slot's flock, held while open
@@ -171,7 +176,7 @@ func newStore(uri, key string, obj objects, opt Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{uri: uri, key: key, obj: obj, cacheDir: opt.CacheDir, prefix: prefix, maxAttempts: DefaultMaxAttempts,
-		snapshotEvery: uint64(opt.SnapshotEvery), history: opt.History, lock: lock, path: path, metrics: metrics.OrNop(opt.Metrics)}, nil
+		snapshotEvery: uint64(opt.SnapshotEvery), history: opt.History, lock: lock, path: path, metrics: metrics.OrNop(opt.Metrics), explain: opt.Explain}, nil
 }
 
 // Location is the database's URI.
@@ -230,6 +235,14 @@ func (s *Store) sync(ctx context.Context) error { return s.syncWith(ctx, true) }
 // false and the copy is warm (an optimistic write: its put-if-absent fails
 // if anything came after the state it ran on).
 func (s *Store) syncWith(ctx context.Context, remote bool) error {
+	err := s.syncCopy(ctx, remote)
+	if err != nil && s.explain != nil {
+		return s.explain(err)
+	}
+	return err
+}
+
+func (s *Store) syncCopy(ctx context.Context, remote bool) error {
 	if s.loaded {
 		// The copy is this process's; anything else that changed it (or a
 		// state left unconfirmed too long) sends it back to a snapshot.
@@ -298,7 +311,7 @@ func (s *Store) fetchSnapshot(ctx context.Context, key, dest string) (seq, sum u
 	body, info, err := s.obj.get(ctx, key)
 	switch {
 	case errors.Is(err, errNoObject) && key == s.key:
-		return 0, 0, "", licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' to create it, or check CAIO_LICENSE_DB_PATH", s.uri)
+		return 0, 0, "", licensing.Errorf(licensing.CodeDBNotFound, "database %s not found", s.uri)
 	case err != nil:
 		return 0, 0, "", s.unavailable(err)
 	}
@@ -308,7 +321,7 @@ func (s *Store) fetchSnapshot(ctx context.Context, key, dest string) (seq, sum u
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return 0, 0, "", s.unavailable(err)
 		}
-		return 0, 0, "", licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", where)
+		return 0, 0, "", wrongFile(nil, "%s is not a SQLite database (nothing was changed)", where)
 	}
 	if err := atomicfile.WriteFrom(dest, io.MultiReader(bytes.NewReader(header), body), 0o600); err != nil {
 		if isChecksumMismatch(err) {
@@ -317,10 +330,10 @@ func (s *Store) fetchSnapshot(ctx context.Context, key, dest string) (seq, sum u
 		return 0, 0, "", s.unavailable(err) // most likely the download broke off
 	}
 	if err := pagelog.Normalize(dest); err != nil {
-		return 0, 0, "", licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a whole SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", where)
+		return 0, 0, "", wrongFile(err, "%s is not a whole SQLite database (nothing was changed)", where)
 	}
 	if sum, err = pagelog.Checksum(dest); err != nil {
-		return 0, 0, "", licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a whole SQLite database: check CAIO_LICENSE_DB_PATH (nothing was changed)", where)
+		return 0, 0, "", wrongFile(err, "%s is not a whole SQLite database (nothing was changed)", where)
 	}
 	seq, recorded, err := snapshotMeta(info.meta)
 	if err != nil {
@@ -471,7 +484,7 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	cookie, err := pagelog.SchemaCookie(s.path)
 	if err != nil {
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a CAIO license database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+		return wrongFile(err, "%s is not a CAIO license database (nothing was changed)", s.uri)
 	}
 	db, err := sqlitestore.Open(ctx, s.path, sqlitestore.Options{PageLog: true, SkipSchemaCheck: true, SchemaChecked: cookie == s.cookie && s.cookie != 0})
 	if err != nil {
@@ -486,6 +499,12 @@ func (s *Store) open(ctx context.Context) error {
 	return nil
 }
 
+// wrongFile is a DB_INVALID error saying the path names something other
+// than a CAIO license database (the caller adds how to fix the path).
+func wrongFile(err error, format string, args ...any) error {
+	return licensing.Wrap(licensing.CodeDBInvalid, errors.Join(sqlitestore.ErrWrongFile, err), format, args...)
+}
+
 // explainOpen names the S3 object, not the working copy, in open errors.
 func (s *Store) explainOpen(err error) error {
 	switch licensing.ErrorCode(err) {
@@ -496,7 +515,7 @@ func (s *Store) explainOpen(err error) error {
 		if strings.Contains(msg, "changed outside manage-licenses") {
 			return licensing.Wrap(licensing.CodeDBInvalid, err, "%s (nothing was changed)", strings.ReplaceAll(msg, s.path, s.uri))
 		}
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a CAIO license database: check CAIO_LICENSE_DB_PATH (nothing was changed)", s.uri)
+		return wrongFile(err, "%s is not a CAIO license database (nothing was changed)", s.uri)
 	}
 	return err
 }

@@ -70,7 +70,8 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	switch info, err := os.Stat(abs); {
 	case errors.Is(err, fs.ErrNotExist):
 		if !opt.Create {
-			return nil, licensing.Errorf(licensing.CodeDBNotFound, "database %s not found: run 'manage-licenses init-db' or set CAIO_LICENSE_DB_PATH", abs)
+			// The fix depends on how the path was given: the caller says it.
+			return nil, licensing.Errorf(licensing.CodeDBNotFound, "database %s not found", abs)
 		}
 		if err := createPrivate(abs); err != nil {
 			return nil, err
@@ -241,7 +242,7 @@ func checkForeign(ctx context.Context, path string, opt Options) error {
 		return nil
 	}
 	if n < len(head) || string(head[:len(sqliteHeader)]) != sqliteHeader {
-		return licensing.Errorf(licensing.CodeDBInvalid, "%s is not a SQLite database: check --db or CAIO_LICENSE_DB_PATH", path)
+		return wrongFile(nil, "%s is not a SQLite database", path)
 	}
 	if binary.BigEndian.Uint32(head[68:72]) == applicationID {
 		return nil // ours; checkSchema checks the rest
@@ -257,7 +258,7 @@ func checkForeign(ctx context.Context, path string, opt Options) error {
 		Scan(&appID, &userVersion, &objects)
 	switch {
 	case err != nil:
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a readable SQLite database: check --db or CAIO_LICENSE_DB_PATH", path)
+		return wrongFile(err, "%s is not a readable SQLite database", path)
 	case appID == applicationID:
 		return nil
 	case appID != 0 || userVersion != 0 || (objects > 0 && !opt.ReadOnly):
@@ -268,7 +269,18 @@ func checkForeign(ctx context.Context, path string, opt Options) error {
 }
 
 func notCAIO(path string) error {
-	return licensing.Errorf(licensing.CodeDBInvalid, "%s is a SQLite database but not a CAIO license database (nothing was changed): check --db or CAIO_LICENSE_DB_PATH", path)
+	return wrongFile(nil, "%s is a SQLite database but not a CAIO license database (nothing was changed)", path)
+}
+
+// ErrWrongFile is the cause of every error that says a path names
+// something other than a CAIO license database: the caller, who knows
+// whether the path came from --db, the environment or an argument, adds
+// the fix.
+var ErrWrongFile = errors.New("not a CAIO license database")
+
+// wrongFile is a DB_INVALID error caused by ErrWrongFile (and err).
+func wrongFile(err error, format string, args ...any) error {
+	return licensing.Wrap(licensing.CodeDBInvalid, errors.Join(ErrWrongFile, err), format, args...)
 }
 
 func (s *Store) checkSchema(ctx context.Context, created bool, opt Options) error {
@@ -318,7 +330,7 @@ func (s *Store) isEmpty(ctx context.Context) (bool, error) {
 func (s *Store) mapOpenError(err error) error {
 	switch {
 	case errors.Is(err, sqlite3.NOTADB):
-		return licensing.Wrap(licensing.CodeDBInvalid, err, "%s is not a SQLite database: check --db or CAIO_LICENSE_DB_PATH", s.path)
+		return wrongFile(err, "%s is not a SQLite database", s.path)
 	case errors.Is(err, sqlite3.CANTOPEN), errors.Is(err, sqlite3.READONLY), errors.Is(err, sqlite3.PERM):
 		return licensing.Wrap(licensing.CodeDBUnwritable, err, "cannot open database %s for writing: check the file's and its directory's permissions", s.path)
 	case errors.Is(err, sqlite3.BUSY):
@@ -472,6 +484,14 @@ func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) erro
 func (s *Store) Restore(ctx context.Context, src string) error {
 	check, err := Open(ctx, src, Options{ReadOnly: true})
 	if err != nil {
+		// FILE is the command's argument: the mistake is in it, not in
+		// the database path.
+		switch licensing.ErrorCode(err) {
+		case licensing.CodeDBNotFound:
+			return licensing.Wrap(licensing.CodeBadRequest, err, "cannot restore from %s: no such file; give a file written by 'manage-licenses backup'", src)
+		case licensing.CodeDBInvalid, licensing.CodeDBOutdated:
+			return licensing.Wrap(licensing.CodeBadRequest, err, "cannot restore from %s: %s; give a file written by 'manage-licenses backup'", src, licensing.ErrorMessage(err))
+		}
 		return err
 	}
 	check.Close()

@@ -79,7 +79,7 @@ func TestOpenErrors(t *testing.T) {
 		code       licensing.Code
 		says       string
 	}{
-		{"missing file", filepath.Join(dir, "typo.db"), sqlitestore.Options{}, licensing.CodeDBNotFound, "init-db"},
+		{"missing file", filepath.Join(dir, "typo.db"), sqlitestore.Options{}, licensing.CodeDBNotFound, "not found"}, // config adds the hint
 		{"not sqlite", garbage, sqlitestore.Options{}, licensing.CodeDBInvalid, "not a SQLite database"},
 		{"not sqlite even with create", garbage, sqlitestore.Options{Create: true}, licensing.CodeDBInvalid, "not a SQLite database"},
 		{"someone else's sqlite", foreign, sqlitestore.Options{}, licensing.CodeDBInvalid, "not a CAIO license database"},

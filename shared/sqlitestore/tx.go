@@ -242,6 +242,10 @@ func (t *Tx) Licenses(f licensing.LicenseFilter) ([]licensing.License, error) {
 	if f.Status != "" {
 		where, args = append(where, "l.status = ?"), append(args, string(f.Status))
 	}
+	if f.IDPrefix != "" {
+		// A range on the primary key, not LIKE: ids are lower-case hex.
+		where, args = append(where, "l.id >= ? AND l.id < ?"), append(args, f.IDPrefix, f.IDPrefix+"g")
+	}
 	if !f.ExpiresBefore.IsZero() {
 		where, args = append(where, "l.expires_at < ?"), append(args, ts(f.ExpiresBefore))
 	}
