@@ -18,14 +18,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/caio-licensing/caio-licensing/shared/buildinfo"
 	"github.com/caio-licensing/caio-licensing/shared/licenseclient"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 )
@@ -41,20 +40,7 @@ type options struct {
 // Build information, set by make build (-ldflags -X).
 var commit, buildDate string
 
-func version() string {
-	v := "(devel)"
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		v = info.Main.Version
-	}
-	s := "license-check " + v
-	if commit != "" {
-		s += ", commit " + commit
-	}
-	if buildDate != "" {
-		s += ", built " + buildDate
-	}
-	return s + ", " + runtime.Version()
-}
+func version() string { return buildinfo.Read(commit, buildDate).String("license-check") }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

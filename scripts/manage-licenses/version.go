@@ -2,41 +2,20 @@ package main
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/report"
+	"github.com/caio-licensing/caio-licensing/shared/buildinfo"
 )
 
-// Set by `make build` (-ldflags -X); a plain `go build` leaves them empty
-// and the module's build information speaks instead.
+// Set by `make build` (-ldflags -X) for a release; otherwise the Go
+// toolchain's VCS stamp speaks (buildinfo.Read).
 var (
 	commit    string
 	buildDate string
 )
 
-type versionInfo struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit,omitempty"`
-	BuildDate string `json:"build_date,omitempty"`
-	Go        string `json:"go"`
-}
-
-func currentVersion() versionInfo {
-	return versionInfo{Version: report.BuildVersion(), Commit: commit, BuildDate: buildDate, Go: runtime.Version()}
-}
-
-func (v versionInfo) String() string {
-	s := "manage-licenses " + v.Version
-	if v.Commit != "" {
-		s += ", commit " + v.Commit
-	}
-	if v.BuildDate != "" {
-		s += ", built " + v.BuildDate
-	}
-	return s + ", " + v.Go
-}
+func currentVersion() buildinfo.Info { return buildinfo.Read(commit, buildDate) }
 
 func (a *app) versionCommand() *cobra.Command {
 	return &cobra.Command{
@@ -47,7 +26,7 @@ func (a *app) versionCommand() *cobra.Command {
 			if a.jsonOut {
 				return a.printJSON(currentVersion())
 			}
-			fmt.Fprintln(a.stdout, currentVersion())
+			fmt.Fprintln(a.stdout, currentVersion().String("manage-licenses"))
 			return nil
 		},
 	}

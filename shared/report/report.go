@@ -8,7 +8,6 @@ import (
 	"html/template"
 	"io"
 	"math"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -16,21 +15,6 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
-
-// BuildVersion is the module version and commit this binary was built from.
-func BuildVersion() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown version)"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
-}
 
 // Meta says where a report comes from.
 type Meta struct {
@@ -146,18 +130,21 @@ func stacked(id string, bars []bar, height int) template.HTML {
 	return template.HTML(sb.String())
 }
 
-// niceCeil rounds up to 1, 2 or 5 times a power of ten.
+// niceCeil is the axis top: four times a round step, at least n.
 func niceCeil(n int) int {
-	if n <= 4 {
-		return 4
+	// Four gridlines a round step apart (1, 2 or 5 times a power of ten):
+	// 0/20/40/60/80 reads at a glance, 0/12/25/37/50 does not.
+	need := max(1, (n+3)/4)
+	p := 1
+	for p*10 <= need {
+		p *= 10
 	}
-	p := int(math.Pow(10, math.Floor(math.Log10(float64(n)))))
 	for _, m := range []int{1, 2, 5, 10} {
-		if m*p >= n {
-			return m * p
+		if m*p >= need {
+			return 4 * m * p
 		}
 	}
-	return 10 * p
+	return 40 * p
 }
 
 // expiringChart is licenses expiring per week over the window, by tier.

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 
+	"github.com/caio-licensing/caio-licensing/shared/buildinfo"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 	"github.com/caio-licensing/caio-licensing/shared/report"
@@ -29,7 +30,7 @@ func (r s3Reports) Archive() licensing.Archive { return r.store.Archive() }
 
 func (r s3Reports) Report(ctx context.Context, data licensing.ReportData) (operator.ReportLink, error) {
 	var page bytes.Buffer
-	if err := report.Render(&page, data, report.Meta{Database: r.store.Location(), Version: report.BuildVersion()}); err != nil {
+	if err := report.Render(&page, data, report.Meta{Database: r.store.Location(), Version: buildinfo.Read("", "").Short()}); err != nil {
 		return operator.ReportLink{}, licensing.Wrap(licensing.CodeInternal, err, "cannot render the report")
 	}
 	loc, url, exp, err := r.store.PublishReport(ctx, data.GeneratedAt.UTC().Format("2006-01-02")+".html", page.Bytes())
