@@ -85,7 +85,7 @@ func (d *Deliverer) License(ctx context.Context, s licensing.Sendable, to string
 	d.log.LogAttrs(ctx, slog.LevelInfo, "license delivery", slog.String("license_id", s.License.ID),
 		slog.String("outcome", res.Status), slog.String("provider", res.Provider))
 	if res.Status == licensing.OutcomeFailed {
-		return res, licensing.Errorf(CodeDeliveryFailed, "the license was generated but could not be emailed: %s; send it again with 'manage-licenses resend-license %s --to %s'", res.Detail, s.License.ID, to)
+		return res, licensing.Errorf(CodeDeliveryFailed, "license %s is saved, but the email to %s failed: %s; send it again with 'manage-licenses resend-license %s --to %s'", s.License.ID, to, res.Detail, s.License.ID, to)
 	}
 	return res, nil
 }
@@ -117,15 +117,24 @@ func (d *Deliverer) Reminders(ctx context.Context, thresholds []int) (Counts, []
 	}
 	c := Counts{Found: len(due)}
 	out := []ReminderOutcome{}
+	// Skips are attempts too (the guide: every attempt is recorded): they
+	// are recorded together at the end, unclaimed, so they stay due.
+	var skipped []licensing.Delivery
+	skip := func(r licensing.DueReminder, provider, detail string) {
+		skipped = append(skipped, licensing.Delivery{LicenseID: r.LicenseID, Kind: licensing.DeliveryReminder, ThresholdDays: r.ThresholdDays,
+			Recipient: r.Email, Provider: provider, Outcome: licensing.OutcomeSkipped, Error: detail})
+	}
 	for _, r := range due {
 		o := ReminderOutcome{DueReminder: r}
 		switch {
 		case r.Email == "":
 			o.Result = Result{Status: licensing.OutcomeSkipped, Detail: "no email address for customer " + r.CustomerID}
 			c.Skipped++
+			skip(r, "none", o.Result.Detail)
 		case isNone(d.sender):
 			o.Result = Result{Status: licensing.OutcomeSkipped, Recipient: r.Email, Detail: SkippedDetail}
 			c.Skipped++
+			skip(r, "none", "no email provider is configured")
 		default:
 			claimed, err := d.svc.ClaimReminder(ctx, r)
 			if err != nil {
@@ -147,6 +156,9 @@ func (d *Deliverer) Reminders(ctx context.Context, thresholds []int) (Counts, []
 			}
 		}
 		out = append(out, o)
+	}
+	if err := d.svc.RecordDeliveries(ctx, skipped); err != nil {
+		return c, out, err
 	}
 	d.log.LogAttrs(ctx, slog.LevelInfo, "reminders", slog.Int("found", c.Found), slog.Int("sent", c.Sent),
 		slog.Int("skipped", c.Skipped), slog.Int("failed", c.Failed))

@@ -23,7 +23,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -44,6 +46,32 @@ func (k Kind) String() string {
 		return "offline"
 	}
 	return "online"
+}
+
+// MarshalJSON writes the kind as a word ("online", "offline"), as the CLI
+// and the docs name it.
+func (k Kind) MarshalJSON() ([]byte, error) { return json.Marshal(k.String()) }
+
+// UnmarshalJSON reads the word, or the number earlier versions wrote.
+func (k *Kind) UnmarshalJSON(b []byte) error {
+	var word string
+	if json.Unmarshal(b, &word) == nil {
+		switch word {
+		case "online":
+			*k = Online
+			return nil
+		case "offline":
+			*k = Offline
+			return nil
+		}
+		return fmt.Errorf("unknown lease kind %q", word)
+	}
+	var n uint8
+	if err := json.Unmarshal(b, &n); err != nil || (Kind(n) != Online && Kind(n) != Offline) {
+		return fmt.Errorf("unknown lease kind %s", b)
+	}
+	*k = Kind(n)
+	return nil
 }
 
 const (

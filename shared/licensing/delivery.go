@@ -71,6 +71,30 @@ func (s *Service) RecordDelivery(ctx context.Context, d Delivery) error {
 	return err
 }
 
+// RecordDeliveries records several attempts in one write (the reminders a
+// run skipped).
+func (s *Service) RecordDeliveries(ctx context.Context, ds []Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	now := s.now()
+	err := s.cfg.Store.Update(ctx, func(tx Tx) error {
+		for i := range ds {
+			if ds[i].At.IsZero() {
+				ds[i].At = now
+			}
+			if err := s.recordDelivery(tx, ds[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, d := range ds {
+		s.countEmail(d, err)
+	}
+	return err
+}
+
 // countEmail counts a recorded delivery by its outcome.
 func (s *Service) countEmail(d Delivery, err error) {
 	if err == nil {

@@ -40,6 +40,9 @@ const (
 	// acknowledgement was lost and could not be confirmed either way).
 	CodeUnknownOutcome Code = "UNKNOWN_OUTCOME"
 	CodeConfig         Code = "CONFIG"
+	// CodeFileUnwritable: an output file (an export, a report, a backup)
+	// could not be written.
+	CodeFileUnwritable Code = "FILE_UNWRITABLE"
 	CodeInternal       Code = "INTERNAL"
 	// CodeInterrupted: the CLI was stopped by a signal (Ctrl-C) mid-command.
 	CodeInterrupted Code = "INTERRUPTED"

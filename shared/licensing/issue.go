@@ -38,6 +38,9 @@ type Issued struct {
 	Key     string            `json:"license_key"`
 	Claims  licensekey.Claims `json:"claims"`
 	License License           `json:"license"`
+	// Unchanged: the license already had the terms asked for; no key was
+	// issued (Key is empty).
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 func (r *GenerateRequest) validate() ([]string, error) {

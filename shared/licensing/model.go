@@ -4,6 +4,7 @@
 package licensing
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
@@ -55,6 +56,17 @@ type License struct {
 	MaxActivationsPerDay int64 `json:"max_activations_per_day"`
 	// ActiveInstances is filled by listings: seats held now (see Seats).
 	ActiveInstances int `json:"active_instances"`
+}
+
+// MarshalJSON shows the churn limit in force, not the stored 0 that means
+// "the default", and says whether it is the default.
+func (l License) MarshalJSON() ([]byte, error) {
+	type plain License
+	return json.Marshal(struct {
+		plain
+		MaxActivationsPerDay int64 `json:"max_activations_per_day"`
+		IsDefault            bool  `json:"max_activations_per_day_is_default"`
+	}{plain(l), l.ActivationsPerDay(), l.MaxActivationsPerDay == 0})
 }
 
 // ActivationsPerDay is the churn limit in force: seats newly taken (a new
@@ -201,6 +213,16 @@ const (
 	EventActivationDeactivated = "activation.deactivated"
 	EventSigningKeyCreated     = "signing_key.created"
 )
+
+// EventKinds is every kind of event the log holds, for filters that
+// must refuse a misspelt one rather than match nothing.
+var EventKinds = []string{
+	EventCustomerCreated, EventCustomerUpdated,
+	EventLicenseCreated, EventLicenseRenewed, EventLicenseUpdated, EventLicenseSuspended, EventLicenseRevoked, EventLicenseReinstated,
+	EventActivationCreated, EventActivationRefreshed, EventActivationDeactivated,
+	EventDeliverySent, EventDeliveryFailed, EventDeliverySkipped,
+	EventSigningKeyCreated, EventSecretRotated, EventServerKeyCertified, EventServerKeyRetired,
+}
 
 // Event is one entry of the audit log.
 type Event struct {

@@ -310,6 +310,10 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 	var stored []SigningKey
 	var err error
 	switch {
+	case s.rememberedCover(tx):
+		// Proven on this machine before: deriving the sealing key again
+		// (about a second and 300 MB) would prove nothing new.
+		return s.cfg.RememberedKeys, nil
 	case s.cfg.Secret != "":
 		stored, _, _, err = s.provenKeys(tx)
 	case len(s.cfg.RememberedKeys) > 0:
@@ -326,6 +330,25 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 		keys.Add(ed25519.PublicKey(k.PublicKey))
 	}
 	return keys, nil
+}
+
+// rememberedCover reports whether every signing key in the database is
+// one this machine remembers as proven, with the same public key.
+func (s *Service) rememberedCover(tx Tx) bool {
+	if len(s.cfg.RememberedKeys) == 0 {
+		return false
+	}
+	stored, err := tx.SigningKeys()
+	if err != nil || len(stored) == 0 {
+		return false
+	}
+	for _, k := range stored {
+		known, ok := s.cfg.RememberedKeys[k.KeyID]
+		if !ok || !known.Equal(ed25519.PublicKey(k.PublicKey)) {
+			return false
+		}
+	}
+	return true
 }
 
 // TrustedPublicKeys are the keys this service verifies with: the pinned

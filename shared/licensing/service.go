@@ -156,14 +156,37 @@ func (s *Service) licenseByKey(tx Tx, key string) (License, licensekey.Claims, e
 	return lic, claims, err
 }
 
-// resolveLicense accepts a license key or a license id.
+// MinIDPrefix is the shortest license id prefix accepted for an id (the
+// tables print this many digits).
+const MinIDPrefix = 8
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s + map[bool]string{true: "0", false: ""}[len(s)%2 == 1])
+	return err == nil && s != ""
+}
+
+// resolveLicense accepts a license key, a license id, or the start of one.
 func (s *Service) resolveLicense(tx Tx, ref string) (License, error) {
 	ref = strings.TrimSpace(ref)
 	if strings.HasPrefix(ref, "CAIO-") {
 		return s.licenseByDigest(tx, ref)
 	}
-	if _, err := hex.DecodeString(ref); err != nil || len(ref) != 32 {
-		return License{}, Errorf(CodeBadRequest, "%q is neither a license key (CAIO-v1-...) nor a license id (32 hex digits)", ref)
+	if !isHex(ref) || len(ref) > 32 || len(ref) < MinIDPrefix {
+		return License{}, Errorf(CodeBadRequest, "%q is neither a license key (CAIO-v1-...) nor a license id (32 hex digits, or its first %d or more as tables show)", ref, MinIDPrefix)
+	}
+	ref = strings.ToLower(ref)
+	if len(ref) < 32 {
+		// A short id, as tables print them: it must name one license.
+		lics, err := tx.Licenses(LicenseFilter{IDPrefix: ref})
+		switch {
+		case err != nil:
+			return License{}, err
+		case len(lics) == 0:
+			return License{}, Errorf(CodeNotFound, "no license id starts with %s: see 'manage-licenses list-licenses'", ref)
+		case len(lics) > 1:
+			return License{}, Errorf(CodeBadRequest, "%d license ids start with %s: give more digits", len(lics), ref)
+		}
+		return lics[0], nil
 	}
 	lic, err := tx.License(ref)
 	if ErrorCode(err) == CodeNotFound {

@@ -124,6 +124,8 @@ type Tx interface {
 // LicenseFilter narrows Licenses; zero fields match everything.
 type LicenseFilter struct {
 	CustomerID string
+	// IDPrefix keeps licenses whose id starts with it (lower-case hex).
+	IDPrefix string
 	// Status filters on the stored status; expired is resolved by the caller.
 	Status Status
 	// ExpiresBefore, when set, keeps licenses expiring before it.

@@ -42,14 +42,18 @@ func (s *Service) UpdateTerms(ctx context.Context, ref string, ch TermsChange) (
 			if err := licensekey.ValidateTier(*ch.Tier); err != nil {
 				return badRequest("%v", err)
 			}
-			lic.Tier, changed = *ch.Tier, append(changed, "tier "+*ch.Tier)
+			if *ch.Tier != lic.Tier {
+				lic.Tier, changed = *ch.Tier, append(changed, "tier "+*ch.Tier)
+			}
 		}
 		if ch.Features != nil {
 			fs, err := licensekey.NormalizeFeatures(*ch.Features)
 			if err != nil {
 				return badRequest("%v", err)
 			}
-			lic.Features, changed = fs, append(changed, "features "+strings.Join(fs, ","))
+			if !slices.Equal(fs, lic.Features) {
+				lic.Features, changed = fs, append(changed, "features "+strings.Join(fs, ","))
+			}
 		}
 		for _, l := range []struct {
 			name string
@@ -63,28 +67,39 @@ func (s *Service) UpdateTerms(ctx context.Context, ref string, ch TermsChange) (
 			if err := validateLimit(l.name, *l.v); err != nil {
 				return err
 			}
-			*l.dst, changed = uint32(*l.v), append(changed, fmt.Sprintf("%s %d", l.name, *l.v))
+			if uint32(*l.v) != *l.dst {
+				*l.dst, changed = uint32(*l.v), append(changed, fmt.Sprintf("%s %d", l.name, *l.v))
+			}
 		}
 		if ch.ExpiresAt != nil {
 			if !ch.ExpiresAt.After(now) || ch.ExpiresAt.After(now.Add(MaxDays*24*time.Hour)) {
 				return badRequest("expires-at must be in the next %d days (got %s)", MaxDays, ch.ExpiresAt.UTC().Format(time.RFC3339))
 			}
-			lic.ExpiresAt, changed = ch.ExpiresAt.UTC().Truncate(time.Second), append(changed, "expires "+ch.ExpiresAt.UTC().Format(time.RFC3339))
+			if at := ch.ExpiresAt.UTC().Truncate(time.Second); !at.Equal(lic.ExpiresAt) {
+				lic.ExpiresAt, changed = at, append(changed, "expires "+at.Format(time.RFC3339))
+			}
 		}
 		if ch.MaxActivationsPerDay != nil {
 			if *ch.MaxActivationsPerDay < 0 || *ch.MaxActivationsPerDay > MaxLimit {
 				return badRequest("max-activations-per-day must be between 1 and %d, or 0 for the default (got %d)", MaxLimit, *ch.MaxActivationsPerDay)
 			}
-			lic.MaxActivationsPerDay, changed = *ch.MaxActivationsPerDay, append(changed, fmt.Sprintf("max-activations-per-day %d", *ch.MaxActivationsPerDay))
+			if *ch.MaxActivationsPerDay != lic.MaxActivationsPerDay {
+				lic.MaxActivationsPerDay, changed = *ch.MaxActivationsPerDay, append(changed, fmt.Sprintf("max-activations-per-day %d", *ch.MaxActivationsPerDay))
+			}
 		}
 		if ch.LeaseSeconds != nil {
 			if *ch.LeaseSeconds < MinLeaseSeconds || *ch.LeaseSeconds > int64(lic.ExpiresAt.Sub(now).Seconds()) {
 				return badRequest("lease must be between 1 minute and the license's remaining life (got %d seconds)", *ch.LeaseSeconds)
 			}
-			lic.LeaseSeconds, changed = *ch.LeaseSeconds, append(changed, fmt.Sprintf("lease %s", time.Duration(*ch.LeaseSeconds)*time.Second))
+			if *ch.LeaseSeconds != lic.LeaseSeconds {
+				lic.LeaseSeconds, changed = *ch.LeaseSeconds, append(changed, fmt.Sprintf("lease %s", time.Duration(*ch.LeaseSeconds)*time.Second))
+			}
 		}
 		if len(changed) == 0 {
-			return badRequest("nothing to change: give at least one of --tier, --features, --max-instances, --max-services, --max-requests-per-day, --expires-at, --lease-hours, --max-activations-per-day")
+			// The same terms again (a script run twice): no new key, no
+			// event, and the caller is told so.
+			out = Issued{License: lic, Unchanged: true}
+			return nil
 		}
 		slices.Sort(changed)
 		lic.IssuedAt, lic.UpdatedAt = now, now
