@@ -23,7 +23,7 @@ die() {
 	exit 1
 }
 for tool in versitygw kumo-secretsmanager; do
-	[ -x "$tools/$tool" ] || die "$tools/$tool is missing: run 'make test-tools'"
+	[ -x "$tools/$tool" ] || die "$tools/$tool is missing: run 'make local-aws' (it builds what this needs, then runs this)"
 done
 [ -x "$cli" ] || make --no-print-directory build >/dev/null
 

@@ -18,7 +18,7 @@ func (a *app) trackActivationCommand() *cobra.Command {
 		Short:   "Record an instance's activation of a license (takes a seat)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, false)
+			svc, done, err := a.service(c, config.Write, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ deactivates itself through the API frees its seat only when its lease ends,
 since a copy of that lease verifies until then.)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, false)
+			svc, done, err := a.service(c, config.Write, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -82,13 +82,14 @@ since a copy of that lease verifies until then.)`,
 func (a *app) listActivationsCommand() *cobra.Command {
 	var key, customer, status string
 	var limit int
+	var wide bool
 	c := &cobra.Command{
 		Use: "list-activations [--license-key KEY] [--customer ID] [--status S] [--limit N]",
 		Example: `  manage-licenses list-activations --status live
   manage-licenses list-activations --customer CUST-001 --limit 50 --json`,
 		Short: "List activations, of one license or all",
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, done, err := a.service(c, config.Read, false)
+			svc, done, err := a.service(c, config.Read, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -98,35 +99,34 @@ func (a *app) listActivationsCommand() *cobra.Command {
 				return err
 			}
 			now := time.Now()
-			switch status {
-			case "", licensing.SeatLive, licensing.SeatReleasing, licensing.SeatExpiredLease, licensing.SeatDeactivated:
-			default:
-				return usageErrorf("--status %q: use %s, %s, %s or %s", status, licensing.SeatLive, licensing.SeatReleasing, licensing.SeatExpiredLease, licensing.SeatDeactivated)
-			}
 			acts = limited(filtered(acts, func(ac licensing.Activation) bool {
 				return (customer == "" || ac.CustomerID == customer) && (status == "" || ac.State(now) == status)
 			}), limit)
 			if a.jsonOut {
 				return a.printJSON(acts)
 			}
-			t := newTable(a.stdout, "LICENSE", "CUSTOMER", "INSTANCE", "KIND", "SEAT", "LEASE UNTIL", "IP", "FIRST SEEN", "LAST SEEN", "DEACTIVATED")
+			t := newListing(a.stdout, wide, column{"LICENSE", 0, false}, column{"CUSTOMER", 10, false}, column{"INSTANCE", 16, false},
+				column{"KIND", 0, false}, column{"SEAT", 0, false}, column{"LEASE UNTIL", 0, false}, column{"IP", 15, false},
+				column{"FIRST SEEN", 0, true}, column{"LAST SEEN", 0, true}, column{"DEACTIVATED", 0, true})
 			for _, ac := range acts {
 				deact, until := "-", "-"
 				if ac.DeactivatedAt != nil {
-					deact = rfc3339(*ac.DeactivatedAt)
+					deact = t.when(*ac.DeactivatedAt)
 				}
 				if ac.LeaseExpiresAt != nil {
-					until = rfc3339(*ac.LeaseExpiresAt)
+					until = t.when(*ac.LeaseExpiresAt)
 				}
-				t.row(ac.LicenseID, ac.CustomerID, ac.InstanceID, ac.Kind, ac.State(now), until, orDash(ac.IPAddress),
-					rfc3339(ac.FirstSeen), rfc3339(ac.LastSeen), deact)
+				t.row(t.id(ac.LicenseID), ac.CustomerID, ac.InstanceID, ac.Kind, ac.State(now), until, orDash(ac.IPAddress),
+					t.when(ac.FirstSeen), t.when(ac.LastSeen), deact)
 			}
 			return t.flush()
 		},
 	}
 	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
-	c.Flags().StringVar(&customer, "customer", "", "only this customer's activations")
-	c.Flags().StringVar(&status, "status", "", "only seats in this state: "+licensing.SeatLive+", "+licensing.SeatReleasing+", "+licensing.SeatExpiredLease+", "+licensing.SeatDeactivated)
+	customerFlag(c, &customer, "only this customer's activations")
+	seats := []string{licensing.SeatLive, licensing.SeatReleasing, licensing.SeatExpiredLease, licensing.SeatDeactivated}
+	choiceFlag(c, &status, "status", "", "only seats in this state: "+orList(seats), seats...)
 	c.Flags().IntVar(&limit, "limit", 0, "at most N (the first N in order; 0: all)")
+	wideFlag(c, &wide)
 	return c
 }

@@ -310,22 +310,22 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{"no secret", map[string]string{"CAIO_LICENSE_SECRET": ""}, []string{"generate-license", "CUST-001", "standard"}, 1, "SECRET_REQUIRED", "CAIO_LICENSE_SECRET"},
 		{"wrong secret", nil, []string{"generate-license", "CUST-001", "standard", "--secret", "another-long-secret-entirely"}, 1, "SECRET_MISMATCH", "original secret"},
 		{"explicit missing db", nil, []string{"stats", "--db", missing}, 1, "DB_NOT_FOUND", "init-db"},
-		{"explicit missing db on write", nil, []string{"add-customer", "C9", "X", "--db", missing}, 1, "DB_NOT_FOUND", "CAIO_LICENSE_DB_PATH"},
+		{"explicit missing db on write", nil, []string{"add-customer", "C9", "X", "--db", missing}, 1, "DB_NOT_FOUND", "init-db --db"},
 		{"not a database", nil, []string{"stats", "--db", garbage}, 1, "DB_INVALID", "not a SQLite database"},
 		{"unknown customer", nil, []string{"generate-license", "CUST-404", "standard"}, 1, "NOT_FOUND", "add-customer"},
 		{"duplicate customer", nil, []string{"add-customer", "CUST-001", "Again"}, 1, "ALREADY_EXISTS", "update-customer"},
-		{"bad email", nil, []string{"add-customer", "C2", "X", "--email", "x@y.test\r\nBcc: z@z.test"}, 1, "BAD_REQUEST", "not a valid address"},
-		{"bad customer id", nil, []string{"add-customer", "C 2", "X"}, 1, "BAD_REQUEST", "customer id"},
+		{"bad email", nil, []string{"add-customer", "C2", "X", "--email", "x@y.test\r\nBcc: z@z.test"}, 2, "BAD_REQUEST", "not a valid address"},
+		{"bad customer id", nil, []string{"add-customer", "C 2", "X"}, 2, "BAD_REQUEST", "customer id"},
 		{"zero instances", nil, []string{"generate-license", "CUST-001", "standard", "--max-instances", "0"}, 2, "BAD_REQUEST", "max-instances"},
 		{"negative days", nil, []string{"generate-license", "CUST-001", "standard", "--expires-days", "-1"}, 2, "BAD_REQUEST", "expires-days"},
 		{"tampered key", nil, []string{"track-activation", tampered, "--instance-id", "i-1"}, 1, "INVALID_KEY", "signature"},
 		{"malformed key", nil, []string{"track-activation", "CAIO-v1-nonsense", "--instance-id", "i-1"}, 1, "INVALID_KEY", "malformed"},
 		{"no instance id", nil, []string{"track-activation", key}, 2, "BAD_REQUEST", "instance-id"},
-		{"unknown export format", nil, []string{"export-licenses", "--format", "xml"}, 1, "BAD_REQUEST", "--format csv"},
+		{"unknown export format", nil, []string{"export-licenses", "--format", "xml"}, 2, "BAD_REQUEST", "use csv or json"},
 		{"unknown flag", nil, []string{"stats", "--dayz", "3"}, 2, "BAD_REQUEST", "--help"},
 		{"missing argument", nil, []string{"add-customer", "C3"}, 2, "BAD_REQUEST", "usage"},
-		{"unknown status", nil, []string{"list-licenses", "--status", "happy"}, 1, "BAD_REQUEST", "active, expired"},
-		{"bad since", nil, []string{"list-events", "--since", "yesterday"}, 1, "BAD_REQUEST", "RFC 3339"},
+		{"unknown status", nil, []string{"list-licenses", "--status", "happy"}, 2, "BAD_REQUEST", "active, expired"},
+		{"bad since", nil, []string{"list-events", "--since", "yesterday"}, 2, "BAD_REQUEST", "RFC 3339"},
 		{"too many seats", nil, []string{"track-activation", key, "--instance-id", "i-3"}, 1, "TOO_MANY_INSTANCES", "deactivate"},
 	}
 	c.ok("track-activation", key, "--instance-id", "i-1")
@@ -556,7 +556,7 @@ func TestRestoreLocal(t *testing.T) {
 	}
 	junk := filepath.Join(c.home, "junk.db")
 	os.WriteFile(junk, []byte("not a database"), 0o600)
-	c.fails(1, "DB_INVALID", "not a SQLite database", "restore", junk, "--yes")
+	c.fails(2, "BAD_REQUEST", "not a SQLite database", "restore", junk, "--yes")
 	if out := c.ok("list-customers").stdout; !strings.Contains(out, "C1") {
 		t.Fatalf("a refused restore changed the database:\n%s", out)
 	}
@@ -752,7 +752,7 @@ func TestUpdateLicense(t *testing.T) {
 	if v.Claims.Tier != "enterprise" || strings.Join(v.Claims.Features, ",") != "analytics,sso" || v.Claims.MaxInstances != 3 {
 		t.Fatalf("the new key says %+v", v.Claims)
 	}
-	if ev := c.ok("list-events", "--kind", "license.updated").stdout; !strings.Contains(ev, "max-instances 3") {
+	if ev := c.ok("list-events", "--kind", "license.updated", "--wide").stdout; !strings.Contains(ev, "max-instances 3") {
 		t.Fatalf("no event:\n%s", ev)
 	}
 	c.fails(2, "BAD_REQUEST", "nothing to change", "update-license", key)

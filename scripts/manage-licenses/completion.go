@@ -102,20 +102,6 @@ func (a *app) addCompletions(root *cobra.Command) {
 			"customer":    fromDB(customerIDs),
 			"license-key": fromDB(licenseIDs),
 			"tier":        fromDB(tiers),
-			"kind": fixed(licensing.EventActivationCreated, licensing.EventActivationRefreshed, licensing.EventActivationDeactivated,
-				licensing.EventLicenseCreated, licensing.EventLicenseRenewed, licensing.EventLicenseUpdated, licensing.EventLicenseSuspended,
-				licensing.EventLicenseRevoked, licensing.EventLicenseReinstated, licensing.EventCustomerCreated, licensing.EventCustomerUpdated,
-				licensing.EventDeliverySent, licensing.EventDeliveryFailed, licensing.EventDeliverySkipped),
-		}
-		switch c.Name() {
-		case "list-licenses":
-			flags["status"] = fixed(string(licensing.StatusActive), string(licensing.StatusExpired), string(licensing.StatusSuspended), string(licensing.StatusRevoked))
-		case "list-activations":
-			flags["status"] = fixed(licensing.SeatLive, licensing.SeatReleasing, licensing.SeatExpiredLease, licensing.SeatDeactivated)
-		case "export-licenses":
-			flags["format"] = fixed("csv", "json")
-		case "export-events":
-			flags["format"] = fixed("jsonl", "csv")
 		}
 		for name, fn := range flags {
 			if c.Flags().Lookup(name) != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -62,9 +64,11 @@ func (a *app) initDBCommand() *cobra.Command {
 }
 
 func (a *app) backupCommand() *cobra.Command {
-	var output, at string
+	var output string
+	var when time.Time
+	var force bool
 	c := &cobra.Command{
-		Use:   "backup --output FILE [--at TIME]",
+		Use:   "backup --output FILE [--at TIME] [--force]",
 		Short: "Write a consistent copy of the database (local or S3) to a local file",
 		Long: `Write a consistent, standalone SQLite copy of the database to FILE.
 
@@ -74,13 +78,11 @@ CAIO_S3_HISTORY_DAYS (default 7) days.`,
 		Example: `  manage-licenses backup --output caio-$(date +%F).db
   manage-licenses backup --output before-incident.db --at 2026-11-28T09:00:00Z`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var when time.Time
-			if at != "" {
-				t, err := time.Parse(time.RFC3339, at)
-				if err != nil {
-					return usageErrorf("--at %q: want a time like 2026-11-28T09:00:00Z (RFC 3339)", at)
+			at := c.Flags().Changed("at")
+			if output != "-" && !force {
+				if _, err := os.Lstat(output); err == nil {
+					return usageErrorf("--output %s already exists: add --force to replace it, or choose another file", output)
 				}
-				when = t
 			}
 			db, err := config.ResolveDB(a.dbFlag)
 			if err != nil {
@@ -92,12 +94,15 @@ CAIO_S3_HISTORY_DAYS (default 7) days.`,
 			}
 			defer store.Close()
 			backup := store.Backup
-			if at != "" {
+			if at {
 				s3, ok := store.(*s3store.Store)
 				if !ok {
 					return licensing.Errorf(licensing.CodeBadRequest, "--at needs an S3 database (points in time come from its deltas); a local database is backed up as it is now")
 				}
 				backup = func(ctx context.Context, dest string) error { return s3.BackupAt(ctx, when, dest) }
+			}
+			if output == "-" {
+				return a.backupToStdout(c.Context(), backup)
 			}
 			// Written in a private directory beside the target, then renamed:
 			// FILE is whole or untouched, and no one can plant a file or a
@@ -107,16 +112,16 @@ CAIO_S3_HISTORY_DAYS (default 7) days.`,
 				if licensing.ErrorCode(err) != "" && licensing.ErrorCode(err) != licensing.CodeInternal {
 					return err
 				}
-				return licensing.Wrap(licensing.CodeBadRequest, err, "cannot write the backup to %s: %v", output, err)
+				return licensing.Wrap(licensing.CodeFileUnwritable, err, "cannot write the backup to %s: %v", output, err)
 			}
 			if a.jsonOut {
 				out := map[string]string{"source": store.Location(), "output": output}
-				if at != "" {
+				if at {
 					out["at"] = when.UTC().Format(time.RFC3339)
 				}
 				return a.printJSON(out)
 			}
-			if at != "" {
+			if at {
 				fmt.Fprintf(a.stdout, "Backed up %s as it was at %s to %s\n", store.Location(), when.UTC().Format(time.RFC3339), output)
 				return nil
 			}
@@ -124,10 +129,32 @@ CAIO_S3_HISTORY_DAYS (default 7) days.`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "", "the local file to write (required)")
-	c.Flags().StringVar(&at, "at", "", "S3 mode: the database as it was at this time (RFC 3339)")
+	outputFlag(c, &output, true, "the local file to write ('-': standard output; required)")
+	sinceFlag(c, &when, "at", "S3 mode: the database as it was at this time (RFC 3339, a date, or an age such as 2h or 1d)")
+	c.Flags().BoolVar(&force, "force", false, "replace --output if it exists")
 	requireFlags(c, "output")
 	return c
+}
+
+// backupToStdout writes the backup in a private temporary directory, then
+// copies it out: SQLite writes a backup to a file, not a stream.
+func (a *app) backupToStdout(ctx context.Context, backup func(context.Context, string) error) error {
+	dir, err := os.MkdirTemp("", "caio-backup-")
+	if err != nil {
+		return licensing.Wrap(licensing.CodeFileUnwritable, err, "cannot make a temporary directory for the backup: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "backup.db")
+	if err := backup(ctx, tmp); err != nil {
+		return err
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(a.stdout, f)
+	return err
 }
 
 func (a *app) restoreCommand() *cobra.Command {

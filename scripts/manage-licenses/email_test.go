@@ -83,7 +83,7 @@ func TestEmailCommands(t *testing.T) {
 	before := c.ok("--json", "list-licenses").stdout
 	c.env["CAIO_SMTP_SENDER"] = ""
 	c.fails(1, "CONFIG", "CAIO_SMTP_SENDER", "distribute-license", "CUST-001", "x@customer.test", "standard", "--send-email")
-	c.fails(1, "BAD_REQUEST", "not a valid address", "distribute-license", "CUST-001", "x@customer.test\r\nBcc: y@z.test", "standard", "--send-email")
+	c.fails(2, "BAD_REQUEST", "not a valid address", "distribute-license", "CUST-001", "x@customer.test\r\nBcc: y@z.test", "standard", "--send-email")
 	if after := c.ok("--json", "list-licenses").stdout; after != before {
 		t.Fatal("a refused distribute-license generated a license")
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
@@ -25,10 +24,10 @@ func (a *app) exportLicensesCommand() *cobra.Command {
 			if a.jsonOut && format == "" {
 				format = "json"
 			}
-			if format != "csv" && format != "json" {
-				return licensing.Errorf(licensing.CodeBadRequest, "unknown export format %q: use --format csv or --format json", format)
+			if format == "" {
+				return usageErrorf("--format is required: use --format csv or --format json; usage: %s", c.UseLine())
 			}
-			svc, done, err := a.service(c, config.Read, true)
+			svc, done, err := a.service(c, config.Read, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -48,19 +47,15 @@ func (a *app) exportLicensesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "" {
-				_, err = a.stdout.Write(buf.Bytes())
+			if toFile, err := a.writeOutput(output, buf.Bytes()); !toFile {
 				return err
-			}
-			if err := atomicfile.Write(output, buf.Bytes(), 0o600); err != nil {
-				return licensing.Errorf(licensing.CodeBadRequest, "cannot write %s: %v", output, err)
 			}
 			fmt.Fprintf(a.stderr, "Exported %d licenses to %s\n", len(rows), output)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&format, "format", "", "csv or json (required)")
-	c.Flags().StringVarP(&output, "output", "o", "", "write to FILE (mode 0600: it holds keys) instead of stdout")
+	choiceFlag(c, &format, "format", "", "csv or json (required; json is the default under --json)", "csv", "json")
+	outputFlag(c, &output, true, "write to FILE (mode 0600: it holds keys) instead of standard output ('-')")
 	return c
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/caio-licensing/caio-licensing/shared/instanceid"
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
@@ -39,10 +41,29 @@ func rangeText(name string) string {
 	return fmt.Sprintf("%s to %s", strconv.FormatFloat(r[0], 'f', -1, 64), strconv.FormatFloat(r[1], 'f', -1, 64))
 }
 
-// checkFlagRanges refuses a numeric flag given out of its range.
+// flagRules check the values of word flags by the rules the domain applies,
+// so that a wrong one is reported as the command line's mistake before the
+// command looks for a secret or a database.
+var flagRules = map[string]func(string) error{
+	"tier":        licensekey.ValidateTier,
+	"instance-id": func(v string) error { return instanceid.Check(instanceid.Normalize(v)) },
+}
+
+// checkFlagRanges refuses a numeric flag given out of its range, and a
+// word flag that breaks its rule.
 func checkFlagRanges(c *cobra.Command, _ []string) error {
 	var err error
 	c.Flags().Visit(func(f *pflag.Flag) {
+		if rule, ok := flagRules[f.Name]; ok && err == nil {
+			if rerr := rule(f.Value.String()); rerr != nil {
+				err = usageError{fmt.Errorf("--%s %q: %v", f.Name, f.Value.String(), rerr)}
+			}
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok && f.Name == "features" && err == nil {
+			if _, ferr := licensekey.NormalizeFeatures(sv.GetSlice()); ferr != nil {
+				err = usageError{fmt.Errorf("--features: %v", ferr)}
+			}
+		}
 		r, ok := flagRanges[f.Name]
 		if !ok || err != nil {
 			return
@@ -55,6 +76,14 @@ func checkFlagRanges(c *cobra.Command, _ []string) error {
 	return err
 }
 
+func isOwnValue(v pflag.Value) bool {
+	switch v.(type) {
+	case *choiceValue, *sinceValue, *dateValue, *fileValue, *nonEmptyValue, *addrValue, *customerValue:
+		return true
+	}
+	return false
+}
+
 // flagError turns pflag's parse errors into one line naming the flag and
 // what it takes.
 func flagError(c *cobra.Command, err error) error {
@@ -64,7 +93,12 @@ func flagError(c *cobra.Command, err error) error {
 		if rt := rangeText(name); rt != "" {
 			return usageError{fmt.Errorf("--%s must be a number from %s (got %q)", name, rt, value)}
 		}
-		return usageError{fmt.Errorf("--%s: %q is not a valid value; see '%s --help'", name, value, c.CommandPath())}
+		// Our own flag values say what they accept; pflag's (a bool, a
+		// list) only that the value failed to parse.
+		if cause := invalid.Unwrap(); cause != nil && isOwnValue(invalid.GetFlag().Value) {
+			return usageError{fmt.Errorf("--%s %q: %v", name, value, cause)}
+		}
+		return usageError{fmt.Errorf("--%s: %q is not a valid %s; see '%s --help'", name, value, invalid.GetFlag().Value.Type(), c.CommandPath())}
 	}
 	return usageError{fmt.Errorf("%v; see '%s --help'", err, c.CommandPath())}
 }

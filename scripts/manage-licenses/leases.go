@@ -40,7 +40,7 @@ leases only until its certificate ends.`,
 			if output != "" && toSecret != "" {
 				return usageErrorf("give one place for the private key: --output FILE or --to-secret ARN")
 			}
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -81,8 +81,8 @@ leases only until its certificate ends.`,
 		},
 	}
 	c.Flags().IntVar(&days, "days", licensing.DefaultServerKeyDays, "days the certificate is valid")
-	c.Flags().StringVarP(&output, "output", "o", "", "write the private key to FILE (mode 0600) instead of standard output")
-	c.Flags().StringVar(&toSecret, "to-secret", "", "store the private key in this Secrets Manager secret instead of printing it")
+	outputFlag(c, &output, false, "write the private key to FILE (mode 0600) instead of standard output")
+	nonEmptyFlag(c.Flags(), &toSecret, "to-secret", "store the private key in this Secrets Manager secret instead of printing it")
 	c.Flags().BoolVar(&force, "force", false, "with --to-secret: certify a new key even when the stored one is still good")
 	return c
 }
@@ -111,7 +111,7 @@ themselves once less than a third of a certificate's term is left.`,
 			if output != "" && toSecret != "" {
 				return usageErrorf("give one place for the server key: --output FILE or --to-secret ARN")
 			}
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -129,8 +129,8 @@ themselves once less than a third of a certificate's term is left.`,
 		},
 	}
 	c.Flags().IntVar(&days, "days", licensing.DefaultServerKeyDays, "days the new certificate is valid")
-	c.Flags().StringVarP(&output, "output", "o", "", "the server key file (mode 0600; default ~/.caio/server_key)")
-	c.Flags().StringVar(&toSecret, "to-secret", "", "the Secrets Manager secret that holds the server key (the stack's ServerKeySecretArn)")
+	outputFlag(c, &output, false, "the server key file (mode 0600; default ~/.caio/server_key)")
+	nonEmptyFlag(c.Flags(), &toSecret, "to-secret", "the Secrets Manager secret that holds the server key (the stack's ServerKeySecretArn)")
 	c.Flags().BoolVar(&force, "force", false, "replace what is stored even if it is not a server key this database certified")
 	return c
 }
@@ -183,7 +183,7 @@ the instance is deactivated.`,
 		Example: `  manage-licenses issue-offline-lease "$KEY" --instance-id plant-7 --days 90 --output plant-7.lease`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -207,7 +207,7 @@ the instance is deactivated.`,
 	}
 	c.Flags().StringVar(&instance, "instance-id", "", "the air-gapped instance (required)")
 	c.Flags().IntVar(&days, "days", 0, "days the lease lasts (required; at most until the license expires)")
-	c.Flags().StringVarP(&output, "output", "o", "", "the lease file to write (required)")
+	outputFlag(c, &output, false, "the lease file to write (required)")
 	requireFlags(c, "instance-id", "days", "output")
 	return c
 }

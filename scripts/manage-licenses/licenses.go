@@ -96,7 +96,7 @@ func (a *app) generateLicenseCommand() *cobra.Command {
 		Short: "Generate a signed license key for a customer",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -132,7 +132,7 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 					return err
 				}
 			}
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -194,7 +194,7 @@ func (a *app) resendLicenseCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -230,7 +230,7 @@ func (a *app) renewLicenseCommand() *cobra.Command {
 		Short:   "Extend a license and print a new key for it (earlier keys keep validating online)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -255,7 +255,7 @@ func (a *app) statusCommand(name string, to licensing.Status, short string) *cob
 		Short:   short,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, false)
+			svc, done, err := a.service(c, config.Write, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -284,7 +284,7 @@ func (a *app) listLicensesCommand() *cobra.Command {
 		Example: `  manage-licenses list-licenses --status active
   manage-licenses list-licenses --customer CUST-001 --limit 10 --json`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, done, err := a.service(c, config.Read, false)
+			svc, done, err := a.service(c, config.Read, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -305,8 +305,9 @@ func (a *app) listLicensesCommand() *cobra.Command {
 			return t.flush()
 		},
 	}
-	c.Flags().StringVar(&customer, "customer", "", "only this customer's licenses")
-	c.Flags().StringVar(&status, "status", "", "only licenses in this status: active, expired, suspended, revoked")
+	customerFlag(c, &customer, "only this customer's licenses")
+	choiceFlag(c, &status, "status", "", "only licenses in this status: active, expired, suspended or revoked",
+		string(licensing.StatusActive), string(licensing.StatusExpired), string(licensing.StatusSuspended), string(licensing.StatusRevoked))
 	c.Flags().IntVar(&limit, "limit", 0, "at most N (the first N in order; 0: all)")
 	return c
 }
@@ -328,7 +329,7 @@ public keys, which are trusted only once the signing secret proves them.`,
 			if keys != nil {
 				return a.printVerified(licensing.New(licensing.Config{PublicKeys: keys}), c, args[0])
 			}
-			svc, done, err := a.service(c, config.Read, false)
+			svc, done, err := a.service(c, config.Read, secretOptional)
 			if err != nil {
 				if licensing.ErrorCode(err) == licensing.CodeDBNotFound {
 					return licensing.Errorf(licensing.CodePublicKeyRequired, "no public key to verify with: set CAIO_LICENSE_PUBLIC_KEY (see 'manage-licenses public-key') or point --db at the issuing database")
@@ -385,7 +386,7 @@ could have put it there.`,
 			if secret != "" {
 				access = config.Write // may create the signing key
 			}
-			svc, done, err := a.service(c, access, false)
+			svc, done, err := a.service(c, access, secretOptional)
 			if err != nil {
 				return err
 			}

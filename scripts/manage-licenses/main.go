@@ -62,6 +62,18 @@ func countPrefix(args []string, prefix string) int {
 // usageError marks errors in the command line itself.
 type usageError struct{ error }
 
+// isInputError: the domain refused a value the command line gave it (an
+// address, an id, a limit, nothing to change) before doing anything. That
+// is a mistake in the command line too, so it exits 2 like one; 1 is kept
+// for operations that ran and failed.
+func isInputError(err error) bool {
+	switch licensing.ErrorCode(err) {
+	case licensing.CodeBadRequest, licensing.CodeInstanceIDRequired:
+		return true
+	}
+	return false
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
@@ -91,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a.printError(err)
 	var ue usageError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), isInputError(err):
 		return exitUsage
 	case licensing.ErrorCode(err) == licensing.CodeInterrupted:
 		return exitInterrupted
@@ -105,14 +117,14 @@ func (a *app) rootCommand() *cobra.Command {
 		Short:         "Operate the CAIO license server: customers, licenses, activations, reports",
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Version:       currentVersion().String(),
+		Version:       currentVersion().String("manage-licenses"),
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "database path (default $CAIO_LICENSE_DB_PATH, else ~/.caio/caio_licenses.db)")
+	nonEmptyFlag(root.PersistentFlags(), &a.dbFlag, "db", "database path (default $CAIO_LICENSE_DB_PATH, else ~/.caio/caio_licenses.db)")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
-	root.PersistentFlags().StringVar(&a.secretFile, "secret-file", "", "read the signing secret from FILE ('-': standard input) instead of $CAIO_LICENSE_SECRET")
-	root.PersistentFlags().StringVar(&a.secretARN, "secret-arn", "", "read the signing secret from AWS Secrets Manager (the stack's LicenseSecretArn) instead of $CAIO_LICENSE_SECRET_ARN")
-	root.PersistentFlags().StringVar(&a.secretFlag, "secret", "", "the signing secret itself (visible to other users in the process list: prefer --secret-file or $CAIO_LICENSE_SECRET)")
+	nonEmptyFlag(root.PersistentFlags(), &a.secretFile, "secret-file", "read the signing secret from FILE ('-': standard input) instead of $CAIO_LICENSE_SECRET")
+	nonEmptyFlag(root.PersistentFlags(), &a.secretARN, "secret-arn", "read the signing secret from AWS Secrets Manager (the stack's LicenseSecretArn) instead of $CAIO_LICENSE_SECRET_ARN")
+	nonEmptyFlag(root.PersistentFlags(), &a.secretFlag, "secret", "the signing secret itself (visible to other users in the process list: prefer --secret-file or $CAIO_LICENSE_SECRET)")
 	root.SetFlagErrorFunc(flagError)
 	root.PersistentPreRunE = checkFlagRanges
 	root.AddCommand(
@@ -131,7 +143,24 @@ func (a *app) rootCommand() *cobra.Command {
 		a.maintainCommand(), a.vacuumCommand(), a.exportEventsCommand(),
 		a.versionCommand(),
 	)
+	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			// Cobra's completion only has subcommands: an unknown shell
+			// would print its help and exit 0.
+			shells := c.Commands()
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(c *cobra.Command, args []string) error {
+				names := []string{}
+				for _, sh := range shells {
+					names = append(names, sh.Name())
+				}
+				if len(args) == 0 {
+					return usageErrorf("name the shell: manage-licenses completion %s", strings.Join(names, "|"))
+				}
+				return usageErrorf("unknown shell %q: use %s", args[0], orList(names))
+			}
+		}
 		if c.Args == nil {
 			c.Args = cobra.NoArgs
 		}
@@ -245,6 +274,18 @@ func (a *app) warn(format string, args ...any) {
 	a.warnLine(fmt.Sprintf(format, args...))
 }
 
+// note tells the operator of something done on their behalf that needs
+// no action (a first certification): stderr, but not a warning.
+func (a *app) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if a.jsonOut {
+		b, _ := json.Marshal(map[string]string{"note": msg})
+		fmt.Fprintln(a.stderr, string(b))
+		return
+	}
+	fmt.Fprintln(a.stderr, msg)
+}
+
 func (a *app) warnLine(msg string) {
 	if a.jsonOut {
 		b, _ := json.Marshal(map[string]string{"warning": msg})
@@ -254,23 +295,48 @@ func (a *app) warnLine(msg string) {
 	fmt.Fprintln(a.stderr, "warning: "+msg)
 }
 
-// service opens the database and builds the licensing service for command
-// c. withSecret: the command cannot work without the signing secret, so its
-// absence is refused before the database is touched.
-func (a *app) service(c *cobra.Command, access config.Access, withSecret bool) (*licensing.Service, func(), error) {
-	svc, _, done, err := a.serviceAndStore(c, access, withSecret)
+// secretUse is what a command does with the signing secret.
+type secretUse int
+
+const (
+	// secretNone: never read it (counts, lists by customer, maintenance):
+	// a wrong --secret-arn cannot break them, and nothing is derived.
+	secretNone secretUse = iota
+	// secretOptional: use it if given, to prove the database's public keys
+	// on first use; a secret that cannot be read is a warning, not a stop.
+	secretOptional
+	// secretRequired: the command cannot work without it, so its absence
+	// is refused before the database is touched.
+	secretRequired
+)
+
+// service opens the database and builds the licensing service for command c.
+func (a *app) service(c *cobra.Command, access config.Access, use secretUse) (*licensing.Service, func(), error) {
+	svc, _, done, err := a.serviceAndStore(c, access, use)
 	return svc, done, err
 }
 
 // serviceAndStore is service for commands that also need the store itself
 // (its archive, size, vacuum).
-func (a *app) serviceAndStore(c *cobra.Command, access config.Access, withSecret bool) (*licensing.Service, config.Store, func(), error) {
-	secret, err := a.secret(c.Context())
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if withSecret && secret == "" {
-		return nil, nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET, or pass --secret-file FILE or --secret-arn ARN", c.Name())
+func (a *app) serviceAndStore(c *cobra.Command, access config.Access, use secretUse) (*licensing.Service, config.Store, func(), error) {
+	var secret string
+	var err error
+	switch use {
+	case secretRequired:
+		if secret, err = a.secret(c.Context()); err != nil {
+			return nil, nil, nil, err
+		}
+		if secret == "" {
+			return nil, nil, nil, licensing.Errorf(licensing.CodeSecretRequired, "%s needs the signing secret: set CAIO_LICENSE_SECRET, or pass --secret-file FILE or --secret-arn ARN", c.Name())
+		}
+	case secretOptional:
+		if secret, err = a.secret(c.Context()); err != nil {
+			if _, usage := err.(usageError); usage || c.Context().Err() != nil {
+				return nil, nil, nil, err
+			}
+			a.warnLine("going on without the signing secret (" + c.Name() + " does not need it): " + licensing.ErrorMessage(err))
+			secret = ""
+		}
 	}
 	keys, err := config.PublicKeys()
 	if err != nil {

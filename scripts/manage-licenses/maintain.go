@@ -5,13 +5,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
@@ -39,7 +37,7 @@ The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
 			if err != nil {
 				return err
 			}
-			svc, store, done, err := a.serviceAndStore(c, config.Write, false)
+			svc, store, done, err := a.serviceAndStore(c, config.Write, secretNone)
 			if err != nil {
 				return err
 			}
@@ -76,7 +74,7 @@ func (a *app) vacuumCommand() *cobra.Command {
 		Example: `  manage-licenses vacuum`,
 		Short:   "Compact the database file (local or S3)",
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, store, done, err := a.serviceAndStore(c, config.Write, false)
+			_, store, done, err := a.serviceAndStore(c, config.Write, secretNone)
 			if err != nil {
 				return err
 			}
@@ -102,7 +100,8 @@ func (a *app) vacuumCommand() *cobra.Command {
 }
 
 func (a *app) exportEventsCommand() *cobra.Command {
-	var since, format, output string
+	var format, output string
+	var from time.Time
 	c := &cobra.Command{
 		Use:   "export-events --since TIME --format jsonl|csv [--output FILE]",
 		Short: "Write the event log since a time, archives included, for reporting tools",
@@ -111,14 +110,7 @@ JSON lines (one object per line, what Athena, DuckDB and jq read as is) or CSV.`
 		Example: `  manage-licenses export-events --since 2026-01-01 --format jsonl --output events.jsonl
   manage-licenses export-events --since 720h --format csv`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			from, err := parseSince(since)
-			if err != nil {
-				return err
-			}
-			if format != "jsonl" && format != "csv" {
-				return usageError{fmt.Errorf("unknown format %q: use --format jsonl or --format csv", format)}
-			}
-			svc, store, done, err := a.serviceAndStore(c, config.Read, false)
+			svc, store, done, err := a.serviceAndStore(c, config.Read, secretNone)
 			if err != nil {
 				return err
 			}
@@ -141,20 +133,16 @@ JSON lines (one object per line, what Athena, DuckDB and jq read as is) or CSV.`
 				}
 				w.Flush()
 			}
-			if output == "" {
-				_, err := os.Stdout.Write(buf.Bytes())
+			if toFile, err := a.writeOutput(output, buf.Bytes()); !toFile {
 				return err
-			}
-			if err := atomicfile.Write(output, buf.Bytes(), 0o600); err != nil {
-				return licensing.Wrap(licensing.CodeBadRequest, err, "cannot write %s: %v", output, err)
 			}
 			fmt.Fprintf(a.stderr, "Wrote %d events since %s to %s\n", len(evs), from.UTC().Format(time.RFC3339), output)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&since, "since", "", "the first time (RFC 3339, a date, or a duration such as 720h; required)")
-	c.Flags().StringVar(&format, "format", "jsonl", "jsonl or csv")
-	c.Flags().StringVarP(&output, "output", "o", "", "write to FILE (mode 0600) instead of standard output")
+	sinceFlag(c, &from, "since", "the first time (RFC 3339, a date, or an age such as 30d or 720h; required)")
+	choiceFlag(c, &format, "format", "jsonl", "jsonl or csv", "jsonl", "csv")
+	outputFlag(c, &output, true, "write to FILE (mode 0600) instead of standard output ('-')")
 	requireFlags(c, "since")
 	return c
 }

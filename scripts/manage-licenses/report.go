@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
+	"github.com/caio-licensing/caio-licensing/shared/buildinfo"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/report"
@@ -26,7 +26,7 @@ with SQL aggregates (local or S3 database).`,
 		Example: `  manage-licenses report --output report.html
   manage-licenses report --output q4.html --days 90`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, store, done, err := a.serviceAndStore(c, config.Read, false)
+			svc, store, done, err := a.serviceAndStore(c, config.Read, secretNone)
 			if err != nil {
 				return err
 			}
@@ -36,11 +36,11 @@ with SQL aggregates (local or S3 database).`,
 				return err
 			}
 			var page bytes.Buffer
-			if err := report.Render(&page, data, report.Meta{Database: store.Location(), Version: report.BuildVersion()}); err != nil {
+			if err := report.Render(&page, data, report.Meta{Database: store.Location(), Version: buildinfo.Read("", "").Short()}); err != nil {
 				return licensing.Wrap(licensing.CodeInternal, err, "cannot render the report: %v", err)
 			}
-			if err := atomicfile.Write(output, page.Bytes(), 0o600); err != nil {
-				return licensing.Wrap(licensing.CodeBadRequest, err, "cannot write the report to %s: %v", output, err)
+			if toFile, err := a.writeOutput(output, page.Bytes()); !toFile {
+				return err // the page itself went to standard output
 			}
 			if a.jsonOut {
 				return a.printJSON(map[string]any{"output": output, "days": days, "bytes": page.Len()})
@@ -49,7 +49,7 @@ with SQL aggregates (local or S3 database).`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "", "the HTML file to write (required)")
+	outputFlag(c, &output, true, "the HTML file to write ('-': standard output; required)")
 	c.Flags().IntVar(&days, "days", 90, "the window: expiring in the next N days, activity in the last N")
 	requireFlags(c, "output")
 	return c

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,7 +22,7 @@ func (a *app) statsCommand() *cobra.Command {
   manage-licenses --json stats --days 60`,
 		Short: "Count licenses: total, active, expired, expiring soon, suspended, revoked, per tier",
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, done, err := a.service(c, config.Read, false)
+			svc, done, err := a.service(c, config.Read, secretNone)
 			if err != nil {
 				return err
 			}
@@ -93,7 +92,7 @@ the furthest of them.`,
 				}
 				days = slices.Max(thresholds)
 			}
-			svc, done, err := a.service(c, config.Read, false)
+			svc, done, err := a.service(c, config.Read, secretNone)
 			if err != nil {
 				return err
 			}
@@ -135,7 +134,7 @@ func (a *app) sendReminders(c *cobra.Command, days int) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := a.service(c, config.Write, false)
+	svc, done, err := a.service(c, config.Write, secretNone)
 	if err != nil {
 		return err
 	}
@@ -161,20 +160,15 @@ func (a *app) sendReminders(c *cobra.Command, days int) error {
 }
 
 func (a *app) listDeliveriesCommand() *cobra.Command {
-	var key, since string
+	var key string
+	var from time.Time
+	var wide bool
 	c := &cobra.Command{
 		Use:     "list-deliveries [--license-key KEY_OR_ID] [--since TIME]",
 		Example: `  manage-licenses list-deliveries --since 7d`,
 		Short:   "Show every attempt to email a license or a reminder",
 		RunE: func(c *cobra.Command, _ []string) error {
-			var from time.Time
-			if since != "" {
-				var err error
-				if from, err = parseSince(since); err != nil {
-					return err
-				}
-			}
-			svc, store, done, err := a.serviceAndStore(c, config.Read, false)
+			svc, store, done, err := a.serviceAndStore(c, config.Read, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -186,40 +180,38 @@ func (a *app) listDeliveriesCommand() *cobra.Command {
 			if a.jsonOut {
 				return a.printJSON(ds)
 			}
-			t := newTable(a.stdout, "AT", "LICENSE", "KIND", "RECIPIENT", "PROVIDER", "OUTCOME", "MESSAGE ID", "ERROR")
+			t := newListing(a.stdout, wide, column{"AT", 0, false}, column{"LICENSE", 0, false}, column{"KIND", 0, false},
+				column{"RECIPIENT", 20, false}, column{"PROVIDER", 0, false}, column{"OUTCOME", 0, false},
+				column{"MESSAGE ID", 0, true}, column{"ERROR", 14, false})
 			for _, d := range ds {
 				kind := d.Kind
 				if d.ThresholdDays > 0 {
 					kind += fmt.Sprintf(" (%dd)", d.ThresholdDays)
 				}
-				t.row(rfc3339(d.At), d.LicenseID, kind, d.Recipient, d.Provider, d.Outcome, orDash(d.MessageID), orDash(d.Error))
+				t.row(t.when(d.At), t.id(d.LicenseID), kind, d.Recipient, d.Provider, d.Outcome, orDash(d.MessageID), orDash(d.Error))
 			}
 			return t.flush()
 		},
 	}
 	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
-	c.Flags().StringVar(&since, "since", "", "only deliveries at or after this time (RFC 3339, a date, or a duration such as 24h); reaches into the archives")
+	sinceFlag(c, &from, "since", "only deliveries at or after this time (RFC 3339, a date, or an age such as 7d or 24h); reaches into the archives")
+	wideFlag(c, &wide)
 	return c
 }
 
 func (a *app) listEventsCommand() *cobra.Command {
-	var key, since, customer, kind string
+	var key, customer, kind string
+	var since time.Time
 	var limit int
+	var wide bool
 	c := &cobra.Command{
 		Use:   "list-events [--license-key KEY] [--customer ID] [--kind KIND] [--since TIME] [--limit N]",
 		Short: "Show the audit log (oldest first)",
 		Example: `  manage-licenses list-events --since 7d
   manage-licenses list-events --kind activation.created --customer CUST-001 --limit 20`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			f := licensing.EventFilter{LicenseID: key}
-			if since != "" {
-				t, err := parseSince(since)
-				if err != nil {
-					return err
-				}
-				f.Since = t
-			}
-			svc, store, done, err := a.serviceAndStore(c, config.Read, false)
+			f := licensing.EventFilter{LicenseID: key, Since: since}
+			svc, store, done, err := a.serviceAndStore(c, config.Read, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -234,33 +226,20 @@ func (a *app) listEventsCommand() *cobra.Command {
 			if a.jsonOut {
 				return a.printJSON(evs)
 			}
-			t := newTable(a.stdout, "ID", "AT", "KIND", "ACTOR", "CUSTOMER", "LICENSE", "INSTANCE", "DETAIL")
+			t := newListing(a.stdout, wide, column{"ID", 0, false}, column{"AT", 0, false}, column{"KIND", 0, false},
+				column{"ACTOR", 0, true}, column{"CUSTOMER", 12, true}, column{"LICENSE", 0, false}, column{"INSTANCE", 14, false},
+				column{"DETAIL", 22, false})
 			for _, e := range evs {
-				t.row(strconv.FormatInt(e.ID, 10), rfc3339(e.At), e.Kind, e.Actor, orDash(e.CustomerID), orDash(e.LicenseID), orDash(e.InstanceID), orDash(e.Detail))
+				t.row(strconv.FormatInt(e.ID, 10), t.when(e.At), e.Kind, e.Actor, orDash(e.CustomerID), orDash(t.id(e.LicenseID)), orDash(e.InstanceID), orDash(e.Detail))
 			}
 			return t.flush()
 		},
 	}
 	c.Flags().StringVar(&key, "license-key", "", "only this license (a key or license id)")
-	c.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339, a date 2006-01-02, or a duration such as 7d or 24h); reaches into the archives")
-	c.Flags().StringVar(&customer, "customer", "", "only this customer's events")
-	c.Flags().StringVar(&kind, "kind", "", "only events of this kind (such as activation.created, license.revoked)")
+	sinceFlag(c, &since, "since", "only events at or after this time (RFC 3339, a date 2006-01-02, or an age such as 7d or 24h); reaches into the archives")
+	customerFlag(c, &customer, "only this customer's events")
+	choiceFlag(c, &kind, "kind", "", "only events of this kind (such as activation.created, license.revoked)", licensing.EventKinds...)
 	c.Flags().IntVar(&limit, "limit", 0, "at most N (the first N in order; 0: all)")
+	wideFlag(c, &wide)
 	return c
-}
-
-func parseSince(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return time.Now().Add(-d), nil
-	}
-	if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && strings.HasSuffix(s, "d") && n > 0 && n <= licensing.MaxDays {
-		return time.Now().Add(-time.Duration(n) * 24 * time.Hour), nil
-	}
-	return time.Time{}, licensing.Errorf(licensing.CodeBadRequest, "--since %q is not a time: use RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration (7d, 12h)", s)
 }

@@ -166,7 +166,7 @@ never from the command line.`,
 			if newSecret == "" {
 				return usageError{fmt.Errorf("no new secret: pass --new-secret-file FILE or set %s (make one with 'manage-licenses new-secret')", envNewSecret)}
 			}
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -183,6 +183,6 @@ never from the command line.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&newSecretFile, "new-secret-file", "", "read the new secret from FILE ('-': standard input); default $"+envNewSecret)
+	nonEmptyFlag(c.Flags(), &newSecretFile, "new-secret-file", "read the new secret from FILE ('-': standard input); default $"+envNewSecret)
 	return c
 }

@@ -316,6 +316,9 @@ func TestOutputFilesDoNotFollowSymlinks(t *testing.T) {
 		}
 		// The old build's temporary name, planted as a symlink too.
 		os.Symlink(victim, out+".tmp-1")
+		if args[0] == "backup" {
+			args = append([]string{"backup", "--force"}, args[1:]...) // a backup never replaces a file unasked
+		}
 		c.ok(append(args, out)...)
 		if readFile(t, victim) != "precious" {
 			t.Fatalf("%s wrote through a symlink", args[0])
@@ -389,7 +392,17 @@ func TestS3CacheDirectoryOfAnotherUser(t *testing.T) {
 	os.Mkdir(open, 0o777)
 	os.Chmod(open, 0o777)
 	c.env["CAIO_LICENSE_CACHE_DIR"] = open
-	c.fails(1, "CONFIG", "chmod 700", "list-customers")
+	c.fails(1, "CONFIG", "remove it", "list-customers")
+	// One's own that others can only read (mkdir under umask 022) is
+	// closed, then used.
+	readable := filepath.Join(shared, "readable")
+	os.Mkdir(readable, 0o755)
+	os.Chmod(readable, 0o755)
+	c.env["CAIO_LICENSE_CACHE_DIR"] = readable
+	c.ok("list-customers")
+	if info, err := os.Stat(readable); err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("a readable cache directory was not closed: %v %v", info.Mode(), err)
+	}
 
 	// The default is per user, under the home's cache directory, 0700.
 	delete(c.env, "CAIO_LICENSE_CACHE_DIR")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -153,6 +154,9 @@ address of its own: keep it off the network CAIO instances reach.`,
 				fmt.Fprintf(a.stderr, "Try:\n  curl -s %s%s\n  curl -s -X POST %s%s -H 'X-CAIO-Instance-ID: instance-001' -d '{\"license_key\":\"CAIO-v1-...\"}'\n",
 					url, httpapi.PathHealth, url, httpapi.PathActivate)
 			})
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return licensing.Wrap(licensing.CodeConfig, err, "cannot serve on %s: the address is in use (another serve?); choose another with --addr HOST:PORT (make run ADDR=HOST:PORT)", addr)
+			}
 			if err != nil {
 				return licensing.Wrap(licensing.CodeConfig, err, "cannot serve on %s: %v", addr, err)
 			}
@@ -160,16 +164,17 @@ address of its own: keep it off the network CAIO instances reach.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&addr, "addr", "127.0.0.1:3000", "address to listen on")
-	c.Flags().StringVar(&keyFile, "server-key", "", "the server key file (default $CAIO_SERVER_KEY, else ~/.caio/server_key)")
+	addr = "127.0.0.1:3000"
+	c.Flags().Var(&addrValue{&addr}, "addr", "address to listen on, HOST:PORT (a port alone: 127.0.0.1:PORT)")
+	c.Flags().Var(&fileValue{p: &keyFile}, "server-key", "the server key file (default $CAIO_SERVER_KEY, else ~/.caio/server_key)")
 	c.Flags().Float64Var(&perAddress, "rate-per-address", 20, "requests per second allowed from one source address (0: no limit)")
 	c.Flags().IntVar(&burstAddress, "burst-per-address", 40, "requests one source address may send at once")
 	c.Flags().Float64Var(&perKey, "rate-per-key", 10, "requests per second allowed for one license key (0: no limit)")
 	c.Flags().IntVar(&burstKey, "burst-per-key", 50, "requests one license key may have at once (a fleet starting together)")
-	c.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; read again on SIGHUP)")
-	c.Flags().StringVar(&tlsKey, "tls-key", "", "the certificate's private key (PEM)")
+	c.Flags().Var(&fileValue{p: &tlsCert}, "tls-cert", "serve HTTPS with this certificate (PEM; read again on SIGHUP)")
+	c.Flags().Var(&fileValue{p: &tlsKey}, "tls-key", "the certificate's private key (PEM)")
 	c.Flags().StringVar(&proxies, "trusted-proxies", "", "CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated)")
-	c.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (a separate address from the API)")
+	c.Flags().Var(&addrValue{&metricsAddr}, "metrics-addr", "serve Prometheus metrics at http://ADDR/metrics (a separate address from the API)")
 	return c
 }
 
@@ -243,10 +248,10 @@ func (a *app) serverKey(c *cobra.Command, prover *licensing.Service, keyFile str
 			return nil, err
 		}
 		if r.Renewed {
-			a.warn("certified a new server key %s (valid until %s), kept in %s", r.Certificate.KeyID, rfc3339(r.Certificate.NotAfter), keyFile)
+			a.note("certified a new server key %s (valid until %s), kept in %s", r.Certificate.KeyID, rfc3339(r.Certificate.NotAfter), keyFile)
 		}
 		if r.Retired != "" {
-			a.warn("server key %s retired: it was due for renewal", r.Retired)
+			a.note("server key %s retired: it was due for renewal", r.Retired)
 		}
 	}
 	if keyFile != "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,7 +11,8 @@ import (
 )
 
 func (a *app) updateLicenseCommand() *cobra.Command {
-	var tier, expiresAt string
+	var tier string
+	var expiresAt time.Time
 	var features []string
 	var maxInstances, maxServices, maxRequests, leaseHours, maxActivations int64
 	c := &cobra.Command{
@@ -52,15 +54,9 @@ they expire or the license is revoked.`,
 				ch.LeaseSeconds = &secs
 			}
 			if flags.Changed("expires-at") {
-				t, err := time.Parse(time.RFC3339, expiresAt)
-				if err != nil {
-					if t, err = time.Parse(time.DateOnly, expiresAt); err != nil {
-						return usageErrorf("--expires-at %q: want a time like 2027-06-30T00:00:00Z or a date 2027-06-30", expiresAt)
-					}
-				}
-				ch.ExpiresAt = &t
+				ch.ExpiresAt = &expiresAt
 			}
-			svc, done, err := a.service(c, config.Write, true)
+			svc, done, err := a.service(c, config.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -68,6 +64,13 @@ they expire or the license is revoked.`,
 			is, err := svc.UpdateTerms(c.Context(), args[0], ch)
 			if err != nil {
 				return err
+			}
+			if is.Unchanged {
+				if a.jsonOut {
+					return a.printJSON(map[string]any{"license_id": is.License.ID, "unchanged": true})
+				}
+				fmt.Fprintf(a.stdout, "License %s already has these terms: nothing changed, no new key issued\n", is.License.ID)
+				return nil
 			}
 			return a.printIssued("License updated", is)
 		},
@@ -78,7 +81,7 @@ they expire or the license is revoked.`,
 	f.Int64Var(&maxInstances, "max-instances", 0, "the new max instances (seats)")
 	f.Int64Var(&maxServices, "max-services", 0, "the new max services")
 	f.Int64Var(&maxRequests, "max-requests-per-day", 0, "the new max requests per day")
-	f.StringVar(&expiresAt, "expires-at", "", "the new expiry (RFC 3339 or a date)")
+	f.Var(&dateValue{p: &expiresAt}, "expires-at", "the new expiry (RFC 3339 or a date)")
 	f.Int64Var(&leaseHours, "lease-hours", 0, "the new lease, in hours")
 	f.Int64Var(&maxActivations, "max-activations-per-day", 0, "the new churn limit (0: max(10, 2 x max instances))")
 	return c
