@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
@@ -57,7 +58,11 @@ func TestHintsNameWhatWasUsed(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
 	typo := filepath.Join(c.home, "typo.db")
-	c.fails(1, "DB_NOT_FOUND", "'manage-licenses init-db --db "+typo+"'", "list-customers", "--db", typo)
+	c.fails(1, "DB_NOT_FOUND", "create it with: manage-licenses init-db --db "+typo, "list-customers", "--db", typo)
+	spaced := filepath.Join(c.home, "with space.db")
+	c.fails(1, "DB_NOT_FOUND", "manage-licenses init-db --db '"+spaced+"'", "list-customers", "--db", spaced)
+	c.ok("init-db", "--db", spaced) // a space in the path, which SQLite's URI once took as '+'
+	c.ok("add-customer", "C1", "Spaced", "--db", spaced)
 	r := c.run(map[string]string{"CAIO_LICENSE_DB_PATH": typo}, "list-customers")
 	if r.code != 1 || !strings.Contains(r.stderr, "check CAIO_LICENSE_DB_PATH") || strings.Contains(r.stderr, "--db") {
 		t.Fatalf("env path: exit %d: %s", r.code, r.stderr)
@@ -144,6 +149,25 @@ func TestDashIsStandardOutput(t *testing.T) {
 		t.Fatal("the refused backup changed the file")
 	}
 	c.ok("backup", "--output", out, "--force")
+	c.fails(2, "BAD_REQUEST", "is a directory", "backup", "--output", c.home, "--force")
+}
+
+// The operator frees a seat by the license id a listing shows.
+func TestDeactivateByLicenseID(t *testing.T) {
+	t.Parallel()
+	c, key, id := licensed(t)
+	for _, inst := range []string{"node-0000000000000000000001", "node-0000000000000000000002"} {
+		c.ok("track-activation", key, "--instance-id", inst)
+	}
+	// Ids that differ at the end stay apart in the listing.
+	if r := c.ok("list-activations"); !strings.Contains(r.stdout, "01") || !strings.Contains(r.stdout, "02") {
+		t.Fatalf("listing loses the ends of the ids:\n%s", r.stdout)
+	}
+	c.ok("deactivate", id, "--instance-id", "node-0000000000000000000001")
+	c.ok("deactivate", id[:8], "--instance-id", "node-0000000000000000000002")
+	if r := c.ok("list-activations", "--status", "live"); strings.Contains(r.stdout, "node-") {
+		t.Fatalf("seats still live:\n%s", r.stdout)
+	}
 }
 
 func TestSkippedRemindersAreRecorded(t *testing.T) {
@@ -294,5 +318,57 @@ func TestBuildIsReproducible(t *testing.T) {
 	}
 	if sum() != sum() {
 		t.Fatal("two builds of the same tree differ: something stamps the build time")
+	}
+}
+
+// serve's first start with the secret certifies a server key: a note of
+// what it did, not a warning.
+func TestServeFirstCertificationIsANote(t *testing.T) {
+	t.Parallel()
+	c, _, _ := licensed(t)
+	cmd := exec.Command(binary, "serve", "--addr", "0")
+	cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH"), "CAIO_LICENSE_SECRET=" + testSecret}
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var seen []string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+		if strings.HasPrefix(sc.Text(), "Serving the licensing API on http://127.0.0.1:") {
+			break
+		}
+	}
+	all := strings.Join(seen, "\n")
+	if !strings.Contains(all, "\ncertified a new server key") && !strings.HasPrefix(all, "certified a new server key") {
+		t.Fatalf("no note of the certification (a port alone is 127.0.0.1:PORT):\n%s", all)
+	}
+	if strings.Contains(all, "warning: certified") {
+		t.Fatalf("the first certification is called a warning:\n%s", all)
+	}
+}
+
+// make local-aws builds only what scripts/local-aws.sh runs, not the test
+// dependencies (Chromium, cfn-lint, the SES emulator), then runs it.
+func TestLocalAWSTargetBuildsOnlyItsTools(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	out, err := exec.Command("make", "-n", "-B", "-C", "../..", "local-aws").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n local-aws: %v\n%s", err, out)
+	}
+	plan := string(out)
+	for _, want := range []string{"versitygw@", "kumo", "./scripts/local-aws.sh", "go build"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("make local-aws does not run %q:\n%s", want, plan)
+		}
+	}
+	for _, not := range []string{"apt-get", "cfn-lint", "chromium", "mailpit", "aws-ses-v2-local", "aws-lambda-rie"} {
+		if strings.Contains(plan, not) {
+			t.Errorf("make local-aws runs %q, which it does not need:\n%s", not, plan)
+		}
 	}
 }

@@ -100,13 +100,15 @@ func (l *listing) pick(cells []string) []string {
 func (l *listing) row(cells ...string) { l.t.row(l.pick(cells)...) }
 func (l *listing) flush() error        { return l.t.flush() }
 
-// cut shortens s to n characters, the last one an ellipsis.
+// cut shortens s to n characters with an ellipsis in the middle: ids
+// that differ only at the end (node-1, node-2) stay apart.
 func cut(s string, n int) string {
 	r := []rune(s)
 	if n <= 0 || len(r) <= n {
 		return s
 	}
-	return string(r[:n-1]) + "…"
+	tail := (n - 1) / 2
+	return string(r[:n-1-tail]) + "…" + string(r[len(r)-tail:])
 }
 
 // id is a license id as listings show it: its first digits, which every

@@ -83,7 +83,9 @@ func expandHome(p, source string) (string, error) {
 func (db DB) hint(missing bool) string {
 	switch {
 	case db.Source == "--db" && missing:
-		return "create it with 'manage-licenses init-db --db " + shellQuote(db.Path) + "', or check --db"
+		// Unquoted around the command, so that a quoted path stays one
+		// that pastes into a shell as it is.
+		return "check --db, or create it with: manage-licenses init-db --db " + shellQuote(db.Path)
 	case db.Source == "--db":
 		return "check --db"
 	case missing && db.Source != "":

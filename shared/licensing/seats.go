@@ -2,6 +2,7 @@ package licensing
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/instanceid"
@@ -306,7 +307,16 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 	var out Check
 	err := s.seatUpdate(ctx, func(tx Tx) (bool, error) {
 		now := s.now()
-		lic, claims, err := s.licenseByKey(tx, r.Key)
+		var lic License
+		var claims licensekey.Claims
+		var err error
+		if r.Immediate && !strings.HasPrefix(strings.TrimSpace(r.Key), "CAIO-") {
+			// The operator may name the license by its id: they free a seat
+			// they see in a listing, without handling the customer's key.
+			lic, err = s.resolveLicense(tx, r.Key)
+		} else {
+			lic, claims, err = s.licenseByKey(tx, r.Key)
+		}
 		out = Check{Claims: claims, License: lic}
 		if err != nil {
 			return false, err

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -120,7 +121,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		}
 	}
 	q.Set("_txlock", "immediate")
-	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: q.Encode()}).String()
+	// SQLite decodes %XX in a URI but not "+": a space in modeof must be
+	// %20 (a literal "+" is already %2B).
+	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}).String()
 	var initConn func(*sqlite3.Conn) error
 	if opt.PageLog {
 		// Closing must not checkpoint: Discard drops an unpublished commit
