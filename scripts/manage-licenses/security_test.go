@@ -403,6 +403,21 @@ func TestS3CacheDirectoryOfAnotherUser(t *testing.T) {
 	if info, err := os.Stat(readable); err != nil || info.Mode().Perm() != 0o700 {
 		t.Fatalf("a readable cache directory was not closed: %v %v", info.Mode(), err)
 	}
+	// The attack on that: a link planted where the cache directory is
+	// looked for, pointing at a directory of ours. Its mode is not ours to
+	// change through the link, and it is not used.
+	mine := filepath.Join(c.home, "projects")
+	os.Mkdir(mine, 0o755)
+	os.Chmod(mine, 0o755)
+	link := filepath.Join(shared, "planted-link")
+	if err := os.Symlink(mine, link); err != nil {
+		t.Fatal(err)
+	}
+	c.env["CAIO_LICENSE_CACHE_DIR"] = link
+	c.fails(1, "CONFIG", "symbolic link", "list-customers")
+	if info, _ := os.Stat(mine); info.Mode().Perm() != 0o755 {
+		t.Fatalf("the mode of the directory behind a planted link changed to %v", info.Mode())
+	}
 
 	// The default is per user, under the home's cache directory, 0700.
 	delete(c.env, "CAIO_LICENSE_CACHE_DIR")

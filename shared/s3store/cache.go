@@ -47,6 +47,11 @@ func prepareCacheDir(dir string) error {
 	case info.Mode().Perm()&0o022 != 0:
 		// Someone else could have put files in it already: not ours to trust.
 		return licensing.Errorf(licensing.CodeConfig, "refusing the cache directory %s: other users can write to it (mode %04o); remove it, or set CAIO_LICENSE_CACHE_DIR to a directory of your own", dir, info.Mode().Perm())
+	case info.Mode().Perm()&0o077 != 0 && isSymlink(dir):
+		// Never change modes through a link: someone may have planted it
+		// (the default in a shared temporary directory) to point at a
+		// directory of ours.
+		return licensing.Errorf(licensing.CodeConfig, "refusing the cache directory %s: a symbolic link to a directory open to group or others (mode %04o); chmod 700 the directory it points to, or set CAIO_LICENSE_CACHE_DIR to a directory of your own", dir, info.Mode().Perm())
 	case info.Mode().Perm()&0o077 != 0:
 		// Ours, only readable by others (mkdir under umask 022): close it,
 		// since the working copy holds every license and sealed key.
@@ -55,6 +60,11 @@ func prepareCacheDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+func isSymlink(path string) bool {
+	info, err := os.Lstat(path)
+	return err == nil && info.Mode()&os.ModeSymlink != 0
 }
 
 // fingerprint identifies a file's current content cheaply: a rewrite or a
