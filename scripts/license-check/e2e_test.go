@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/licenseclient"
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
 	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
@@ -127,16 +128,8 @@ func (s *site) instance(id string) *instance {
 	return &instance{s: s, id: id, state: s.t.TempDir()}
 }
 
-type outcome struct {
-	OK        bool   `json:"ok"`
-	Code      string `json:"code"`
-	Detail    string `json:"detail"`
-	FromLease bool   `json:"from_lease"`
-	Lease     *struct {
-		RenewAfter time.Time `json:"renew_after"`
-		ExpiresAt  time.Time `json:"expires_at"`
-	} `json:"lease"`
-}
+// outcome is license-check's --json line: the client's own Result.
+type outcome = licenseclient.Result
 
 func (i *instance) do(action, key string, extra ...string) (int, outcome) {
 	i.s.t.Helper()

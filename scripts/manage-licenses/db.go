@@ -79,11 +79,12 @@ CAIO_S3_HISTORY_DAYS (default 7) days.`,
   manage-licenses backup --output before-incident.db --at 2026-11-28T09:00:00Z`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			at := c.Flags().Changed("at")
-			if info, err := os.Stat(output); output != "-" && err == nil && info.IsDir() {
-				return usageErrorf("--output %s is a directory: give a file name", output)
-			}
-			if output != "-" && !force {
-				if _, err := os.Lstat(output); err == nil {
+			// Lstat: a symlink there is replaced (or refused), never followed.
+			if info, err := os.Lstat(output); output != "-" && err == nil {
+				switch {
+				case info.IsDir():
+					return usageErrorf("--output %s is a directory: give a file name", output)
+				case !force:
 					return usageErrorf("--output %s already exists: add --force to replace it, or choose another file", output)
 				}
 			}

@@ -78,7 +78,7 @@ func checkFlagRanges(c *cobra.Command, _ []string) error {
 
 func isOwnValue(v pflag.Value) bool {
 	switch v.(type) {
-	case *choiceValue, *sinceValue, *dateValue, *fileValue, *nonEmptyValue, *addrValue, *customerValue:
+	case *choiceValue, *timeValue, *fileValue, *nonEmptyValue, *addrValue, *customerValue:
 		return true
 	}
 	return false

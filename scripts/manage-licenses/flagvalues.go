@@ -50,16 +50,17 @@ func orList(vals []string) string {
 	return strings.Join(vals[:len(vals)-1], ", ") + " or " + vals[len(vals)-1]
 }
 
-// sinceValue is a point in the past: RFC 3339, a date, or an age (7d, 12h).
-type sinceValue struct {
-	p   *time.Time
-	raw string
+// timeValue is a time flag, read by parse (parsePast or parseFuture).
+type timeValue struct {
+	p     *time.Time
+	raw   string
+	parse func(string) (time.Time, error)
 }
 
-func (v *sinceValue) String() string { return v.raw }
-func (v *sinceValue) Type() string   { return "time" }
-func (v *sinceValue) Set(s string) error {
-	t, err := parsePast(s, time.Now())
+func (v *timeValue) String() string { return v.raw }
+func (v *timeValue) Type() string   { return "time" }
+func (v *timeValue) Set(s string) error {
+	t, err := v.parse(s)
 	if err != nil {
 		return err
 	}
@@ -67,18 +68,15 @@ func (v *sinceValue) Set(s string) error {
 	return nil
 }
 
+// sinceFlag defines a point in the past: RFC 3339, a date, or an age.
 func sinceFlag(c *cobra.Command, p *time.Time, name, usage string) {
-	c.Flags().Var(&sinceValue{p: p}, name, usage)
+	c.Flags().Var(&timeValue{p: p, parse: func(s string) (time.Time, error) { return parsePast(s, time.Now()) }}, name, usage)
 }
 
-const pastForms = "use RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or an age (7d, 12h)"
-
-// parsePast reads a time in the past the ways operators write one.
+// parsePast reads a time in the past the ways operators write one: RFC
+// 3339, a date, or an age (7d, 12h).
 func parsePast(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
+	if t, err := parseFuture(s); err == nil {
 		return t, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil && d > 0 {
@@ -87,27 +85,19 @@ func parsePast(s string, now time.Time) (time.Time, error) {
 	if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && strings.HasSuffix(s, "d") && n > 0 && n <= licensing.MaxDays {
 		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 	}
-	return time.Time{}, fmt.Errorf("not a time: %s", pastForms)
+	return time.Time{}, fmt.Errorf("not a time: use RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or an age (7d, 12h)")
 }
 
-// dateValue is a point in the future: RFC 3339 or a date (an age would be
-// ambiguous there).
-type dateValue struct {
-	p   *time.Time
-	raw string
-}
-
-func (v *dateValue) String() string { return v.raw }
-func (v *dateValue) Type() string   { return "time" }
-func (v *dateValue) Set(s string) error {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		if t, err = time.Parse(time.DateOnly, s); err != nil {
-			return fmt.Errorf("not a time: use RFC 3339 (2027-06-30T00:00:00Z) or a date (2027-06-30)")
-		}
+// parseFuture reads a point in the future: RFC 3339 or a date (an age
+// would be ambiguous there).
+func parseFuture(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
 	}
-	*v.p, v.raw = t, s
-	return nil
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("not a time: use RFC 3339 (2027-06-30T00:00:00Z) or a date (2027-06-30)")
 }
 
 // fileValue is a file name; "-" is standard output (or input) where the

@@ -276,23 +276,19 @@ func (a *app) warn(format string, args ...any) {
 
 // note tells the operator of something done on their behalf that needs
 // no action (a first certification): stderr, but not a warning.
-func (a *app) note(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if a.jsonOut {
-		b, _ := json.Marshal(map[string]string{"note": msg})
-		fmt.Fprintln(a.stderr, string(b))
-		return
-	}
-	fmt.Fprintln(a.stderr, msg)
-}
+func (a *app) note(format string, args ...any) { a.tell("note", "", fmt.Sprintf(format, args...)) }
 
-func (a *app) warnLine(msg string) {
+func (a *app) warnLine(msg string) { a.tell("warning", "warning: ", msg) }
+
+// tell writes one line to stderr: {"kind": msg} under --json, else msg
+// after prefix.
+func (a *app) tell(kind, prefix, msg string) {
 	if a.jsonOut {
-		b, _ := json.Marshal(map[string]string{"warning": msg})
+		b, _ := json.Marshal(map[string]string{kind: msg})
 		fmt.Fprintln(a.stderr, string(b))
 		return
 	}
-	fmt.Fprintln(a.stderr, "warning: "+msg)
+	fmt.Fprintln(a.stderr, prefix+msg)
 }
 
 // secretUse is what a command does with the signing secret.
@@ -309,6 +305,14 @@ const (
 	// is refused before the database is touched.
 	secretRequired
 )
+
+// secretIf is secretRequired when need, else secretOptional.
+func secretIf(need bool) secretUse {
+	if need {
+		return secretRequired
+	}
+	return secretOptional
+}
 
 // service opens the database and builds the licensing service for command c.
 func (a *app) service(c *cobra.Command, access config.Access, use secretUse) (*licensing.Service, func(), error) {

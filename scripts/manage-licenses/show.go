@@ -24,7 +24,7 @@ and reminders, and its latest events.`,
   manage-licenses show-license "$KEY" --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Read, map[bool]secretUse{true: secretRequired, false: secretOptional}[showKey])
+			svc, done, err := a.service(c, config.Read, secretIf(showKey))
 			if err != nil {
 				return err
 			}

@@ -81,7 +81,7 @@ they expire or the license is revoked.`,
 	f.Int64Var(&maxInstances, "max-instances", 0, "the new max instances (seats)")
 	f.Int64Var(&maxServices, "max-services", 0, "the new max services")
 	f.Int64Var(&maxRequests, "max-requests-per-day", 0, "the new max requests per day")
-	f.Var(&dateValue{p: &expiresAt}, "expires-at", "the new expiry (RFC 3339 or a date)")
+	f.Var(&timeValue{p: &expiresAt, parse: parseFuture}, "expires-at", "the new expiry (RFC 3339 or a date)")
 	f.Int64Var(&leaseHours, "lease-hours", 0, "the new lease, in hours")
 	f.Int64Var(&maxActivations, "max-activations-per-day", 0, "the new churn limit (0: max(10, 2 x max instances))")
 	return c

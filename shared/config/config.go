@@ -30,24 +30,25 @@ const MinSecretLen = 16
 // DB says where the database lives and whether the operator named it.
 type DB struct {
 	Path string
-	// Explicit is true when the path came from --db or CAIO_LICENSE_DB_PATH:
-	// such a path must exist, so that a typo never creates a new database.
-	Explicit bool
 	// Source is where Path came from ("--db", CAIO_LICENSE_DB_PATH, or ""
 	// for the default): a hint names what the operator actually used.
 	Source string
 }
+
+// Explicit: the operator named the path. Such a path must exist, so that a
+// typo never creates a new database.
+func (db DB) Explicit() bool { return db.Source != "" }
 
 // ResolveDB picks the database: the flag, else CAIO_LICENSE_DB_PATH, else
 // ~/.caio/caio_licenses.db.
 func ResolveDB(flag string) (DB, error) {
 	if flag != "" {
 		p, err := expandHome(flag, "--db")
-		return DB{Path: p, Explicit: true, Source: "--db"}, err
+		return DB{Path: p, Source: "--db"}, err
 	}
 	if p := os.Getenv(EnvDBPath); p != "" {
 		p, err := expandHome(p, EnvDBPath)
-		return DB{Path: p, Explicit: true, Source: EnvDBPath}, err
+		return DB{Path: p, Source: EnvDBPath}, err
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
@@ -170,14 +171,11 @@ func OpenStoreWith(ctx context.Context, db DB, access Access, m metrics.Sink) (S
 		if err != nil {
 			return nil, err
 		}
-		st, err := s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: os.Getenv(EnvCacheDir), History: history, Metrics: m, Explain: db.explain})
-		if err != nil {
-			return nil, db.explain(err)
-		}
-		return st, nil
+		// S3 meets the database at the first transaction, not here.
+		return s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: os.Getenv(EnvCacheDir), History: history, Metrics: m, Explain: db.explain})
 	}
 	opt := sqlitestore.Options{
-		Create:          access == Init || (access == Write && !db.Explicit),
+		Create:          access == Init || (access == Write && !db.Explicit()),
 		SkipSchemaCheck: access == Init,
 	}
 	st, err := sqlitestore.Open(ctx, db.Path, opt)

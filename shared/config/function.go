@@ -109,7 +109,7 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 			return nil, err
 		}
 	}
-	store, err := OpenStoreWith(ctx, DB{Path: path, Explicit: true, Source: EnvDBPath}, Write, sink)
+	store, err := OpenStoreWith(ctx, DB{Path: path, Source: EnvDBPath}, Write, sink)
 	if err != nil {
 		return nil, err
 	}

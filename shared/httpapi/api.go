@@ -198,7 +198,7 @@ func (a *API) withLease(res *Result, key string, act *licensing.Activation) {
 	if act == nil || act.LeaseIssuedAt == nil || act.LeaseExpiresAt == nil || !act.Holds(time.Now()) {
 		return
 	}
-	l := lease.Lease{Kind: lease.Online, LicenseID: act.LicenseID, KeyDigest: lease.KeyDigest(key), InstanceID: act.InstanceID,
+	l := lease.Lease{Kind: lease.Online, LicenseID: act.LicenseID, KeyDigest: licensekey.Digest(key), InstanceID: act.InstanceID,
 		IssuedAt: *act.LeaseIssuedAt, RenewAfter: act.LeaseRenewAfter(), ExpiresAt: *act.LeaseExpiresAt}
 	if a.signer != nil && !a.signer.NotAfter.IsZero() && l.ExpiresAt.After(a.signer.NotAfter) {
 		// The seat stays held as recorded; the token ends with the
@@ -322,7 +322,7 @@ func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 // answer runs a seat operation and shapes its answer.
 func (a *API) answer(ctx context.Context, r Request, path string, op func(context.Context, licensing.SeatRequest) (licensing.Check, error), seat licensing.SeatRequest) Response {
 	if a.limits.PerKey != nil {
-		if ok, wait := a.limits.PerKey.Allow(licensekey.Digest(licensekey.Canonical(seat.Key)), time.Now()); !ok {
+		if ok, wait := a.limits.PerKey.Allow(licensekey.Digest(seat.Key), time.Now()); !ok {
 			return a.refuse(r, rateLimited("license key", wait))
 		}
 	}

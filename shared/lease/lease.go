@@ -19,7 +19,6 @@ package lease
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -98,12 +97,6 @@ type Lease struct {
 	IssuedAt    time.Time `json:"issued_at"`
 	RenewAfter  time.Time `json:"renew_after"`
 	ExpiresAt   time.Time `json:"expires_at"`
-}
-
-// KeyDigest is the digest a lease names for a license key.
-func KeyDigest(key string) string {
-	sum := sha256.Sum256([]byte(licensekey.Canonical(key)))
-	return hex.EncodeToString(sum[:])
 }
 
 func (l Lease) marshal() ([]byte, error) {

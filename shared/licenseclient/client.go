@@ -297,7 +297,7 @@ func (c *Client) verifyLease(token string, cert *servercert.Certificate, s *sess
 	if l, err = lease.Verify(token, pub); err != nil {
 		return l, err
 	}
-	if l.KeyDigest != lease.KeyDigest(s.key) || l.InstanceID != s.instance || l.LicenseID != s.claims.LicenseID {
+	if l.KeyDigest != licensekey.Digest(s.key) || l.InstanceID != s.instance || l.LicenseID != s.claims.LicenseID {
 		return l, errors.New("the lease is for another key, license or instance")
 	}
 	if l.ExpiresAt.After(s.claims.ExpiresAt) || l.RenewAfter.After(l.ExpiresAt) ||

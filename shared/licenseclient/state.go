@@ -10,6 +10,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
+	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
@@ -38,7 +39,7 @@ func (c *Client) statePath(key, instance string) string {
 	if c.cfg.StateDir == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(lease.KeyDigest(key) + "\x00" + instance))
+	sum := sha256.Sum256([]byte(licensekey.Digest(key) + "\x00" + instance))
 	return filepath.Join(c.cfg.StateDir, "caio-license-"+hex.EncodeToString(sum[:8])+".json")
 }
 

@@ -334,8 +334,12 @@ func unmarshal(payload []byte) (Claims, error) {
 	return c, nil
 }
 
-// Digest is the lookup form of a key stored in the database: SHA-256 in hex.
+// DigestSum is SHA-256 of a key's canonical form: what the database looks
+// a key up by, what a lease and a signed answer name it by.
+func DigestSum(key string) [32]byte { return sha256.Sum256([]byte(Canonical(key))) }
+
+// Digest is DigestSum in hex.
 func Digest(key string) string {
-	sum := sha256.Sum256([]byte(key))
+	sum := DigestSum(key)
 	return hex.EncodeToString(sum[:])
 }

@@ -63,12 +63,7 @@ func (s *Service) Sendable(ctx context.Context, ref string) (Sendable, error) {
 
 // RecordDelivery records an attempt to email a license.
 func (s *Service) RecordDelivery(ctx context.Context, d Delivery) error {
-	if d.At.IsZero() {
-		d.At = s.now()
-	}
-	err := s.cfg.Store.Update(ctx, func(tx Tx) error { return s.recordDelivery(tx, d) })
-	s.countEmail(d, err)
-	return err
+	return s.RecordDeliveries(ctx, []Delivery{d})
 }
 
 // RecordDeliveries records several attempts in one write (the reminders a

@@ -307,10 +307,12 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 	if tx == nil {
 		return keys, nil
 	}
-	var stored []SigningKey
-	var err error
+	stored, err := tx.SigningKeys()
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case s.rememberedCover(tx):
+	case s.remembersAll(stored):
 		// Proven on this machine before: deriving the sealing key again
 		// (about a second and 300 MB) would prove nothing new.
 		return s.cfg.RememberedKeys, nil
@@ -319,7 +321,6 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 	case len(s.cfg.RememberedKeys) > 0:
 		return s.cfg.RememberedKeys, nil
 	case s.cfg.TrustUnprovenKeys:
-		stored, err = tx.SigningKeys()
 	default:
 		return nil, Errorf(CodePublicKeyRequired, "cannot tell genuine license keys from forged ones without a trusted public key: set CAIO_LICENSE_PUBLIC_KEY to the key 'manage-licenses public-key' prints with the secret, or give the signing secret (CAIO_LICENSE_SECRET or --secret-file) once on this machine")
 	}
@@ -332,14 +333,10 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 	return keys, nil
 }
 
-// rememberedCover reports whether every signing key in the database is
+// remembersAll reports whether every one of the database's signing keys is
 // one this machine remembers as proven, with the same public key.
-func (s *Service) rememberedCover(tx Tx) bool {
-	if len(s.cfg.RememberedKeys) == 0 {
-		return false
-	}
-	stored, err := tx.SigningKeys()
-	if err != nil || len(stored) == 0 {
+func (s *Service) remembersAll(stored []SigningKey) bool {
+	if len(s.cfg.RememberedKeys) == 0 || len(stored) == 0 {
 		return false
 	}
 	for _, k := range stored {

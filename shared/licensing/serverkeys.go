@@ -169,7 +169,7 @@ func (s *Service) IssueOfflineLease(ctx context.Context, r SeatRequest, days int
 			return err
 		}
 		a := check.Activation
-		out.Lease = lease.Lease{Kind: lease.Offline, LicenseID: a.LicenseID, KeyDigest: lease.KeyDigest(r.Key), InstanceID: r.InstanceID,
+		out.Lease = lease.Lease{Kind: lease.Offline, LicenseID: a.LicenseID, KeyDigest: licensekey.Digest(r.Key), InstanceID: r.InstanceID,
 			IssuedAt: *a.LeaseIssuedAt, RenewAfter: *a.LeaseExpiresAt, ExpiresAt: *a.LeaseExpiresAt}
 		out.Token, err = lease.Sign(out.Lease, priv)
 		out.Lease.SignerKeyID = licensekey.KeyID(priv.Public().(ed25519.PublicKey))

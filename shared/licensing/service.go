@@ -149,7 +149,7 @@ func (s *Service) licenseByKey(tx Tx, key string) (License, licensekey.Claims, e
 	if err != nil {
 		return License{}, claims, err
 	}
-	lic, err := tx.LicenseByKeyDigest(licensekey.Digest(licensekey.Canonical(key)))
+	lic, err := tx.LicenseByKeyDigest(licensekey.Digest(key))
 	if ErrorCode(err) == CodeNotFound {
 		return License{}, claims, Errorf(CodeNotFound, "license key is not known to this license server")
 	}
@@ -161,8 +161,9 @@ func (s *Service) licenseByKey(tx Tx, key string) (License, licensekey.Claims, e
 const MinIDPrefix = 8
 
 func isHex(s string) bool {
-	_, err := hex.DecodeString(s + map[bool]string{true: "0", false: ""}[len(s)%2 == 1])
-	return err == nil && s != ""
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F')
+	})
 }
 
 // resolveLicense accepts a license key, a license id, or the start of one.

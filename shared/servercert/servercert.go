@@ -170,12 +170,13 @@ type Response struct {
 	V1 bool
 }
 
-// KeyDigest is the digest a signed answer names for a license key.
+// KeyDigest is the digest a signed answer names for a license key; an
+// answer about no key names zeros.
 func KeyDigest(key string) [32]byte {
-	if key = licensekey.Canonical(key); key == "" {
+	if licensekey.Canonical(key) == "" {
 		return [32]byte{}
 	}
-	return sha256.Sum256([]byte(key))
+	return licensekey.DigestSum(key)
 }
 
 func (r Response) message() []byte {

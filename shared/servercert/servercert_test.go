@@ -91,7 +91,7 @@ func TestResponseSignatureCoversEveryField(t *testing.T) {
 func TestLeaseTokens(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	at := time.Unix(1780315200, 0).UTC()
-	l := lease.Lease{Kind: lease.Online, LicenseID: "0123456789abcdef0123456789abcdef", KeyDigest: lease.KeyDigest("CAIO-v1-X-y"),
+	l := lease.Lease{Kind: lease.Online, LicenseID: "0123456789abcdef0123456789abcdef", KeyDigest: licensekey.Digest("CAIO-v1-X-y"),
 		InstanceID: "Zürich-1", IssuedAt: at, RenewAfter: at.Add(time.Hour), ExpiresAt: at.Add(2 * time.Hour)}
 	tok, err := lease.Sign(l, priv)
 	if err != nil {
@@ -125,7 +125,7 @@ func TestLeaseTokens(t *testing.T) {
 func BenchmarkLeaseVerify(b *testing.B) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	at := time.Now()
-	tok, _ := lease.Sign(lease.Lease{LicenseID: "0123456789abcdef0123456789abcdef", KeyDigest: lease.KeyDigest("k"),
+	tok, _ := lease.Sign(lease.Lease{LicenseID: "0123456789abcdef0123456789abcdef", KeyDigest: licensekey.Digest("k"),
 		InstanceID: "node-1", IssuedAt: at, RenewAfter: at, ExpiresAt: at}, priv)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -79,7 +79,7 @@ func makeVectors(t *testing.T) vectors {
 	v.Response.SignedHex, v.Response.Signature = hex.EncodeToString(r.message()), SignResponse(spriv, r)
 	v.Response.ServerTimeHdr = "1780315200"
 	v.LicenseKey = "CAIO-v1-CUST-001-example"
-	online := lease.Lease{Kind: lease.Online, LicenseID: "0123456789abcdef0123456789abcdef", KeyDigest: lease.KeyDigest(v.LicenseKey),
+	online := lease.Lease{Kind: lease.Online, LicenseID: "0123456789abcdef0123456789abcdef", KeyDigest: licensekey.Digest(v.LicenseKey),
 		InstanceID: "node-1", IssuedAt: at, RenewAfter: at.Add(36 * time.Hour), ExpiresAt: at.Add(72 * time.Hour)}
 	offline := online
 	offline.Kind, offline.InstanceID, offline.RenewAfter, offline.ExpiresAt = lease.Offline, "plant-7", at.Add(90*24*time.Hour), at.Add(90*24*time.Hour)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
+	"github.com/caio-licensing/caio-licensing/shared/licenseclient"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
@@ -39,17 +40,6 @@ type Env struct {
 	Fixture *apitest.Fixture
 	// Check is the license-check binary.
 	Check string
-}
-
-// Outcome is license-check's JSON.
-type Outcome struct {
-	OK     bool   `json:"ok"`
-	Code   string `json:"code"`
-	Detail string `json:"detail"`
-	Lease  *struct {
-		RenewAfter time.Time `json:"renew_after"`
-		ExpiresAt  time.Time `json:"expires_at"`
-	} `json:"lease"`
 }
 
 // Run runs every attack; the ones that wait for a one-minute lease run in
@@ -185,7 +175,7 @@ func (e Env) instance(t *testing.T, id string) *instance {
 }
 
 // want runs license-check for a fresh instance.
-func (e Env) want(t *testing.T, url, key, id, action string, exit int, code string) Outcome {
+func (e Env) want(t *testing.T, url, key, id, action string, exit int, code string) licenseclient.Result {
 	t.Helper()
 	return e.instance(t, id).want(t, url, key, action, exit, code)
 }
@@ -193,7 +183,7 @@ func (e Env) want(t *testing.T, url, key, id, action string, exit int, code stri
 // want runs license-check with the key in the environment, never in its
 // arguments, and checks its exit status and outcome, and that it does not
 // print the key.
-func (i *instance) want(t *testing.T, url, key, action string, exit int, code string) Outcome {
+func (i *instance) want(t *testing.T, url, key, action string, exit int, code string) licenseclient.Result {
 	t.Helper()
 	cmd := exec.Command(i.e.Check, action, "--server", url, "--instance-id", i.id, "--state-dir", i.state, "--json", "--timeout", "30s")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CAIO_LICENSE_PUBLIC_KEY=" + i.e.Fixture.PublicKey, "CAIO_LICENSE_KEY=" + key}
@@ -206,7 +196,7 @@ func (i *instance) want(t *testing.T, url, key, action string, exit int, code st
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	var o Outcome
+	var o licenseclient.Result
 	if err := json.Unmarshal(stdout.Bytes(), &o); err != nil {
 		t.Fatalf("%s %s %q: %q %q", action, i.id, key[:12], stdout.String(), stderr.String())
 	}
@@ -314,7 +304,7 @@ func forger(t *testing.T, key ed25519.PrivateKey, cert string, change func(*forg
 		instance := r.Header.Get("X-CAIO-Instance-ID")
 		claims, _ := licensekey.Parse(b.LicenseKey)
 		now := time.Now().UTC().Truncate(time.Second)
-		f := forgery{at: now, lease: lease.Lease{Kind: lease.Online, LicenseID: claims.Claims.LicenseID, KeyDigest: lease.KeyDigest(b.LicenseKey),
+		f := forgery{at: now, lease: lease.Lease{Kind: lease.Online, LicenseID: claims.Claims.LicenseID, KeyDigest: licensekey.Digest(b.LicenseKey),
 			InstanceID: instance, IssuedAt: now, RenewAfter: now.Add(time.Hour), ExpiresAt: now.Add(2 * time.Hour)}}
 		if change != nil {
 			change(&f)
