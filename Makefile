@@ -96,7 +96,8 @@ export CAIO_TEST_TOOLS := $(TOOLS)
 
 # The AWS services the functions use, on this machine (docs/deployment.md):
 # builds only what scripts/local-aws.sh runs (versitygw and kumo's Secrets
-# Manager, pinned as above; about 3 minutes the first time, cached after)
+# Manager, pinned as above; about a minute of compiling the first time,
+# cached after)
 # and the CLI, then runs it until Ctrl-C.
 .PHONY: local-aws
 local-aws: $(TOOLS)/.versitygw-$(VERSITYGW_VERSION) $(TOOLS)/.kumo-secretsmanager-$(KUMO_VERSION) build
