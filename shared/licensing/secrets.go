@@ -114,11 +114,16 @@ func openSigningKey(box *secretbox.Key, k SigningKey) (ed25519.PrivateKey, error
 // private keys, oldest first (each public key is thereby proven), and the
 // sealing key that opened them.
 func (s *Service) provenKeys(tx Tx) ([]SigningKey, []ed25519.PrivateKey, *secretbox.Key, error) {
-	box, err := s.sealingKey(tx)
+	keys, err := tx.SigningKeys()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	keys, err := tx.SigningKeys()
+	return s.proveKeys(tx, keys)
+}
+
+// proveKeys is provenKeys for the signing keys already read.
+func (s *Service) proveKeys(tx Tx, keys []SigningKey) ([]SigningKey, []ed25519.PrivateKey, *secretbox.Key, error) {
+	box, err := s.sealingKey(tx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -317,7 +322,7 @@ func (s *Service) verificationKeys(tx Tx) (licensekey.PublicKeys, error) {
 		// (about a second and 300 MB) would prove nothing new.
 		return s.cfg.RememberedKeys, nil
 	case s.cfg.Secret != "":
-		stored, _, _, err = s.provenKeys(tx)
+		stored, _, _, err = s.proveKeys(tx, stored)
 	case len(s.cfg.RememberedKeys) > 0:
 		return s.cfg.RememberedKeys, nil
 	case s.cfg.TrustUnprovenKeys:
