@@ -42,7 +42,7 @@ func (s *Service) Sendable(ctx context.Context, ref string) (Sendable, error) {
 		if err != nil {
 			return err
 		}
-		box, err := s.sealingKey(tx)
+		box, err := s.keys.sealingKey(tx)
 		if err != nil {
 			return err
 		}

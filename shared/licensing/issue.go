@@ -142,7 +142,7 @@ func (s *Service) mint(tx Tx, lic License, now time.Time) (Issued, error) {
 
 // storeKey keeps a key's digest for lookup and a sealed copy for export.
 func (s *Service) storeKey(tx Tx, is Issued) error {
-	box, err := s.sealingKey(tx)
+	box, err := s.keys.sealingKey(tx)
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,7 @@ func (s *Service) Export(ctx context.Context) ([]Exported, error) {
 	now := s.now()
 	out := []Exported{}
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		box, err := s.sealingKey(tx)
+		box, err := s.keys.sealingKey(tx)
 		if err != nil {
 			return err
 		}
@@ -258,15 +258,15 @@ func (s *Service) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 // VerifyKey checks a key's signature offline and returns its claims. With
 // configured public keys it needs no store at all.
 func (s *Service) VerifyKey(ctx context.Context, key string) (licensekey.Claims, error) {
-	if s.cfg.PublicKeys != nil || s.cfg.Store == nil {
-		if s.cfg.PublicKeys == nil {
+	if s.keys.pinned != nil || s.cfg.Store == nil {
+		if s.keys.pinned == nil {
 			return licensekey.Claims{}, Errorf(CodePublicKeyRequired, "no public key: set CAIO_LICENSE_PUBLIC_KEY (see 'manage-licenses public-key') or use --db")
 		}
-		return verify(key, s.cfg.PublicKeys)
+		return verify(key, s.keys.pinned)
 	}
 	var claims licensekey.Claims
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		keys, err := s.verificationKeys(tx)
+		keys, err := s.keys.verificationKeys(tx)
 		if err != nil {
 			return err
 		}

@@ -104,8 +104,8 @@ func (s *Service) seatUpdate(ctx context.Context, fn func(Tx) (changed bool, err
 	// Proving the keys with the secret derives the sealing key (Argon2id,
 	// ~0.3 s): done first in a read, not while holding the write lock,
 	// where concurrent writers would wait it out (and time out, locally).
-	if s.cfg.Secret != "" && s.cfg.PublicKeys == nil && !s.hasProven() {
-		s.cfg.Store.View(ctx, func(tx Tx) error { _, err := s.verificationKeys(tx); return err }) // its errors recur below
+	if s.keys.hasSecret() && s.keys.pinned == nil && !s.keys.hasProven() {
+		s.cfg.Store.View(ctx, func(tx Tx) error { _, err := s.keys.verificationKeys(tx); return err }) // its errors recur below
 	}
 	var recorded map[refusalKey]int
 	err := s.cfg.Store.Update(ctx, func(tx Tx) error {

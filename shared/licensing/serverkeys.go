@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/subtle"
 	"strings"
 	"time"
 
@@ -102,7 +101,7 @@ func (s *Service) ServerCertificate(ctx context.Context, pub ed25519.PublicKey) 
 		if err != nil {
 			return err
 		}
-		keys, err := s.verificationKeys(tx)
+		keys, err := s.keys.verificationKeys(tx)
 		if err != nil {
 			return err
 		}
@@ -219,7 +218,7 @@ func (s *Service) RenewServerKey(ctx context.Context, store ServerKeyStore, r Re
 		return RenewedServerKey{}, Wrap(CodeConfig, err, "%s: %v", store, err)
 	}
 	stored = strings.TrimSpace(stored)
-	if stored != "" && subtle.ConstantTimeCompare([]byte(stored), []byte(s.cfg.Secret)) == 1 {
+	if s.keys.isSecret(stored) {
 		return RenewedServerKey{}, Errorf(CodeConfig, "%s holds the signing secret itself: give the place of the server key (the stack's ServerKeySecretArn); nothing was changed", store)
 	}
 	var old ed25519.PublicKey

@@ -1,7 +1,6 @@
 package licensing
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
-	"github.com/caio-licensing/caio-licensing/shared/secretbox"
 )
 
 // Config wires a Service.
@@ -48,21 +46,14 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Service carries out licensing operations.
+// Service carries out licensing operations. What the secret opens, and
+// which keys it trusts, is its keyring's.
 type Service struct {
-	cfg Config
+	cfg  Config
+	keys *keyring
 
-	mu       sync.Mutex // guards the derived-key cache
-	sealSalt []byte
-	sealKDF  string
-	sealKey  *secretbox.Key
-	judged   *judgement // the secret's strength, judged once
-	proven   *provenSet // the signing keys the secret last opened
-
-	warned sync.Map // warnings already given, once per service
-
+	warned   sync.Map     // warnings already given, once per service
 	refusals refusalTally // refusals not yet recorded (see refusals.go)
-	verified verified     // keys already verified
 }
 
 // Metrics is the service's metrics sink (nil for none).
@@ -73,7 +64,10 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg}
+	s := &Service{cfg: cfg}
+	s.keys = newKeyring(cfg, s.warn)
+	s.cfg.Secret = "" // the keyring's alone: rotation changes it there
+	return s
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Second) }
@@ -100,52 +94,13 @@ func verify(key string, keys licensekey.PublicKeys) (licensekey.Claims, error) {
 	return claims, nil
 }
 
-// verified remembers keys whose signature verified, with the public key
-// that verified them: an instance checks in with the same key again and
-// again, and the signature check was a tenth of an activation's time.
-type verified struct {
-	mu sync.Mutex
-	m  map[string]verifiedKey
-}
-
-type verifiedKey struct {
-	claims licensekey.Claims
-	pub    ed25519.PublicKey
-}
-
-// maxVerified bounds the memory of verified keys.
-const maxVerified = 4096
-
-// verifyCached is verify, skipping the signature check for a key that
-// verified before under a public key still trusted.
-func (s *Service) verifyCached(key string, keys licensekey.PublicKeys) (licensekey.Claims, error) {
-	canon := licensekey.Canonical(key)
-	s.verified.mu.Lock()
-	v, ok := s.verified.m[canon]
-	s.verified.mu.Unlock()
-	if ok && bytes.Equal(keys[v.claims.KeyID], v.pub) {
-		return v.claims, nil
-	}
-	claims, err := verify(key, keys)
-	if err != nil {
-		return claims, err
-	}
-	s.verified.mu.Lock()
-	if s.verified.m == nil || len(s.verified.m) >= maxVerified {
-		s.verified.m = map[string]verifiedKey{}
-	}
-	s.verified.m[canon] = verifiedKey{claims, keys[claims.KeyID]}
-	s.verified.mu.Unlock()
-	return claims, nil
-}
-
 // licenseByKey verifies key and finds its license.
 func (s *Service) licenseByKey(tx Tx, key string) (License, licensekey.Claims, error) {
-	keys, err := s.verificationKeys(tx)
+	keys, err := s.keys.verificationKeys(tx)
 	if err != nil {
 		return License{}, licensekey.Claims{}, err
 	}
-	claims, err := s.verifyCached(key, keys)
+	claims, err := s.keys.verifyCached(key, keys)
 	if err != nil {
 		return License{}, claims, err
 	}

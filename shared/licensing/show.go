@@ -50,7 +50,7 @@ func (s *Service) ShowLicense(ctx context.Context, ref string, withKeys bool) (L
 		for _, k := range keys {
 			ik := IssuedKey{ID: k.Digest[:12], IssuedAt: k.IssuedAt, ExpiresAt: k.ExpiresAt}
 			if withKeys {
-				box, err := s.sealingKey(tx)
+				box, err := s.keys.sealingKey(tx)
 				if err != nil {
 					return err
 				}
