@@ -199,7 +199,16 @@ func (s *Service) reissue(tx Tx, lic License, now time.Time, save func(License) 
 	if err := save(issued.License); err != nil {
 		return Issued{}, err
 	}
-	if err := s.storeKey(tx, issued); err != nil {
+	// Terms that keys do not carry (the churn limit, the lease), changed in
+	// the second the current key was issued, sign the same key again
+	// (Ed25519 is deterministic): it is stored already.
+	_, err = tx.LicenseKey(licensekey.Digest(issued.Key))
+	switch {
+	case ErrorCode(err) == CodeNotFound:
+		if err := s.storeKey(tx, issued); err != nil {
+			return Issued{}, err
+		}
+	case err != nil:
 		return Issued{}, err
 	}
 	return issued, s.event(tx, now, kind, Event{CustomerID: lic.CustomerID, LicenseID: lic.ID, Detail: detail})

@@ -631,3 +631,21 @@ func TestRefusalsRideAlongWithTheNextWrite(t *testing.T) {
 		t.Fatalf("recorded refusals %v, want 3 TOO_MANY_INSTANCES and 1 INVALID_KEY, each once", counts)
 	}
 }
+
+// A term that keys do not carry, changed in the second the key was issued,
+// signs the very same key: the update is made, not refused as a duplicate
+// key (found when in-process CLI tests ran faster than a second).
+func TestTermsOutsideTheKeyChangedInTheSameSecond(t *testing.T) {
+	e := newEnv(t)
+	is := e.generate(nil)
+	for _, limit := range []int64{25, 30} {
+		n := limit
+		up, err := e.svc.UpdateTerms(context.Background(), is.License.ID, licensing.TermsChange{MaxActivationsPerDay: &n})
+		if err != nil {
+			t.Fatalf("max-activations-per-day %d in the same second: %v", limit, err)
+		}
+		if up.License.MaxActivationsPerDay != limit || up.Key != is.Key {
+			t.Fatalf("limit %d, key changed %v; want %d and the same key", up.License.MaxActivationsPerDay, up.Key != is.Key, limit)
+		}
+	}
+}
