@@ -11,12 +11,13 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func main() {
-	fn, err := config.LoadFunction(context.Background(), "activate", config.Needs{PublicKey: true, ServerKey: true})
+	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "activate", wiring.Needs{PublicKey: true, ServerKey: true})
 	if err != nil {
-		config.Fatal("activate", err)
+		wiring.Fatal("activate", err)
 	}
 	api := httpapi.New(fn.Service, fn.Log, fn.Signer)
 	api.SetMetrics(fn.Metrics)

@@ -11,12 +11,13 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func main() {
-	fn, err := config.LoadFunction(context.Background(), "distribute", config.Needs{SecretPolicy: secretstrength.Check, Secret: true, Mail: true})
+	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "distribute", wiring.Needs{SecretPolicy: secretstrength.Check, Secret: true, Mail: true})
 	if err != nil {
-		config.Fatal("distribute", err)
+		wiring.Fatal("distribute", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
 	lambda.StartHandler(lambdaevent.Operator("distribute", fn.Log, h.Distribute))

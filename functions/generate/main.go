@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -13,16 +12,17 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func main() {
-	fn, err := config.LoadFunction(context.Background(), "generate", config.Needs{SecretPolicy: secretstrength.Check, Secret: true})
+	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "generate", wiring.Needs{SecretPolicy: secretstrength.Check, Secret: true})
 	if err != nil {
-		config.Fatal("generate", err)
+		wiring.Fatal("generate", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
-	if arn := os.Getenv(config.EnvServerKeyARN); arn != "" {
-		h.WithServerKeyRenewal(config.ServerKeySecret(arn)) // the daily {"renew_server_key": true}
+	if _, arn := fn.Env.ServerKey(); arn != "" {
+		h.WithServerKeyRenewal(wiring.ServerKeySecret(arn)) // the daily {"renew_server_key": true}
 	}
 	lambda.StartHandler(lambdaevent.Operator("generate", fn.Log, h.Generate))
 }

@@ -12,18 +12,19 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func main() {
-	fn, err := config.LoadFunction(context.Background(), "reminders", config.Needs{Mail: true})
+	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "reminders", wiring.Needs{Mail: true})
 	if err != nil {
-		config.Fatal("reminders", err)
+		wiring.Fatal("reminders", err)
 	}
-	retention, err := config.RetentionDays(0, false)
+	retention, err := fn.Env.RetentionDays(0, false)
 	if err != nil {
-		config.Fatal("reminders", err)
+		wiring.Fatal("reminders", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log)).
-		WithMaintenance(func(ctx context.Context) (any, error) { return config.Maintain(ctx, fn.Service, fn.Store, retention) })
+		WithMaintenance(func(ctx context.Context) (any, error) { return wiring.Maintain(ctx, fn.Service, fn.Store, retention) })
 	lambda.StartHandler(lambdaevent.Operator("reminders", fn.Log, h.Reminders, lambdaevent.EventBridge, lambdaevent.Scheduler))
 }

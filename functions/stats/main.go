@@ -13,12 +13,13 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 	"github.com/caio-licensing/caio-licensing/shared/reportstore"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func main() {
-	fn, err := config.LoadFunction(context.Background(), "stats", config.Needs{})
+	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "stats", wiring.Needs{})
 	if err != nil {
-		config.Fatal("stats", err)
+		wiring.Fatal("stats", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
 	if reports := reportstore.S3(fn.Store); reports != nil {

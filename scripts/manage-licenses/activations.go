@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) trackActivationCommand() *cobra.Command {
@@ -18,7 +18,7 @@ func (a *app) trackActivationCommand() *cobra.Command {
 		Short:   "Record an instance's activation of a license (takes a seat)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, secretOptional)
+			svc, done, err := a.service(c, wiring.Write, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ deactivates itself through the API frees its seat only when its lease ends,
 since a copy of that lease verifies until then.)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, secretOptional)
+			svc, done, err := a.service(c, wiring.Write, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -89,7 +89,7 @@ func (a *app) listActivationsCommand() *cobra.Command {
   manage-licenses list-activations --customer CUST-001 --limit 50 --json`,
 		Short: "List activations, of one license or all",
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, done, err := a.service(c, config.Read, secretOptional)
+			svc, done, err := a.service(c, wiring.Read, secretOptional)
 			if err != nil {
 				return err
 			}

@@ -2,9 +2,11 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,28 +16,47 @@ import (
 	"testing"
 	"time"
 
+	manage "github.com/caio-licensing/caio-licensing/scripts/manage-licenses"
+	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/mail/mailtest"
+	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
 	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
+	// Commands run in-process seal new databases with the least key
+	// derivation a database may state: the tests do not test its cost.
+	// The binary (execCLI, the examples, serve) keeps the real one.
+	secretboxtest.CheapKDF()
 	testtools.RunWithBinaries(m, map[string]string{".": "manage-licenses"}, func(bins map[string]string) { binary = bins["manage-licenses"] })
 }
 
 const testSecret = "XwgwxBOq4GReE5dNkqVFQjRNVYjzlXi8+msIH5RMVDc=" // strong: a new signing key needs one
 
-// cli runs the binary with a clean environment: HOME in a temp dir and only
-// the variables given.
+// cli runs the CLI with a clean environment: HOME in a temp dir and only
+// the variables given. It runs in-process (the run that main runs, with
+// its own environment, stdin and streams); a cli made with execCLI runs the
+// built binary instead, for what needs a process of its own: the AWS SDK,
+// which reads the process's environment (S3, Secrets Manager), signals,
+// and commands running side by side.
 type cli struct {
 	t    *testing.T
 	home string
 	env  map[string]string
+	exec bool
 }
 
 func newCLI(t *testing.T) *cli {
 	return &cli{t: t, home: t.TempDir(), env: map[string]string{}}
+}
+
+// execCLI is newCLI running the binary.
+func execCLI(t *testing.T) *cli {
+	c := newCLI(t)
+	c.exec = true
+	return c
 }
 
 type result struct {
@@ -53,24 +74,33 @@ func (c *cli) run(extraEnv map[string]string, args ...string) result {
 	return c.runWith("", extraEnv, args...)
 }
 
-// runStdin runs the binary with stdin.
+// runStdin runs the CLI with stdin.
 func (c *cli) runStdin(stdin string, args ...string) result {
 	c.t.Helper()
 	return c.runWith(stdin, nil, args...)
 }
 
+// environ is the command's whole environment.
+func (c *cli) environ(extraEnv map[string]string) map[string]string {
+	env := map[string]string{"HOME": c.home, "PATH": os.Getenv("PATH")}
+	maps.Copy(env, c.env)
+	maps.Copy(env, extraEnv)
+	return env
+}
+
 func (c *cli) runWith(stdin string, extraEnv map[string]string, args ...string) result {
 	c.t.Helper()
+	env := c.environ(extraEnv)
+	var out, errb bytes.Buffer
+	if !c.exec {
+		code := manage.Run(context.Background(), args, config.Map(env), strings.NewReader(stdin), &out, &errb)
+		return result{out.String(), errb.String(), code}
+	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH")}
-	for k, v := range c.env {
+	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	for k, v := range extraEnv {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := 0

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 // Shell completion of values (cobra's `completion` command writes the
@@ -18,11 +18,11 @@ import (
 // completeFromDB reads the database for completions; any failure offers
 // nothing rather than printing into the shell.
 func (a *app) completeFromDB(c *cobra.Command, pick func(context.Context, *licensing.Service) ([]string, error)) ([]string, cobra.ShellCompDirective) {
-	db, err := config.ResolveDB(a.dbFlag)
+	db, err := a.env.DB(a.dbFlag)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}
-	store, err := config.OpenStore(c.Context(), db, config.Read)
+	store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Read, nil)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}

@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) addCustomerCommand() *cobra.Command {
@@ -17,7 +17,7 @@ func (a *app) addCustomerCommand() *cobra.Command {
 		Short:   "Add a customer",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, secretNone)
+			svc, done, err := a.service(c, wiring.Write, secretNone)
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ func (a *app) updateCustomerCommand() *cobra.Command {
 			if c.Flags().Changed("email") {
 				u.Email = &email
 			}
-			svc, done, err := a.service(c, config.Write, secretNone)
+			svc, done, err := a.service(c, wiring.Write, secretNone)
 			if err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ func (a *app) listCustomersCommand() *cobra.Command {
   manage-licenses --json list-customers`,
 		Short: "List customers",
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, done, err := a.service(c, config.Read, secretNone)
+			svc, done, err := a.service(c, wiring.Read, secretNone)
 			if err != nil {
 				return err
 			}

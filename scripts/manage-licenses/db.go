@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) initDBCommand() *cobra.Command {
@@ -27,14 +27,14 @@ func (a *app) initDBCommand() *cobra.Command {
   CAIO_LICENSE_DB_PATH=s3://my-licenses/prod/caio_licenses.db manage-licenses init-db`,
 		Short: "Create the database, or migrate an existing one to the current schema",
 		RunE: func(c *cobra.Command, _ []string) error {
-			db, err := config.ResolveDB(a.dbFlag)
+			db, err := a.env.DB(a.dbFlag)
 			if err != nil {
 				return err
 			}
 			// A local file that is not there yet is created by the open.
 			_, statErr := os.Stat(db.Path)
 			created := !strings.HasPrefix(db.Path, "s3://") && errors.Is(statErr, fs.ErrNotExist)
-			store, err := config.OpenStore(c.Context(), db, config.Init)
+			store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Init, nil)
 			if err != nil {
 				return err
 			}
@@ -88,11 +88,11 @@ CAIO_S3_HISTORY_DAYS (default 7) days.`,
 					return usageErrorf("--output %s already exists: add --force to replace it, or choose another file", output)
 				}
 			}
-			db, err := config.ResolveDB(a.dbFlag)
+			db, err := a.env.DB(a.dbFlag)
 			if err != nil {
 				return err
 			}
-			store, err := config.OpenStore(c.Context(), db, config.Read)
+			store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Read, nil)
 			if err != nil {
 				return err
 			}
@@ -178,11 +178,11 @@ since FILE was taken is undone: take a backup first.`,
 			if !yes {
 				return usageErrorf("restore replaces everything in the database with %s: add --yes to confirm", args[0])
 			}
-			db, err := config.ResolveDB(a.dbFlag)
+			db, err := a.env.DB(a.dbFlag)
 			if err != nil {
 				return err
 			}
-			store, err := config.OpenStore(c.Context(), db, config.Write)
+			store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Write, nil)
 			if err != nil {
 				return err
 			}

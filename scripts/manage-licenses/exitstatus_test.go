@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/caio-licensing/caio-licensing/shared/config"
 )
 
 // A mistake in the command line exits 2 with one line naming it, for
@@ -64,7 +66,7 @@ var baseArgs = map[string][]string{
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = run(context.Background(), args, &out, &errb)
+	code = run(context.Background(), args, config.OS(), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

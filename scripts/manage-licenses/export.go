@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) exportLicensesCommand() *cobra.Command {
@@ -27,7 +27,7 @@ func (a *app) exportLicensesCommand() *cobra.Command {
 			if format == "" {
 				return usageErrorf("--format is required: use --format csv or --format json; usage: %s", c.UseLine())
 			}
-			svc, done, err := a.service(c, config.Read, secretRequired)
+			svc, done, err := a.service(c, wiring.Read, secretRequired)
 			if err != nil {
 				return err
 			}

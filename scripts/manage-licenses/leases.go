@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) certifyServerKeyCommand() *cobra.Command {
@@ -40,13 +40,13 @@ leases only until its certificate ends.`,
 			if output != "" && toSecret != "" {
 				return usageErrorf("give one place for the private key: --output FILE or --to-secret ARN")
 			}
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}
 			defer done()
 			if toSecret != "" {
-				r, err := svc.RenewServerKey(c.Context(), config.ServerKeySecret(toSecret), licensing.Renewal{Days: days, Always: force, ReplaceForeign: force})
+				r, err := svc.RenewServerKey(c.Context(), wiring.ServerKeySecret(toSecret), licensing.Renewal{Days: days, Always: force, ReplaceForeign: force})
 				if err != nil {
 					return err
 				}
@@ -58,7 +58,7 @@ leases only until its certificate ends.`,
 			}
 			encoded := servercert.EncodePrivateKey(priv)
 			if output != "" {
-				if err := config.WritePrivateFile(output, encoded+"\n"); err != nil {
+				if err := wiring.WritePrivateFile(output, encoded+"\n"); err != nil {
 					return err
 				}
 			}
@@ -111,15 +111,15 @@ themselves once less than a third of a certificate's term is left.`,
 			if output != "" && toSecret != "" {
 				return usageErrorf("give one place for the server key: --output FILE or --to-secret ARN")
 			}
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}
 			defer done()
-			where := orDefault(output, config.DefaultServerKeyFile())
-			var store licensing.ServerKeyStore = config.ServerKeyFile(where)
+			where := orDefault(output, a.env.DefaultServerKeyFile())
+			var store licensing.ServerKeyStore = wiring.ServerKeyFile(where)
 			if toSecret != "" {
-				store, where = config.ServerKeySecret(toSecret), toSecret
+				store, where = wiring.ServerKeySecret(toSecret), toSecret
 			}
 			r, err := svc.RenewServerKey(c.Context(), store, licensing.Renewal{Days: days, Always: true, ReplaceForeign: force})
 			if err != nil {
@@ -183,7 +183,7 @@ the instance is deactivated.`,
 		Example: `  manage-licenses issue-offline-lease "$KEY" --instance-id plant-7 --days 90 --output plant-7.lease`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -195,7 +195,7 @@ the instance is deactivated.`,
 			file := offlineLeaseFile{Format: OfflineLeaseFormat, Lease: ol.Token, LicenseID: ol.Lease.LicenseID,
 				InstanceID: ol.Lease.InstanceID, ExpiresAt: rfc3339(ol.Lease.ExpiresAt)}
 			b, _ := json.MarshalIndent(file, "", "  ")
-			if err := config.WritePrivateFile(output, string(b)+"\n"); err != nil {
+			if err := wiring.WritePrivateFile(output, string(b)+"\n"); err != nil {
 				return err
 			}
 			if a.jsonOut {

@@ -9,12 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 // licenseFlags are the terms shared by generate-license and distribute-license.
@@ -96,7 +96,7 @@ func (a *app) generateLicenseCommand() *cobra.Command {
 		Short: "Generate a signed license key for a customer",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -128,11 +128,11 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 			if send {
 				// Bad email configuration stops us before anything is generated.
 				var err error
-				if sender, err = config.Mailer(c.Context()); err != nil {
+				if sender, err = wiring.Mailer(c.Context(), a.env); err != nil {
 					return err
 				}
 			}
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -190,11 +190,11 @@ func (a *app) resendLicenseCommand() *cobra.Command {
 			if err := licensing.ValidateEmail(to); err != nil {
 				return err
 			}
-			sender, err := config.Mailer(c.Context())
+			sender, err := wiring.Mailer(c.Context(), a.env)
 			if err != nil {
 				return err
 			}
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -230,7 +230,7 @@ func (a *app) renewLicenseCommand() *cobra.Command {
 		Short:   "Extend a license and print a new key for it (earlier keys keep validating online)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}
@@ -255,7 +255,7 @@ func (a *app) statusCommand(name string, to licensing.Status, short string) *cob
 		Short:   short,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Write, secretOptional)
+			svc, done, err := a.service(c, wiring.Write, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -284,7 +284,7 @@ func (a *app) listLicensesCommand() *cobra.Command {
 		Example: `  manage-licenses list-licenses --status active
   manage-licenses list-licenses --customer CUST-001 --limit 10 --json`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, done, err := a.service(c, config.Read, secretOptional)
+			svc, done, err := a.service(c, wiring.Read, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -322,14 +322,14 @@ against CAIO_LICENSE_PUBLIC_KEY when set; otherwise against the database's
 public keys, which are trusted only once the signing secret proves them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			keys, err := config.PublicKeys()
+			keys, err := a.env.PublicKeys()
 			if err != nil {
 				return err
 			}
 			if keys != nil {
 				return a.printVerified(licensing.New(licensing.Config{PublicKeys: keys}), c, args[0])
 			}
-			svc, done, err := a.service(c, config.Read, secretOptional)
+			svc, done, err := a.service(c, wiring.Read, secretOptional)
 			if err != nil {
 				if licensing.ErrorCode(err) == licensing.CodeDBNotFound {
 					return licensing.Errorf(licensing.CodePublicKeyRequired, "no public key to verify with: set CAIO_LICENSE_PUBLIC_KEY (see 'manage-licenses public-key') or point --db at the issuing database")
@@ -382,9 +382,9 @@ could have put it there.`,
 			if err != nil {
 				return err
 			}
-			access := config.Read
+			access := wiring.Read
 			if secret != "" {
-				access = config.Write // may create the signing key
+				access = wiring.Write // may create the signing key
 			}
 			svc, done, err := a.service(c, access, secretOptional)
 			if err != nil {

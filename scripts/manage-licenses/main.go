@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,11 +19,12 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], config.OS(), os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -36,8 +36,11 @@ const (
 	exitInterrupted = 130 // 128 + SIGINT, as shells report it
 )
 
-// app holds the global flags and the output streams.
+// app holds the global flags, the environment and the streams a command
+// runs with: the process's from main, a test's own in-process.
 type app struct {
+	env            config.Env
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	dbFlag         string
 	jsonOut        bool
@@ -74,8 +77,10 @@ func isInputError(err error) bool {
 	return false
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+// run runs the command line args with env and the streams given, and
+// returns the exit status.
+func run(ctx context.Context, args []string, env config.Env, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
 	expanded := expandMultiValueFlags(args, "--features")
 	// Values after --features up to the next flag are features: arguments
@@ -315,14 +320,14 @@ func secretIf(need bool) secretUse {
 }
 
 // service opens the database and builds the licensing service for command c.
-func (a *app) service(c *cobra.Command, access config.Access, use secretUse) (*licensing.Service, func(), error) {
+func (a *app) service(c *cobra.Command, access wiring.Access, use secretUse) (*licensing.Service, func(), error) {
 	svc, _, done, err := a.serviceAndStore(c, access, use)
 	return svc, done, err
 }
 
 // serviceAndStore is service for commands that also need the store itself
 // (its archive, size, vacuum).
-func (a *app) serviceAndStore(c *cobra.Command, access config.Access, use secretUse) (*licensing.Service, config.Store, func(), error) {
+func (a *app) serviceAndStore(c *cobra.Command, access wiring.Access, use secretUse) (*licensing.Service, wiring.Store, func(), error) {
 	var secret string
 	var err error
 	switch use {
@@ -342,24 +347,20 @@ func (a *app) serviceAndStore(c *cobra.Command, access config.Access, use secret
 			secret = ""
 		}
 	}
-	keys, err := config.PublicKeys()
+	keys, err := a.env.PublicKeys()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	db, err := config.ResolveDB(a.dbFlag)
+	db, err := a.env.DB(a.dbFlag)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	store, err := config.OpenStore(c.Context(), db, access)
+	store, err := wiring.OpenStore(c.Context(), a.env, db, access, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	trusted := config.OpenTrustedKeys()
-	cfg := licensing.Config{Store: store, Actor: "cli:" + c.Name(), Secret: secret, PublicKeys: keys, Warn: a.warnLine,
-		SecretPolicy:   secretstrength.Check,
-		RememberedKeys: trusted.Keys(store.Location()),
-		OnProven:       func(pubs []ed25519.PublicKey) { trusted.Remember(store.Location(), pubs) }}
-	return licensing.New(cfg), store, func() { store.Close() }, nil
+	trust := wiring.Trust{Secret: secret, Pinned: keys, Memory: openTrustedKeys(a.env), Policy: secretstrength.Check}
+	return wiring.NewService(store, "cli:"+c.Name(), trust, a.warnLine, nil), store, func() { store.Close() }, nil
 }
 
 // requireFlags makes flags mandatory, reporting a missing one as a usage

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) maintainCommand() *cobra.Command {
@@ -33,16 +33,16 @@ The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
 		Example: `  manage-licenses maintain
   manage-licenses maintain --retention-days 30 --json`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			retention, err := config.RetentionDays(days, c.Flags().Changed("retention-days"))
+			retention, err := a.env.RetentionDays(days, c.Flags().Changed("retention-days"))
 			if err != nil {
 				return err
 			}
-			svc, store, done, err := a.serviceAndStore(c, config.Write, secretNone)
+			svc, store, done, err := a.serviceAndStore(c, wiring.Write, secretNone)
 			if err != nil {
 				return err
 			}
 			defer done()
-			rep, err := config.Maintain(c.Context(), svc, store, retention)
+			rep, err := wiring.Maintain(c.Context(), svc, store, retention)
 			if err != nil {
 				return err
 			}
@@ -74,7 +74,7 @@ func (a *app) vacuumCommand() *cobra.Command {
 		Example: `  manage-licenses vacuum`,
 		Short:   "Compact the database file (local or S3)",
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, store, done, err := a.serviceAndStore(c, config.Write, secretNone)
+			_, store, done, err := a.serviceAndStore(c, wiring.Write, secretNone)
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,7 @@ JSON lines (one object per line, what Athena, DuckDB and jq read as is) or CSV.`
 		Example: `  manage-licenses export-events --since 2026-01-01 --format jsonl --output events.jsonl
   manage-licenses export-events --since 720h --format csv`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, store, done, err := a.serviceAndStore(c, config.Read, secretNone)
+			svc, store, done, err := a.serviceAndStore(c, wiring.Read, secretNone)
 			if err != nil {
 				return err
 			}

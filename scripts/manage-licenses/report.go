@@ -7,9 +7,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caio-licensing/caio-licensing/shared/buildinfo"
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/report"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) reportCommand() *cobra.Command {
@@ -26,7 +26,7 @@ with SQL aggregates (local or S3 database).`,
 		Example: `  manage-licenses report --output report.html
   manage-licenses report --output q4.html --days 90`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, store, done, err := a.serviceAndStore(c, config.Read, secretNone)
+			svc, store, done, err := a.serviceAndStore(c, wiring.Read, secretNone)
 			if err != nil {
 				return err
 			}

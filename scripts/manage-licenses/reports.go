@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) statsCommand() *cobra.Command {
@@ -22,7 +22,7 @@ func (a *app) statsCommand() *cobra.Command {
   manage-licenses --json stats --days 60`,
 		Short: "Count licenses: total, active, expired, expiring soon, suspended, revoked, per tier",
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, done, err := a.service(c, config.Read, secretNone)
+			svc, done, err := a.service(c, wiring.Read, secretNone)
 			if err != nil {
 				return err
 			}
@@ -86,13 +86,13 @@ the furthest of them.`,
 				return a.sendReminders(c, days)
 			}
 			if !c.Flags().Changed("days") {
-				thresholds, err := config.ReminderDays()
+				thresholds, err := a.env.ReminderDays()
 				if err != nil {
 					return err
 				}
 				days = slices.Max(thresholds)
 			}
-			svc, done, err := a.service(c, config.Read, secretNone)
+			svc, done, err := a.service(c, wiring.Read, secretNone)
 			if err != nil {
 				return err
 			}
@@ -123,18 +123,18 @@ the furthest of them.`,
 // sendReminders emails the due reminders, sharing the function's
 // thresholds and its at-most-once record.
 func (a *app) sendReminders(c *cobra.Command, days int) error {
-	thresholds, err := config.ReminderDays()
+	thresholds, err := a.env.ReminderDays()
 	if err != nil {
 		return err
 	}
 	if c.Flags().Changed("days") {
 		thresholds = []int{days}
 	}
-	sender, err := config.Mailer(c.Context())
+	sender, err := wiring.Mailer(c.Context(), a.env)
 	if err != nil {
 		return err
 	}
-	svc, done, err := a.service(c, config.Write, secretNone)
+	svc, done, err := a.service(c, wiring.Write, secretNone)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (a *app) listDeliveriesCommand() *cobra.Command {
 		Example: `  manage-licenses list-deliveries --since 7d`,
 		Short:   "Show every attempt to email a license or a reminder",
 		RunE: func(c *cobra.Command, _ []string) error {
-			svc, store, done, err := a.serviceAndStore(c, config.Read, secretOptional)
+			svc, store, done, err := a.serviceAndStore(c, wiring.Read, secretOptional)
 			if err != nil {
 				return err
 			}
@@ -211,7 +211,7 @@ func (a *app) listEventsCommand() *cobra.Command {
   manage-licenses list-events --kind activation.created --customer CUST-001 --limit 20`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			f := licensing.EventFilter{LicenseID: key, Since: since}
-			svc, store, done, err := a.serviceAndStore(c, config.Read, secretOptional)
+			svc, store, done, err := a.serviceAndStore(c, wiring.Read, secretOptional)
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,7 @@ import (
 
 // s3CLI is a CLI environment in S3 mode against srv.
 func s3CLI(t *testing.T, srv *s3test.Server) *cli {
-	c := newCLI(t)
+	c := execCLI(t)
 	for k, v := range srv.Env("prod/caio_licenses.db") {
 		c.env[k] = v
 	}
@@ -240,7 +240,7 @@ func TestS3RotateSecret(t *testing.T) {
 // The churn limit holds exactly across processes: four of them race to
 // take new seats on a license that allows 6 a day.
 func TestChurnLimitAcrossProcesses(t *testing.T) {
-	c := newCLI(t)
+	c := execCLI(t)
 	c.setup()
 	key := c.ok("generate-license", "CUST-001", "standard", "--max-instances", "50", "--max-activations-per-day", "6").lastLine()
 	results := parallel(c, 4, 4, func(w, i int) []string {

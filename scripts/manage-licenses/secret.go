@@ -14,6 +14,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 // Where secrets come from. A value on the command line is visible to every
@@ -51,10 +52,10 @@ func (a *app) secret(ctx context.Context) (string, error) {
 	case a.secretARN != "":
 		a.secretSource = "--secret-arn " + a.secretARN
 		s, err = readSecretARN(ctx, a.secretARN, a.secretSource)
-	case os.Getenv(config.EnvSecret) != "":
-		s, a.secretSource = os.Getenv(config.EnvSecret), config.EnvSecret
-	case os.Getenv(config.EnvSecretARN) != "":
-		arn := os.Getenv(config.EnvSecretARN)
+	case a.env.Get(config.EnvSecret) != "":
+		s, a.secretSource = a.env.Get(config.EnvSecret), config.EnvSecret
+	case a.env.Get(config.EnvSecretARN) != "":
+		arn := a.env.Get(config.EnvSecretARN)
 		a.secretSource = config.EnvSecretARN + " " + arn
 		s, err = readSecretARN(ctx, arn, a.secretSource)
 	default:
@@ -71,7 +72,7 @@ func (a *app) secret(ctx context.Context) (string, error) {
 // functions do, so an operator works on the deployed database without
 // copying the secret anywhere. Errors name source.
 func readSecretARN(ctx context.Context, arn, source string) (string, error) {
-	s, err := config.SecretFromARN(ctx, arn)
+	s, err := wiring.SecretFromARN(ctx, arn)
 	if err != nil {
 		return "", licensing.Wrap(licensing.CodeConfig, err, "%s: %s", source, licensing.ErrorMessage(err))
 	}
@@ -81,7 +82,7 @@ func readSecretARN(ctx context.Context, arn, source string) (string, error) {
 // readSecretFile reads a secret from path ("-": standard input): the first
 // line, without its line ending.
 func (a *app) readSecretFile(path, flag string) (string, error) {
-	var r io.Reader = os.Stdin
+	var r io.Reader = a.stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
@@ -155,7 +156,7 @@ never from the command line.`,
 		Example: `  manage-licenses new-secret > new-secret && chmod 600 new-secret
   manage-licenses rotate-secret --new-secret-file new-secret`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			newSecret := os.Getenv(envNewSecret)
+			newSecret := a.env.Get(envNewSecret)
 			if newSecretFile != "" {
 				v, err := a.readSecretFile(newSecretFile, "--new-secret-file")
 				if err != nil {
@@ -166,7 +167,7 @@ never from the command line.`,
 			if newSecret == "" {
 				return usageError{fmt.Errorf("no new secret: pass --new-secret-file FILE or set %s (make one with 'manage-licenses new-secret')", envNewSecret)}
 			}
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}

@@ -15,7 +15,7 @@ import (
 // emulator, as on a deployed stack, and never in its environment.
 func smCLI(t *testing.T) (*cli, *smtest.Server, string) {
 	sm := smtest.Start(t)
-	c := newCLI(t)
+	c := execCLI(t)
 	for k, v := range sm.Env() {
 		c.env[k] = v
 	}

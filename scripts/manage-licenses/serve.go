@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
@@ -23,6 +22,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/ratelimit"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -67,11 +67,11 @@ address of its own: keep it off the network CAIO instances reach.`,
 					return licensing.Wrap(licensing.CodeConfig, err, "%v", err)
 				}
 			}
-			db, err := config.ResolveDB(a.dbFlag)
+			db, err := a.env.DB(a.dbFlag)
 			if err != nil {
 				return err
 			}
-			keys, err := config.PublicKeys()
+			keys, err := a.env.PublicKeys()
 			if err != nil {
 				return err
 			}
@@ -81,7 +81,7 @@ address of its own: keep it off the network CAIO instances reach.`,
 				sink = prommetrics.New()
 				msink = sink
 			}
-			store, err := config.OpenStoreWith(c.Context(), db, config.Write, msink)
+			store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Write, msink)
 			if err != nil {
 				return err
 			}
@@ -110,15 +110,15 @@ address of its own: keep it off the network CAIO instances reach.`,
 			if keys == nil {
 				// Keys the secret proved (or a command made) on this
 				// machine, as the other commands use them.
-				keys = config.OpenTrustedKeys().Keys(store.Location())
+				keys = openTrustedKeys(a.env).Keys(store.Location())
 			}
 			if keys == nil {
 				a.warn("verifying license keys with the database's public keys, which anyone who can write the database could add to: pin them with CAIO_LICENSE_PUBLIC_KEY=\"$(manage-licenses public-key)\" (run with the secret)")
 			}
-			svc := licensing.New(licensing.Config{Store: store, Actor: "cli:serve", PublicKeys: keys, TrustUnprovenKeys: keys == nil})
+			svc := wiring.NewService(store, "cli:serve", wiring.Trust{Pinned: keys, Unproven: keys == nil}, nil, nil)
 			var signer *httpapi.Signer
 			if key != nil {
-				if signer, err = config.Signer(c.Context(), svc, key); err != nil {
+				if signer, err = wiring.Signer(c.Context(), svc, key); err != nil {
 					return err
 				}
 				if cert, err := servercert.Parse(signer.Certificate); err == nil &&
@@ -126,7 +126,7 @@ address of its own: keep it off the network CAIO instances reach.`,
 					a.warn("the server key's certificate ends %s: start serve with the signing secret to renew it, or run 'manage-licenses rotate-server-key'", rfc3339(cert.NotAfter))
 				}
 			}
-			api := httpapi.New(svc, config.NewLogger(a.stdout, "serve"), signer)
+			api := httpapi.New(svc, wiring.NewLogger(a.stdout, a.env, "serve"), signer)
 			api.SetLimits(httpapi.Limits{
 				PerAddress: ratelimit.New(perAddress, burstAddress, maxRateKeys),
 				PerKey:     ratelimit.New(perKey, burstKey, maxRateKeys),
@@ -215,14 +215,15 @@ func reloadOnHangup(certs *httpapi.CertReloader, warn func(string, ...any)) (sto
 
 // startProver is a service with the secret for serve's start (nil when
 // the secret is not at hand); it is dropped once serving begins.
-func (a *app) startProver(ctx context.Context, store config.Store) (*licensing.Service, error) {
+func (a *app) startProver(ctx context.Context, store wiring.Store) (*licensing.Service, error) {
 	secret, err := a.secret(ctx)
 	if err != nil || secret == "" {
 		return nil, err
 	}
-	trusted := config.OpenTrustedKeys()
-	return licensing.New(licensing.Config{Store: store, Actor: "cli:serve", Secret: secret, Warn: a.warnLine, SecretPolicy: secretstrength.Check,
-		OnProven: func(pubs []ed25519.PublicKey) { trusted.Remember(store.Location(), pubs) }}), nil
+	// It proves with the secret, whatever this machine remembers, and
+	// records what it proved for the commands that come after.
+	trust := wiring.Trust{Secret: secret, Memory: recordOnly{openTrustedKeys(a.env)}, Policy: secretstrength.Check}
+	return wiring.NewService(store, "cli:serve", trust, a.warnLine, nil), nil
 }
 
 // maxRateKeys bounds the memory of each rate limiter: the buckets of the
@@ -236,14 +237,14 @@ const maxRateKeys = 10000
 // retired). Without a key and without the secret, nil after saying how.
 func (a *app) serverKey(c *cobra.Command, prover *licensing.Service, keyFile string) (ed25519.PrivateKey, error) {
 	if keyFile == "" {
-		key, err := config.ServerKeyFromEnv(c.Context())
+		key, err := wiring.ServerKeyFromEnv(c.Context(), a.env)
 		if err != nil || key != nil {
 			return key, err
 		}
-		keyFile = config.DefaultServerKeyFile()
+		keyFile = a.env.DefaultServerKeyFile()
 	}
 	if prover != nil && keyFile != "" {
-		r, err := prover.RenewServerKey(c.Context(), config.ServerKeyFile(keyFile), licensing.Renewal{Days: licensing.DefaultServerKeyDays})
+		r, err := prover.RenewServerKey(c.Context(), wiring.ServerKeyFile(keyFile), licensing.Renewal{Days: licensing.DefaultServerKeyDays})
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +257,7 @@ func (a *app) serverKey(c *cobra.Command, prover *licensing.Service, keyFile str
 	}
 	if keyFile != "" {
 		if _, err := os.Stat(keyFile); err == nil {
-			return config.ServerKeyFromFile(keyFile)
+			return wiring.ServerKeyFromFile(keyFile)
 		}
 	}
 	a.warn("no server key: answers are unsigned, and CAIO instances reject them. Certify one with 'manage-licenses certify-server-key --output %s' (needs the signing secret), or start serve once with the secret set", orDefault(keyFile, "FILE"))

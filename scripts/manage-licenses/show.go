@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) showLicenseCommand() *cobra.Command {
@@ -24,7 +24,7 @@ and reminders, and its latest events.`,
   manage-licenses show-license "$KEY" --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, config.Read, secretIf(showKey))
+			svc, done, err := a.service(c, wiring.Read, secretIf(showKey))
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package config
+package main
 
 import (
 	"crypto/ed25519"
@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
+	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 )
 
@@ -27,11 +28,11 @@ type trustedKeysFile struct {
 	Databases map[string][]string `json:"databases"` // location → base64 public keys
 }
 
-// OpenTrustedKeys returns the current user's trusted-keys file; nil when
-// the user has no home directory (a Lambda function: it pins or proves).
-func OpenTrustedKeys() *TrustedKeys {
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
+// openTrustedKeys returns the current user's trusted-keys file; nil when
+// the user has no home directory.
+func openTrustedKeys(env config.Env) *TrustedKeys {
+	home, err := env.Home()
+	if err != nil {
 		return nil
 	}
 	return &TrustedKeys{path: filepath.Join(home, ".caio", "trusted_keys.json")}
@@ -107,3 +108,9 @@ func ownedByMe(info fs.FileInfo) bool {
 	st, ok := info.Sys().(*syscall.Stat_t)
 	return !ok || int(st.Uid) == os.Getuid()
 }
+
+// recordOnly remembers what the secret proves but recalls nothing: for a
+// service that must prove with the secret itself (serve's start).
+type recordOnly struct{ *TrustedKeys }
+
+func (recordOnly) Keys(string) licensekey.PublicKeys { return nil }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 func (a *app) updateLicenseCommand() *cobra.Command {
@@ -56,7 +56,7 @@ they expire or the license is revoked.`,
 			if flags.Changed("expires-at") {
 				ch.ExpiresAt = &expiresAt
 			}
-			svc, done, err := a.service(c, config.Write, secretRequired)
+			svc, done, err := a.service(c, wiring.Write, secretRequired)
 			if err != nil {
 				return err
 			}

@@ -1,31 +1,64 @@
-// Package config turns the environment and flags into a store and a
-// licensing service, the same way for the CLI and every function.
+// Package config reads the license server's settings from the environment:
+// the variables' names, their defaults, and the checks that turn a wrong
+// value into a CONFIG error naming the variable. It opens and builds
+// nothing; package wiring does that with what it reads.
 package config
 
 import (
-	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
-	"github.com/caio-licensing/caio-licensing/shared/metrics"
-	"github.com/caio-licensing/caio-licensing/shared/s3store"
-	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
 // Environment variables (docs/operator-guide.md lists them all).
 const (
-	EnvDBPath    = "CAIO_LICENSE_DB_PATH"
-	EnvSecret    = "CAIO_LICENSE_SECRET"
-	EnvPublicKey = "CAIO_LICENSE_PUBLIC_KEY"
-	EnvCacheDir  = "CAIO_LICENSE_CACHE_DIR"
+	EnvDBPath          = "CAIO_LICENSE_DB_PATH"
+	EnvSecret          = "CAIO_LICENSE_SECRET"
+	EnvSecretARN       = "CAIO_LICENSE_SECRET_ARN"
+	EnvPublicKey       = "CAIO_LICENSE_PUBLIC_KEY"
+	EnvCacheDir        = "CAIO_LICENSE_CACHE_DIR"
+	EnvReminderDays    = "CAIO_REMINDER_DAYS"
+	EnvLogLevel        = "CAIO_LOG_LEVEL"
+	EnvRetentionDays   = "CAIO_EVENT_RETENTION_DAYS"
+	EnvHistoryDays     = "CAIO_S3_HISTORY_DAYS"
+	EnvServerKey       = "CAIO_SERVER_KEY"     // base64, for serve and local runs
+	EnvServerKeyARN    = "CAIO_SERVER_KEY_ARN" // Secrets Manager, for the activate function
+	EnvEmailProvider   = "CAIO_EMAIL_PROVIDER"
+	EnvSESSender       = "CAIO_SES_SENDER"
+	EnvSMTPServer      = "CAIO_SMTP_SERVER"
+	EnvSMTPPort        = "CAIO_SMTP_PORT"
+	EnvSMTPUser        = "CAIO_SMTP_USER"
+	EnvSMTPPassword    = "CAIO_SMTP_PASSWORD"
+	EnvSMTPPasswordARN = "CAIO_SMTP_PASSWORD_SECRET_ARN"
+	EnvSMTPSender      = "CAIO_SMTP_SENDER"
+	EnvSMTPTLS         = "CAIO_SMTP_TLS"
+	EnvSMTPCAFile      = "CAIO_SMTP_CA_FILE"
 )
 
-// MinSecretLen is the length below which a secret earns a warning.
-const MinSecretLen = 16
+// Env is where settings are read from: the process's environment (OS), or
+// a test's own (Map), so that a command runs in-process with the
+// environment it is given.
+type Env func(name string) string
+
+// OS reads the process's environment.
+func OS() Env { return os.Getenv }
+
+// Map reads the variables of m and nothing else.
+func Map(m map[string]string) Env { return func(name string) string { return m[name] } }
+
+// Get returns the variable name ("" when unset).
+func (e Env) Get(name string) string { return e(name) }
+
+// Home is the user's home directory ($HOME), as os.UserHomeDir finds it.
+func (e Env) Home() (string, error) {
+	if h := e("HOME"); h != "" {
+		return h, nil
+	}
+	return "", licensing.Errorf(licensing.CodeConfig, "$HOME is not defined")
+}
 
 // DB says where the database lives and whether the operator named it.
 type DB struct {
@@ -39,18 +72,21 @@ type DB struct {
 // typo never creates a new database.
 func (db DB) Explicit() bool { return db.Source != "" }
 
-// ResolveDB picks the database: the flag, else CAIO_LICENSE_DB_PATH, else
+// InS3 reports whether the database is an S3 object (s3://bucket/key).
+func (db DB) InS3() bool { return strings.HasPrefix(db.Path, "s3://") }
+
+// DB picks the database: the flag, else CAIO_LICENSE_DB_PATH, else
 // ~/.caio/caio_licenses.db.
-func ResolveDB(flag string) (DB, error) {
+func (e Env) DB(flag string) (DB, error) {
 	if flag != "" {
-		p, err := expandHome(flag, "--db")
+		p, err := e.expandHome(flag, "--db")
 		return DB{Path: p, Source: "--db"}, err
 	}
-	if p := os.Getenv(EnvDBPath); p != "" {
-		p, err := expandHome(p, EnvDBPath)
+	if p := e(EnvDBPath); p != "" {
+		p, err := e.expandHome(p, EnvDBPath)
 		return DB{Path: p, Source: EnvDBPath}, err
 	}
-	home, err := os.UserHomeDir()
+	home, err := e.Home()
 	if err != nil {
 		return DB{}, licensing.Errorf(licensing.CodeConfig, "cannot find the home directory for the default database: set CAIO_LICENSE_DB_PATH")
 	}
@@ -61,7 +97,7 @@ func ResolveDB(flag string) (DB, error) {
 // quoted in a file or a unit (CAIO_LICENSE_DB_PATH="~/x.db") reaches us
 // unexpanded, and would otherwise become a directory named "~". Another
 // user's ~name is refused: we do not look up accounts.
-func expandHome(p, source string) (string, error) {
+func (e Env) expandHome(p, source string) (string, error) {
 	code := licensing.CodeConfig
 	if strings.HasPrefix(source, "--") {
 		code = licensing.CodeBadRequest // a flag: a mistake in the command line
@@ -72,21 +108,21 @@ func expandHome(p, source string) (string, error) {
 		}
 		return p, nil
 	}
-	home, err := os.UserHomeDir()
+	home, err := e.Home()
 	if err != nil {
 		return "", licensing.Errorf(code, "%s %q starts with ~ but there is no home directory (HOME): write the full path", source, p)
 	}
 	return filepath.Join(home, p[1:]), nil
 }
 
-// hint is what to do about a database that is missing or is not one,
+// Hint is what to do about a database that is missing or is not one,
 // naming what the operator used to point at it.
-func (db DB) hint(missing bool) string {
+func (db DB) Hint(missing bool) string {
 	switch {
 	case db.Source == "--db" && missing:
 		// Unquoted around the command, so that a quoted path stays one
 		// that pastes into a shell as it is.
-		return "check --db, or create it with: manage-licenses init-db --db " + shellQuote(db.Path)
+		return "check --db, or create it with: manage-licenses init-db --db " + ShellQuote(db.Path)
 	case db.Source == "--db":
 		return "check --db"
 	case missing && db.Source != "":
@@ -99,23 +135,9 @@ func (db DB) hint(missing bool) string {
 	return "name another with --db PATH or " + EnvDBPath
 }
 
-// explain adds the hint to the errors that a wrong path causes.
-func (db DB) explain(err error) error {
-	var e *licensing.Error
-	switch {
-	case !errors.As(err, &e):
-		return err
-	case e.Code == licensing.CodeDBNotFound:
-		return licensing.Wrap(e.Code, err, "%s: %s", e.Message, db.hint(true))
-	case errors.Is(err, sqlitestore.ErrWrongFile):
-		return licensing.Wrap(e.Code, err, "%s: %s", e.Message, db.hint(false))
-	}
-	return err
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it, so that a
+// ShellQuote quotes s for a POSIX shell when it needs it, so that a
 // printed command runs as printed.
-func shellQuote(s string) string {
+func ShellQuote(s string) string {
 	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:=@%,", r))
 	}) {
@@ -124,70 +146,12 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// Access says what a command will do with the database.
-type Access int
-
-// Access modes.
-const (
-	// Read needs an existing database.
-	Read Access = iota
-	// Write creates the default database on first use.
-	Write
-	// Init creates any database and migrates an existing one forward.
-	Init
-)
-
-// Store is a database, local or in S3.
-type Store interface {
-	licensing.Store
-	// Migrate creates the database if needed and brings its schema up to
-	// date; it returns the version it found.
-	Migrate(ctx context.Context) (int, error)
-	// Backup writes a consistent copy to a local file.
-	Backup(ctx context.Context, dest string) error
-	// Restore makes the database file src the current state.
-	Restore(ctx context.Context, src string) error
-	// Location names the database for messages.
-	Location() string
-	// Archive is where history older than the retention goes.
-	Archive() licensing.Archive
-	// Size is the database's size; FreeBytes its free pages' space.
-	Size(ctx context.Context) (int64, error)
-	FreeBytes(ctx context.Context) (int64, error)
-	// Vacuum compacts the database.
-	Vacuum(ctx context.Context) error
-}
-
-// OpenStore opens the database for the given access: s3://bucket/key for
-// S3 mode (caching in CAIO_LICENSE_CACHE_DIR), else a local file.
-func OpenStore(ctx context.Context, db DB, access Access) (Store, error) {
-	return OpenStoreWith(ctx, db, access, nil)
-}
-
-// OpenStoreWith is OpenStore reporting S3 commits to m.
-func OpenStoreWith(ctx context.Context, db DB, access Access, m metrics.Sink) (Store, error) {
-	if strings.HasPrefix(db.Path, "s3://") {
-		history, err := HistoryDays()
-		if err != nil {
-			return nil, err
-		}
-		// S3 meets the database at the first transaction, not here.
-		return s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: os.Getenv(EnvCacheDir), History: history, Metrics: m, Explain: db.explain})
-	}
-	opt := sqlitestore.Options{
-		Create:          access == Init || (access == Write && !db.Explicit()),
-		SkipSchemaCheck: access == Init,
-	}
-	st, err := sqlitestore.Open(ctx, db.Path, opt)
-	if err != nil {
-		return nil, db.explain(err)
-	}
-	return st, nil
-}
+// CacheDir is CAIO_LICENSE_CACHE_DIR ("" for the store's default).
+func (e Env) CacheDir() string { return e(EnvCacheDir) }
 
 // PublicKeys reads CAIO_LICENSE_PUBLIC_KEY; nil when it is unset.
-func PublicKeys() (licensekey.PublicKeys, error) {
-	v := os.Getenv(EnvPublicKey)
+func (e Env) PublicKeys() (licensekey.PublicKeys, error) {
+	v := e(EnvPublicKey)
 	if v == "" {
 		return nil, nil
 	}
@@ -196,4 +160,23 @@ func PublicKeys() (licensekey.PublicKeys, error) {
 		return nil, licensing.Errorf(licensing.CodeConfig, "CAIO_LICENSE_PUBLIC_KEY: %v", err)
 	}
 	return keys, nil
+}
+
+// Secret is where the signing secret is: its value (CAIO_LICENSE_SECRET),
+// else the Secrets Manager secret holding it (CAIO_LICENSE_SECRET_ARN);
+// both empty when neither is set.
+func (e Env) Secret() (value, arn string) { return e(EnvSecret), e(EnvSecretARN) }
+
+// ServerKey is where the API's server key is: its value (CAIO_SERVER_KEY),
+// else the Secrets Manager secret holding it (CAIO_SERVER_KEY_ARN).
+func (e Env) ServerKey() (value, arn string) { return e(EnvServerKey), e(EnvServerKeyARN) }
+
+// DefaultServerKeyFile is where serve keeps the server key it certified
+// itself (make run): ~/.caio/server_key ("" without a home).
+func (e Env) DefaultServerKeyFile() string {
+	home, err := e.Home()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".caio", "server_key")
 }

@@ -1,30 +1,19 @@
-package config
+package wiring
 
 import (
 	"context"
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/caio-licensing/caio-licensing/shared/awssecret"
+	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
 )
-
-// More environment variables of the functions.
-const (
-	EnvSecretARN    = "CAIO_LICENSE_SECRET_ARN"
-	EnvReminderDays = "CAIO_REMINDER_DAYS"
-	EnvLogLevel     = "CAIO_LOG_LEVEL"
-)
-
-// DefaultReminderDays are the reminder thresholds when CAIO_REMINDER_DAYS is unset.
-var DefaultReminderDays = []int{30, 7, 1}
 
 // Needs says what a function may hold: least privilege by construction.
 type Needs struct {
@@ -58,67 +47,65 @@ type Function struct {
 	Store Store
 	// Metrics writes CloudWatch EMF lines on stdout.
 	Metrics metrics.Sink
-	close   func()
+	// Env is the environment it was wired from, for settings of its own.
+	Env   config.Env
+	close func()
 }
 
 // Close releases the store.
 func (f *Function) Close() { f.close() }
 
 // NewLogger returns the JSON logger every function and the server use.
-func NewLogger(w io.Writer, name string) *slog.Logger {
-	level := slog.LevelInfo
-	if v := os.Getenv(EnvLogLevel); v != "" {
-		level.UnmarshalText([]byte(v))
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With(slog.String("function", name))
+func NewLogger(w io.Writer, env config.Env, name string) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: env.LogLevel()})).With(slog.String("function", name))
 }
 
 // LoadFunction wires a function from its environment at cold start.
-func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, error) {
-	log := NewLogger(os.Stdout, name)
+func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs) (*Function, error) {
+	log := NewLogger(os.Stdout, env, name)
 	sink := metrics.NewEMF(os.Stdout, "Function", name)
-	path := os.Getenv(EnvDBPath)
+	path := env.Get(config.EnvDBPath)
 	if path == "" {
-		return nil, licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function its database path", EnvDBPath)
+		return nil, licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function its database path", config.EnvDBPath)
 	}
-	cfg := licensing.Config{Actor: "function:" + name, Warn: func(msg string) { log.Warn(msg) }, SecretPolicy: needs.SecretPolicy, Metrics: sink}
+	trust := Trust{Policy: needs.SecretPolicy}
 	if needs.Secret {
-		secret, err := Secret(ctx)
+		secret, err := Secret(ctx, env)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Secret = secret
+		trust.Secret = secret
 	}
 	if needs.PublicKey {
-		keys, err := PublicKeys()
+		keys, err := env.PublicKeys()
 		if err != nil {
 			return nil, err
 		}
 		if keys == nil {
-			return nil, licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the key printed by 'manage-licenses public-key'", EnvPublicKey)
+			return nil, licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the key printed by 'manage-licenses public-key'", config.EnvPublicKey)
 		}
-		cfg.PublicKeys = keys
+		trust.Pinned = keys
 	}
-	days, err := ReminderDays()
+	days, err := env.ReminderDays()
 	if err != nil {
 		return nil, err
 	}
 	var mailer mail.Sender = nomail.Sender{}
 	if needs.Mail {
-		if mailer, err = Mailer(ctx); err != nil {
+		if mailer, err = Mailer(ctx, env); err != nil {
 			return nil, err
 		}
 	}
-	store, err := OpenStoreWith(ctx, DB{Path: path, Source: EnvDBPath}, Write, sink)
+	store, err := OpenStore(ctx, env, config.DB{Path: path, Source: config.EnvDBPath}, Write, sink)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Store = store
-	fn := &Function{Name: name, Service: licensing.New(cfg), Log: log, ReminderDays: days, Mailer: mailer, Store: store, Metrics: sink, close: func() { store.Close() }}
+	svc := NewService(store, "function:"+name, trust, func(msg string) { log.Warn(msg) }, sink)
+	fn := &Function{Name: name, Service: svc, Log: log, ReminderDays: days, Mailer: mailer, Store: store, Metrics: sink, Env: env, close: func() { store.Close() }}
 	if needs.ServerKey {
-		key, err := ServerKeyFromEnv(ctx)
+		key, err := ServerKeyFromEnv(ctx, env)
 		if err == nil && key == nil {
-			err = licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the server key that 'manage-licenses certify-server-key' made", EnvServerKeyARN)
+			err = licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the server key that 'manage-licenses certify-server-key' made", config.EnvServerKeyARN)
 		}
 		if err == nil {
 			fn.Signer, err = Signer(ctx, fn.Service, key)
@@ -133,13 +120,13 @@ func LoadFunction(ctx context.Context, name string, needs Needs) (*Function, err
 
 // Secret returns CAIO_LICENSE_SECRET, or reads the secret named by
 // CAIO_LICENSE_SECRET_ARN from Secrets Manager.
-func Secret(ctx context.Context) (string, error) {
-	if s := os.Getenv(EnvSecret); s != "" {
-		return s, nil
-	}
-	arn := os.Getenv(EnvSecretARN)
-	if arn == "" {
-		return "", licensing.Errorf(licensing.CodeSecretRequired, "no signing secret: set %s (or %s locally)", EnvSecretARN, EnvSecret)
+func Secret(ctx context.Context, env config.Env) (string, error) {
+	value, arn := env.Secret()
+	switch {
+	case value != "":
+		return value, nil
+	case arn == "":
+		return "", licensing.Errorf(licensing.CodeSecretRequired, "no signing secret: set %s (or %s locally)", config.EnvSecretARN, config.EnvSecret)
 	}
 	return SecretFromARN(ctx, arn)
 }
@@ -154,26 +141,9 @@ func SecretFromARN(ctx context.Context, arn string) (string, error) {
 	return s, nil
 }
 
-// ReminderDays parses CAIO_REMINDER_DAYS ("30,7,1").
-func ReminderDays() ([]int, error) {
-	v := os.Getenv(EnvReminderDays)
-	if v == "" {
-		return DefaultReminderDays, nil
-	}
-	var days []int
-	for _, f := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 || n > licensing.MaxDays {
-			return nil, licensing.Errorf(licensing.CodeConfig, "%s=%q: want whole days separated by commas, such as 30,7,1", EnvReminderDays, v)
-		}
-		days = append(days, n)
-	}
-	return days, nil
-}
-
 // Fatal reports a cold-start failure as one JSON log line and exits.
 func Fatal(name string, err error) {
-	NewLogger(os.Stderr, name).Error("cold start failed",
+	NewLogger(os.Stderr, config.OS(), name).Error("cold start failed",
 		slog.String("code", string(licensing.ErrorCode(err))), slog.String("detail", licensing.ErrorMessage(err)))
 	os.Exit(1)
 }

@@ -1,56 +1,13 @@
-package config
+package wiring
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 )
-
-// EnvRetentionDays is how many days of history stay in the database.
-const EnvRetentionDays = "CAIO_EVENT_RETENTION_DAYS"
-
-// RetentionDays is the flag's value when set, else CAIO_EVENT_RETENTION_DAYS,
-// else 90; 0 means archive everything up to now.
-func RetentionDays(flag int, set bool) (time.Duration, error) {
-	days := licensing.DefaultRetentionDays
-	switch {
-	case set:
-		days = flag
-	case os.Getenv(EnvRetentionDays) != "":
-		n, err := strconv.Atoi(os.Getenv(EnvRetentionDays))
-		if err != nil {
-			return 0, licensing.Errorf(licensing.CodeConfig, "%s=%q: want a whole number of days (0 archives everything)", EnvRetentionDays, os.Getenv(EnvRetentionDays))
-		}
-		days = n
-	}
-	if days < 0 || days > licensing.MaxDays {
-		return 0, licensing.Errorf(licensing.CodeBadRequest, "retention must be 0 to %d days (got %d)", licensing.MaxDays, days)
-	}
-	return time.Duration(days) * 24 * time.Hour, nil
-}
-
-// EnvHistoryDays is how many days of deltas and snapshots an S3 database
-// keeps for backup --at.
-const EnvHistoryDays = "CAIO_S3_HISTORY_DAYS"
-
-// HistoryDays reads CAIO_S3_HISTORY_DAYS (default 7, at least 2: a working
-// copy is trusted a day less than this).
-func HistoryDays() (time.Duration, error) {
-	v := os.Getenv(EnvHistoryDays)
-	if v == "" {
-		return s3store.DefaultHistory, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 2 || n > licensing.MaxDays {
-		return 0, licensing.Errorf(licensing.CodeConfig, "%s=%q: want a whole number of days from 2 to %d (default 7)", EnvHistoryDays, v, licensing.MaxDays)
-	}
-	return time.Duration(n) * 24 * time.Hour, nil
-}
 
 // MaintainReport is what maintenance did, with the database's size.
 type MaintainReport struct {
@@ -61,12 +18,23 @@ type MaintainReport struct {
 	History    *s3store.PruneReport `json:"s3_history,omitempty"`
 }
 
+// HistoryPruner is a store that keeps history of its own beside the
+// database (the S3 store's deltas and snapshots) and can drop what is past
+// its window.
+type HistoryPruner interface {
+	PruneHistory(ctx context.Context) (s3store.PruneReport, error)
+}
+
+// The S3 store offers it: a rename there must not silently stop pruning.
+var _ HistoryPruner = (*s3store.Store)(nil)
+
 // Compaction threshold: free pages of at least 1 MiB and a fifth of the file.
 const vacuumMinFree = 1 << 20
 
-// Maintain archives history older than retention, prunes old activations
-// and compacts the file when enough of it is free: the CLI's maintain and
-// the reminders function's daily run.
+// Maintain archives history older than retention, prunes old activations,
+// compacts the file when enough of it is free, and prunes the store's own
+// history where it keeps one: the CLI's maintain and the reminders
+// function's daily run.
 func Maintain(ctx context.Context, svc *licensing.Service, store Store, retention time.Duration) (MaintainReport, error) {
 	rep, err := maintain(ctx, svc, store, retention)
 	if err == nil {
@@ -97,8 +65,8 @@ func maintain(ctx context.Context, svc *licensing.Service, store Store, retentio
 	if rep.SizeAfter, err = store.Size(ctx); err != nil {
 		return rep, err
 	}
-	if s3, ok := store.(*s3store.Store); ok {
-		pruned, err := s3.PruneHistory(ctx)
+	if p, ok := store.(HistoryPruner); ok {
+		pruned, err := p.PruneHistory(ctx)
 		if err != nil {
 			return rep, err
 		}

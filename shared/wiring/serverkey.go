@@ -1,4 +1,4 @@
-package config
+package wiring
 
 import (
 	"context"
@@ -11,33 +11,17 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/awssecret"
+	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
-// Where the API's server key comes from.
-const (
-	EnvServerKey    = "CAIO_SERVER_KEY"     // base64, for serve and local runs
-	EnvServerKeyARN = "CAIO_SERVER_KEY_ARN" // Secrets Manager, for the activate function
-)
-
-// DefaultServerKeyFile is where serve keeps the server key it certified
-// itself (make run): ~/.caio/server_key.
-func DefaultServerKeyFile() string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(home, ".caio", "server_key")
-}
-
 // ServerKeyFromEnv reads CAIO_SERVER_KEY, else the secret named by
 // CAIO_SERVER_KEY_ARN; nil when neither is set.
-func ServerKeyFromEnv(ctx context.Context) (ed25519.PrivateKey, error) {
-	v := os.Getenv(EnvServerKey)
+func ServerKeyFromEnv(ctx context.Context, env config.Env) (ed25519.PrivateKey, error) {
+	v, arn := env.ServerKey()
 	if v == "" {
-		arn := os.Getenv(EnvServerKeyARN)
 		if arn == "" {
 			return nil, nil
 		}
@@ -49,7 +33,7 @@ func ServerKeyFromEnv(ctx context.Context) (ed25519.PrivateKey, error) {
 	}
 	key, err := servercert.ParsePrivateKey(v)
 	if err != nil {
-		return nil, licensing.Errorf(licensing.CodeConfig, "the server key (%s or %s) is not usable: %v", EnvServerKey, EnvServerKeyARN, err)
+		return nil, licensing.Errorf(licensing.CodeConfig, "the server key (%s or %s) is not usable: %v", config.EnvServerKey, config.EnvServerKeyARN, err)
 	}
 	return key, nil
 }
