@@ -71,6 +71,17 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, u CustomerUpdat
 	return c, err
 }
 
+// Customer returns one customer.
+func (s *Service) Customer(ctx context.Context, id string) (Customer, error) {
+	var c Customer
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		c, err = s.customer(tx, id)
+		return err
+	})
+	return c, err
+}
+
 func (s *Service) customer(tx Tx, id string) (Customer, error) {
 	c, err := tx.Customer(id)
 	if ErrorCode(err) == CodeNotFound {

@@ -22,17 +22,6 @@ type Sendable struct {
 	Key string
 }
 
-// Customer returns one customer.
-func (s *Service) Customer(ctx context.Context, id string) (Customer, error) {
-	var c Customer
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
-		var err error
-		c, err = s.customer(tx, id)
-		return err
-	})
-	return c, err
-}
-
 // Sendable returns a license (a key or license id) with its current key and
 // customer. It needs the secret: keys are stored only sealed.
 func (s *Service) Sendable(ctx context.Context, ref string) (Sendable, error) {

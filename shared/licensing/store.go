@@ -19,19 +19,56 @@ type Store interface {
 
 // Tx is one transaction. Lookups of a missing row return an *Error with
 // CodeNotFound; inserting a duplicate returns CodeAlreadyExists.
+//
+// It is composed of roles, each the methods that serve one purpose, so
+// that a method is found by what it is for and a store can be written and
+// reviewed a role at a time.
 type Tx interface {
+	SettingTx
+	KeyTx
+	CustomerTx
+	LicenseTx
+	SeatTx
+	EventTx
+	DeliveryTx
+	ReportingTx
+	MaintenanceTx
+}
+
+// SettingTx reads and writes the database's named settings: values it
+// keeps about itself, such as the salt and parameters that derive the
+// sealing key from the secret.
+type SettingTx interface {
 	Setting(name string) ([]byte, error) // nil, nil when unset
 	PutSetting(name string, value []byte) error
+}
 
+// KeyTx holds the service's own keys: the signing keys, sealed under the
+// secret (rotating it reseals them), that sign license keys and certify
+// server keys; and those certificates (a server's private key is never
+// stored).
+type KeyTx interface {
 	SigningKeys() ([]SigningKey, error) // oldest first
 	InsertSigningKey(SigningKey) error
 	ResealSigningKey(keyID string, sealed []byte) error
 
+	InsertServerCertificate(ServerCertificate) error
+	DeleteServerCertificates(keyID string) error
+	ServerCertificates() ([]ServerCertificate, error) // oldest first
+}
+
+// CustomerTx holds the customers licenses are issued to.
+type CustomerTx interface {
 	InsertCustomer(Customer) error
 	Customer(id string) (Customer, error)
 	UpdateCustomer(Customer) error
 	Customers() ([]Customer, error)
+}
 
+// LicenseTx holds licenses and the keys issued for them. A key is stored
+// sealed and found by its digest, which is how a presented key leads to
+// its license.
+type LicenseTx interface {
 	InsertLicense(License) error
 	License(id string) (License, error)
 	UpdateLicense(License) error
@@ -48,11 +85,47 @@ type Tx interface {
 	LicenseKeys(licenseID string) ([]LicenseKey, error) // oldest first
 	AllLicenseKeys() ([]LicenseKey, error)
 	ResealLicenseKey(digest string, sealed []byte) error
+}
 
+// SeatTx holds the seats instances take on a license (activations and
+// their leases), and the seats granted, which the churn limit counts.
+type SeatTx interface {
 	Activation(licenseID, instanceID string) (Activation, error)
 	PutActivation(Activation) error
 	// ActiveInstances counts the seats held at now (lease unexpired, not deactivated).
 	ActiveInstances(licenseID string, now time.Time) (int, error)
+	Activations(licenseID string) ([]Activation, error) // all licenses when ""
+
+	// SeatGrants counts the seats granted on a license after since, and
+	// gives the oldest of them.
+	SeatGrants(licenseID string, since time.Time) (int, time.Time, error)
+	// AddSeatGrant records a seat granted at at, pruning those before prune.
+	AddSeatGrant(licenseID string, at, prune time.Time) error
+}
+
+// EventTx is the audit log: every change appends an event.
+type EventTx interface {
+	AppendEvent(Event) error
+	Events(EventFilter) ([]Event, error)
+}
+
+// DeliveryTx records the emails sent about licenses, and the claims that
+// keep a renewal reminder from going out twice.
+type DeliveryTx interface {
+	InsertDelivery(Delivery) error
+	Deliveries(licenseID string) ([]Delivery, error) // all licenses when ""
+
+	// InsertReminderClaim fails with CodeAlreadyExists when the claim exists.
+	InsertReminderClaim(ReminderClaim) error
+	ReminderClaimed(licenseID string, thresholdDays int, expiresAt time.Time) (bool, error)
+	MarkReminderSent(ReminderClaim) error
+	DeleteReminderClaim(ReminderClaim) error
+}
+
+// ReportingTx answers the stats, the license listings and the operator
+// report with counts the store computes, rather than rows read to be
+// counted here; and it keeps the refusal counts the report shows.
+type ReportingTx interface {
 	// SeatCounts counts every license's seats at now, by license id.
 	SeatCounts(now time.Time) (map[string]SeatCounts, error)
 	// SeatTotals counts all seats at now.
@@ -78,14 +151,13 @@ type Tx interface {
 	AddRefusals(day string, code Code, n int) error
 	// RefusalCounts lists refusal counts since, by day and code.
 	RefusalCounts(since time.Time) ([]RefusalCount, error)
-	Activations(licenseID string) ([]Activation, error) // all licenses when ""
+}
 
-	// SeatGrants counts the seats granted on a license after since, and
-	// gives the oldest of them.
-	SeatGrants(licenseID string, since time.Time) (int, time.Time, error)
-	// AddSeatGrant records a seat granted at at, pruning those before prune.
-	AddSeatGrant(licenseID string, at, prune time.Time) error
-
+// MaintenanceTx keeps the database from growing without bound: it moves
+// old events, deliveries and stale reminder claims out to archive files
+// (and lists those files), and prunes activations long deactivated or
+// lapsed.
+type MaintenanceTx interface {
 	// OldRows lists up to limit rows of kind (events, deliveries) older than
 	// before, by id.
 	OldRows(kind string, before time.Time, limit int) ([]ArchivedRow, error)
@@ -103,22 +175,6 @@ type Tx interface {
 	// Archives lists the archive files of kind holding records at or after
 	// since (all when since is zero), oldest first.
 	Archives(kind string, since time.Time) ([]ArchiveRecord, error)
-
-	InsertServerCertificate(ServerCertificate) error
-	DeleteServerCertificates(keyID string) error
-	ServerCertificates() ([]ServerCertificate, error) // oldest first
-
-	AppendEvent(Event) error
-	Events(EventFilter) ([]Event, error)
-
-	InsertDelivery(Delivery) error
-	Deliveries(licenseID string) ([]Delivery, error) // all licenses when ""
-
-	// InsertReminderClaim fails with CodeAlreadyExists when the claim exists.
-	InsertReminderClaim(ReminderClaim) error
-	ReminderClaimed(licenseID string, thresholdDays int, expiresAt time.Time) (bool, error)
-	MarkReminderSent(ReminderClaim) error
-	DeleteReminderClaim(ReminderClaim) error
 }
 
 // LicenseFilter narrows Licenses; zero fields match everything.
