@@ -74,7 +74,7 @@ func (s *Store) FreeBytes(ctx context.Context) (int64, error) {
 
 // Vacuum publishes a compacted state through the usual commit.
 func (s *Store) Vacuum(ctx context.Context) error {
-	return s.update(ctx, true, func(st *sqlitestore.Store, opID string) (bool, error) {
+	return s.update(ctx, true, func(st *sqlitestore.WorkingCopy, opID string) (bool, error) {
 		if err := st.Vacuum(ctx); err != nil {
 			return false, err
 		}

@@ -157,7 +157,7 @@ func (s *Store) BackupAt(ctx context.Context, at time.Time, dest string) error {
 		}
 		sum = d.Post
 	}
-	st, err := sqlitestore.Open(ctx, work, sqlitestore.Options{PageLog: true, SkipSchemaCheck: true})
+	st, err := sqlitestore.OpenWorkingCopy(ctx, work, false)
 	if err != nil {
 		return s.explainOpen(err)
 	}
@@ -170,7 +170,7 @@ func (s *Store) BackupAt(ctx context.Context, at time.Time, dest string) error {
 // pages land in the WAL like any write's) with this operation's id, and the
 // pages go out as the next delta.
 func (s *Store) Restore(ctx context.Context, src string) error {
-	return s.update(ctx, true, func(st *sqlitestore.Store, opID string) (bool, error) {
+	return s.update(ctx, true, func(st *sqlitestore.WorkingCopy, opID string) (bool, error) {
 		if err := st.Restore(ctx, src); err != nil {
 			return false, err
 		}

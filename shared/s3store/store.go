@@ -112,7 +112,7 @@ type Store struct {
 	mu      sync.Mutex // one operation at a time per process
 	lock    *os.File   // the slot's flock, held while open
 	path    string     // the working copy
-	db      *sqlitestore.Store
+	db      *sqlitestore.WorkingCopy
 	loaded  bool // path holds state st
 	st      slotMeta
 	fp      fingerprint // of path after this process last changed it
@@ -486,7 +486,7 @@ func (s *Store) open(ctx context.Context) error {
 	if err != nil {
 		return wrongFile(err, "%s is not a CAIO license database (nothing was changed)", s.uri)
 	}
-	db, err := sqlitestore.Open(ctx, s.path, sqlitestore.Options{PageLog: true, SkipSchemaCheck: true, SchemaChecked: cookie == s.cookie && s.cookie != 0})
+	db, err := sqlitestore.OpenWorkingCopy(ctx, s.path, cookie == s.cookie && s.cookie != 0)
 	if err != nil {
 		s.reset() // fetched again next time
 		return s.explainOpen(err)
@@ -511,9 +511,9 @@ func (s *Store) explainOpen(err error) error {
 	case licensing.CodeDBOutdated:
 		return licensing.Wrap(licensing.CodeDBOutdated, err, "database %s has an older schema: run 'manage-licenses init-db' to migrate it", s.uri)
 	case licensing.CodeDBInvalid:
-		msg := licensing.ErrorMessage(err)
-		if strings.Contains(msg, "changed outside manage-licenses") {
-			return licensing.Wrap(licensing.CodeDBInvalid, err, "%s (nothing was changed)", strings.ReplaceAll(msg, s.path, s.uri))
+		var tampered *sqlitestore.TamperedError
+		if errors.As(err, &tampered) {
+			return licensing.Wrap(licensing.CodeDBInvalid, err, "%s (nothing was changed)", tampered.Describe(s.uri))
 		}
 		return wrongFile(err, "%s is not a CAIO license database (nothing was changed)", s.uri)
 	}
@@ -547,7 +547,7 @@ func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
 // Update runs fn as one unit of work and publishes it; see the package
 // comment for the protocol.
 func (s *Store) Update(ctx context.Context, fn func(licensing.Tx) error) error {
-	return s.update(ctx, true, func(st *sqlitestore.Store, opID string) (bool, error) {
+	return s.update(ctx, true, func(st *sqlitestore.WorkingCopy, opID string) (bool, error) {
 		return st.UpdateOperation(ctx, opID, time.Now().UTC(), fn)
 	})
 }
@@ -568,7 +568,7 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	from := 0
-	err = s.update(ctx, false, func(st *sqlitestore.Store, opID string) (bool, error) {
+	err = s.update(ctx, false, func(st *sqlitestore.WorkingCopy, opID string) (bool, error) {
 		var err error
 		from, err = st.Migrate(ctx)
 		return from != sqlitestore.SchemaVersion, err
@@ -585,7 +585,7 @@ func (s *Store) create(ctx context.Context) (bool, error) {
 	}
 	defer os.RemoveAll(tmp)
 	path := filepath.Join(tmp, "new.db")
-	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true, Snapshot: true})
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true, Mode: sqlitestore.ModeSnapshot})
 	if err != nil {
 		return false, err
 	}
@@ -634,7 +634,7 @@ func isUnknownOutcome(err error) bool {
 // update runs an operation and commits its pages as the next delta,
 // retrying on conflicts; checkVersion refuses an outdated schema
 // (everything but Migrate).
-func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlitestore.Store, string) (bool, error)) error {
+func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlitestore.WorkingCopy, string) (bool, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	opID := randomID()
@@ -706,7 +706,7 @@ func (s *Store) update(ctx context.Context, checkVersion bool, run func(*sqlites
 // attempt runs the operation on the working copy and publishes its pages.
 // An optimistic attempt that wrote nothing (a refusal, a no-op) stands only
 // if the state it ran on is still current; else errCondition re-runs it.
-func (s *Store) attempt(ctx context.Context, opID string, run func(*sqlitestore.Store, string) (bool, error), optimistic bool) error {
+func (s *Store) attempt(ctx context.Context, opID string, run func(*sqlitestore.WorkingCopy, string) (bool, error), optimistic bool) error {
 	changed, err := run(s.db, opID)
 	if err != nil || !changed {
 		// Nothing committed, as a rule; should a commit be there, it must
