@@ -184,9 +184,9 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 			return nil
 		})
 		if err != nil || created {
-			// Not created: made meanwhile by someone else; migrate that one.
 			return 0, s.fail(err, duringUse)
 		}
+		// Created meanwhile by someone else: migrate that one.
 	} else if err != nil {
 		return 0, err
 	}
