@@ -111,7 +111,7 @@ unit:
 
 # The race detector needs cgo; it runs on the packages where concurrency lives.
 race:
-	CGO_ENABLED=1 $(GO) test -count=1 -race ./shared/licensing/ ./shared/httpapi/ ./shared/lambdaevent/ ./shared/s3store/ ./shared/ratelimit/
+	CGO_ENABLED=1 $(GO) test -count=1 -race ./shared/licensing/ ./shared/httpapi/ ./shared/lambdaevent/ ./shared/s3log/ ./shared/s3store/ ./shared/ratelimit/
 
 # A count, not a duration: Go 1.26's coordinator can fail a duration run at
 # its deadline on a loaded machine with no input to blame (go.dev/issue/75804).

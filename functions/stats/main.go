@@ -22,8 +22,8 @@ func main() {
 		wiring.Fatal("stats", err)
 	}
 	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log))
-	if reports := reportstore.S3(fn.Store); reports != nil {
-		h.WithReports(reports)
+	if p, ok := fn.Store.(reportstore.Publisher); ok { // a database in S3
+		h.WithReports(reportstore.New(p))
 	}
 	lambda.StartHandler(lambdaevent.Operator("stats", fn.Log, h.Stats))
 }

@@ -117,7 +117,7 @@ type fleet struct {
 
 func newFleet(path string, customers, instances, retention int) *fleet {
 	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true, Snapshot: true})
+	store, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true, Mode: sqlitestore.ModeSnapshot})
 	if err != nil {
 		fail(err)
 	}
@@ -196,7 +196,7 @@ func (f *fleet) liveOnly(path string) int64 {
 	if err := f.store.Backup(ctx, path); err != nil {
 		fail(err)
 	}
-	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Snapshot: true})
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Mode: sqlitestore.ModeSnapshot})
 	if err != nil {
 		fail(err)
 	}

@@ -38,7 +38,7 @@ func cachedCopies(t *testing.T, cache string) []string {
 
 func mustOpen(t *testing.T, path string) *sqlitestore.Store {
 	t.Helper()
-	st, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{ReadOnly: true})
+	st, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Mode: sqlitestore.ModeReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestSwappedCacheCopyIsDiscarded(t *testing.T) {
 	if err := warm.Backup(context.Background(), forged); err != nil {
 		t.Fatal(err)
 	}
-	fst, err := sqlitestore.Open(context.Background(), forged, sqlitestore.Options{Snapshot: true})
+	fst, err := sqlitestore.Open(context.Background(), forged, sqlitestore.Options{Mode: sqlitestore.ModeSnapshot})
 	if err != nil {
 		t.Fatal(err)
 	}

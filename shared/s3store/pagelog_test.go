@@ -133,7 +133,7 @@ func TestSnapshotsRacingCommits(t *testing.T) {
 	}
 	snap := filepath.Join(t.TempDir(), "snapshot.db")
 	os.WriteFile(snap, srv.Object(t, key), 0o600)
-	local, err := sqlitestore.Open(context.Background(), snap, sqlitestore.Options{ReadOnly: true})
+	local, err := sqlitestore.Open(context.Background(), snap, sqlitestore.Options{Mode: sqlitestore.ModeReadOnly})
 	if err != nil {
 		t.Fatalf("the snapshot object does not open: %v", err)
 	}
@@ -191,7 +191,7 @@ func TestCorruptAndForeignDeltasAreRefused(t *testing.T) {
 			raw, _ := os.ReadFile(copies[0])
 			backup := filepath.Join(t.TempDir(), "b.db")
 			os.WriteFile(backup, raw, 0o600)
-			local, err := sqlitestore.Open(context.Background(), backup, sqlitestore.Options{ReadOnly: true})
+			local, err := sqlitestore.Open(context.Background(), backup, sqlitestore.Options{Mode: sqlitestore.ModeReadOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,7 +240,7 @@ func TestBackupAtReproducesThePast(t *testing.T) {
 func TestWholeObjectDatabaseIsAdopted(t *testing.T) {
 	srv := s3test.StartGofakes3(t)
 	path := filepath.Join(t.TempDir(), "old.db")
-	old, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Create: true, Snapshot: true})
+	old, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{Create: true, Mode: sqlitestore.ModeSnapshot})
 	if err != nil {
 		t.Fatal(err)
 	}

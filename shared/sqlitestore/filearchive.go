@@ -66,7 +66,7 @@ func (s *Store) Vacuum(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, "VACUUM"); err != nil {
 		return s.mapOpenError(err)
 	}
-	if s.pageLog {
+	if s.mode == modePageLog {
 		return nil // the S3 store publishes the WAL's pages, then checkpoints
 	}
 	_, err := s.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")

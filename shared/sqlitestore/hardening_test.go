@@ -53,7 +53,7 @@ func TestTamperedSchemaIsRefused(t *testing.T) {
 			s, path := create(t)
 			s.Close()
 			execRaw(t, path, tc.sql)
-			for _, opt := range []sqlitestore.Options{{}, {SkipSchemaCheck: true}, {ReadOnly: true}} {
+			for _, opt := range []sqlitestore.Options{{}, {SkipSchemaCheck: true}, {Mode: sqlitestore.ModeReadOnly}} {
 				_, err := sqlitestore.Open(context.Background(), path, opt)
 				if licensing.ErrorCode(err) != licensing.CodeDBInvalid || !strings.Contains(err.Error(), tc.name) {
 					t.Fatalf("open %+v: %v, want DB_INVALID naming %s", opt, err, tc.name)
@@ -94,7 +94,7 @@ func TestForeignDatabaseIsLeftUntouched(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "other.db")
 			execRaw(t, path, stmts...)
 			before := fileDigest(t, path)
-			for _, opt := range []sqlitestore.Options{{Create: true, SkipSchemaCheck: true}, {}, {Snapshot: true}} {
+			for _, opt := range []sqlitestore.Options{{Create: true, SkipSchemaCheck: true}, {}, {Mode: sqlitestore.ModeSnapshot}} {
 				_, err := sqlitestore.Open(context.Background(), path, opt)
 				if licensing.ErrorCode(err) != licensing.CodeDBInvalid || !strings.Contains(err.Error(), "not a CAIO license database") {
 					t.Fatalf("open %+v: %v, want DB_INVALID", opt, err)

@@ -76,8 +76,9 @@ func (s *Store) checkObjects(ctx context.Context, version int) error {
 	if err != nil {
 		return s.mapOpenError(err)
 	}
-	tampered := func(what string) error {
-		return licensing.Errorf(licensing.CodeDBInvalid, "database %s %s (schema version %d): it was changed outside manage-licenses; restore it from a backup", s.path, what, version)
+	tampered := func(problem string) error {
+		te := &TamperedError{Problem: problem, Version: version}
+		return licensing.Wrap(licensing.CodeDBInvalid, te, "%s", te.Describe(s.path))
 	}
 	for k, o := range got {
 		// ANALYZE's statistics tables hold no logic.
@@ -98,4 +99,22 @@ func (s *Store) checkObjects(ctx context.Context, version int) error {
 		}
 	}
 	return nil
+}
+
+// TamperedError is the cause of the error refusing a database whose schema
+// objects differ from its version's: a type, not only a message, so that a
+// caller that knows the database by another name (the S3 store, whose file
+// is a working copy) can say the same of that name.
+type TamperedError struct {
+	Problem string // e.g. `has an unknown trigger "keep_active"`
+	Version int    // the schema version the file claims
+}
+
+func (e *TamperedError) Error() string {
+	return fmt.Sprintf("database %s (schema version %d)", e.Problem, e.Version)
+}
+
+// Describe is the message, naming the database as where.
+func (e *TamperedError) Describe(where string) string {
+	return fmt.Sprintf("database %s %s (schema version %d): it was changed outside manage-licenses; restore it from a backup", where, e.Problem, e.Version)
 }

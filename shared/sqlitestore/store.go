@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
@@ -25,10 +24,10 @@ import (
 
 // Store is a licensing.Store on a local SQLite file.
 type Store struct {
-	db      *sql.DB
-	path    string
-	pageLog bool
-	stmts   *stmtCache
+	db    *sql.DB
+	path  string
+	mode  Mode
+	stmts *stmtCache
 }
 
 var _ licensing.Store = (*Store)(nil)
@@ -40,22 +39,30 @@ type Options struct {
 	// SkipSchemaCheck opens a database whatever its schema version; init-db
 	// uses it to migrate older databases forward.
 	SkipSchemaCheck bool
-	// Snapshot opens a private copy of a database for the S3 store: a
-	// rollback journal instead of WAL, so that after a commit the file alone
-	// is the complete database, and one connection.
-	Snapshot bool
-	// ReadOnly opens an immutable file read-only.
-	ReadOnly bool
-	// PageLog opens the S3 store's private working copy: WAL mode with no
-	// automatic checkpoint, so that after a commit the WAL holds exactly
-	// the pages the transaction changed (pagelog.ReadWAL) and the main file
-	// still holds the state before it, until Checkpoint or Discard.
-	PageLog bool
-	// SchemaChecked skips the schema check: the caller checked this file
-	// and knows its schema unchanged since (the S3 store, by the schema
-	// cookie, when it reopens its working copy after applying deltas).
-	SchemaChecked bool
+	// Mode says who else uses the file and where its durability comes
+	// from; the zero value is ModeShared.
+	Mode Mode
 }
+
+// Mode is how a database file is opened. One setting, not a flag per
+// journal mode: the combinations that make sense are exactly these.
+type Mode int
+
+const (
+	// ModeShared is a database file that processes on this machine share:
+	// WAL mode, every commit durable (synchronous=FULL) before it returns.
+	ModeShared Mode = iota
+	// ModeSnapshot is a private copy whose durability comes from
+	// elsewhere (a file about to be published whole): a rollback journal
+	// instead of WAL, so that after a commit the file alone is the
+	// complete database, and one connection.
+	ModeSnapshot
+	// ModeReadOnly opens an immutable file read-only.
+	ModeReadOnly
+	// modePageLog is a WorkingCopy's (OpenWorkingCopy), unexported: a
+	// plain Store could neither checkpoint nor discard its WAL.
+	modePageLog
+)
 
 const sqliteHeader = "SQLite format 3\x00"
 
@@ -63,6 +70,12 @@ const sqliteHeader = "SQLite format 3\x00"
 // opt.Create; a file that is not a CAIO license database is always one, and
 // is refused before anything is written to it.
 func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	return open(ctx, path, opt, false)
+}
+
+// open opens the database at path; schemaChecked skips the schema check
+// of an existing file (see OpenWorkingCopy).
+func open(ctx context.Context, path string, opt Options, schemaChecked bool) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, licensing.Wrap(licensing.CodeConfig, err, "database path %q is not usable: %v", path, err)
@@ -94,11 +107,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
-	switch {
-	case opt.ReadOnly:
+	switch opt.Mode {
+	case ModeReadOnly:
 		q.Set("mode", "ro")
 		q.Set("immutable", "1")
-	case opt.PageLog:
+	case modePageLog:
 		// Durability comes from S3, not from this private copy; one
 		// connection holds it exclusively (the WAL index lives in memory).
 		q.Add("_pragma", "locking_mode(exclusive)")
@@ -106,7 +119,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Add("_pragma", "synchronous(off)")
 		q.Set("modeof", abs)
-	case opt.Snapshot:
+	case ModeSnapshot:
 		// Durability comes from S3, not from this private copy.
 		q.Add("_pragma", "journal_mode(delete)")
 		q.Add("_pragma", "synchronous(off)")
@@ -125,7 +138,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	// %20 (a literal "+" is already %2B).
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}).String()
 	var initConn func(*sqlite3.Conn) error
-	if opt.PageLog {
+	if opt.Mode == modePageLog {
 		// Closing must not checkpoint: Discard drops an unpublished commit
 		// by closing and removing the WAL.
 		initConn = func(c *sqlite3.Conn) error {
@@ -138,14 +151,14 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		return nil, licensing.Wrap(licensing.CodeInternal, err, "cannot open database %s", abs)
 	}
 	db.SetMaxOpenConns(4)
-	if opt.Snapshot || opt.PageLog {
+	if opt.Mode == ModeSnapshot || opt.Mode == modePageLog {
 		db.SetMaxOpenConns(1)
 		db.SetMaxIdleConns(1)
 		db.SetConnMaxIdleTime(0)
 		db.SetConnMaxLifetime(0)
 	}
-	s := &Store{db: db, path: abs, pageLog: opt.PageLog, stmts: &stmtCache{db: db}}
-	if opt.SchemaChecked && !created {
+	s := &Store{db: db, path: abs, mode: opt.Mode, stmts: &stmtCache{db: db}}
+	if schemaChecked && !created {
 		return s, nil
 	}
 	if err := s.checkSchema(ctx, created, opt); err != nil {
@@ -264,7 +277,7 @@ func checkForeign(ctx context.Context, path string, opt Options) error {
 		return wrongFile(err, "%s is not a readable SQLite database", path)
 	case appID == applicationID:
 		return nil
-	case appID != 0 || userVersion != 0 || (objects > 0 && !opt.ReadOnly):
+	case appID != 0 || userVersion != 0 || (objects > 0 && opt.Mode != ModeReadOnly):
 		// Another application's, or tables of its own: never ours to change.
 		return notCAIO(path)
 	}
@@ -384,72 +397,6 @@ func (s *Store) Version(ctx context.Context) (int, error) {
 	return v, err
 }
 
-// RecordOperation records operation id as applied (restore publishes a
-// file with its operation id in it).
-func (s *Store) RecordOperation(ctx context.Context, id string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, "INSERT INTO operations (id, applied_at) VALUES (?, ?)", id, ts(at))
-	return err
-}
-
-// Checkpoint moves committed pages from the WAL into the main file and
-// empties the WAL (PageLog mode, once a commit is published).
-func (s *Store) Checkpoint(ctx context.Context) error {
-	var busy, logged, moved int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &moved); err != nil {
-		return s.mapOpenError(err)
-	}
-	if busy != 0 {
-		return licensing.Errorf(licensing.CodeInternal, "checkpoint of %s did not complete", s.path)
-	}
-	return nil
-}
-
-// Discard closes a PageLog store without checkpointing and removes its
-// WAL: the main file is left in the state of the last Checkpoint.
-func (s *Store) Discard() error {
-	s.stmts.close()
-	err := s.db.Close()
-	for _, suffix := range []string{"-wal", "-shm"} {
-		if rerr := os.Remove(s.path + suffix); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
-			err = rerr
-		}
-	}
-	return err
-}
-
-// UpdateOperation runs fn like Update and records operation id with it,
-// when fn changed anything. It reports whether anything changed.
-func (s *Store) UpdateOperation(ctx context.Context, id string, at time.Time, fn func(licensing.Tx) error) (changed bool, err error) {
-	err = s.withTx(ctx, false, func(tx *sql.Tx) error {
-		t := &Tx{ctx: ctx, tx: tx, stmts: s.stmts}
-		before, err := t.changes()
-		if err != nil {
-			return err
-		}
-		if err := fn(t); err != nil {
-			return err
-		}
-		after, err := t.changes()
-		if err != nil || after == before {
-			return err
-		}
-		changed = true
-		// Keep a week of operation ids: far longer than any retry.
-		if err := t.exec("DELETE FROM operations WHERE applied_at < ?", ts(at.Add(-7*24*time.Hour))); err != nil {
-			return err
-		}
-		return t.exec("INSERT INTO operations (id, applied_at) VALUES (?, ?)", id, ts(at))
-	})
-	return changed, err
-}
-
-// HasOperation reports whether the write with this id was applied.
-func (s *Store) HasOperation(ctx context.Context, id string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM operations WHERE id = ?", id).Scan(&n)
-	return n > 0, err
-}
-
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
 	return s.withTx(ctx, true, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx, stmts: s.stmts}) })
@@ -485,7 +432,7 @@ func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) erro
 // one transaction (SQLite's online backup API, run backwards), after
 // checking src is a CAIO license database this build can open.
 func (s *Store) Restore(ctx context.Context, src string) error {
-	check, err := Open(ctx, src, Options{ReadOnly: true})
+	check, err := Open(ctx, src, Options{Mode: ModeReadOnly})
 	if err != nil {
 		// FILE is the command's argument: the mistake is in it, not in
 		// the database path.

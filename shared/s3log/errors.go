@@ -1,0 +1,259 @@
+package s3log
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+)
+
+// The log's errors say what happened, not what to do about it: the caller
+// knows the product, its commands and how the location was given, and
+// turns them into messages. Each is a sentinel for errors.Is or a type for
+// errors.As that carries the details (which delta, which object).
+var (
+	// ErrNotFound: there is no database at the location (no snapshot
+	// object at its key).
+	ErrNotFound = errors.New("no database at this location")
+	// ErrConflict: another writer committed the sequence number first,
+	// or the state a write ran on was no longer the newest.
+	ErrConflict = errors.New("another writer committed first")
+	// ErrUnknownOutcome: S3 did not confirm a write that it may have
+	// applied.
+	ErrUnknownOutcome = errors.New("S3 did not confirm the write")
+	// ErrUnavailable: S3 could not be reached or failed (a transport
+	// error, a 5xx), or the working copy was momentarily busy; nothing is
+	// known to have changed, and a later attempt may succeed.
+	ErrUnavailable = errors.New("S3 is unavailable")
+	// ErrBusy: every attempt of a write lost to other writers or met
+	// ErrUnavailable; it was not applied.
+	ErrBusy = errors.New("the database stayed busy")
+	// ErrCorrupt: a snapshot or delta that does not check (CorruptError).
+	ErrCorrupt = errors.New("corrupt")
+)
+
+// Outcomes of object operations (Objects) that the protocol acts on.
+var (
+	// ErrNoObject: the key does not exist.
+	ErrNoObject = errors.New("object does not exist")
+	// ErrPreconditionFailed: a conditional write lost (the object exists,
+	// or changed).
+	ErrPreconditionFailed = errors.New("conditional write lost: the object changed")
+)
+
+// Reasons S3 refuses the configuration (ConfigError.Reason).
+var (
+	ErrAWSConfig           = errors.New("the AWS configuration does not load")
+	ErrNoCredentials       = errors.New("no AWS credentials")
+	ErrNoBucket            = errors.New("the bucket does not exist")
+	ErrAccessDenied        = errors.New("access denied")
+	ErrCredentialsRejected = errors.New("AWS credentials rejected")
+)
+
+// ConfigError is S3, or the AWS SDK, refusing this configuration: nothing
+// a retry changes.
+type ConfigError struct {
+	Reason error  // one of the Err... reasons above
+	Bucket string // the bucket
+	Key    string // the object asked for, if any
+	Code   string // S3's error code, if any
+	Err    error  // the SDK's error
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("s3://%s/%s: %v: %v", e.Bucket, e.Key, e.Reason, e.Err)
+}
+func (e *ConfigError) Unwrap() error        { return e.Err }
+func (e *ConfigError) Is(target error) bool { return target == e.Reason }
+
+// Problem is what is wrong with a snapshot or delta (CorruptError).
+type Problem int
+
+const (
+	// DamagedInStorage: the download does not match the checksum S3
+	// stored with the object.
+	DamagedInStorage Problem = iota + 1
+	// NotSQLite: a snapshot that is not an SQLite file.
+	NotSQLite
+	// NotWholeDatabase: a snapshot that is SQLite but not a whole
+	// database (not a whole number of pages).
+	NotWholeDatabase
+	// UnreadableMetadata: a snapshot whose sequence number or checksum
+	// metadata does not parse.
+	UnreadableMetadata
+	// ChecksumMismatch: a snapshot whose content does not match the
+	// checksum recorded with it.
+	ChecksumMismatch
+	// Undecodable: a delta that does not decode or fails its own SHA-256.
+	Undecodable
+	// Misnumbered: a delta whose recorded number is not its key's.
+	Misnumbered
+	// DoesNotApply: a delta that does not apply to the state before it
+	// (another base, pages that do not lead to its recorded checksum).
+	DoesNotApply
+	// UnreadableHeader: the state built from the log has no readable
+	// SQLite header.
+	UnreadableHeader
+)
+
+var problems = map[Problem]string{
+	DamagedInStorage: "damaged in storage", NotSQLite: "not an SQLite file", NotWholeDatabase: "not a whole SQLite database",
+	UnreadableMetadata: "unreadable metadata", ChecksumMismatch: "does not match its recorded checksum", Undecodable: "does not decode",
+	Misnumbered: "misnumbered", DoesNotApply: "does not apply", UnreadableHeader: "unreadable header",
+}
+
+func (p Problem) String() string { return problems[p] }
+
+// CorruptError is a snapshot or delta that does not check. Nothing was
+// applied from it.
+type CorruptError struct {
+	Problem Problem
+	// Object is the snapshot's location (s3://bucket/key); for a delta,
+	// or the state built from the log, the database's.
+	Object string
+	// Delta is set for a delta, Seq its number; Claimed is the number a
+	// Misnumbered delta says it has.
+	Delta   bool
+	Seq     uint64
+	Claimed uint64
+	Err     error // the check that failed, if any
+}
+
+func (e *CorruptError) Error() string {
+	what := "snapshot " + e.Object
+	if e.Delta {
+		what = fmt.Sprintf("delta %d of %s", e.Seq, e.Object)
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v: %v", what, e.Problem, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", what, e.Problem)
+}
+func (e *CorruptError) Unwrap() error        { return e.Err }
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// CacheProblem is what is wrong with the cache directory (CacheError).
+type CacheProblem int
+
+const (
+	// CacheUncreatable: the directory cannot be created.
+	CacheUncreatable CacheProblem = iota + 1
+	// CacheUnreadable: the directory cannot be examined.
+	CacheUnreadable
+	// CacheNotDirectory: the path is not a directory.
+	CacheNotDirectory
+	// CacheOtherOwner: the directory belongs to another user (Owner).
+	CacheOtherOwner
+	// CacheOthersWrite: group or others can write to it (Mode).
+	CacheOthersWrite
+	// CacheLinkToOpen: a symbolic link to a directory open to group or
+	// others (Mode): its mode is never changed through a link.
+	CacheLinkToOpen
+	// CacheCannotClose: open to group or others (Mode) and chmod failed.
+	CacheCannotClose
+	// CacheSlotUnusable: a slot's lock file cannot be opened.
+	CacheSlotUnusable
+	// CacheSlotsInUse: every slot (Slots of them) is held by another
+	// process; a later attempt may find one free.
+	CacheSlotsInUse
+)
+
+// CacheError is a cache directory that cannot hold working copies safely.
+type CacheError struct {
+	Problem CacheProblem
+	Dir     string
+	Owner   int         // CacheOtherOwner
+	Mode    fs.FileMode // the directory's permissions
+	Slots   int         // CacheSlotsInUse
+	Err     error
+}
+
+func (e *CacheError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("cache directory %s: problem %d: %v", e.Dir, e.Problem, e.Err)
+	}
+	return fmt.Sprintf("cache directory %s: problem %d", e.Dir, e.Problem)
+}
+func (e *CacheError) Unwrap() error { return e.Err }
+
+// NoPointInTimeError: no snapshot kept is from the time asked for or
+// before.
+type NoPointInTimeError struct {
+	At     time.Time
+	Oldest time.Time // the oldest snapshot kept; zero if none is
+}
+
+func (e *NoPointInTimeError) Error() string {
+	return fmt.Sprintf("no snapshot from %s or before", e.At.UTC().Format(time.RFC3339))
+}
+
+// RetriesError is a write that every attempt failed: not applied
+// (errors.Is ErrBusy), or perhaps applied (ErrUnknownOutcome) when an
+// attempt's outcome went unconfirmed.
+type RetriesError struct {
+	Attempts     int
+	MaybeApplied bool
+	Last         error // the last attempt's error
+}
+
+func (e *RetriesError) Error() string {
+	return fmt.Sprintf("%d attempts failed: %v", e.Attempts, e.Last)
+}
+func (e *RetriesError) Unwrap() error { return e.Last }
+func (e *RetriesError) Is(target error) bool {
+	return (target == ErrUnknownOutcome && e.MaybeApplied) || (target == ErrBusy && !e.MaybeApplied)
+}
+
+// SyncError wraps an error met bringing the working copy up to date and
+// opening it, as opposed to one met committing a write: it concerns the
+// database at the location (missing, not a database), which is where a
+// caller may add how the location was given.
+type SyncError struct{ Err error }
+
+func (e *SyncError) Error() string { return e.Err.Error() }
+func (e *SyncError) Unwrap() error { return e.Err }
+
+// Unavailable marks err, an error of an object operation or of opening
+// the working copy, as ErrUnavailable: another attempt may succeed. A
+// ConfigError, or an error already marked, is returned as it is.
+func Unavailable(err error) error {
+	var ce *ConfigError
+	if err == nil || errors.As(err, &ce) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return unavailable{err}
+}
+
+type unavailable struct{ error }
+
+func (u unavailable) Unwrap() error        { return u.error }
+func (u unavailable) Is(target error) bool { return target == ErrUnavailable }
+
+// unknownOutcome wraps a PUT error after which the write may have landed.
+type unknownOutcome struct{ error }
+
+func (u unknownOutcome) Unwrap() error        { return u.error }
+func (u unknownOutcome) Is(target error) bool { return target == ErrUnknownOutcome }
+
+// CommitStep is the step of a commit that failed (CommitError).
+type CommitStep int
+
+const (
+	// ReadingPages: the pages of the write could not be read from the WAL.
+	ReadingPages CommitStep = iota + 1
+	// ComputingState: the state the write leaves could not be computed.
+	ComputingState
+)
+
+// CommitError is a write that ran but could not be turned into a delta: a
+// fault of this process, not of S3 or the database. Nothing was published.
+type CommitError struct {
+	Step CommitStep
+	URI  string
+	Err  error
+}
+
+func (e *CommitError) Error() string {
+	return fmt.Sprintf("commit to %s, step %d: %v", e.URI, e.Step, e.Err)
+}
+func (e *CommitError) Unwrap() error { return e.Err }

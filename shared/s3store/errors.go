@@ -1,0 +1,199 @@
+package s3store
+
+import (
+	"errors"
+	"os"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/s3log"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
+)
+
+// during is what the store was doing when an error came: a few errors
+// read differently then.
+type during int
+
+const (
+	duringUse         during = iota // opening, reading, writing, archiving
+	duringPointInTime               // rebuilding a past state (backup --at)
+	duringPrune                     // pruning the history (maintain)
+)
+
+// fail turns the S3 log's errors into the licensing errors users see: the
+// one place that gives them codes and says what to do. Errors that already
+// are licensing errors (the working copy's, the operation's own) pass as
+// they are, and so do errors of this machine (a file that cannot be
+// written): their code is INTERNAL, as ever.
+func (s *Store) fail(err error, when during) error {
+	var (
+		syncErr  *s3log.SyncError
+		retries  *s3log.RetriesError
+		le       *licensing.Error
+		config   *s3log.ConfigError
+		cache    *s3log.CacheError
+		corrupt  *s3log.CorruptError
+		commit   *s3log.CommitError
+		noPoint  *s3log.NoPointInTimeError
+		notFound = errors.Is(err, s3log.ErrNotFound)
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syncErr):
+		// Met bringing the copy up to date: the database at the location
+		// is missing or is not one, and the caller can say how the
+		// location was given.
+		err = s.fail(syncErr.Err, when)
+		if s.explain != nil {
+			err = s.explain(err)
+		}
+		return err
+	case errors.As(err, &retries) && retries.MaybeApplied:
+		return licensing.Wrap(licensing.CodeUnknownOutcome, err,
+			"S3 did not confirm the write to %s after %d attempts: it may or may not have been applied; check (for example with list-events) before repeating it", s.uri, retries.Attempts)
+	case errors.As(err, &retries):
+		return licensing.Wrap(licensing.CodeBusy, err, "database %s stayed busy through %d attempts: retry shortly", s.uri, retries.Attempts)
+	case errors.As(err, &le):
+		return err
+	case notFound && when == duringPrune:
+		return licensing.Wrap(licensing.CodeDBNotFound, err, "database %s not found: run 'manage-licenses init-db' to create it", s.uri)
+	case notFound:
+		// The fix depends on how the location was given: Explain says it.
+		return licensing.Wrap(licensing.CodeDBNotFound, err, "database %s not found", s.uri)
+	case errors.As(err, &config):
+		return s.configError(config)
+	case errors.As(err, &cache):
+		return cacheError(cache)
+	case errors.As(err, &corrupt):
+		return s.corruptError(corrupt, when)
+	case errors.As(err, &commit) && commit.Step == s3log.ReadingPages:
+		return licensing.Wrap(licensing.CodeInternal, err, "cannot read the pages of the write to %s", s.uri)
+	case errors.As(err, &commit):
+		return licensing.Wrap(licensing.CodeInternal, err, "cannot compute the write to %s", s.uri)
+	case errors.As(err, &noPoint):
+		oldest := "none is kept yet"
+		if !noPoint.Oldest.IsZero() {
+			oldest = "the oldest is " + noPoint.Oldest.UTC().Format(time.RFC3339)
+		}
+		return licensing.Wrap(licensing.CodeBadRequest, err, "no snapshot of %s from %s or before (%s; history is kept %d days, CAIO_S3_HISTORY_DAYS)",
+			s.uri, noPoint.At.UTC().Format(time.RFC3339), oldest, int(s.log.History().Hours()/24))
+	case errors.Is(err, s3log.ErrUnavailable):
+		return licensing.Wrap(licensing.CodeBusy, err, "S3 is unavailable for %s: retry shortly", s.uri)
+	}
+	return err
+}
+
+// configError says what to fix in the configuration.
+func (s *Store) configError(e *s3log.ConfigError) error {
+	where := "s3://" + e.Bucket + "/" + e.Key
+	switch {
+	case errors.Is(e, s3log.ErrAWSConfig):
+		return licensing.Wrap(licensing.CodeConfig, e, "AWS configuration: %v", e.Err)
+	case errors.Is(e, s3log.ErrNoCredentials):
+		return licensing.Wrap(licensing.CodeConfig, e,
+			"no AWS credentials for s3://%s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an IAM role", e.Bucket)
+	case errors.Is(e, s3log.ErrNoBucket):
+		// A location that names nothing, like a wrong path: Explain adds
+		// how it was given.
+		return licensing.Wrap(licensing.CodeConfig, errors.Join(sqlitestore.ErrWrongFile, e), "bucket %s does not exist", e.Bucket)
+	case errors.Is(e, s3log.ErrAccessDenied):
+		return licensing.Wrap(licensing.CodeConfig, e, "access denied to %s: grant s3:GetObject and s3:PutObject on it (and s3:ListBucket on the bucket)", where)
+	case errors.Is(e, s3log.ErrCredentialsRejected):
+		return licensing.Wrap(licensing.CodeConfig, e, "AWS credentials rejected for %s (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", where, e.Code)
+	}
+	return licensing.Wrap(licensing.CodeConfig, e, "%v", e)
+}
+
+// cacheError says what to do about the cache directory.
+func cacheError(e *s3log.CacheError) error {
+	const yours = "set CAIO_LICENSE_CACHE_DIR to a directory of your own"
+	switch e.Problem {
+	case s3log.CacheUncreatable:
+		return licensing.Wrap(licensing.CodeConfig, e, "cannot create the cache directory %s: "+yours, e.Dir)
+	case s3log.CacheUnreadable:
+		return licensing.Wrap(licensing.CodeConfig, e, "cannot use the cache directory %s: "+yours, e.Dir)
+	case s3log.CacheNotDirectory:
+		return licensing.Wrap(licensing.CodeConfig, e, "the cache directory %s is not a directory: "+yours, e.Dir)
+	case s3log.CacheOtherOwner:
+		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: it belongs to user id %d, not to you (%d); another user could replace the cached database. Remove it, or "+yours, e.Dir, e.Owner, os.Getuid())
+	case s3log.CacheOthersWrite:
+		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: other users can write to it (mode %04o); remove it, or "+yours, e.Dir, e.Mode)
+	case s3log.CacheLinkToOpen:
+		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: a symbolic link to a directory open to group or others (mode %04o); chmod 700 the directory it points to, or "+yours, e.Dir, e.Mode)
+	case s3log.CacheCannotClose:
+		return licensing.Wrap(licensing.CodeConfig, e, "the cache directory %s is open to other users (mode %04o) and cannot be closed: chmod 700 it", e.Dir, e.Mode)
+	case s3log.CacheSlotUnusable:
+		return licensing.Wrap(licensing.CodeConfig, e, "cannot use the cache directory %s: %v; "+yours, e.Dir, e.Err)
+	case s3log.CacheSlotsInUse:
+		return licensing.Wrap(licensing.CodeBusy, e, "all %d working copies in the cache directory %s are in use by other processes: retry shortly, or give this process its own CAIO_LICENSE_CACHE_DIR", e.Slots, e.Dir)
+	}
+	return licensing.Wrap(licensing.CodeConfig, e, "cannot use the cache directory %s: %v; "+yours, e.Dir, e)
+}
+
+// corruptError names the snapshot or delta that does not check, and says
+// that nothing was applied from it.
+func (s *Store) corruptError(e *s3log.CorruptError, when during) error {
+	switch e.Problem {
+	case s3log.DamagedInStorage:
+		if e.Delta {
+			return licensing.Wrap(licensing.CodeDBInvalid, e, "delta %d of %s does not match the checksum S3 stored with it: it was damaged in storage; nothing was applied from it; restore from a backup (backup --at) if no newer snapshot covers it", e.Seq, s.uri)
+		}
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "snapshot %s does not match the checksum S3 stored with it: it was damaged in storage (nothing was changed)", e.Object)
+	case s3log.NotSQLite:
+		return wrongFile(e, "%s is not a SQLite database (nothing was changed)", e.Object)
+	case s3log.NotWholeDatabase:
+		return wrongFile(e, "%s is not a whole SQLite database (nothing was changed)", e.Object)
+	case s3log.UnreadableMetadata:
+		if when == duringPrune {
+			return licensing.Wrap(licensing.CodeDBInvalid, e, "snapshot %s has unreadable metadata", s.uri)
+		}
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "snapshot %s has unreadable metadata: %v", e.Object, e.Err)
+	case s3log.ChecksumMismatch:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "snapshot %s does not match its recorded checksum: it was changed outside manage-licenses (nothing was changed)", e.Object)
+	case s3log.Undecodable:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "delta %d of %s is damaged (%v): nothing was applied from it; restore from a backup (backup --at) or contact support", e.Seq, s.uri, e.Err)
+	case s3log.Misnumbered:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "delta %d of %s says it is number %d: it was put there by something else; nothing was applied from it", e.Seq, s.uri, e.Claimed)
+	case s3log.DoesNotApply:
+		if when == duringPointInTime {
+			return licensing.Wrap(licensing.CodeDBInvalid, e, "delta %d of %s does not apply (%v): it is damaged or foreign", e.Seq, s.uri, e.Err)
+		}
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "delta %d of %s does not apply to the state before it (%v): it is damaged or foreign; nothing was applied from it", e.Seq, s.uri, e.Err)
+	case s3log.UnreadableHeader:
+		return wrongFile(e, "%s is not a CAIO license database (nothing was changed)", s.uri)
+	}
+	return licensing.Wrap(licensing.CodeDBInvalid, e, "%v (nothing was changed)", e)
+}
+
+// copyError is an error opening the working copy, said of the S3 object;
+// a working copy momentarily busy is retried like an unavailable S3.
+func (s *Store) copyError(err error) error {
+	err = s.explainOpen(err, s.uri)
+	if licensing.ErrorCode(err) == licensing.CodeBusy {
+		return s3log.Unavailable(err)
+	}
+	return err
+}
+
+// explainOpen names the S3 object, not the file that was opened, in open
+// errors; a tampered schema is said of name.
+func (s *Store) explainOpen(err error, name string) error {
+	switch licensing.ErrorCode(err) {
+	case licensing.CodeDBOutdated:
+		return licensing.Wrap(licensing.CodeDBOutdated, err, "database %s has an older schema: run 'manage-licenses init-db' to migrate it", s.uri)
+	case licensing.CodeDBInvalid:
+		var tampered *sqlitestore.TamperedError
+		if errors.As(err, &tampered) {
+			return licensing.Wrap(licensing.CodeDBInvalid, err, "%s (nothing was changed)", tampered.Describe(name))
+		}
+		return wrongFile(err, "%s is not a CAIO license database (nothing was changed)", s.uri)
+	}
+	return err
+}
+
+// wrongFile is a DB_INVALID error saying the location names something
+// other than a CAIO license database (Explain adds how to fix it).
+func wrongFile(err error, format string, args ...any) error {
+	return licensing.Wrap(licensing.CodeDBInvalid, errors.Join(sqlitestore.ErrWrongFile, err), format, args...)
+}

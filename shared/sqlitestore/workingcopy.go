@@ -1,0 +1,105 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+)
+
+// WorkingCopy is a private copy of a database that is published elsewhere
+// one commit at a time (the S3 log, shared/s3log): WAL mode with no
+// automatic checkpoint, so that after a commit the WAL holds exactly the
+// pages the transaction changed (pagelog.ReadWAL) and the main file still
+// holds the state before it, until Checkpoint (the commit was published)
+// or Discard (it was not). Every write records an operation id, so that a
+// write whose publication went unconfirmed can be recognised later.
+//
+// It is a Store besides (View, Migrate, Backup, Restore, Vacuum ...); the
+// plain Store has none of the methods below, which only make sense here.
+type WorkingCopy struct {
+	*Store
+}
+
+// OpenWorkingCopy opens the working copy at path, whatever its schema
+// version (init-db migrates through it). With schemaChecked it skips the
+// schema check too: the caller checked this file and knows its schema
+// unchanged since (the S3 log, by the schema cookie, when it reopens its
+// copy after applying deltas).
+func OpenWorkingCopy(ctx context.Context, path string, schemaChecked bool) (*WorkingCopy, error) {
+	s, err := open(ctx, path, Options{Mode: modePageLog, SkipSchemaCheck: true}, schemaChecked)
+	if err != nil {
+		return nil, err
+	}
+	return &WorkingCopy{s}, nil
+}
+
+// RecordOperation records operation id as applied (restore publishes a
+// file with its operation id in it).
+func (w *WorkingCopy) RecordOperation(ctx context.Context, id string, at time.Time) error {
+	_, err := w.db.ExecContext(ctx, "INSERT INTO operations (id, applied_at) VALUES (?, ?)", id, ts(at))
+	return err
+}
+
+// Checkpoint moves committed pages from the WAL into the main file and
+// empties the WAL: the commit was published.
+func (w *WorkingCopy) Checkpoint(ctx context.Context) error {
+	var busy, logged, moved int
+	if err := w.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &moved); err != nil {
+		return w.mapOpenError(err)
+	}
+	if busy != 0 {
+		return licensing.Errorf(licensing.CodeInternal, "checkpoint of %s did not complete", w.path)
+	}
+	return nil
+}
+
+// Discard closes the working copy without checkpointing and removes its
+// WAL: the main file is left in the state of the last Checkpoint.
+func (w *WorkingCopy) Discard() error {
+	w.stmts.close()
+	err := w.db.Close()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if rerr := os.Remove(w.path + suffix); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// UpdateOperation runs fn like Update and records operation id with it,
+// when fn changed anything. It reports whether anything changed.
+func (w *WorkingCopy) UpdateOperation(ctx context.Context, id string, at time.Time, fn func(licensing.Tx) error) (changed bool, err error) {
+	err = w.withTx(ctx, false, func(tx *sql.Tx) error {
+		t := &Tx{ctx: ctx, tx: tx, stmts: w.stmts}
+		before, err := t.changes()
+		if err != nil {
+			return err
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+		after, err := t.changes()
+		if err != nil || after == before {
+			return err
+		}
+		changed = true
+		// Keep a week of operation ids: far longer than any retry.
+		if err := t.exec("DELETE FROM operations WHERE applied_at < ?", ts(at.Add(-7*24*time.Hour))); err != nil {
+			return err
+		}
+		return t.exec("INSERT INTO operations (id, applied_at) VALUES (?, ?)", id, ts(at))
+	})
+	return changed, err
+}
+
+// HasOperation reports whether the write with this id was applied.
+func (w *WorkingCopy) HasOperation(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := w.db.QueryRowContext(ctx, "SELECT count(*) FROM operations WHERE id = ?", id).Scan(&n)
+	return n > 0, err
+}
