@@ -15,7 +15,6 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
-	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
@@ -99,7 +98,7 @@ CAIO_S3_HISTORY_DAYS (default 7) days.`,
 			defer store.Close()
 			backup := store.Backup
 			if at {
-				s3, ok := store.(*s3store.Store)
+				s3, ok := store.(wiring.PointInTime)
 				if !ok {
 					return licensing.Errorf(licensing.CodeBadRequest, "--at needs an S3 database (points in time come from its deltas); a local database is backed up as it is now")
 				}

@@ -25,8 +25,18 @@ type HistoryPruner interface {
 	PruneHistory(ctx context.Context) (s3store.PruneReport, error)
 }
 
-// The S3 store offers it: a rename there must not silently stop pruning.
-var _ HistoryPruner = (*s3store.Store)(nil)
+// PointInTime is a store that can rebuild the database as it was at a
+// past time (the S3 store, from its deltas and snapshots).
+type PointInTime interface {
+	BackupAt(ctx context.Context, at time.Time, dest string) error
+}
+
+// The S3 store offers both: a rename there must not silently stop pruning
+// or backup --at.
+var (
+	_ HistoryPruner = (*s3store.Store)(nil)
+	_ PointInTime   = (*s3store.Store)(nil)
+)
 
 // Compaction threshold: free pages of at least 1 MiB and a fifth of the file.
 const vacuumMinFree = 1 << 20
