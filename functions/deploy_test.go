@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/caio-licensing/caio-licensing/shared/awssecret/smtest"
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
 )
 
@@ -71,7 +72,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.key, g.fn = string(key), startEmulator(g.t, bootstrap(g.t, "activate"), env)
 	}
 	body, _ := io.ReadAll(r.Body)
-	if g.forge && r.URL.Path != "/healthz" {
+	if g.forge && r.URL.Path != contract.PathHealth {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"valid":true,"code":"VALID","detail":"instance activated (1 of 1 seats in use)"}`)
 		return
@@ -93,7 +94,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil || out.StatusCode == 0 { // the function failed: API Gateway says 500
 		out = events.APIGatewayV2HTTPResponse{StatusCode: 500, Body: `{"message":"Internal Server Error"}`}
 	}
-	if r.URL.Path == "/healthz" {
+	if r.URL.Path == contract.PathHealth {
 		g.health = append(g.health, out.StatusCode)
 	}
 	for k, v := range out.Headers {

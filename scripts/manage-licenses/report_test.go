@@ -18,6 +18,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 )
 
 // chromium finds Debian's Chromium (make test installs it).
@@ -60,8 +62,8 @@ func TestReportInChromium(t *testing.T) {
 	srv := startServe(t, c)
 	post(t, http.DefaultClient, srv.url, "CAIO-v1-forged", nil)
 	post(t, http.DefaultClient, srv.url, "CAIO-v1-forged-again", nil)
-	req, _ := http.NewRequest("POST", srv.url+"/api/v1/licensing/activate", strings.NewReader(`{"license_key":"`+key+`"}`))
-	req.Header.Set("X-CAIO-Instance-ID", "served-1")
+	req, _ := http.NewRequest("POST", srv.url+contract.PathActivate, strings.NewReader(`{"license_key":"`+key+`"}`))
+	req.Header.Set(contract.HeaderInstanceID, "served-1")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("activate through serve: %v %v", resp, err)
 	}

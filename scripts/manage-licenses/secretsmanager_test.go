@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/caio-licensing/caio-licensing/shared/awssecret/smtest"
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
@@ -113,8 +114,8 @@ func TestCertifyServerKeyToSecret(t *testing.T) {
 	c.env["CAIO_LICENSE_PUBLIC_KEY"] = c.ok("public-key").lastLine()
 	delete(c.env, "CAIO_LICENSE_SECRET_ARN")
 	s := startServe(t, c)
-	resp := post(t, http.DefaultClient, s.url, key, map[string]string{"X-CAIO-Instance-ID": "i-1"})
-	cert, err := servercert.Parse(resp.Header.Get(servercert.HeaderCertificate))
+	resp := post(t, http.DefaultClient, s.url, key, map[string]string{contract.HeaderInstanceID: "i-1"})
+	cert, err := servercert.Parse(resp.Header.Get(contract.HeaderCertificate))
 	if err != nil {
 		t.Fatalf("validate: %s, certificate: %v", resp.Status, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
@@ -151,8 +152,8 @@ address of its own: keep it off the network CAIO instances reach.`,
 			err = api.ListenAndServe(c.Context(), addr, tlsConfig, func(bound net.Addr) {
 				url := scheme + "://" + bound.String()
 				fmt.Fprintf(a.stderr, "Serving the licensing API on %s (database %s); Ctrl-C stops it.\n", url, store.Location())
-				fmt.Fprintf(a.stderr, "Try:\n  curl -s %s%s\n  curl -s -X POST %s%s -H 'X-CAIO-Instance-ID: instance-001' -d '{\"license_key\":\"CAIO-v1-...\"}'\n",
-					url, httpapi.PathHealth, url, httpapi.PathActivate)
+				fmt.Fprintf(a.stderr, "Try:\n  curl -s %s%s\n  curl -s -X POST %s%s -H '%s: instance-001' -d '{\"license_key\":\"CAIO-v1-...\"}'\n",
+					url, contract.PathHealth, url, contract.PathActivate, contract.HeaderInstanceID)
 			})
 			if errors.Is(err, syscall.EADDRINUSE) {
 				return licensing.Wrap(licensing.CodeConfig, err, "cannot serve on %s: the address is in use (another serve?); choose another with --addr HOST:PORT (make run ADDR=HOST:PORT)", addr)

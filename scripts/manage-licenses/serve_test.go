@@ -26,6 +26,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 )
 
 // server is a running `manage-licenses serve`.
@@ -129,7 +131,7 @@ func servedCLI(t *testing.T) (*cli, string) {
 
 func post(t *testing.T, client *http.Client, url, key string, header map[string]string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url+"/api/v1/licensing/validate", strings.NewReader(`{"license_key":"`+key+`"}`))
+	req, _ := http.NewRequest("POST", url+contract.PathValidate, strings.NewReader(`{"license_key":"`+key+`"}`))
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -214,7 +216,7 @@ func TestServeTLS(t *testing.T) {
 	if got := serialNow(); got.Cmp(first) != 0 {
 		t.Fatal("not the configured certificate")
 	}
-	if resp, err := http.Get(strings.Replace(s.url, "https://", "http://", 1) + "/healthz"); err == nil && resp.StatusCode == 200 {
+	if resp, err := http.Get(strings.Replace(s.url, "https://", "http://", 1) + contract.PathHealth); err == nil && resp.StatusCode == 200 {
 		t.Fatal("plain HTTP answered on the TLS port")
 	}
 	_, _, second := selfSigned(t, dir, "second")

@@ -1,5 +1,6 @@
-// Package httpapi is the activation API that CAIO instances call: routes,
-// request parsing, outcome codes and HTTP statuses. It is transport-neutral
+// Package httpapi is the activation API that CAIO instances call: routing,
+// request parsing and the HTTP status of each outcome code, on the wire
+// contract of shared/contract. It is transport-neutral
 // (Request in, Response out) so that API Gateway events and the local
 // net/http server run the same code.
 package httpapi
@@ -21,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
@@ -32,25 +34,6 @@ import (
 
 // MaxBodyBytes bounds a request body.
 const MaxBodyBytes = 64 << 10
-
-// InstanceHeader carries the instance id; it wins over the body's instance_id.
-const InstanceHeader = "X-CAIO-Instance-ID"
-
-// Route paths.
-const (
-	PathValidate   = "/api/v1/licensing/validate"
-	PathActivate   = "/api/v1/licensing/activate"
-	PathDeactivate = "/api/v1/licensing/deactivate"
-	PathHealth     = "/healthz"
-)
-
-// API outcome codes beyond the domain's.
-const (
-	CodeDeactivated      licensing.Code = "DEACTIVATED"
-	CodeBodyTooLarge     licensing.Code = "BODY_TOO_LARGE"
-	CodeUnknownRoute     licensing.Code = "UNKNOWN_ROUTE"
-	CodeMethodNotAllowed licensing.Code = "METHOD_NOT_ALLOWED"
-)
 
 // Request is an HTTP request as any transport delivers it.
 type Request struct {
@@ -74,33 +57,9 @@ type Response struct {
 	key, instance string
 }
 
-// Result is the JSON body of every licensing response.
-type Result struct {
-	Valid      bool                  `json:"valid"`
-	Code       licensing.Code        `json:"code"`
-	Detail     string                `json:"detail"`
-	Claims     *licensekey.Claims    `json:"claims,omitempty"`
-	Status     licensing.Status      `json:"status,omitempty"`
-	Activation *licensing.Activation `json:"activation,omitempty"`
-	// Lease is the signed lease token of the instance's seat (activate,
-	// and validate of an instance holding one); LeaseInfo says what it says.
-	Lease     string     `json:"lease,omitempty"`
-	LeaseInfo *LeaseInfo `json:"lease_info,omitempty"`
-	RequestID string     `json:"request_id,omitempty"`
-}
-
-// LeaseInfo is a lease's times, in the clear.
-type LeaseInfo struct {
-	IssuedAt   time.Time `json:"issued_at"`
-	RenewAfter time.Time `json:"renew_after"`
-	ExpiresAt  time.Time `json:"expires_at"`
-}
-
-type body struct {
-	LicenseKey string `json:"license_key"`
-	InstanceID string `json:"instance_id"`
-	Nonce      string `json:"nonce"`
-}
+// responseBody is the JSON body of every licensing response, with the key's
+// claims and the seat in the codec's and the domain's own types.
+type responseBody = contract.ResponseBody[licensekey.Claims, licensing.Activation]
 
 // API serves the licensing routes.
 type API struct {
@@ -127,7 +86,7 @@ type Limits struct {
 func (a *API) SetLimits(l Limits) { a.limits = l }
 
 func rateLimited(what string, wait time.Duration) error {
-	e := licensing.Errorf(licensing.CodeRateLimited, "too many requests from this %s: retry after the time in Retry-After", what)
+	e := licensing.Errorf(contract.CodeRateLimited, "too many requests from this %s: retry after the time in Retry-After", what)
 	e.RetryAfter = wait
 	return e
 }
@@ -151,7 +110,7 @@ func New(svc *licensing.Service, log *slog.Logger, signer *Signer) *API {
 // Serve handles one request.
 func (a *API) Serve(ctx context.Context, r Request) Response {
 	start := time.Now()
-	nonce := r.Header.Get(servercert.HeaderNonce)
+	nonce := r.Header.Get(contract.HeaderNonce)
 	var resp Response
 	if nonce != "" && !servercert.ValidNonce(nonce) {
 		resp, nonce = a.refuse(r, errBadNonce()), ""
@@ -167,7 +126,7 @@ func (a *API) Reject(ctx context.Context, r Request, err error) Response {
 }
 
 func errBadNonce() error {
-	return licensing.Errorf(licensing.CodeBadRequest, "the nonce (%s or \"nonce\") must be 1-%d printable ASCII characters without spaces", servercert.HeaderNonce, servercert.MaxNonceLen)
+	return licensing.Errorf(contract.CodeBadRequest, "the nonce (%s or \"nonce\") must be 1-%d printable ASCII characters without spaces", contract.HeaderNonce, servercert.MaxNonceLen)
 }
 
 // sign adds the server's time, certificate and signature to a response:
@@ -178,23 +137,23 @@ func (a *API) sign(r Request, nonce string, resp Response) Response {
 	}
 	now := time.Now().UTC()
 	// Clients from before version 2 do not ask for it, and cannot read it.
-	v1 := r.Header.Get(servercert.HeaderSignatureVersion) != servercert.SignatureVersion
+	v1 := r.Header.Get(contract.HeaderSignatureVersion) != contract.SignatureVersion
 	sig := servercert.SignResponse(a.signer.Key, servercert.Response{Status: resp.Status, Route: r.Path, Nonce: nonce, Time: now,
 		KeyDigest: servercert.KeyDigest(resp.key), Instance: resp.instance, Body: resp.Body, V1: v1})
-	resp.Header.Set(servercert.HeaderServerTime, strconv.FormatInt(now.Unix(), 10))
-	resp.Header.Set(servercert.HeaderCertificate, a.signer.Certificate)
-	resp.Header.Set(servercert.HeaderSignature, sig)
+	resp.Header.Set(contract.HeaderServerTime, strconv.FormatInt(now.Unix(), 10))
+	resp.Header.Set(contract.HeaderCertificate, a.signer.Certificate)
+	resp.Header.Set(contract.HeaderSignature, sig)
 	if !v1 {
-		resp.Header.Set(servercert.HeaderSignatureVersion, servercert.SignatureVersion)
+		resp.Header.Set(contract.HeaderSignatureVersion, contract.SignatureVersion)
 	}
 	if nonce != "" {
-		resp.Header.Set(servercert.HeaderNonce, nonce)
+		resp.Header.Set(contract.HeaderNonce, nonce)
 	}
 	return resp
 }
 
 // withLease adds the instance's lease to a result.
-func (a *API) withLease(res *Result, key string, act *licensing.Activation) {
+func (a *API) withLease(res *responseBody, key string, act *licensing.Activation) {
 	if act == nil || act.LeaseIssuedAt == nil || act.LeaseExpiresAt == nil || !act.Holds(time.Now()) {
 		return
 	}
@@ -208,7 +167,7 @@ func (a *API) withLease(res *Result, key string, act *licensing.Activation) {
 			l.RenewAfter = half
 		}
 	}
-	res.LeaseInfo = &LeaseInfo{IssuedAt: l.IssuedAt, RenewAfter: l.RenewAfter, ExpiresAt: l.ExpiresAt}
+	res.LeaseInfo = &contract.LeaseInfo{IssuedAt: l.IssuedAt, RenewAfter: l.RenewAfter, ExpiresAt: l.ExpiresAt}
 	if a.signer != nil {
 		res.Lease, _ = lease.Sign(l, a.signer.Key)
 	}
@@ -238,9 +197,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // "other" (a scanner's paths must not grow the metrics without bound).
 func routeName(path string) string {
 	switch path {
-	case PathValidate, PathActivate, PathDeactivate:
+	case contract.PathValidate, contract.PathActivate, contract.PathDeactivate:
 		return path[strings.LastIndex(path, "/")+1:]
-	case PathHealth:
+	case contract.PathHealth:
 		return "healthz"
 	}
 	return "other"
@@ -256,7 +215,7 @@ func levelFor(status int) slog.Level {
 // route answers r; nonce is the client's nonce, which the body may supply
 // when the header did not.
 func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
-	if r.Path == PathHealth {
+	if r.Path == contract.PathHealth {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			return methodNotAllowed(r, "GET, HEAD")
 		}
@@ -265,14 +224,15 @@ func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 	path := strings.TrimSuffix(r.Path, "/")
 	var op func(context.Context, licensing.SeatRequest) (licensing.Check, error)
 	switch path {
-	case PathValidate:
+	case contract.PathValidate:
 		op = a.svc.Validate
-	case PathActivate:
+	case contract.PathActivate:
 		op = a.svc.Activate
-	case PathDeactivate:
+	case contract.PathDeactivate:
 		op = a.svc.Deactivate
 	default:
-		return a.refuse(r, licensing.Errorf(CodeUnknownRoute, "no route %s %s: use POST %s, %s or %s", r.Method, r.Path, PathValidate, PathActivate, PathDeactivate))
+		return a.refuse(r, licensing.Errorf(contract.CodeUnknownRoute, "no route %s %s: use POST %s, %s or %s", r.Method, r.Path,
+			contract.PathValidate, contract.PathActivate, contract.PathDeactivate))
 	}
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(r, "POST")
@@ -281,9 +241,9 @@ func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 		return a.refuse(r, rateLimited("address", wait))
 	}
 	if len(r.Body) > MaxBodyBytes {
-		return a.refuse(r, licensing.Errorf(CodeBodyTooLarge, "request body is over %d bytes: send only license_key and instance_id", MaxBodyBytes))
+		return a.refuse(r, licensing.Errorf(contract.CodeBodyTooLarge, "request body is over %d bytes: send only license_key and instance_id", MaxBodyBytes))
 	}
-	var b body
+	var b contract.RequestBody
 	if err := decodeBody(r.Body, &b); err != nil {
 		return a.refuse(r, err)
 	}
@@ -295,12 +255,12 @@ func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 	}
 	seat := licensing.SeatRequest{Key: b.LicenseKey, InstanceID: b.InstanceID, IPAddress: r.SourceIP}
 	// The header wins over the body, but an empty header says nothing.
-	if h := r.Header.Values(InstanceHeader); len(h) > 0 && h[0] != "" {
+	if h := r.Header.Values(contract.HeaderInstanceID); len(h) > 0 && h[0] != "" {
 		seat.InstanceID = h[0]
 	}
 	seat.InstanceID = instanceid.Normalize(seat.InstanceID)
 	if seat.Key == "" {
-		return a.refuse(r, licensing.Errorf(licensing.CodeBadRequest, "license_key is required: send {\"license_key\": \"CAIO-v1-...\"}"))
+		return a.refuse(r, licensing.Errorf(contract.CodeBadRequest, "license_key is required: send {\"license_key\": \"CAIO-v1-...\"}"))
 	}
 	if seat.IPAddress != "" {
 		if _, err := netip.ParseAddr(seat.IPAddress); err != nil {
@@ -309,7 +269,7 @@ func (a *API) route(ctx context.Context, r Request, nonce *string) Response {
 	}
 	// Older CAIO clients send no instance id: their activation is recorded
 	// under one derived from the caller's address.
-	if seat.InstanceID == "" && path == PathActivate && seat.IPAddress != "" {
+	if seat.InstanceID == "" && path == contract.PathActivate && seat.IPAddress != "" {
 		seat.InstanceID = "ip:" + seat.IPAddress
 	}
 	resp := a.answer(ctx, r, path, op, seat)
@@ -330,19 +290,19 @@ func (a *API) answer(ctx context.Context, r Request, path string, op func(contex
 	if err != nil {
 		return a.refuseWithClaims(r, err, check)
 	}
-	res := Result{Valid: true, Code: licensing.CodeValid, Detail: "license is valid", Claims: &check.Claims,
-		Status: check.License.EffectiveStatus(time.Now()), Activation: check.Activation}
-	if path != PathDeactivate {
+	res := responseBody{Valid: true, Code: contract.CodeValid, Detail: "license is valid", Claims: &check.Claims,
+		Status: string(check.License.EffectiveStatus(time.Now())), Activation: check.Activation}
+	if path != contract.PathDeactivate {
 		a.withLease(&res, seat.Key, check.Activation)
 	}
 	switch path {
-	case PathActivate:
+	case contract.PathActivate:
 		res.Detail = fmt.Sprintf("instance %s activated (%d of %d seats in use)", seat.InstanceID, check.License.ActiveInstances, check.License.MaxInstances)
 		if check.Renewed {
 			res.Detail = fmt.Sprintf("instance %s holds its seat; lease renewed", seat.InstanceID)
 		}
-	case PathDeactivate:
-		res.Code, res.Detail = CodeDeactivated, "instance "+seat.InstanceID+" deactivated; its seat is free"
+	case contract.PathDeactivate:
+		res.Code, res.Detail = contract.CodeDeactivated, "instance "+seat.InstanceID+" deactivated; its seat is free"
 		if a := check.Activation; a != nil && a.DeactivatedAt != nil && a.DeactivatedAt.After(time.Now()) {
 			res.Detail = "instance " + seat.InstanceID + " deactivated; its seat is free once the lease it was given ends, " + a.DeactivatedAt.UTC().Format(time.RFC3339)
 		}
@@ -350,53 +310,55 @@ func (a *API) answer(ctx context.Context, r Request, path string, op func(contex
 			res.Detail = "instance " + seat.InstanceID + " was already deactivated"
 		}
 	}
-	return jsonResponse(http.StatusOK, res.Code, res)
+	return jsonResponse(http.StatusOK, licensing.Code(res.Code), res)
 }
 
 // decodeBody accepts exactly one JSON object; unknown fields are ignored
 // so that newer clients can send more.
-func decodeBody(raw []byte, b *body) error {
+func decodeBody(raw []byte, b *contract.RequestBody) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return licensing.Errorf(licensing.CodeBadRequest, "request body is empty: send {\"license_key\": \"CAIO-v1-...\", \"instance_id\": \"...\"}")
+		return licensing.Errorf(contract.CodeBadRequest, "request body is empty: send {\"license_key\": \"CAIO-v1-...\", \"instance_id\": \"...\"}")
 	}
 	// encoding/json would replace invalid UTF-8 with U+FFFD silently.
 	if !utf8.Valid(raw) {
-		return licensing.Errorf(licensing.CodeBadRequest, "request body is not valid UTF-8: send JSON text")
+		return licensing.Errorf(contract.CodeBadRequest, "request body is not valid UTF-8: send JSON text")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(b); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return licensing.Errorf(licensing.CodeBadRequest, "field %s must be a %s", typeErr.Field, typeErr.Type)
+			return licensing.Errorf(contract.CodeBadRequest, "field %s must be a %s", typeErr.Field, typeErr.Type)
 		}
-		return licensing.Errorf(licensing.CodeBadRequest, "request body is not a JSON object: send {\"license_key\": \"CAIO-v1-...\", \"instance_id\": \"...\"}")
+		return licensing.Errorf(contract.CodeBadRequest, "request body is not a JSON object: send {\"license_key\": \"CAIO-v1-...\", \"instance_id\": \"...\"}")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return licensing.Errorf(licensing.CodeBadRequest, "request body has data after the JSON object")
+		return licensing.Errorf(contract.CodeBadRequest, "request body has data after the JSON object")
 	}
 	return nil
 }
 
-// StatusFor maps an outcome code to its HTTP status.
+// StatusFor maps an outcome code to its HTTP status. A code that is not
+// the contract's (a domain code the API does not answer with) is a 500,
+// which the caller sees as INTERNAL.
 func StatusFor(code licensing.Code) int {
 	switch code {
-	case licensing.CodeValid, CodeDeactivated:
+	case contract.CodeValid, contract.CodeDeactivated:
 		return http.StatusOK
-	case licensing.CodeBadRequest, licensing.CodeInstanceIDRequired:
+	case contract.CodeBadRequest, contract.CodeInstanceIDRequired:
 		return http.StatusBadRequest
-	case licensing.CodeInvalidKey, licensing.CodeExpired, licensing.CodeSuspended, licensing.CodeRevoked:
+	case contract.CodeInvalidKey, contract.CodeExpired, contract.CodeSuspended, contract.CodeRevoked:
 		return http.StatusForbidden
-	case licensing.CodeNotFound, CodeUnknownRoute:
+	case contract.CodeNotFound, contract.CodeUnknownRoute:
 		return http.StatusNotFound
-	case CodeMethodNotAllowed:
+	case contract.CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case licensing.CodeTooManyInstances, licensing.CodeNoSeat:
+	case contract.CodeTooManyInstances, contract.CodeNoSeat:
 		return http.StatusConflict
-	case licensing.CodeTooManyActivations, licensing.CodeRateLimited:
+	case contract.CodeTooManyActivations, contract.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case CodeBodyTooLarge:
+	case contract.CodeBodyTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case licensing.CodeBusy, licensing.CodeUnknownOutcome:
+	case contract.CodeBusy, contract.CodeUnknownOutcome:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -409,19 +371,19 @@ func (a *API) refuse(r Request, err error) Response {
 func (a *API) refuseWithClaims(r Request, err error, check licensing.Check) Response {
 	code := licensing.ErrorCode(err)
 	status := StatusFor(code)
-	res := Result{Code: code, Detail: licensing.ErrorMessage(err)}
+	res := responseBody{Code: string(code), Detail: licensing.ErrorMessage(err)}
 	if status >= 500 {
 		// Internals stay in the log; the caller gets the request id to quote.
 		a.log.Error("request failed", slog.String("request_id", r.RequestID), slog.String("code", string(code)), slog.String("error", err.Error()))
 		if status != http.StatusServiceUnavailable {
-			res.Code, res.Detail = licensing.CodeInternal, "internal error: retry later, or report request id "+r.RequestID
+			res.Code, res.Detail = contract.CodeInternal, "internal error: retry later, or report request id "+r.RequestID
 		}
 		res.RequestID = r.RequestID
 	}
 	if check.Claims.LicenseID != "" {
 		res.Claims = &check.Claims
 	}
-	resp := jsonResponse(status, res.Code, res)
+	resp := jsonResponse(status, licensing.Code(res.Code), res)
 	switch {
 	case status == http.StatusServiceUnavailable:
 		resp.Header.Set("Retry-After", "1")
@@ -433,7 +395,7 @@ func (a *API) refuseWithClaims(r Request, err error, check licensing.Check) Resp
 }
 
 func methodNotAllowed(r Request, allow string) Response {
-	resp := jsonResponse(http.StatusMethodNotAllowed, CodeMethodNotAllowed, Result{Code: CodeMethodNotAllowed,
+	resp := jsonResponse(http.StatusMethodNotAllowed, contract.CodeMethodNotAllowed, responseBody{Code: contract.CodeMethodNotAllowed,
 		Detail: fmt.Sprintf("method %s is not allowed on %s: use %s", r.Method, r.Path, allow)})
 	resp.Header.Set("Allow", allow)
 	return resp
@@ -442,7 +404,7 @@ func methodNotAllowed(r Request, allow string) Response {
 func jsonResponse(status int, code licensing.Code, v any) Response {
 	b, err := json.Marshal(v)
 	if err != nil {
-		b = []byte(`{"valid":false,"code":"INTERNAL","detail":"internal error"}`)
+		b = []byte(`{"valid":false,"code":"` + contract.CodeInternal + `","detail":"internal error"}`)
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")

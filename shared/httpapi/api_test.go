@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
@@ -81,7 +82,7 @@ func TestAPIOverRealHTTP(t *testing.T) {
 	base := startServer(t, f, keys, &logs)
 	apitest.Run(t, f, httpCaller(base), "127.0.0.1")
 
-	resp, err := http.Get(base + "/healthz")
+	resp, err := http.Get(base + contract.PathHealth)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
@@ -104,7 +105,7 @@ func TestAPIOverRealHTTP(t *testing.T) {
 func TestServerWithoutConfiguredPublicKey(t *testing.T) {
 	f := apitest.NewFixture(t, t.TempDir())
 	base := startServer(t, f, nil, io.Discard)
-	r := httpCaller(base)(t, apitest.Call{Method: "POST", Path: httpapi.PathValidate, Body: `{"license_key":"` + f.Keys["roomy"] + `"}`})
+	r := httpCaller(base)(t, apitest.Call{Method: "POST", Path: contract.PathValidate, Body: `{"license_key":"` + f.Keys["roomy"] + `"}`})
 	if r.Status != 200 {
 		t.Fatalf("validate: %d %s", r.Status, r.Body)
 	}
@@ -127,7 +128,7 @@ func TestBusyStoreAnswers503WithRetryAfter(t *testing.T) {
 	defer store.Close()
 	var logs bytes.Buffer
 	api := httpapi.New(licensing.New(licensing.Config{Store: busyStore{store}}), slog.New(slog.NewJSONHandler(&logs, nil)), nil)
-	resp := api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: httpapi.PathActivate, Header: http.Header{"X-Caio-Instance-Id": {"i-1"}},
+	resp := api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: contract.PathActivate, Header: http.Header{"X-Caio-Instance-Id": {"i-1"}},
 		Body: []byte(`{"license_key":"` + f.Keys["roomy"] + `"}`), RequestID: "req-1"})
 	if resp.Status != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(resp.Body), `"code":"BUSY"`) {
 		t.Fatalf("got %d %v %s", resp.Status, resp.Header, resp.Body)
@@ -136,11 +137,11 @@ func TestBusyStoreAnswers503WithRetryAfter(t *testing.T) {
 
 func TestStatusForEveryCode(t *testing.T) {
 	want := map[licensing.Code]int{
-		licensing.CodeValid: 200, httpapi.CodeDeactivated: 200,
+		licensing.CodeValid: 200, contract.CodeDeactivated: 200,
 		licensing.CodeBadRequest: 400, licensing.CodeInstanceIDRequired: 400,
 		licensing.CodeInvalidKey: 403, licensing.CodeExpired: 403, licensing.CodeSuspended: 403, licensing.CodeRevoked: 403,
-		licensing.CodeNotFound: 404, httpapi.CodeUnknownRoute: 404, httpapi.CodeMethodNotAllowed: 405,
-		licensing.CodeTooManyInstances: 409, httpapi.CodeBodyTooLarge: 413, licensing.CodeBusy: 503, licensing.CodeUnknownOutcome: 503,
+		licensing.CodeNotFound: 404, contract.CodeUnknownRoute: 404, contract.CodeMethodNotAllowed: 405,
+		licensing.CodeTooManyInstances: 409, contract.CodeBodyTooLarge: 413, licensing.CodeBusy: 503, licensing.CodeUnknownOutcome: 503,
 		licensing.CodeInternal: 500, licensing.CodeDBInvalid: 500,
 	}
 	for code, status := range want {
@@ -168,7 +169,7 @@ func TestGracefulShutdownFinishesRequests(t *testing.T) {
 	pr, pw := io.Pipe()
 	result := make(chan int, 1)
 	go func() {
-		resp, err := http.Post(base+httpapi.PathValidate, "application/json", pr)
+		resp, err := http.Post(base+contract.PathValidate, "application/json", pr)
 		if err != nil {
 			result <- -1
 			return
@@ -198,8 +199,8 @@ func TestInvalidUTF8IsRefused(t *testing.T) {
 	call := httpCaller(startServer(t, f, keys, io.Discard))
 	before := f.EventCount(t)
 	for name, c := range map[string]apitest.Call{
-		"body":   {Method: "POST", Path: httpapi.PathActivate, Body: `{"license_key":"` + f.Keys["roomy"] + `","instance_id":"host` + "\xff" + `name"}`},
-		"header": {Method: "POST", Path: httpapi.PathActivate, Header: map[string]string{"X-CAIO-Instance-ID": "host\xffname"}, Body: `{"license_key":"` + f.Keys["roomy"] + `"}`},
+		"body":   {Method: "POST", Path: contract.PathActivate, Body: `{"license_key":"` + f.Keys["roomy"] + `","instance_id":"host` + "\xff" + `name"}`},
+		"header": {Method: "POST", Path: contract.PathActivate, Header: map[string]string{contract.HeaderInstanceID: "host\xffname"}, Body: `{"license_key":"` + f.Keys["roomy"] + `"}`},
 	} {
 		r := call(t, c)
 		if r.Status != 400 || !strings.Contains(string(r.Body), `"BAD_REQUEST"`) {
@@ -231,7 +232,7 @@ func TestRateAndChurnLimits(t *testing.T) {
 	api := httpapi.New(svc, slog.New(slog.DiscardHandler), f.Signer(t, svc))
 	api.SetLimits(httpapi.Limits{PerAddress: ratelimit.New(0.001, 15, 100), PerKey: ratelimit.New(0.001, 21, 100)})
 	call := func(addr, key, instance string) httpapi.Response {
-		return api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: httpapi.PathActivate, SourceIP: addr,
+		return api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: contract.PathActivate, SourceIP: addr,
 			Header: http.Header{"X-Caio-Instance-Id": {instance}}, Body: []byte(`{"license_key":"` + key + `"}`)})
 	}
 	// The roomy license (50 seats) has a churn limit of 100; two-seats has 10.
@@ -240,7 +241,7 @@ func TestRateAndChurnLimits(t *testing.T) {
 		if r := call(addr, f.Keys["two-seats"], fmt.Sprintf("c-%d", i)); r.Status != 200 && r.Status != 409 {
 			t.Fatalf("activation %d: %d %s", i, r.Status, r.Body)
 		}
-		api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: httpapi.PathDeactivate, SourceIP: addr,
+		api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: contract.PathDeactivate, SourceIP: addr,
 			Header: http.Header{"X-Caio-Instance-Id": {fmt.Sprintf("c-%d", i)}}, Body: []byte(`{"license_key":"` + f.Keys["two-seats"] + `"}`)})
 		// The instance's deactivation keeps the seat until its lease ends;
 		// the operator frees it, so that the next fresh id needs a new seat.

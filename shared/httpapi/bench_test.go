@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
@@ -57,7 +58,7 @@ func benchAPI(b *testing.B, path string, signed bool, instance func(i int) strin
 func BenchmarkAPIValidate10k(b *testing.B) {
 	for _, signed := range []bool{false, true} {
 		b.Run(fmt.Sprintf("signed=%v", signed), func(b *testing.B) {
-			benchAPI(b, httpapi.PathValidate, signed, func(int) string { return "instance-001" })
+			benchAPI(b, contract.PathValidate, signed, func(int) string { return "instance-001" })
 		})
 	}
 }
@@ -65,7 +66,7 @@ func BenchmarkAPIValidate10k(b *testing.B) {
 func BenchmarkAPIActivate10k(b *testing.B) {
 	for _, signed := range []bool{false, true} {
 		b.Run(fmt.Sprintf("signed=%v", signed), func(b *testing.B) {
-			benchAPI(b, httpapi.PathActivate, signed, func(i int) string { return fmt.Sprintf("instance-%d", i%1000) })
+			benchAPI(b, contract.PathActivate, signed, func(i int) string { return fmt.Sprintf("instance-%d", i%1000) })
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
@@ -73,7 +74,7 @@ func TestEMFCountsTheCallsMade(t *testing.T) {
 	call := func(path, body, instance string) httpapi.Response {
 		h := http.Header{}
 		if instance != "" {
-			h.Set(httpapi.InstanceHeader, instance)
+			h.Set(contract.HeaderInstanceID, instance)
 		}
 		return api.Serve(context.Background(), httpapi.Request{Method: "POST", Path: path, Header: h, Body: []byte(body), RequestID: "r"})
 	}
@@ -81,15 +82,15 @@ func TestEMFCountsTheCallsMade(t *testing.T) {
 	want := map[[2]string]int{}
 	wantRefusals := map[string]int{}
 	for range 3 {
-		r := call(httpapi.PathValidate, key, "")
+		r := call(contract.PathValidate, key, "")
 		want[[2]string{"validate", string(r.Code)}]++
 	}
 	for _, body := range []string{`{"license_key":"CAIO-v1-forged"}`, `not json`} {
-		r := call(httpapi.PathActivate, body, "i-1")
+		r := call(contract.PathActivate, body, "i-1")
 		want[[2]string{"activate", string(r.Code)}]++
 		wantRefusals[string(r.Code)]++
 	}
-	r := call(httpapi.PathActivate, key, "i-1")
+	r := call(contract.PathActivate, key, "i-1")
 	want[[2]string{"activate", string(r.Code)}]++
 	r = call("/nope", "", "")
 	want[[2]string{"other", string(r.Code)}]++

@@ -26,32 +26,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 	"github.com/caio-licensing/caio-licensing/shared/servercert"
 )
 
-// Outcome codes of the client's own, beside the API's (VALID,
-// TOO_MANY_INSTANCES, REVOKED, NO_SEAT, ...).
+// Outcome codes of the client's own, which the server never answers with.
+// A Result's code is one of these or one of the API's (contract.Codes:
+// VALID, TOO_MANY_INSTANCES, REVOKED, NO_SEAT, ...); the client gives some
+// of those itself too, by its own checks (contract.CodeValid from its
+// lease, contract.CodeInvalidKey, contract.CodeExpired and
+// contract.CodeBadRequest before asking).
 const (
-	CodeValid             = "VALID"
-	CodeDeactivated       = "DEACTIVATED"
-	CodeInvalidKey        = "INVALID_KEY"
-	CodeExpired           = "EXPIRED"
 	CodeLeaseExpired      = "LEASE_EXPIRED"
 	CodeNoLease           = "NO_LEASE"
 	CodeBadSignature      = "BAD_SIGNATURE"
 	CodeClockRollback     = "CLOCK_ROLLBACK"
 	CodeServerUnreachable = "SERVER_UNREACHABLE"
-	CodeBadRequest        = "BAD_REQUEST"
-)
-
-// API routes.
-const (
-	pathValidate   = "/api/v1/licensing/validate"
-	pathActivate   = "/api/v1/licensing/activate"
-	pathDeactivate = "/api/v1/licensing/deactivate"
 )
 
 // Config configures a Client.
@@ -152,12 +145,12 @@ func (s *session) clock() time.Time {
 func (c *Client) begin(key, instance string) (*session, *Result) {
 	instance = instanceid.Normalize(instance)
 	if err := instanceid.Check(instance); err != nil {
-		r := refused(CodeBadRequest, "%v", err)
+		r := refused(contract.CodeBadRequest, "%v", err)
 		return nil, &r
 	}
 	claims, err := c.Verify(key)
 	if err != nil {
-		r := refused(CodeInvalidKey, "the license key does not verify with the pinned public key: %v", err)
+		r := refused(contract.CodeInvalidKey, "the license key does not verify with the pinned public key: %v", err)
 		return nil, &r
 	}
 	s := &session{key: key, instance: instance, claims: claims, now: c.now()}
@@ -180,7 +173,7 @@ func (c *Client) finish(s *session, r Result) Result {
 // expired key never runs, online or off, whatever a lease says.
 func (c *Client) expired(s *session) *Result {
 	if !s.clock().Before(s.claims.ExpiresAt) {
-		r := Result{Code: CodeExpired, Detail: "the license key expired on " + s.claims.ExpiresAt.Format(time.RFC3339) + ": install the renewed key", Claims: &s.claims}
+		r := Result{Code: contract.CodeExpired, Detail: "the license key expired on " + s.claims.ExpiresAt.Format(time.RFC3339) + ": install the renewed key", Claims: &s.claims}
 		return &r
 	}
 	return nil
@@ -195,7 +188,7 @@ func (c *Client) Activate(ctx context.Context, key, instance string) Result {
 	if r := c.expired(s); r != nil {
 		return c.finish(s, *r)
 	}
-	return c.finish(s, c.call(ctx, pathActivate, s))
+	return c.finish(s, c.call(ctx, contract.PathActivate, s))
 }
 
 // Check says whether CAIO may run: on the cached lease while it is valid
@@ -214,13 +207,13 @@ func (c *Client) Check(ctx context.Context, key, instance string) Result {
 	}
 	l, clock := s.st.Lease, s.clock()
 	if s.st.rollback == nil && l != nil && clock.Before(l.RenewAfter) && clock.Before(l.ExpiresAt) {
-		return c.finish(s, Result{OK: true, Code: CodeValid, Detail: "running on the lease until " + l.ExpiresAt.Format(time.RFC3339),
+		return c.finish(s, Result{OK: true, Code: contract.CodeValid, Detail: "running on the lease until " + l.ExpiresAt.Format(time.RFC3339),
 			Claims: &s.claims, Lease: l, FromLease: true})
 	}
 	if l != nil {
-		return c.finish(s, c.call(ctx, pathValidate, s))
+		return c.finish(s, c.call(ctx, contract.PathValidate, s))
 	}
-	r := c.call(ctx, pathActivate, s)
+	r := c.call(ctx, contract.PathActivate, s)
 	if r.OK && !r.FromLease {
 		r.Detail = "no lease held, so activated: " + r.Detail
 	}
@@ -234,7 +227,7 @@ func (c *Client) Deactivate(ctx context.Context, key, instance string) Result {
 	if early != nil {
 		return *early
 	}
-	return c.finish(s, c.call(ctx, pathDeactivate, s))
+	return c.finish(s, c.call(ctx, contract.PathDeactivate, s))
 }
 
 // CheckOffline checks an offline lease file (issue-offline-lease) with the
@@ -268,7 +261,7 @@ func (c *Client) CheckOffline(key, instance string, file []byte) Result {
 		return c.finish(s, Result{Code: CodeLeaseExpired, Detail: "the offline lease expired on " + l.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: &l})
 	}
 	s.st.seen(l.IssuedAt)
-	return c.finish(s, Result{OK: true, Code: CodeValid, Detail: "offline lease valid until " + l.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: &l, FromLease: true})
+	return c.finish(s, Result{OK: true, Code: contract.CodeValid, Detail: "offline lease valid until " + l.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: &l, FromLease: true})
 }
 
 // errLeaseBounds: a lease that a genuine server never signs.
@@ -307,13 +300,9 @@ func (c *Client) verifyLease(token string, cert *servercert.Certificate, s *sess
 	return l, nil
 }
 
-// apiAnswer is the part of the API's JSON the client reads.
-type apiAnswer struct {
-	Valid  bool   `json:"valid"`
-	Code   string `json:"code"`
-	Detail string `json:"detail"`
-	Lease  string `json:"lease"`
-}
+// apiAnswer is the API's JSON as the client reads it: it takes the
+// claims from the key it verified itself, and has no use for the seat.
+type apiAnswer = contract.ResponseBody[json.RawMessage, json.RawMessage]
 
 // call makes one API call (with retries) and turns the verified answer, or
 // its absence, into a Result. Only a verified lease for this key and
@@ -325,9 +314,9 @@ func (c *Client) call(ctx context.Context, path string, s *session) Result {
 		if st.rollback != nil {
 			return *st.rollback
 		}
-		if st.Lease != nil && path != pathDeactivate {
+		if st.Lease != nil && path != contract.PathDeactivate {
 			if clock.Before(st.Lease.ExpiresAt) {
-				return Result{OK: true, Code: CodeValid, Detail: detail + "; running on the lease until " + st.Lease.ExpiresAt.Format(time.RFC3339),
+				return Result{OK: true, Code: contract.CodeValid, Detail: detail + "; running on the lease until " + st.Lease.ExpiresAt.Format(time.RFC3339),
 					Claims: &s.claims, Lease: st.Lease, FromLease: true}
 			}
 			return Result{Code: CodeLeaseExpired, Detail: detail + "; the lease expired on " + st.Lease.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: st.Lease}
@@ -351,10 +340,10 @@ func (c *Client) call(ctx context.Context, path string, s *session) Result {
 	}
 	res := Result{Code: ans.Code, Detail: ans.Detail, Claims: &s.claims}
 	switch {
-	case ans.Code == CodeDeactivated && path == pathDeactivate:
+	case ans.Code == contract.CodeDeactivated && path == contract.PathDeactivate:
 		res.OK = true
 		st.Lease, st.LeaseToken, st.Certificate = nil, "", ""
-	case ans.Valid && ans.Lease != "" && path != pathDeactivate:
+	case ans.Valid && ans.Lease != "" && path != contract.PathDeactivate:
 		l, err := c.verifyLease(ans.Lease, &cert.Certificate, s)
 		if err != nil {
 			return fallback(CodeBadSignature, "the lease in the server's answer does not check: "+err.Error())
@@ -385,7 +374,7 @@ var errBadSignature = errors.New("bad signature")
 
 // transient are the API's codes that are no verdict on the license: the
 // instance carries on on its lease, as through an outage.
-var transient = map[string]bool{"RATE_LIMITED": true, "BUSY": true, "UNKNOWN_OUTCOME": true, "INTERNAL": true}
+var transient = map[string]bool{contract.CodeRateLimited: true, contract.CodeBusy: true, contract.CodeUnknownOutcome: true, contract.CodeInternal: true}
 
 type certificate struct {
 	servercert.Certificate
@@ -395,7 +384,7 @@ type certificate struct {
 // post sends one request, retrying transport failures and 5xx with
 // backoff, and verifies the answer it gets.
 func (c *Client) post(ctx context.Context, path string, s *session) (apiAnswer, *certificate, time.Time, error) {
-	body, _ := json.Marshal(map[string]string{"license_key": licensekey.Canonical(s.key)})
+	body, _ := json.Marshal(contract.RequestBody{LicenseKey: licensekey.Canonical(s.key)})
 	var lastErr error
 	for attempt := 0; attempt < c.cfg.Retries; attempt++ {
 		if attempt > 0 {
@@ -423,9 +412,9 @@ func (c *Client) attempt(ctx context.Context, path string, s *session, body []by
 		return ans, nil, at, false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-CAIO-Instance-ID", s.instance)
-	req.Header.Set(servercert.HeaderNonce, nonce)
-	req.Header.Set(servercert.HeaderSignatureVersion, servercert.SignatureVersion)
+	req.Header.Set(contract.HeaderInstanceID, s.instance)
+	req.Header.Set(contract.HeaderNonce, nonce)
+	req.Header.Set(contract.HeaderSignatureVersion, contract.SignatureVersion)
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return ans, nil, at, true, err
@@ -445,7 +434,7 @@ func (c *Client) attempt(ctx context.Context, path string, s *session, body []by
 	if err != nil {
 		return ans, nil, at, false, fmt.Errorf("%w: %v", errBadSignature, err)
 	}
-	cert = &certificate{Certificate: sc, encoded: resp.Header.Get(servercert.HeaderCertificate)}
+	cert = &certificate{Certificate: sc, encoded: resp.Header.Get(contract.HeaderCertificate)}
 	if resp.StatusCode >= 500 {
 		return ans, nil, at, true, fmt.Errorf("the server answered %d", resp.StatusCode)
 	}

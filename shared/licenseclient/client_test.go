@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licenseclient"
@@ -201,14 +202,14 @@ func TestForgedAnswersAreRejected(t *testing.T) {
 			u, _ := url.Parse(s.url)
 			proxy := httputil.NewSingleHostReverseProxy(u)
 			direct := proxy.Director
-			swap := map[string]string{"/api/v1/licensing/activate": "/api/v1/licensing/validate", "/api/v1/licensing/validate": "/api/v1/licensing/activate"}
+			swap := map[string]string{contract.PathActivate: contract.PathValidate, contract.PathValidate: contract.PathActivate}
 			proxy.Director = func(r *http.Request) { direct(r); r.URL.Path = swap[r.URL.Path] }
 			srv := httptest.NewServer(proxy)
 			t.Cleanup(srv.Close)
 			return srv.URL
 		}(),
 		"a stripped signature": hostile(t, s.url, func(resp *http.Response) error {
-			resp.Header.Del("X-Caio-Signature")
+			resp.Header.Del(contract.HeaderSignature)
 			return nil
 		}),
 	}

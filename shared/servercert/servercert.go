@@ -45,23 +45,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 )
-
-// Headers that carry the proof of a response, and the request's nonce.
-const (
-	HeaderNonce       = "X-CAIO-Nonce"
-	HeaderServerTime  = "X-CAIO-Server-Time"
-	HeaderCertificate = "X-CAIO-Certificate"
-	HeaderSignature   = "X-CAIO-Signature"
-	// HeaderSignatureVersion: in a request, the version the client
-	// verifies; in the response, the version of X-CAIO-Signature.
-	HeaderSignatureVersion = "X-CAIO-Signature-Version"
-)
-
-// SignatureVersion is the response-signature version current clients ask
-// for and accept.
-const SignatureVersion = "2"
 
 // MaxNonceLen bounds a nonce (bytes of printable ASCII).
 const MaxNonceLen = 128
@@ -70,9 +56,11 @@ const (
 	version       = 1
 	certContext   = "CAIO-server-cert-v1\x00"
 	respContextV1 = "CAIO-response-v1\x00"
-	respContext   = "CAIO-response-v2\x00"
-	certBody      = 1 + 8 + ed25519.PublicKeySize + 8 + 8
-	certSize      = certBody + ed25519.SignatureSize
+	// respContext opens the message of contract.SignatureVersion, the
+	// version the headers name.
+	respContext = "CAIO-response-v2\x00"
+	certBody    = 1 + 8 + ed25519.PublicKeySize + 8 + 8
+	certSize    = certBody + ed25519.SignatureSize
 )
 
 var enc = base64.RawURLEncoding.Strict()
@@ -245,9 +233,9 @@ type Asked struct {
 // instance fails like a forged one. It returns the certificate and the
 // time the answer claims.
 func VerifyAnswer(header http.Header, status int, asked Asked, body []byte, trusted licensekey.PublicKeys, now time.Time) (Certificate, time.Time, error) {
-	certText, sig := header.Get(HeaderCertificate), header.Get(HeaderSignature)
-	secs, err := strconv.ParseInt(header.Get(HeaderServerTime), 10, 64)
-	if certText == "" || sig == "" || err != nil || header.Get(HeaderSignatureVersion) != SignatureVersion {
+	certText, sig := header.Get(contract.HeaderCertificate), header.Get(contract.HeaderSignature)
+	secs, err := strconv.ParseInt(header.Get(contract.HeaderServerTime), 10, 64)
+	if certText == "" || sig == "" || err != nil || header.Get(contract.HeaderSignatureVersion) != contract.SignatureVersion {
 		return Certificate{}, time.Time{}, ErrUnsigned
 	}
 	at := time.Unix(secs, 0).UTC()

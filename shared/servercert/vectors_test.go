@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 )
@@ -123,10 +124,10 @@ func TestVectors(t *testing.T) {
 	// And the vectors verify as a client would.
 	keys, _ := licensekey.ParsePublicKeys(want.LicensePublic)
 	h := http.Header{}
-	h.Set(HeaderCertificate, want.Certificate.Encoded)
-	h.Set(HeaderSignature, want.Response.Signature)
-	h.Set(HeaderServerTime, want.Response.ServerTimeHdr)
-	h.Set(HeaderSignatureVersion, "2")
+	h.Set(contract.HeaderCertificate, want.Certificate.Encoded)
+	h.Set(contract.HeaderSignature, want.Response.Signature)
+	h.Set(contract.HeaderServerTime, want.Response.ServerTimeHdr)
+	h.Set(contract.HeaderSignatureVersion, "2")
 	asked := Asked{Route: want.Response.Route, Nonce: want.Response.Nonce, Key: want.Response.LicenseKey, Instance: want.Response.Instance}
 	cert, at, err := VerifyAnswer(h, want.Response.Status, asked, []byte(want.Response.Body), keys, want.Response.Time.Add(time.Hour))
 	if err != nil || !at.Equal(want.Response.Time) {
@@ -144,7 +145,7 @@ func TestVectors(t *testing.T) {
 	if _, _, err := VerifyAnswer(h, want.Response.Status, asked, []byte(want.Response.Body), keys, want.Certificate.NotAfter); !errors.Is(err, ErrNotValidNow) {
 		t.Errorf("an answer checked after its certificate ended: %v", err)
 	}
-	h.Del(HeaderSignatureVersion)
+	h.Del(contract.HeaderSignatureVersion)
 	if _, _, err := VerifyAnswer(h, want.Response.Status, asked, []byte(want.Response.Body), keys, want.Response.Time); !errors.Is(err, ErrUnsigned) {
 		t.Errorf("an answer that does not say its version: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/ncruces/go-sqlite3/driver"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
@@ -186,17 +187,8 @@ func (f *Fixture) EventCount(t testing.TB) int {
 	return n
 }
 
-// Result is the API's JSON body.
-type Result struct {
-	Valid      bool               `json:"valid"`
-	Code       string             `json:"code"`
-	Detail     string             `json:"detail"`
-	Claims     *licensekey.Claims `json:"claims"`
-	Activation *struct {
-		InstanceID string `json:"instance_id"`
-		IPAddress  string `json:"ip_address"`
-	} `json:"activation"`
-}
+// answer is the API's JSON body, read as a client of the contract reads it.
+type answer = contract.ResponseBody[licensekey.Claims, licensing.Activation]
 
 func post(path, key string, header map[string]string, extra map[string]any) Call {
 	body := map[string]any{"license_key": key}
@@ -207,10 +199,11 @@ func post(path, key string, header map[string]string, extra map[string]any) Call
 	return Call{Method: http.MethodPost, Path: path, Header: header, Body: string(b)}
 }
 
+// The routes, short for the tables below.
 const (
-	validate   = "/api/v1/licensing/validate"
-	activate   = "/api/v1/licensing/activate"
-	deactivate = "/api/v1/licensing/deactivate"
+	validate   = contract.PathValidate
+	activate   = contract.PathActivate
+	deactivate = contract.PathDeactivate
 )
 
 type step struct {
@@ -229,7 +222,7 @@ type step struct {
 // caller address the transport reports.
 func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 	k := f.Keys
-	inst := func(id string) map[string]string { return map[string]string{"X-CAIO-Instance-ID": id} }
+	inst := func(id string) map[string]string { return map[string]string{contract.HeaderInstanceID: id} }
 	flow := []step{
 		{"validate a valid key", post(validate, k["two-seats"], nil, nil), 200, "VALID", true, "", false},
 		{"activate with the header", post(activate, k["two-seats"], inst("instance-001"), nil), 200, "VALID", true, "instance-001", false},
@@ -277,7 +270,7 @@ func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 		{"zero-width space in the body", post(activate, k["roomy"], nil, map[string]any{"instance_id": "host​name"}), 400, "BAD_REQUEST", false, "", false},
 		{"line separator", post(activate, k["roomy"], nil, map[string]any{"instance_id": "host name"}), 400, "BAD_REQUEST", false, "", false},
 		{"instance id over 128 bytes", post(activate, k["roomy"], nil, map[string]any{"instance_id": strings.Repeat("é", 65)}), 400, "BAD_REQUEST", false, "", false},
-		{"invalid nonce header", post(activate, k["roomy"], map[string]string{"X-CAIO-Instance-ID": "nonce-victim", "X-CAIO-Nonce": "has space"}, nil), 400, "BAD_REQUEST", false, "", true},
+		{"invalid nonce header", post(activate, k["roomy"], map[string]string{contract.HeaderInstanceID: "nonce-victim", contract.HeaderNonce: "has space"}, nil), 400, "BAD_REQUEST", false, "", true},
 		{"invalid nonce in the body", post(activate, k["roomy"], inst("nonce-victim"), map[string]any{"nonce": strings.Repeat("n", 200)}), 400, "BAD_REQUEST", false, "", true},
 		{"key with a line break inside", post(activate, k["roomy"][:100]+"\r\n"+k["roomy"][100:], inst("i-9"), nil), 403, "INVALID_KEY", false, "", false},
 		{"body over 64 KiB", Call{Method: "POST", Path: activate, Body: `{"license_key": "` + strings.Repeat("A", 70<<10) + `"}`}, 413, "BODY_TOO_LARGE", false, "", true},
@@ -303,45 +296,42 @@ func Run(t *testing.T, f *Fixture, call Caller, sourceIP string) {
 // them: the instance header unless empty, else the body's instance_id, in
 // NFC; an activation without one is the caller's address.
 func subject(c Call, sourceIP string) (key, instance string) {
-	var b struct {
-		Key      string `json:"license_key"`
-		Instance string `json:"instance_id"`
-	}
+	var b contract.RequestBody
 	json.Unmarshal([]byte(c.Body), &b)
-	instance = b.Instance
-	if h := c.Header["X-CAIO-Instance-ID"]; h != "" {
+	instance = b.InstanceID
+	if h := c.Header[contract.HeaderInstanceID]; h != "" {
 		instance = h
 	}
 	instance = instanceid.Normalize(instance)
 	if instance == "" && c.Path == activate && sourceIP != "" {
 		instance = "ip:" + sourceIP
 	}
-	return b.Key, instance
+	return b.LicenseKey, instance
 }
 
 func check(t *testing.T, f *Fixture, call Caller, s step, sourceIP string) {
 	t.Helper()
 	nonce := fmt.Sprintf("nonce-%d", time.Now().UnixNano())
 	c := s.call
-	c.Header = map[string]string{servercert.HeaderNonce: nonce}
-	var inBody struct{ Nonce string }
+	c.Header = map[string]string{contract.HeaderNonce: nonce}
+	var inBody contract.RequestBody
 	if json.Unmarshal([]byte(c.Body), &inBody); inBody.Nonce != "" {
 		nonce, c.Header = inBody.Nonce, map[string]string{} // the body's nonce alone
 	}
 	for k, v := range s.call.Header {
 		c.Header[k] = v
 	}
-	if n := s.call.Header[servercert.HeaderNonce]; n != "" || (inBody.Nonce != "" && !servercert.ValidNonce(inBody.Nonce)) {
+	if n := s.call.Header[contract.HeaderNonce]; n != "" || (inBody.Nonce != "" && !servercert.ValidNonce(inBody.Nonce)) {
 		nonce = "" // an invalid nonce is refused, and the refusal signed without it
 	}
-	c.Header[servercert.HeaderSignatureVersion] = servercert.SignatureVersion
+	c.Header[contract.HeaderSignatureVersion] = contract.SignatureVersion
 	r := call(t, c)
 	asked := servercert.Asked{Route: c.Path, Nonce: nonce}
 	if !s.early {
 		asked.Key, asked.Instance = subject(s.call, sourceIP)
 	}
 	verifySigned(t, f, s.name, asked, r)
-	var res Result
+	var res answer
 	if err := json.Unmarshal(r.Body, &res); err != nil {
 		t.Errorf("%s: body is not JSON: %q", s.name, r.Body)
 		return
@@ -379,12 +369,7 @@ func verifySigned(t *testing.T, f *Fixture, name string, asked servercert.Asked,
 		t.Errorf("%s: the answer does not verify: %v", name, err)
 		return
 	}
-	var res struct {
-		Lease     string `json:"lease"`
-		LeaseInfo *struct {
-			ExpiresAt time.Time `json:"expires_at"`
-		} `json:"lease_info"`
-	}
+	var res answer
 	json.Unmarshal(r.Body, &res)
 	if res.Lease != "" {
 		l, err := lease.Verify(res.Lease, cert.PublicKey)

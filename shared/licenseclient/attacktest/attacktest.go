@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/lease"
 	"github.com/caio-licensing/caio-licensing/shared/licenseclient"
@@ -47,16 +48,16 @@ type Env struct {
 func Run(t *testing.T, e Env) {
 	k := e.Fixture.Keys
 	t.Run("proxy drops the instance id", func(t *testing.T) {
-		url := proxy(t, e.URL, func(r *http.Request, _ *body) { r.Header.Del("X-CAIO-Instance-ID") }, nil)
+		url := proxy(t, e.URL, func(r *http.Request, _ *contract.RequestBody) { r.Header.Del(contract.HeaderInstanceID) }, nil)
 		e.want(t, url, k["roomy"], "dropped-1", "check", 1, "BAD_SIGNATURE")
 	})
 	t.Run("proxy asks as another instance, one that holds a seat", func(t *testing.T) {
 		e.want(t, e.URL, k["roomy"], "seat-holder", "activate", 0, "VALID")
-		url := proxy(t, e.URL, func(r *http.Request, _ *body) { r.Header.Set("X-CAIO-Instance-ID", "seat-holder") }, nil)
+		url := proxy(t, e.URL, func(r *http.Request, _ *contract.RequestBody) { r.Header.Set(contract.HeaderInstanceID, "seat-holder") }, nil)
 		e.want(t, url, k["roomy"], "freeloader", "check", 1, "BAD_SIGNATURE")
 	})
 	t.Run("proxy asks about another valid key for a revoked one", func(t *testing.T) {
-		url := proxy(t, e.URL, func(_ *http.Request, b *body) { b.LicenseKey = k["roomy"] }, nil)
+		url := proxy(t, e.URL, func(_ *http.Request, b *contract.RequestBody) { b.LicenseKey = k["roomy"] }, nil)
 		e.want(t, url, k["revoked"], "revoked-1", "check", 1, "BAD_SIGNATURE")
 		e.want(t, e.URL, k["revoked"], "revoked-1", "check", 1, "REVOKED")
 	})
@@ -68,7 +69,7 @@ func Run(t *testing.T, e Env) {
 		e.want(t, url, k["revoked"], "relayed-1", "check", 1, "BAD_SIGNATURE")
 	})
 	t.Run("an expired key never runs, even when a proxy answers for another key", func(t *testing.T) {
-		url := proxy(t, e.URL, func(_ *http.Request, b *body) { b.LicenseKey = k["roomy"] }, nil)
+		url := proxy(t, e.URL, func(_ *http.Request, b *contract.RequestBody) { b.LicenseKey = k["roomy"] }, nil)
 		e.want(t, url, k["expired-key"], "expired-1", "check", 1, "EXPIRED")
 		e.want(t, e.URL, k["expired-key"], "expired-1", "activate", 1, "EXPIRED")
 	})
@@ -247,13 +248,9 @@ func (e Env) serverKey(t *testing.T, encoded string) (ed25519.PrivateKey, string
 	return key, cert
 }
 
-// body is the request body the proxy may rewrite.
-type body struct {
-	LicenseKey string `json:"license_key"`
-}
-
 // proxy is the customer's own proxy in front of upstream.
-func proxy(t *testing.T, upstream string, req func(*http.Request, *body), resp func(*http.Response)) string {
+// req may rewrite the request, its body included.
+func proxy(t *testing.T, upstream string, req func(*http.Request, *contract.RequestBody), resp func(*http.Response)) string {
 	t.Helper()
 	u, _ := url.Parse(upstream)
 	p := &httputil.ReverseProxy{
@@ -263,7 +260,7 @@ func proxy(t *testing.T, upstream string, req func(*http.Request, *body), resp f
 				return
 			}
 			raw, _ := io.ReadAll(r.Out.Body)
-			var b body
+			var b contract.RequestBody
 			json.Unmarshal(raw, &b)
 			req(r.Out, &b)
 			raw, _ = json.Marshal(b)
@@ -299,9 +296,9 @@ func forger(t *testing.T, key ed25519.PrivateKey, cert string, change func(*forg
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
-		var b body
+		var b contract.RequestBody
 		json.Unmarshal(raw, &b)
-		instance := r.Header.Get("X-CAIO-Instance-ID")
+		instance := r.Header.Get(contract.HeaderInstanceID)
 		claims, _ := licensekey.Parse(b.LicenseKey)
 		now := time.Now().UTC().Truncate(time.Second)
 		f := forgery{at: now, lease: lease.Lease{Kind: lease.Online, LicenseID: claims.Claims.LicenseID, KeyDigest: licensekey.Digest(b.LicenseKey),
@@ -314,13 +311,13 @@ func forger(t *testing.T, key ed25519.PrivateKey, cert string, change func(*forg
 			http.Error(w, err.Error(), 500)
 			return
 		}
-		answer, _ := json.Marshal(map[string]any{"valid": true, "code": "VALID", "detail": "forged", "lease": token})
-		sig := servercert.SignResponse(key, servercert.Response{Status: 200, Route: r.URL.Path, Nonce: r.Header.Get(servercert.HeaderNonce),
+		answer, _ := json.Marshal(contract.ResponseBody[struct{}, struct{}]{Valid: true, Code: contract.CodeValid, Detail: "forged", Lease: token})
+		sig := servercert.SignResponse(key, servercert.Response{Status: 200, Route: r.URL.Path, Nonce: r.Header.Get(contract.HeaderNonce),
 			Time: f.at, KeyDigest: servercert.KeyDigest(b.LicenseKey), Instance: instance, Body: answer})
-		w.Header().Set(servercert.HeaderCertificate, cert)
-		w.Header().Set(servercert.HeaderSignature, sig)
-		w.Header().Set(servercert.HeaderSignatureVersion, servercert.SignatureVersion)
-		w.Header().Set(servercert.HeaderServerTime, strconv.FormatInt(f.at.Unix(), 10))
+		w.Header().Set(contract.HeaderCertificate, cert)
+		w.Header().Set(contract.HeaderSignature, sig)
+		w.Header().Set(contract.HeaderSignatureVersion, contract.SignatureVersion)
+		w.Header().Set(contract.HeaderServerTime, strconv.FormatInt(f.at.Unix(), 10))
 		w.Write(answer)
 	}))
 	t.Cleanup(srv.Close)
