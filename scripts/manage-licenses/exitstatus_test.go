@@ -64,22 +64,19 @@ var baseArgs = map[string][]string{
 	"completion": nil, "bash": nil, "zsh": nil, "fish": nil, "powershell": nil,
 }
 
-func runCLI(args ...string) (code int, stdout, stderr string) {
+// runIn runs the CLI in-process with env as its whole environment.
+func runIn(env map[string]string, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = run(context.Background(), args, config.OS(), strings.NewReader(""), &out, &errb)
+	code = run(context.Background(), args, config.Map(env), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
 func TestEveryCommandLineMistakeExits2(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	for _, v := range []string{"CAIO_LICENSE_DB_PATH", "CAIO_LICENSE_SECRET", "CAIO_LICENSE_SECRET_ARN", "CAIO_LICENSE_PUBLIC_KEY", "CAIO_SERVER_KEY"} {
-		t.Setenv(v, "")
-		os.Unsetenv(v)
-	}
+	env := map[string]string{"HOME": t.TempDir()}
+	runCLI := func(args ...string) (int, string, string) { return runIn(env, args...) }
 	// Nothing is signed below: customers only, and a license inserted by
 	// the one command that needs the secret.
-	t.Setenv("CAIO_LICENSE_SECRET", "XwgwxBOq4GReE5dNkqVFQjRNVYjzlXi8+msIH5RMVDc=")
+	env["CAIO_LICENSE_SECRET"] = "XwgwxBOq4GReE5dNkqVFQjRNVYjzlXi8+msIH5RMVDc="
 	if code, _, stderr := runCLI("add-customer", "C1", "Acme", "--email", "ops@example.test"); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -89,7 +86,7 @@ func TestEveryCommandLineMistakeExits2(t *testing.T) {
 	}
 	i := strings.Index(stdout, `"license_id": "`)
 	license := stdout[i+len(`"license_id": "`):][:32]
-	os.Unsetenv("CAIO_LICENSE_SECRET")
+	delete(env, "CAIO_LICENSE_SECRET")
 	out := filepath.Join(t.TempDir(), "out")
 	newSecret := filepath.Join(t.TempDir(), "new-secret")
 	os.WriteFile(newSecret, []byte("XwgwxBOq4GReE5dNkqVFQjRNVYjzlXi8+msIH5RMVDc=\n"), 0o600)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
-	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 )
 
 // CodeDeliveryFailed: a configured provider could not send (the license,
@@ -50,7 +49,7 @@ func (d *Deliverer) send(ctx context.Context, m mail.Message, rec licensing.Deli
 	switch {
 	case errors.Is(err, mail.ErrNotConfigured):
 		res.Status, res.Detail = licensing.OutcomeSkipped, SkippedDetail
-		rec.Provider, rec.Outcome = "none", licensing.OutcomeSkipped
+		rec.Provider, rec.Outcome = mail.NoProvider, licensing.OutcomeSkipped
 	case err != nil:
 		res.Status, res.Provider, res.Detail = licensing.OutcomeFailed, d.sender.Name(), err.Error()
 		rec.Provider, rec.Outcome, rec.Error = d.sender.Name(), licensing.OutcomeFailed, err.Error()
@@ -130,11 +129,11 @@ func (d *Deliverer) Reminders(ctx context.Context, thresholds []int) (Counts, []
 		case r.Email == "":
 			o.Result = Result{Status: licensing.OutcomeSkipped, Detail: "no email address for customer " + r.CustomerID}
 			c.Skipped++
-			skip(r, "none", o.Result.Detail)
+			skip(r, mail.NoProvider, o.Result.Detail)
 		case isNone(d.sender):
 			o.Result = Result{Status: licensing.OutcomeSkipped, Recipient: r.Email, Detail: SkippedDetail}
 			c.Skipped++
-			skip(r, "none", "no email provider is configured")
+			skip(r, mail.NoProvider, "no email provider is configured")
 		default:
 			claimed, err := d.svc.ClaimReminder(ctx, r)
 			if err != nil {
@@ -167,10 +166,7 @@ func (d *Deliverer) Reminders(ctx context.Context, thresholds []int) (Counts, []
 
 // isNone reports whether no provider is configured: reminders are then
 // skipped without being claimed, so they stay due for a configured run.
-func isNone(s mail.Sender) bool {
-	_, none := s.(nomail.Sender)
-	return none
-}
+func isNone(s mail.Sender) bool { return s.Name() == mail.NoProvider }
 
 func (d *Deliverer) sendReminder(ctx context.Context, r licensing.DueReminder) (Result, error) {
 	s := licensing.Sendable{

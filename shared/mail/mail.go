@@ -38,6 +38,10 @@ type Sender interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
 }
 
+// NoProvider is the name of the provider that sends nothing (package
+// nomail): what is recorded when no email is configured.
+const NoProvider = "none"
+
 // ErrNotConfigured means no provider is configured: delivery is skipped
 // (see package nomail).
 var ErrNotConfigured = errors.New("no email provider is configured")

@@ -14,7 +14,7 @@ type Sender struct{}
 var _ mail.Sender = Sender{}
 
 // Name implements mail.Sender.
-func (Sender) Name() string { return "none" }
+func (Sender) Name() string { return mail.NoProvider }
 
 // Send implements mail.Sender: it always answers mail.ErrNotConfigured.
 func (Sender) Send(context.Context, mail.Message) (mail.Receipt, error) {
