@@ -47,6 +47,16 @@ const (
 	CodeServerUnreachable = "SERVER_UNREACHABLE"
 )
 
+// The API's codes the client also gives by its own checks, under the names
+// embedders have used since before the contract package: the same values.
+const (
+	CodeValid       = contract.CodeValid
+	CodeDeactivated = contract.CodeDeactivated
+	CodeInvalidKey  = contract.CodeInvalidKey
+	CodeExpired     = contract.CodeExpired
+	CodeBadRequest  = contract.CodeBadRequest
+)
+
 // Config configures a Client.
 type Config struct {
 	// ServerURL is the API's base URL; empty for offline use only.

@@ -34,15 +34,15 @@ type keyring struct {
 	onProven      func([]ed25519.PublicKey)
 	warn          func(string)
 
-	deriving sync.Mutex // held through a derivation, not mu: requests verify meanwhile
+	deriving sync.Mutex // held through a derivation, not mu: requests go on meanwhile
 	mu       sync.Mutex
 	secret   string
-	sealSalt []byte
-	sealKDF  string
-	sealKey  *secretbox.Key
-	judged   *judgement // the secret's strength, judged once
-	proven   *provenSet // the signing keys the secret last opened
-	verified map[string]verifiedKey
+	derived  map[string]*secretbox.Key // by KDF and salt; a rotation adds the new one
+	judged   *judgement                // the secret's strength, judged once
+	proven   *provenSet                // the signing keys the secret last opened
+
+	verifiedMu sync.Mutex // its own: a verification never waits on a judgement
+	verified   map[string]verifiedKey
 }
 
 // keyTx is what the keyring reads and writes: settings, signing keys and
@@ -112,26 +112,48 @@ func (k *keyring) sealingKey(tx keyTx) (*secretbox.Key, error) {
 	return k.derive(kdf, secret, salt)
 }
 
+func derivedKey(kdf secretbox.KDF, salt []byte) string { return kdf.String() + "\x00" + string(salt) }
+
+// cached is the sealing key derived for kdf and salt, if any.
+func (k *keyring) cached(kdf secretbox.KDF, salt []byte) *secretbox.Key {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.derived[derivedKey(kdf, salt)]
+}
+
+// keep remembers a derived key. Two at most: the current salt's and, across
+// a rotation, the other one (a request that read before the rotation
+// committed still opens what it read).
+func (k *keyring) keep(kdf secretbox.KDF, salt []byte, key *secretbox.Key) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.derived) >= 2 {
+		k.derived = nil
+	}
+	if k.derived == nil {
+		k.derived = map[string]*secretbox.Key{}
+	}
+	k.derived[derivedKey(kdf, salt)] = key
+}
+
 func (k *keyring) derive(kdf secretbox.KDF, secret string, salt []byte) (*secretbox.Key, error) {
+	if key := k.cached(kdf, salt); key != nil {
+		return key, nil
+	}
 	// One derivation at a time (each takes about 300 MB): callers that
 	// wait find the key the first one derived.
 	k.deriving.Lock()
 	defer k.deriving.Unlock()
-	k.mu.Lock()
-	if k.sealKey != nil && k.secret == secret && bytes.Equal(k.sealSalt, salt) && k.sealKDF == kdf.String() {
-		defer k.mu.Unlock()
-		return k.sealKey, nil
+	if key := k.cached(kdf, salt); key != nil {
+		return key, nil
 	}
-	k.mu.Unlock()
 	key, err := secretbox.DeriveWith(kdf, secret, salt)
 	if err != nil {
 		return nil, err
 	}
-	k.mu.Lock()
-	if k.secret == secret { // not rotated away meanwhile
-		k.sealSalt, k.sealKDF, k.sealKey = append([]byte(nil), salt...), kdf.String(), key
+	if k.currentSecret() == secret { // not rotated away meanwhile
+		k.keep(kdf, salt, key)
 	}
-	k.mu.Unlock()
 	return key, nil
 }
 
@@ -261,11 +283,18 @@ func minimumPolicy(secret string) error {
 // server proves keys on every request).
 func (k *keyring) secretWeakness() error {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.judged == nil || k.judged.secret != k.secret {
-		k.judged = &judgement{secret: k.secret, err: k.policy(k.secret)}
+	secret, j := k.secret, k.judged
+	k.mu.Unlock()
+	if j != nil && j.secret == secret {
+		return j.err
 	}
-	return k.judged.err
+	j = &judgement{secret: secret, err: k.policy(secret)} // outside the lock: zxcvbn takes milliseconds
+	k.mu.Lock()
+	if k.secret == secret {
+		k.judged = j
+	}
+	k.mu.Unlock()
+	return j.err
 }
 
 type judgement struct {
@@ -412,6 +441,10 @@ func (k *keyring) reseal(tx keyTx, newSecret string) (RotationResult, error) {
 	if err != nil {
 		return res, err
 	}
+	// Known from now on: a request that reads the new salt once this
+	// commits opens it, even before use switches the secret. (Should the
+	// rotation roll back, the salt is never seen.)
+	k.keep(secretbox.DefaultKDF, salt, box)
 	for i, sk := range keys {
 		if err := tx.ResealSigningKey(sk.KeyID, sealSigningKey(box, sk.KeyID, privs[i])); err != nil {
 			return res, err
@@ -432,12 +465,12 @@ func (k *keyring) reseal(tx keyTx, newSecret string) (RotationResult, error) {
 	return res, nil
 }
 
-// use makes newSecret the keyring's secret (after a committed rotation):
-// what the old one derived is forgotten.
+// use makes newSecret the keyring's secret (after a committed rotation).
+// The derived keys stay: each opens only what its salt sealed.
 func (k *keyring) use(newSecret string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.secret, k.sealKey, k.sealSalt, k.sealKDF, k.proven, k.judged = newSecret, nil, nil, "", nil, nil
+	k.secret, k.proven, k.judged = newSecret, nil, nil
 }
 
 // verifiedKey is a license key whose signature verified, with the public
@@ -456,9 +489,9 @@ const maxVerified = 4096
 // of an activation's time.
 func (k *keyring) verifyCached(key string, keys licensekey.PublicKeys) (licensekey.Claims, error) {
 	canon := licensekey.Canonical(key)
-	k.mu.Lock()
+	k.verifiedMu.Lock()
 	v, ok := k.verified[canon]
-	k.mu.Unlock()
+	k.verifiedMu.Unlock()
 	if ok && bytes.Equal(keys[v.claims.KeyID], v.pub) {
 		return v.claims, nil
 	}
@@ -466,11 +499,11 @@ func (k *keyring) verifyCached(key string, keys licensekey.PublicKeys) (licensek
 	if err != nil {
 		return claims, err
 	}
-	k.mu.Lock()
+	k.verifiedMu.Lock()
 	if k.verified == nil || len(k.verified) >= maxVerified {
 		k.verified = map[string]verifiedKey{}
 	}
 	k.verified[canon] = verifiedKey{claims, keys[claims.KeyID]}
-	k.mu.Unlock()
+	k.verifiedMu.Unlock()
 	return claims, nil
 }
