@@ -359,7 +359,7 @@ func (a *app) serviceAndStore(c *cobra.Command, access wiring.Access, use secret
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	trust := wiring.Trust{Secret: secret, Pinned: keys, Memory: openTrustedKeys(a.env), Policy: secretstrength.Check}
+	trust := wiring.Trust{Secret: secret, Pinned: keys, Memory: a.keyMemory(false), Policy: secretstrength.Check}
 	return wiring.NewService(store, "cli:"+c.Name(), trust, a.warnLine, nil), store, func() { store.Close() }, nil
 }
 

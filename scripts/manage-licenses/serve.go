@@ -223,7 +223,7 @@ func (a *app) startProver(ctx context.Context, store wiring.Store) (*licensing.S
 	}
 	// It proves with the secret, whatever this machine remembers, and
 	// records what it proved for the commands that come after.
-	trust := wiring.Trust{Secret: secret, Memory: recordOnly{openTrustedKeys(a.env)}, Policy: secretstrength.Check}
+	trust := wiring.Trust{Secret: secret, Memory: a.keyMemory(true), Policy: secretstrength.Check}
 	return wiring.NewService(store, "cli:serve", trust, a.warnLine, nil), nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
+	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
 // TrustedKeys remembers, per database, the public keys that the signing
@@ -114,3 +115,16 @@ func ownedByMe(info fs.FileInfo) bool {
 type recordOnly struct{ *TrustedKeys }
 
 func (recordOnly) Keys(string) licensekey.PublicKeys { return nil }
+
+// keyMemory is the trusted-keys file as a service's memory of proven keys
+// (write-only: it records but recalls nothing); none without a home.
+func (a *app) keyMemory(writeOnly bool) wiring.KeyMemory {
+	t := openTrustedKeys(a.env)
+	switch {
+	case t == nil:
+		return nil
+	case writeOnly:
+		return recordOnly{t}
+	}
+	return t
+}
