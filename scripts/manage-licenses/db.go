@@ -199,3 +199,55 @@ since FILE was taken is undone: take a backup first.`,
 	c.Flags().BoolVar(&yes, "yes", false, "confirm replacing the database's contents")
 	return c
 }
+
+func (a *app) repairCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "repair",
+		Short: "Move an S3 database's log past a missing or damaged delta (needs the bucket, not the secret)",
+		Long: `Repair an S3 database whose readers stop with DB_INVALID because a delta of
+its log is missing (deleted) or damaged, or its snapshot was replaced.
+
+It publishes the newest sound state this machine reaches (its working copy if
+it has one, else the snapshot and the log up to the damage) as a new delta
+numbered after every delta the log holds, and as the snapshot at that number.
+Readers at the end of the log apply it; readers behind the damage start over
+from the new snapshot. Run it where the newest copy is (a machine that was
+working on the database when the damage happened): writes made past the
+damage that this machine never saw cannot be rebuilt, and the command says
+which deltas they were. A log that reads through is left alone. To go back to
+an earlier state instead, use backup --at and restore.`,
+		Example: `  manage-licenses repair --db s3://my-licenses/prod/caio_licenses.db`,
+		RunE: func(c *cobra.Command, _ []string) error {
+			db, err := a.env.DB(a.dbFlag)
+			if err != nil {
+				return err
+			}
+			store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Read, nil)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			r, ok := store.(wiring.Repairer)
+			if !ok {
+				return licensing.Errorf(licensing.CodeBadRequest, "repair moves the log of a database in S3; %s is a local file, which has none: check it with sqlite3 (PRAGMA integrity_check) or restore it from a backup", store.Location())
+			}
+			rep, err := r.Repair(c.Context())
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(rep)
+			}
+			if rep.Healthy {
+				fmt.Fprintf(a.stdout, "The log of %s reads through to delta %d: nothing to repair\n", store.Location(), rep.From)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "Repaired %s: %s\n", store.Location(), rep.Damage)
+			fmt.Fprintf(a.stdout, "Published the state at delta %d as delta %d and the snapshot at %d: readers behind the damage start over from it\n", rep.From, rep.Published, rep.Published)
+			if rep.SkippedTo > 0 {
+				a.warn("deltas %d to %d were written past the damage and are not in the published state: their changes are lost; compare list-events with what you expect, and redo what is missing", rep.SkippedFrom, rep.SkippedTo)
+			}
+			return nil
+		},
+	}
+}

@@ -28,7 +28,7 @@ var exampleOrder = []string{
 	"certify-server-key", "rotate-server-key", "serve", "stats", "report", "renewal-reminders",
 	"list-events", "list-deliveries", "export-events", "export-licenses",
 	"suspend-license", "reinstate-license", "revoke-license",
-	"maintain", "vacuum", "backup", "restore", "rotate-secret", "new-secret", "version",
+	"maintain", "vacuum", "backup", "restore", "repair", "rotate-secret", "new-secret", "version",
 }
 
 // cannotRunHere lists the examples that need what a test machine lacks,

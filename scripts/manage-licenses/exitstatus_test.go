@@ -56,7 +56,7 @@ var baseArgs = map[string][]string{
 	"list-licenses": nil, "show-license": {"LICENSE"}, "verify-license": {"CAIO-v1-C1-AAAAAAAAAAAAAAAAAAAA"}, "public-key": nil,
 	"export-licenses": {"--format", "csv"}, "track-activation": {"LICENSE", "--instance-id", "i-1"},
 	"deactivate": {"LICENSE", "--instance-id", "i-1"}, "list-activations": nil, "stats": nil, "renewal-reminders": nil,
-	"list-events": nil, "serve": nil, "backup": {"--output", "OUT"}, "restore": {"OUT", "--yes"},
+	"list-events": nil, "serve": nil, "backup": {"--output", "OUT"}, "restore": {"OUT", "--yes"}, "repair": nil,
 	"report": {"--output", "OUT"}, "resend-license": {"LICENSE", "--to", "a@example.test"}, "list-deliveries": nil,
 	"new-secret": nil, "rotate-secret": {"--new-secret-file", "NEWSECRET"}, "certify-server-key": nil,
 	"rotate-server-key": nil, "issue-offline-lease": {"LICENSE", "--instance-id", "i-2", "--days", "1", "--output", "OUT"},

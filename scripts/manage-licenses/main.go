@@ -142,7 +142,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.listLicensesCommand(), a.showLicenseCommand(), a.verifyLicenseCommand(), a.publicKeyCommand(), a.exportLicensesCommand(),
 		a.trackActivationCommand(), a.deactivateCommand(), a.listActivationsCommand(),
 		a.statsCommand(), a.renewalRemindersCommand(), a.listEventsCommand(),
-		a.serveCommand(), a.backupCommand(), a.restoreCommand(), a.reportCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
+		a.serveCommand(), a.backupCommand(), a.restoreCommand(), a.repairCommand(), a.reportCommand(), a.resendLicenseCommand(), a.listDeliveriesCommand(),
 		a.newSecretCommand(), a.rotateSecretCommand(),
 		a.certifyServerKeyCommand(), a.rotateServerKeyCommand(), a.issueOfflineLeaseCommand(),
 		a.maintainCommand(), a.vacuumCommand(), a.exportEventsCommand(),

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
 )
@@ -258,4 +262,42 @@ func TestChurnLimitAcrossProcesses(t *testing.T) {
 	if won != 6 {
 		t.Fatalf("%d new seats, want exactly 6", won)
 	}
+}
+
+// An operator's view of a cut log, with real processes: every command
+// refuses it, naming the gap and the repair; repair where the newest copy
+// is (this host's cache) brings everyone back, with nothing lost.
+func TestS3GapAndRepair(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	c := s3CLI(t, srv)
+	c.ok("init-db")
+	for _, id := range []string{"C1", "C2", "C3"} {
+		c.ok("add-customer", id, "Customer "+id)
+	}
+	out, err := srv.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(s3test.Bucket), Prefix: aws.String("prod/caio_licenses.db.log/")})
+	if err != nil || len(out.Contents) < 3 {
+		t.Fatalf("deltas: %v", err)
+	}
+	middle := aws.ToString(out.Contents[len(out.Contents)-2].Key)
+	if _, err := srv.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s3test.Bucket), Key: aws.String(middle)}); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := s3CLI(t, srv) // another host: a cache of its own
+	elsewhere.fails(1, "DB_INVALID", "manage-licenses repair", "list-customers")
+	elsewhere.fails(1, "DB_INVALID", "is missing while delta", "add-customer", "C4", "Customer C4")
+	r := c.ok("repair")
+	if !strings.Contains(r.stdout, "Repaired") || strings.Contains(r.stderr, "lost") {
+		t.Fatalf("repair on the host that wrote the log:\n%s%s", r.stdout, r.stderr)
+	}
+	if got := elsewhere.ok("list-customers").stdout; !strings.Contains(got, "C1") || !strings.Contains(got, "C2") || !strings.Contains(got, "C3") {
+		t.Fatalf("after the repair, elsewhere:\n%s", got)
+	}
+	elsewhere.ok("add-customer", "C4", "Customer C4")
+	if r := c.ok("repair"); !strings.Contains(r.stdout, "nothing to repair") {
+		t.Fatalf("a second repair:\n%s", r.stdout)
+	}
+	// A local database has no log to repair.
+	local := newCLI(t)
+	local.ok("init-db")
+	local.fails(2, "BAD_REQUEST", "a local file", "repair")
 }

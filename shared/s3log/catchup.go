@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,10 +35,16 @@ func (l *Log[C]) sync(ctx context.Context, remote bool) error {
 		}
 		remote = true
 	}
-	if remote {
+	if remote || l.unsure {
+		// After a failed catch-up the copy's place in the log is unknown:
+		// an optimistic write could land in a gap it had found.
+		l.unsure = true
 		if err := l.catchUp(ctx); err != nil {
 			return err
 		}
+		l.unsure = false
+	} else if err := l.confirmed.check(l.uri, l.confirmedPath, l.st); err != nil {
+		return err
 	}
 	return l.open(ctx)
 }
@@ -74,7 +82,7 @@ func (l *Log[C]) loadSnapshot(ctx context.Context) error {
 		return err
 	}
 	l.st = slotMeta{URI: l.uri, Seq: seq, Checksum: sum, At: time.Now(), BaseSeq: seq, BaseETag: etag}
-	l.loaded, l.bytes, l.cookie = true, 0, 0
+	l.loaded, l.bytes, l.cookie, l.verifyBase = true, 0, 0, true
 	return l.remember()
 }
 
@@ -158,30 +166,133 @@ func (l *Log[C]) remember() error {
 	return nil
 }
 
-// catchUp applies the deltas after the working copy's sequence number:
-// one at a time, then, once it is clearly behind, a batch at a time.
+// catchUp applies the deltas after the working copy's sequence number.
+// When damage stops it (a gap, a delta that does not check) and a snapshot
+// past the damage exists, as repair publishes, the copy starts over from
+// that snapshot: one HEAD, spent only then.
 func (l *Log[C]) catchUp(ctx context.Context) error {
-	fetched := 0
-	for {
-		n := 1
-		if fetched >= 2 {
-			n = prefetch
+	err := l.catchUpOnce(ctx)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !ce.Delta || ce.Problem == Diverged {
+		return err
+	}
+	past, herr := l.snapshotPast(ctx, ce.Seq)
+	if herr != nil || !past {
+		return err
+	}
+	l.reset()
+	if err := l.loadSnapshot(ctx); err != nil {
+		return err
+	}
+	return l.catchUpOnce(ctx)
+}
+
+// snapshotPast reports whether the snapshot is past seq and past the
+// working copy.
+func (l *Log[C]) snapshotPast(ctx context.Context, seq uint64) (bool, error) {
+	info, err := l.obj.Head(ctx, l.key)
+	if err != nil {
+		return false, Unavailable(err)
+	}
+	s, _, err := snapshotMeta(info.Meta)
+	return err == nil && s >= seq && s > l.st.Seq, nil
+}
+
+// catchUpOnce lists the deltas after the working copy's state, then fetches
+// and applies them a batch at a time, each batch in parallel. A current
+// process spends the one listing. The listing also shows what a 404 could
+// not: a delta missing while later ones exist is a gap, never an end, and
+// nothing past it is applied. A snapshot just loaded is checked against its
+// own delta when the log still holds it.
+func (l *Log[C]) catchUpOnce(ctx context.Context) error {
+	after := l.st.Seq
+	verify := l.verifyBase && after > 0
+	l.verifyBase = false
+	if verify {
+		after-- // list the snapshot's own delta too
+	}
+	seqs, err := l.listDeltas(ctx, after)
+	if err != nil {
+		return err
+	}
+	if verify {
+		if len(seqs) > 0 && seqs[0] == l.st.Seq {
+			if err := l.checkBase(ctx); err != nil {
+				return err
+			}
+			seqs = seqs[1:]
+		} else if c := l.confirmed; c.Seq > 0 && l.st.Seq > c.Seq {
+			// Newer than what this machine confirmed, so written since:
+			// its delta cannot have been pruned. A snapshot numbered past
+			// the log is an older state relabelled.
+			return &CorruptError{Problem: SnapshotDisagrees, Object: l.uri, Claimed: l.st.Seq,
+				Err: errors.New("the log holds no delta with its number")}
 		}
-		ds, stop := l.fetchDeltas(ctx, l.st.Seq+1, n)
+	}
+	// Up to a gap the log is sound: that much is applied, nothing past it.
+	var gap error
+	for i, seq := range seqs {
+		if want := l.st.Seq + 1 + uint64(i); seq != want {
+			gap = &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: want, Next: seq}
+			seqs = seqs[:i]
+			break
+		}
+	}
+	for len(seqs) > 0 {
+		n := min(prefetch, len(seqs))
+		ds, err := l.fetchDeltas(ctx, seqs[0], n)
 		if len(ds) > 0 {
 			if err := l.apply(ds); err != nil {
 				return err
 			}
-			fetched += len(ds)
 		}
 		switch {
-		case errors.Is(stop, ErrNoObject):
-			l.st.At = time.Now() // known current
-			return nil
-		case stop != nil:
-			return stop
+		case errors.Is(err, ErrNoObject):
+			// Listed a moment ago, gone now: deleted under us.
+			return &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: seqs[len(ds)], Next: seqs[len(seqs)-1]}
+		case err != nil:
+			return err
+		}
+		seqs = seqs[n:]
+	}
+	if gap != nil {
+		return gap
+	}
+	l.st.At = time.Now() // known current
+	return l.confirm()
+}
+
+// listDeltas lists the sequence numbers of the deltas after seq, in order.
+func (l *Log[C]) listDeltas(ctx context.Context, seq uint64) ([]uint64, error) {
+	objs, err := l.obj.ListAfter(ctx, l.key+".log/", deltaKey(l.key, seq))
+	if err != nil {
+		return nil, Unavailable(err)
+	}
+	seqs := make([]uint64, 0, len(objs))
+	for _, o := range objs {
+		if n, ok := seqOf(o.Key); ok && n > seq {
+			seqs = append(seqs, n)
 		}
 	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+// checkBase checks the snapshot just loaded against its own delta: the
+// state that delta left is the snapshot's, or the snapshot is not what its
+// number says.
+func (l *Log[C]) checkBase(ctx context.Context) error {
+	d, err := l.fetchDelta(ctx, l.st.Seq)
+	switch {
+	case errors.Is(err, ErrNoObject):
+		return nil // pruned meanwhile
+	case err != nil:
+		return err
+	case d.Post != l.st.Checksum:
+		return &CorruptError{Problem: SnapshotDisagrees, Object: l.uri, Claimed: l.st.Seq,
+			Err: fmt.Errorf("its state is not the one delta %d left", l.st.Seq)}
+	}
+	return nil
 }
 
 // fetchDeltas fetches n deltas from seq on, in parallel, and returns the
@@ -252,6 +363,10 @@ func (l *Log[C]) apply(ds []*pagelog.Delta) error {
 	for _, d := range ds {
 		if err := pagelog.Apply(l.path, l.st.Checksum, *d); err != nil {
 			return l.badDelta(DoesNotApply, d.Seq, err)
+		}
+		if err := l.passes(d.Seq, d.Post); err != nil {
+			l.reset() // never kept: a later catch-up would start past the check
+			return err
 		}
 		l.st.Seq, l.st.Checksum = d.Seq, d.Post
 		l.bytes += int64(d.Size)

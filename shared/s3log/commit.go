@@ -143,6 +143,7 @@ func (l *Log[C]) attempt(ctx context.Context, opID string, run func(C, string) (
 		return nil
 	}
 	l.st.Seq, l.st.Checksum, l.st.At = d.Seq, post, now
+	l.confirmed = confirmedState{Seq: d.Seq, Checksum: post, At: now}
 	l.bytes += int64(d.Size)
 	l.remember()
 	l.maybeSnapshot()
@@ -209,6 +210,9 @@ func (l *Log[C]) Create(ctx context.Context, build func(path string) error) (boo
 		}
 		return false, Unavailable(err)
 	}
+	// A database made anew here: what this machine confirmed of one
+	// before it at the location no longer holds.
+	l.forgetConfirmed()
 	return true, nil
 }
 

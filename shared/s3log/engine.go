@@ -45,6 +45,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -133,6 +134,11 @@ type Log[C WorkingCopy] struct {
 	bytes  int64       // delta bytes uploaded or fetched since the last snapshot this process knows
 	bg     sync.WaitGroup
 	bgBusy bool
+
+	verifyBase    bool           // a snapshot was just loaded: check it against its delta
+	unsure        bool           // the last catch-up failed: the next operation catches up first
+	confirmed     confirmedState // the newest state this machine confirmed (confirmed.go)
+	confirmedPath string
 }
 
 // New returns the log of the database at key in obj's bucket, and takes a
@@ -156,8 +162,10 @@ func New[C WorkingCopy](obj Objects, key string, cfg Config[C]) (*Log[C], error)
 	if err != nil {
 		return nil, err
 	}
+	confirmedPath := filepath.Join(cfg.CacheDir, prefix+".confirmed")
 	return &Log[C]{uri: uri, key: key, obj: obj, openCopy: cfg.Open, cacheDir: cfg.CacheDir, maxAttempts: DefaultMaxAttempts,
-		snapshotEvery: uint64(cfg.SnapshotEvery), history: cfg.History, lock: lock, path: path, metrics: metrics.OrNop(cfg.Metrics)}, nil
+		snapshotEvery: uint64(cfg.SnapshotEvery), history: cfg.History, lock: lock, path: path, metrics: metrics.OrNop(cfg.Metrics),
+		confirmed: readConfirmed(confirmedPath), confirmedPath: confirmedPath}, nil
 }
 
 // URI is the database's location, s3://bucket/key.
@@ -181,6 +189,7 @@ func (l *Log[C]) Close() error {
 	if l.loaded {
 		writeMeta(l.path, l.st)
 	}
+	writeConfirmed(l.confirmedPath, l.confirmed)
 	if l.lock != nil {
 		l.lock.Close() // releases the flock
 		l.lock = nil

@@ -94,12 +94,28 @@ const (
 	// UnreadableHeader: the state built from the log has no readable
 	// SQLite header.
 	UnreadableHeader
+	// Gap: delta Seq is missing while a later one (Next) exists: the log
+	// was cut, so what follows cannot be applied.
+	Gap
+	// WentBack: the log (and its snapshot) end before the state this
+	// machine confirmed (Confirmed): its tail was deleted, or the
+	// snapshot replaced by an older one.
+	WentBack
+	// Diverged: the log reached the sequence number this machine
+	// confirmed (Confirmed) in another state: an older snapshot relabelled
+	// with a later number, or a rewritten delta.
+	Diverged
+	// SnapshotDisagrees: the snapshot's checksum is not the state its own
+	// delta left (a relabelled snapshot).
+	SnapshotDisagrees
 )
 
 var problems = map[Problem]string{
 	DamagedInStorage: "damaged in storage", NotSQLite: "not an SQLite file", NotWholeDatabase: "not a whole SQLite database",
 	UnreadableMetadata: "unreadable metadata", ChecksumMismatch: "does not match its recorded checksum", Undecodable: "does not decode",
 	Misnumbered: "misnumbered", DoesNotApply: "does not apply", UnreadableHeader: "unreadable header",
+	Gap: "missing while later deltas exist", WentBack: "behind the state this machine confirmed",
+	Diverged: "at the confirmed number in another state", SnapshotDisagrees: "disagrees with its own delta",
 }
 
 func (p Problem) String() string { return problems[p] }
@@ -116,7 +132,16 @@ type CorruptError struct {
 	Delta   bool
 	Seq     uint64
 	Claimed uint64
-	Err     error // the check that failed, if any
+	// Next is, for a Gap, the first delta after it that exists.
+	Next uint64
+	// Confirmed is, for WentBack and Diverged, the sequence number this
+	// machine confirmed, and when.
+	Confirmed   uint64
+	ConfirmedAt time.Time
+	// MemoryFile is where this machine keeps what it confirmed (to delete
+	// when the database was recreated on purpose).
+	MemoryFile string
+	Err        error // the check that failed, if any
 }
 
 func (e *CorruptError) Error() string {

@@ -35,6 +35,9 @@ type Objects interface {
 	// Copy copies src, if its ETag is srcETag, to dst (server side).
 	Copy(ctx context.Context, src, srcETag, dst string) error
 	List(ctx context.Context, prefix string) ([]Listed, error)
+	// ListAfter lists the keys under prefix that sort after startAfter,
+	// in order: one request when they fit in a page (1,000 keys).
+	ListAfter(ctx context.Context, prefix, startAfter string) ([]Listed, error)
 	Remove(ctx context.Context, keys []string) error
 	// PresignGet returns a link that reads key, valid for ttl, without
 	// credentials. It sends no request.
@@ -166,8 +169,16 @@ func (o *s3Objects) Copy(ctx context.Context, src, srcETag, dst string) error {
 }
 
 func (o *s3Objects) List(ctx context.Context, prefix string) ([]Listed, error) {
+	return o.ListAfter(ctx, prefix, "")
+}
+
+func (o *s3Objects) ListAfter(ctx context.Context, prefix, startAfter string) ([]Listed, error) {
 	var out []Listed
-	p := s3.NewListObjectsV2Paginator(o.client, &s3.ListObjectsV2Input{Bucket: &o.bucket, Prefix: &prefix})
+	in := &s3.ListObjectsV2Input{Bucket: &o.bucket, Prefix: &prefix}
+	if startAfter != "" {
+		in.StartAfter = &startAfter
+	}
+	p := s3.NewListObjectsV2Paginator(o.client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {

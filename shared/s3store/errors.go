@@ -78,6 +78,8 @@ func (s *Store) fail(err error, when during) error {
 		}
 		return licensing.Wrap(licensing.CodeBadRequest, err, "no snapshot of %s from %s or before (%s; history is kept %d days, CAIO_S3_HISTORY_DAYS)",
 			s.uri, noPoint.At.UTC().Format(time.RFC3339), oldest, int(s.log.History().Hours()/24))
+	case errors.Is(err, s3log.ErrConflict):
+		return licensing.Wrap(licensing.CodeBusy, err, "%s: %v", s.uri, err)
 	case errors.Is(err, s3log.ErrUnavailable):
 		return licensing.Wrap(licensing.CodeBusy, err, "S3 is unavailable for %s: retry shortly", s.uri)
 	}
@@ -162,6 +164,14 @@ func (s *Store) corruptError(e *s3log.CorruptError, when during) error {
 		return licensing.Wrap(licensing.CodeDBInvalid, e, "delta %d of %s does not apply to the state before it (%v): it is damaged or foreign; nothing was applied from it", e.Seq, s.uri, e.Err)
 	case s3log.UnreadableHeader:
 		return wrongFile(e, "%s is not a CAIO license database (nothing was changed)", s.uri)
+	case s3log.Gap:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "delta %d of %s is missing while delta %d exists: the log was cut (an object deleted); nothing past the gap was applied and nothing was written. Run 'manage-licenses repair' where the newest copy is (it republishes the state and moves the log past the gap), or restore from a backup", e.Seq, s.uri, e.Next)
+	case s3log.WentBack:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "%s ends at delta %d, before delta %d that this machine confirmed on %s: its newest deltas were deleted or its snapshot replaced by an older one; nothing was written. Run 'manage-licenses repair' on a machine that holds the newer state, or restore from a backup; if the database was recreated on purpose, delete %s", s.uri, e.Seq, e.Confirmed, e.ConfirmedAt.UTC().Format(time.RFC3339), e.MemoryFile)
+	case s3log.Diverged:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "%s reaches delta %d in another state than the one this machine confirmed there on %s: an older snapshot relabelled, or a rewritten delta; nothing was written. Restore from a backup, or run 'manage-licenses repair' on a machine that holds the right state; if the database was recreated on purpose, delete %s", s.uri, e.Confirmed, e.ConfirmedAt.UTC().Format(time.RFC3339), e.MemoryFile)
+	case s3log.SnapshotDisagrees:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "snapshot %s says it is the state after delta %d, but %v: it was replaced by another state (nothing was changed). Run 'manage-licenses repair' where a healthy copy is, or restore from a backup", s.uri, e.Claimed, e.Err)
 	}
 	return licensing.Wrap(licensing.CodeDBInvalid, e, "%v (nothing was changed)", e)
 }

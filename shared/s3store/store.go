@@ -42,6 +42,9 @@ type Options struct {
 // PruneReport says what PruneHistory removed.
 type PruneReport = s3log.PruneReport
 
+// RepairReport says what Repair found and did (see s3log.Log.Repair).
+type RepairReport = s3log.RepairReport
+
 // Store is a licensing.Store on an SQLite database in S3.
 type Store struct {
 	uri     string
@@ -217,6 +220,14 @@ func (s *Store) BackupAt(ctx context.Context, at time.Time, dest string) error {
 		return st.Backup(ctx, dest)
 	})
 	return s.fail(err, duringPointInTime)
+}
+
+// Repair moves the log past damage that stops its readers, publishing the
+// newest sound state this process reaches (see s3log.Log.Repair). It needs
+// the bucket, not the signing secret: it moves pages, not licenses.
+func (s *Store) Repair(ctx context.Context) (RepairReport, error) {
+	rep, err := s.log.Repair(ctx)
+	return rep, s.fail(err, duringUse)
 }
 
 // Restore publishes the database file src as the next state, through the

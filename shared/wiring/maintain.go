@@ -31,11 +31,17 @@ type PointInTime interface {
 	BackupAt(ctx context.Context, at time.Time, dest string) error
 }
 
-// The S3 store offers both: a rename there must not silently stop pruning
-// or backup --at.
+// Repairer is a store whose log can be moved past damage (the S3 store).
+type Repairer interface {
+	Repair(ctx context.Context) (s3store.RepairReport, error)
+}
+
+// The S3 store offers these: a rename there must not silently stop
+// pruning, backup --at or repair.
 var (
 	_ HistoryPruner = (*s3store.Store)(nil)
 	_ PointInTime   = (*s3store.Store)(nil)
+	_ Repairer      = (*s3store.Store)(nil)
 )
 
 // Compaction threshold: free pages of at least 1 MiB and a fifth of the file.

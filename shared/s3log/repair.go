@@ -1,0 +1,184 @@
+package s3log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/pagelog"
+)
+
+// RepairReport says what Repair found and did.
+type RepairReport struct {
+	// Healthy: the log reads through to its end; nothing was done.
+	Healthy bool `json:"healthy"`
+	// Damage is what stopped the log (a gap, a delta that does not check).
+	Damage string `json:"damage,omitempty"`
+	// From is the sequence number of the state published: the newest
+	// sound state this process reached.
+	From uint64 `json:"from_seq"`
+	// Published is the number of the repair's delta and snapshot.
+	Published uint64 `json:"published_seq,omitempty"`
+	// SkippedFrom..SkippedTo are deltas past the damage: written on a
+	// state that cannot be rebuilt, their changes are not in the
+	// published state (none when SkippedTo is 0).
+	SkippedFrom uint64 `json:"skipped_from,omitempty"`
+	SkippedTo   uint64 `json:"skipped_to,omitempty"`
+}
+
+// Repair moves the log past damage that stops its readers (a missing
+// delta, one that does not check): it publishes the newest sound state it
+// can reach (this machine's working copy, or the snapshot and the log up
+// to the damage) as a delta holding every page, numbered after every delta
+// the log holds, and as the snapshot at that number. A copy at the log's
+// end applies that delta; one behind the damage meets it, finds the
+// snapshot past it and starts over from there. Deltas written past the
+// damage are skipped: the report names them. A log that reads through is
+// left alone.
+func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
+	l.bg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var rep RepairReport
+	if l.loaded {
+		if fp, err := fingerprintOf(l.path); err != nil || fp != l.fp {
+			l.reset()
+		}
+	}
+	if !l.loaded {
+		if err := l.load(ctx); err != nil {
+			return rep, err
+		}
+	}
+	damage := l.catchUpOnce(ctx)
+	var ce *CorruptError
+	switch {
+	case damage == nil:
+		// This copy reads through; does a fresh reader, from the snapshot?
+		sound, err := l.readsThrough(ctx)
+		if err != nil || sound {
+			rep.Healthy, rep.From = sound, l.st.Seq
+			return rep, err
+		}
+		damage = fmt.Errorf("the snapshot and the log do not lead to delta %d, which this copy holds (deleted or replaced objects)", l.st.Seq)
+	case !errors.As(damage, &ce) || !ce.Delta || ce.Problem == Diverged:
+		// Not damage in the log (S3 unreachable, a snapshot that does not
+		// check, this machine's memory disagreeing): not this repair's.
+		return rep, damage
+	}
+	rep.Damage, rep.From = damage.Error(), l.st.Seq
+	seqs, err := l.listDeltas(ctx, l.st.Seq)
+	if err != nil {
+		return rep, err
+	}
+	last := l.st.Seq
+	if len(seqs) > 0 {
+		last = seqs[len(seqs)-1]
+		rep.SkippedFrom, rep.SkippedTo = l.st.Seq+1, last
+	}
+	// A copy that reached the end of the log holds the state delta last
+	// left: the repair's delta applies to that one.
+	pre := l.st.Checksum
+	if last > l.st.Seq {
+		if d, err := l.fetchDelta(ctx, last); err == nil {
+			pre = d.Post
+		}
+	}
+	l.closeCopy()
+	d, err := fullImage(l.path)
+	if err != nil {
+		return rep, err
+	}
+	if d.Post != l.st.Checksum {
+		return rep, &CorruptError{Problem: UnreadableHeader, Object: l.uri, Err: errors.New("the working copy changed under the repair")}
+	}
+	now := time.Now().UTC()
+	d.Seq, d.Pre, d.OpID, d.Time = last+1, pre, randomID(), now
+	if err := l.publish(ctx, &d); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return rep, fmt.Errorf("%w: delta %d was written while the repair ran; run it again", ErrConflict, d.Seq)
+		}
+		return rep, err
+	}
+	l.st.Seq, l.st.At = d.Seq, now
+	l.confirmed = confirmedState{Seq: d.Seq, Checksum: d.Post, At: now}
+	l.remember()
+	rep.Published = d.Seq
+	// The snapshot past the damage, for the copies behind it.
+	info, err := l.obj.Head(ctx, l.key)
+	if err != nil {
+		return rep, Unavailable(err)
+	}
+	baseSeq, etag, ok := l.snapshot(ctx, l.path, slotMeta{URI: l.uri, Seq: d.Seq, Checksum: d.Post, At: now, BaseETag: info.ETag})
+	if !ok || baseSeq < d.Seq {
+		return rep, fmt.Errorf("%w: the repair's delta %d is published but its snapshot is not: run repair again", ErrUnavailable, d.Seq)
+	}
+	l.st.BaseSeq, l.st.BaseETag, l.bytes = baseSeq, etag, 0
+	return rep, nil
+}
+
+// readsThrough reports whether a fresh reader reaches this copy's state:
+// the snapshot is at or before it, with the same state if at it, and the
+// log holds every delta from the snapshot to it, and none past it.
+func (l *Log[C]) readsThrough(ctx context.Context) (bool, error) {
+	info, err := l.obj.Head(ctx, l.key)
+	if err != nil {
+		return false, Unavailable(err)
+	}
+	seq, sum, err := snapshotMeta(info.Meta)
+	switch {
+	case err != nil || seq > l.st.Seq:
+		return false, nil
+	case seq == l.st.Seq:
+		return sum == nil || *sum == l.st.Checksum, nil
+	}
+	seqs, err := l.listDeltas(ctx, seq)
+	if err != nil {
+		return false, err
+	}
+	if uint64(len(seqs)) != l.st.Seq-seq {
+		return false, nil
+	}
+	for i, s := range seqs {
+		if s != seq+1+uint64(i) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// fullImage is a delta holding every page of the database file at path,
+// with the file's state checksum as its Post.
+func fullImage(path string) (pagelog.Delta, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return pagelog.Delta{}, err
+	}
+	defer f.Close()
+	header := make([]byte, 100)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return pagelog.Delta{}, err
+	}
+	ps, err := pagelog.PageSizeOf(header)
+	if err != nil {
+		return pagelog.Delta{}, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return pagelog.Delta{}, err
+	}
+	n := uint32(info.Size() / int64(ps))
+	d := pagelog.Delta{PageSize: ps, Pages: n, Changed: make([]pagelog.Page, n)}
+	for i := range n {
+		data := make([]byte, ps)
+		if _, err := f.ReadAt(data, int64(i)*int64(ps)); err != nil {
+			return pagelog.Delta{}, err
+		}
+		d.Changed[i] = pagelog.Page{No: i + 1, Data: data}
+		d.Post ^= pagelog.PageSum(i+1, data)
+	}
+	return d, nil
+}
