@@ -21,9 +21,16 @@
 // re-runs the whole operation, the caller's checks included. Success is
 // reported only after S3 accepted the delta.
 //
-// A reader catches up the same way: a process that is current spends one
-// request (a 404 on the next number) to learn so. A cold process reads KEY
-// and the deltas after it. Every so many deltas a writer publishes its copy
+// A reader catches up the same way: one listing of KEY.log/ after its
+// number says which deltas exist (a process that is current spends that
+// one request), and it fetches them in parallel batches. A cold process
+// reads KEY, checks it against its own delta while the log holds it, and
+// the deltas after it. The listing also shows what a 404 could not: a
+// delta missing while later ones exist is a gap, never an end; nothing
+// past it is applied, and nothing is written on it. Each process
+// remembers the newest state it confirmed (and the processes of a cache
+// directory share it), and refuses a log that would take it back: a
+// deleted tail, a snapshot relabelled. Repair moves the log past damage. Every so many deltas a writer publishes its copy
 // as KEY (If-Match the snapshot it knew) in the background of its write;
 // a failed snapshot never fails the write.
 //
