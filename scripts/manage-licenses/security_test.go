@@ -373,7 +373,7 @@ func TestS3CacheDirectoryOfAnotherUser(t *testing.T) {
 	if err := os.Mkdir(shared, 0o1777); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(shared, 0o1777)
+	os.Chmod(shared, 0o777|os.ModeSticky) // like /tmp (os ignores a raw 0o1000)
 	os.Chmod(filepath.Dir(shared), 0o755)
 	os.Chmod(filepath.Dir(filepath.Dir(shared)), 0o755) // the test's own temp root
 	cache := filepath.Join(shared, "caio-license-cache")

@@ -21,10 +21,14 @@ import (
 // and the copy is warm (an optimistic write: its put-if-absent fails if
 // anything came after the state it ran on).
 func (l *Log[C]) sync(ctx context.Context, remote bool) error {
+	// Before anything opens the slot's files by path: no link in them.
+	if err := l.checkSlot(); err != nil {
+		return err
+	}
 	if l.loaded {
 		// The copy is this process's; anything else that changed it (or a
 		// state left unconfirmed too long) sends it back to a snapshot.
-		fp, err := fingerprintOf(l.path)
+		fp, err := l.fingerprint()
 		if err != nil || fp != l.fp || time.Since(l.st.At) > l.trustFor() {
 			l.reset()
 		}
@@ -62,7 +66,7 @@ func (l *Log[C]) reset() {
 // load takes over the state a previous holder of the slot left, if it
 // checks out, or else reads the newest snapshot.
 func (l *Log[C]) load(ctx context.Context) error {
-	if m, err := readMeta(l.path); err == nil && m.URI == l.uri && time.Since(m.At) < l.trustFor() {
+	if m, err := l.readMeta(); err == nil && m.URI == l.uri && time.Since(m.At) < l.trustFor() {
 		os.Remove(l.path + "-wal") // an unpublished commit of a process that died
 		if err := pagelog.Normalize(l.path); err == nil {
 			if sum, err := pagelog.Checksum(l.path); err == nil && sum == m.Checksum {
@@ -158,7 +162,7 @@ func snapshotMeta(meta map[string]string) (uint64, *uint64, error) {
 // remember records the working copy's fingerprint after this process
 // changed it.
 func (l *Log[C]) remember() error {
-	fp, err := fingerprintOf(l.path)
+	fp, err := l.fingerprint()
 	if err != nil {
 		return err
 	}
@@ -387,6 +391,10 @@ func (l *Log[C]) open(ctx context.Context) error {
 	db, err := l.openCopy(ctx, l.path, cookie == l.cookie && l.cookie != 0)
 	if err != nil {
 		l.reset() // fetched again next time
+		return err
+	}
+	if err := l.openedSame(); err != nil {
+		db.Close()
 		return err
 	}
 	l.db, l.isOpen, l.cookie = db, true, cookie

@@ -120,7 +120,7 @@ func (l *Log[C]) attempt(ctx context.Context, opID string, run func(C, string) (
 		l.discard()
 		return &CommitError{URI: l.uri, Step: ReadingPages, Err: err}
 	}
-	f, err := os.Open(l.path)
+	f, err := l.cache.open(l.path, os.O_RDONLY)
 	if err != nil {
 		l.discard()
 		return err

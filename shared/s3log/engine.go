@@ -110,7 +110,8 @@ type Config[C WorkingCopy] struct {
 	// its schema cookie has not moved since.
 	Open func(ctx context.Context, path string, schemaChecked bool) (C, error)
 	// CacheDir holds the working copies; it must be private to this user
-	// (it is created 0700, and refused when others can write to it).
+	// (it is created 0700, and refused when others can write to it or
+	// could have planted a link in it or on the way to it: see cache.go).
 	CacheDir      string
 	History       time.Duration // DefaultHistory
 	SnapshotEvery int           // DefaultSnapshotEvery
@@ -123,7 +124,8 @@ type Log[C WorkingCopy] struct {
 	uri, key      string
 	obj           Objects
 	openCopy      func(ctx context.Context, path string, schemaChecked bool) (C, error)
-	cacheDir      string
+	cache         *cacheDir
+	cacheDir      string // cache.path, for temporary files
 	maxAttempts   int
 	snapshotEvery uint64
 	history       time.Duration
@@ -158,21 +160,28 @@ func New[C WorkingCopy](obj Objects, key string, cfg Config[C]) (*Log[C], error)
 	if cfg.SnapshotEvery <= 0 {
 		cfg.SnapshotEvery = DefaultSnapshotEvery
 	}
-	if err := prepareCacheDir(cfg.CacheDir); err != nil {
+	cache, err := openCacheDir(cfg.CacheDir)
+	if err != nil {
 		return nil, err
 	}
 	uri := "s3://" + obj.Bucket() + "/" + key
 	sum := sha256.Sum256([]byte(uri))
 	prefix := hex.EncodeToString(sum[:8]) // cache file names: <prefix>-<slot>
-	removeOldFormat(cfg.CacheDir, prefix)
-	lock, path, err := takeSlot(cfg.CacheDir, prefix)
+	removeOldFormat(cache.path, prefix)
+	lock, path, err := takeSlot(cache, prefix)
 	if err != nil {
+		cache.close()
 		return nil, err
 	}
-	confirmedPath := filepath.Join(cfg.CacheDir, prefix+".confirmed")
-	return &Log[C]{uri: uri, key: key, obj: obj, openCopy: cfg.Open, cacheDir: cfg.CacheDir, maxAttempts: DefaultMaxAttempts,
+	confirmedPath := filepath.Join(cache.path, prefix+".confirmed")
+	l := &Log[C]{uri: uri, key: key, obj: obj, openCopy: cfg.Open, cache: cache, cacheDir: cache.path, maxAttempts: DefaultMaxAttempts,
 		snapshotEvery: uint64(cfg.SnapshotEvery), history: cfg.History, lock: lock, path: path, metrics: metrics.OrNop(cfg.Metrics),
-		confirmed: readConfirmed(confirmedPath), confirmedPath: confirmedPath}, nil
+		confirmed: readConfirmed(confirmedPath), confirmedPath: confirmedPath}
+	if err := l.checkSlot(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // URI is the database's location, s3://bucket/key.
@@ -201,6 +210,7 @@ func (l *Log[C]) Close() error {
 		l.lock.Close() // releases the flock
 		l.lock = nil
 	}
+	l.cache.close()
 	return nil
 }
 
@@ -249,12 +259,9 @@ func (l *Log[C]) Sync(ctx context.Context) error {
 func (l *Log[C]) Size(ctx context.Context) (int64, error) {
 	var size int64
 	err := l.View(ctx, func(C) error {
-		info, err := os.Stat(l.path)
-		if err != nil {
-			return err
-		}
-		size = info.Size()
-		return nil
+		fp, err := l.fingerprint()
+		size = fp.size
+		return err
 	})
 	return size, err
 }

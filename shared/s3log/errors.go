@@ -171,9 +171,9 @@ const (
 	CacheOtherOwner
 	// CacheOthersWrite: group or others can write to it (Mode).
 	CacheOthersWrite
-	// CacheLinkToOpen: a symbolic link to a directory open to group or
-	// others (Mode): its mode is never changed through a link.
-	CacheLinkToOpen
+	// CacheLink: Path, the cache directory or a file in it, is a
+	// symbolic link: the cache follows none.
+	CacheLink
 	// CacheCannotClose: open to group or others (Mode) and chmod failed.
 	CacheCannotClose
 	// CacheSlotUnusable: a slot's lock file cannot be opened.
@@ -181,23 +181,39 @@ const (
 	// CacheSlotsInUse: every slot (Slots of them) is held by another
 	// process; a later attempt may find one free.
 	CacheSlotsInUse
+	// CacheUnsafePath: Path, a directory or symbolic link on the way to
+	// the cache directory, is one another user could replace: a directory
+	// or link of theirs (Owner), or a directory others can write to that
+	// is not sticky (Mode).
+	CacheUnsafePath
+	// CacheBadFile: Path, in the cache directory, is not a plain file of
+	// this user's with no other link (Err says what it is).
+	CacheBadFile
+	// CacheReplaced: the cache directory, or the working copy (Path), was
+	// removed, moved or replaced while in use.
+	CacheReplaced
 )
 
 // CacheError is a cache directory that cannot hold working copies safely.
 type CacheError struct {
 	Problem CacheProblem
-	Dir     string
-	Owner   int         // CacheOtherOwner
-	Mode    fs.FileMode // the directory's permissions
+	Dir     string      // the cache directory, as configured
+	Path    string      // what is at fault, when it is not Dir itself: a link, a directory on the way, a file in it
+	Owner   int         // CacheOtherOwner, CacheUnsafePath, CacheBadFile
+	Mode    fs.FileMode // the directory's permissions; CacheUnsafePath: Path's mode
 	Slots   int         // CacheSlotsInUse
 	Err     error
 }
 
 func (e *CacheError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("cache directory %s: problem %d: %v", e.Dir, e.Problem, e.Err)
+	msg := fmt.Sprintf("cache directory %s: problem %d", e.Dir, e.Problem)
+	if e.Path != "" {
+		msg += ": " + e.Path
 	}
-	return fmt.Sprintf("cache directory %s: problem %d", e.Dir, e.Problem)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
 }
 func (e *CacheError) Unwrap() error { return e.Err }
 

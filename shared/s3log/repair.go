@@ -43,8 +43,11 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var rep RepairReport
+	if err := l.checkSlot(); err != nil {
+		return rep, err
+	}
 	if l.loaded {
-		if fp, err := fingerprintOf(l.path); err != nil || fp != l.fp {
+		if fp, err := l.fingerprint(); err != nil || fp != l.fp {
 			l.reset()
 		}
 	}

@@ -17,11 +17,11 @@ func (l *Log[C]) maybeSnapshot() {
 	if l.bgBusy {
 		return
 	}
-	info, err := os.Stat(l.path)
+	fp, err := l.fingerprint()
 	if err != nil {
 		return
 	}
-	if l.st.Seq-l.st.BaseSeq < l.snapshotEvery && l.bytes < info.Size() {
+	if l.st.Seq-l.st.BaseSeq < l.snapshotEvery && l.bytes < fp.size {
 		return
 	}
 	// A private copy: the working copy moves on while this uploads.
@@ -30,7 +30,7 @@ func (l *Log[C]) maybeSnapshot() {
 		return
 	}
 	tmp.Close()
-	src, err := os.Open(l.path)
+	src, err := l.cache.open(l.path, os.O_RDONLY)
 	if err != nil {
 		os.Remove(tmp.Name())
 		return

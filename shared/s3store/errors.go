@@ -2,6 +2,8 @@ package s3store
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -112,17 +114,30 @@ func cacheError(e *s3log.CacheError) error {
 	const yours = "set CAIO_LICENSE_CACHE_DIR to a directory of your own"
 	switch e.Problem {
 	case s3log.CacheUncreatable:
-		return licensing.Wrap(licensing.CodeConfig, e, "cannot create the cache directory %s: "+yours, e.Dir)
+		return licensing.Wrap(licensing.CodeConfig, e, "cannot create the cache directory %s (%v): "+yours, e.Dir, e.Err)
 	case s3log.CacheUnreadable:
-		return licensing.Wrap(licensing.CodeConfig, e, "cannot use the cache directory %s: "+yours, e.Dir)
+		return licensing.Wrap(licensing.CodeConfig, e, "cannot use the cache directory %s (%v): "+yours, e.Dir, e.Err)
 	case s3log.CacheNotDirectory:
-		return licensing.Wrap(licensing.CodeConfig, e, "the cache directory %s is not a directory: "+yours, e.Dir)
+		return licensing.Wrap(licensing.CodeConfig, e, "the cache directory %s: %s is not a directory: "+yours, e.Dir, at(e))
 	case s3log.CacheOtherOwner:
 		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: it belongs to user id %d, not to you (%d); another user could replace the cached database. Remove it, or "+yours, e.Dir, e.Owner, os.Getuid())
 	case s3log.CacheOthersWrite:
 		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: other users can write to it (mode %04o); remove it, or "+yours, e.Dir, e.Mode)
-	case s3log.CacheLinkToOpen:
-		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: a symbolic link to a directory open to group or others (mode %04o); chmod 700 the directory it points to, or "+yours, e.Dir, e.Mode)
+	case s3log.CacheLink:
+		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: %s is a symbolic link, and the cache follows none (a link planted there could serve another user's database); remove the link, or "+yours, e.Dir, at(e))
+	case s3log.CacheUnsafePath:
+		why := fmt.Sprintf("can be written by others (mode %v) and is not sticky", e.Mode)
+		switch {
+		case e.Mode&fs.ModeSymlink != 0:
+			why = fmt.Sprintf("is a symbolic link of user id %d (only links of yours or root's are followed)", e.Owner)
+		case e.Owner != os.Getuid() && e.Owner != 0:
+			why = fmt.Sprintf("belongs to user id %d", e.Owner)
+		}
+		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: %s, on the way to it, %s: another user could replace what it leads to; "+yours, e.Dir, e.Path, why)
+	case s3log.CacheBadFile:
+		return licensing.Wrap(licensing.CodeConfig, e, "refusing the cache directory %s: %s is not a plain file of yours (%v); remove it, or "+yours, e.Dir, e.Path, e.Err)
+	case s3log.CacheReplaced:
+		return licensing.Wrap(licensing.CodeConfig, e, "the cache directory %s: %s was removed, moved or replaced while in use; run the command again (a server: restart it)", e.Dir, at(e))
 	case s3log.CacheCannotClose:
 		return licensing.Wrap(licensing.CodeConfig, e, "the cache directory %s is open to other users (mode %04o) and cannot be closed: chmod 700 it", e.Dir, e.Mode)
 	case s3log.CacheSlotUnusable:
@@ -131,6 +146,15 @@ func cacheError(e *s3log.CacheError) error {
 		return licensing.Wrap(licensing.CodeBusy, e, "all %d working copies in the cache directory %s are in use by other processes: retry shortly, or give this process its own CAIO_LICENSE_CACHE_DIR", e.Slots, e.Dir)
 	}
 	return licensing.Wrap(licensing.CodeConfig, e, "cannot use the cache directory %s: %v; "+yours, e.Dir, e)
+}
+
+// at names what is at fault in a cache error: the directory itself, or a
+// path on the way to it or in it.
+func at(e *s3log.CacheError) string {
+	if e.Path == "" || e.Path == e.Dir {
+		return "it"
+	}
+	return e.Path
 }
 
 // corruptError names the snapshot or delta that does not check, and says

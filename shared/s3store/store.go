@@ -64,7 +64,10 @@ type workingCopy struct {
 
 // DefaultCacheDir is the per-user cache directory: the OS user cache
 // directory (XDG_CACHE_HOME, else ~/.cache), or, where there is no home (a
-// Lambda function), a directory per user id in the temp dir.
+// Lambda function), a directory per user id in the temp dir. That name is
+// one another user can take first: the log then refuses it (a link, or a
+// directory not this user's own and private) rather than use it, and the
+// refusal says to set CAIO_LICENSE_CACHE_DIR.
 func DefaultCacheDir() string {
 	if dir, err := os.UserCacheDir(); err == nil {
 		return filepath.Join(dir, "caio-licensing")
