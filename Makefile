@@ -117,6 +117,7 @@ race:
 # its deadline on a loaded machine with no input to blame (go.dev/issue/75804).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 100000x ./shared/licensekey/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 50000x ./shared/pagelog/
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -235,14 +235,85 @@ var writers = sync.Pool{New: func() any {
 // maxHeader bounds a delta's JSON header.
 const maxHeader = 4096
 
+// MaxDeltaBytes bounds a delta's pages as inflated: each page is its
+// number (4 bytes) and its data, so a delta may hold Count × (4 + PageSize)
+// bytes. Decode refuses a delta that declares more before it allocates
+// anything for its pages, and Encode refuses to write one, so that no
+// delta in a log is unreadable. 1 GiB: no function that reads the log has
+// more memory than that, so a larger delta (a restore is one delta holding
+// every page of the database) could not be read anyway.
+const MaxDeltaBytes = 1 << 30
+
+// MaxEncodedSize is the most bytes an encoded delta whose pages inflate
+// to at most limit bytes takes: magic, header length, header, the
+// deflated pages, SHA-256. Deflate stores what it cannot compress with 5
+// bytes per block of up to 65535 (RFC 1951, 3.2.4), far within limit/1024;
+// 1024 more bytes cover the final block. A reader can read at most this
+// many bytes of an object before decoding it.
+func MaxEncodedSize(limit int64) int64 {
+	limit = max(0, min(limit, MaxDeltaBytes))
+	return int64(len(magic)+4+maxHeader+sha256.Size) + limit + limit/1024 + 1024
+}
+
+// pageBytes is the size of count pages and their numbers as inflated.
+func pageBytes(count int, pageSize uint32) int64 {
+	return int64(count) * (4 + int64(pageSize))
+}
+
+// checkHeader says what is wrong with d's declared sizes for a reader
+// that takes at most limit bytes of pages. It looks at no page: it runs
+// before anything is allocated for them.
+func (d *Delta) checkHeader(limit int64) error {
+	limit = min(limit, MaxDeltaBytes)
+	switch {
+	case d.PageSize < 512 || d.PageSize > 65536 || d.PageSize&(d.PageSize-1) != 0:
+		return fmt.Errorf("page size %d is not a power of two from 512 to 65536", d.PageSize)
+	case d.Pages == 0:
+		return errors.New("a database of 0 pages: it has at least its header page")
+	case d.Count < 0 || uint64(d.Count) > uint64(d.Pages):
+		return fmt.Errorf("%d changed pages in a database of %d", d.Count, d.Pages)
+	case pageBytes(d.Count, d.PageSize) > limit:
+		return fmt.Errorf("%d pages of %d bytes inflate to %d bytes, over the limit of %d", d.Count, d.PageSize, pageBytes(d.Count, d.PageSize), limit)
+	}
+	return nil
+}
+
+// checkPage says what is wrong with p as the page after prev (0 for the
+// first): pages are in increasing order, within the database.
+func (d *Delta) checkPage(p Page, prev uint32) error {
+	switch {
+	case p.No == 0 || p.No > d.Pages:
+		return fmt.Errorf("page %d is outside a database of %d pages", p.No, d.Pages)
+	case p.No <= prev:
+		return fmt.Errorf("page %d comes after page %d: pages are in increasing order, each once", p.No, prev)
+	case len(p.Data) != int(d.PageSize):
+		return fmt.Errorf("page %d has %d bytes, not %d", p.No, len(p.Data), d.PageSize)
+	}
+	return nil
+}
+
 // Encode serialises d: magic, header length and JSON header, the pages
-// deflated, and a SHA-256 of all that.
+// deflated, and a SHA-256 of all that. It refuses a delta that Decode
+// would refuse.
 func Encode(d Delta) ([]byte, error) {
 	sort.Slice(d.Changed, func(i, j int) bool { return d.Changed[i].No < d.Changed[j].No })
 	d.Count = len(d.Changed)
+	if err := d.checkHeader(MaxDeltaBytes); err != nil {
+		return nil, fmt.Errorf("delta %d cannot be encoded: %w", d.Seq, err)
+	}
+	var prev uint32
+	for _, p := range d.Changed {
+		if err := d.checkPage(p, prev); err != nil {
+			return nil, fmt.Errorf("delta %d cannot be encoded: %w", d.Seq, err)
+		}
+		prev = p.No
+	}
 	header, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
+	}
+	if len(header) > maxHeader {
+		return nil, fmt.Errorf("delta %d cannot be encoded: a header of %d bytes, over %d", d.Seq, len(header), maxHeader)
 	}
 	var buf bytes.Buffer
 	buf.WriteString(magic)
@@ -265,36 +336,75 @@ func Encode(d Delta) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Decode parses and checks an encoded delta.
+// Decode parses and checks an encoded delta of at most MaxDeltaBytes of
+// pages.
 func Decode(b []byte) (Delta, error) {
-	var d Delta
+	return DecodeLimited(b, MaxDeltaBytes)
+}
+
+// DecodeLimited parses and checks an encoded delta whose pages inflate to
+// at most limit bytes (and never more than MaxDeltaBytes). The declared
+// sizes are checked before anything is allocated for the pages, and the
+// pages are inflated one by one, as declared, never past it: what a
+// decode allocates is bounded by limit and by the pages the delta does
+// hold, not by what its header claims.
+func DecodeLimited(b []byte, limit int64) (Delta, error) {
 	if len(b) < len(magic)+4+sha256.Size || string(b[:len(magic)]) != magic {
-		return d, corrupt("not a delta")
+		return Delta{}, corrupt("not a delta")
+	}
+	if int64(len(b)) > MaxEncodedSize(limit) {
+		return Delta{}, corrupt("%d bytes, more than a delta of at most %d bytes of pages takes", len(b), min(limit, MaxDeltaBytes))
 	}
 	body, trailer := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
 	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], trailer) {
-		return d, corrupt("checksum mismatch")
+		return Delta{}, corrupt("checksum mismatch")
 	}
 	n := binary.BigEndian.Uint32(body[len(magic):])
 	rest := body[len(magic)+4:]
 	if n > maxHeader || int(n) > len(rest) {
-		return d, corrupt("header length %d", n)
+		return Delta{}, corrupt("header length %d", n)
 	}
-	if err := json.Unmarshal(rest[:n], &d); err != nil {
-		return d, corrupt("header: %v", err)
+	header, stream := rest[:n], bytes.NewReader(rest[n:])
+	var d Delta
+	if err := json.Unmarshal(header, &d); err != nil {
+		return Delta{}, corrupt("header: %v", err)
 	}
-	if d.PageSize < 512 || d.PageSize > 65536 || d.PageSize&(d.PageSize-1) != 0 || d.Count < 0 || uint64(d.Count) > uint64(d.Pages) {
-		return d, corrupt("header fields out of range")
+	// One header per delta: Go's JSON decoder would also take other
+	// spellings (keys in another case or order, unknown keys, spaces).
+	if canon, err := json.Marshal(d); err != nil || !bytes.Equal(canon, header) {
+		return Delta{}, corrupt("the header is not as Encode writes it")
 	}
-	want := int64(d.Count) * int64(4+d.PageSize)
-	raw, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(rest[n:])), want+1))
-	if err != nil || int64(len(raw)) != want {
-		return d, corrupt("pages do not match the header")
+	if err := d.checkHeader(limit); err != nil {
+		return Delta{}, fmt.Errorf("%w: delta %d: %w", ErrCorrupt, d.Seq, err)
 	}
-	d.Changed = make([]Page, d.Count)
-	for i := range d.Changed {
-		off := i * int(4+d.PageSize)
-		d.Changed[i] = Page{No: binary.BigEndian.Uint32(raw[off:]), Data: raw[off+4 : off+4+int(d.PageSize)]}
+	zr := flate.NewReader(stream)
+	// Room for the pages as they arrive, not for what the header claims.
+	d.Changed = make([]Page, 0, min(d.Count, 1024))
+	var no [4]byte
+	var prev uint32
+	for i := range d.Count {
+		if _, err := io.ReadFull(zr, no[:]); err != nil {
+			return Delta{}, corrupt("delta %d: the pages end after %d of %d: %v", d.Seq, i, d.Count, err)
+		}
+		p := Page{No: binary.BigEndian.Uint32(no[:]), Data: make([]byte, d.PageSize)}
+		if err := d.checkPage(p, prev); err != nil {
+			return Delta{}, fmt.Errorf("%w: delta %d: %w", ErrCorrupt, d.Seq, err)
+		}
+		if _, err := io.ReadFull(zr, p.Data); err != nil {
+			return Delta{}, corrupt("delta %d: the pages end within page %d (%d of %d): %v", d.Seq, p.No, i+1, d.Count, err)
+		}
+		d.Changed = append(d.Changed, p)
+		prev = p.No
+	}
+	// Nothing after the last page, in the stream or after it.
+	switch _, err := io.ReadFull(zr, no[:1]); {
+	case err == nil:
+		return Delta{}, corrupt("delta %d: the compressed pages go on past the %d declared", d.Seq, d.Count)
+	case err != io.EOF:
+		return Delta{}, corrupt("delta %d: the compressed pages do not end cleanly: %v", d.Seq, err)
+	}
+	if stream.Len() != 0 {
+		return Delta{}, corrupt("delta %d: %d bytes after the compressed pages", d.Seq, stream.Len())
 	}
 	d.Size = len(b)
 	return d, nil

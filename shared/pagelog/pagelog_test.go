@@ -18,7 +18,7 @@ import (
 
 // openWAL opens path as the S3 store does: WAL, no automatic checkpoint,
 // no checkpoint on close.
-func openWAL(t *testing.T, path string) *sql.DB {
+func openWAL(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db, err := driver.Open("file:"+path+"?_pragma=locking_mode(exclusive)&_pragma=journal_mode(wal)&_pragma=wal_autocheckpoint(0)&_pragma=synchronous(off)",
 		func(c *sqlite3.Conn) error { _, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); return err })
@@ -29,7 +29,7 @@ func openWAL(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-func exec(t *testing.T, db *sql.DB, q string, args ...any) {
+func exec(t testing.TB, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func exec(t *testing.T, db *sql.DB, q string, args ...any) {
 }
 
 // capture commits one transaction and returns it as a delta from state pre.
-func capture(t *testing.T, db *sql.DB, path string, pre uint64, seq uint64, stmts ...string) pagelog.Delta {
+func capture(t testing.TB, db *sql.DB, path string, pre uint64, seq uint64, stmts ...string) pagelog.Delta {
 	t.Helper()
 	tx, _ := db.Begin()
 	for _, q := range stmts {
@@ -61,12 +61,12 @@ func capture(t *testing.T, db *sql.DB, path string, pre uint64, seq uint64, stmt
 	return pagelog.Delta{Seq: seq, PageSize: ps, Pages: size, Pre: pre, Post: post, OpID: "op", Time: time.Now(), Changed: pages}
 }
 
-func checkpoint(t *testing.T, db *sql.DB) {
+func checkpoint(t testing.TB, db *sql.DB) {
 	t.Helper()
 	exec(t, db, "PRAGMA wal_checkpoint(TRUNCATE)")
 }
 
-func copyFile(t *testing.T, src, dst string) {
+func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
