@@ -2,6 +2,7 @@ package s3log
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -215,17 +216,17 @@ func (l *Log[C]) catchUpOnce(ctx context.Context) error {
 	if verify {
 		after-- // list the snapshot's own delta too
 	}
-	seqs, err := l.listDeltas(ctx, after)
+	refs, err := l.listDeltas(ctx, after)
 	if err != nil {
 		return err
 	}
 	if verify {
-		if len(seqs) > 0 && seqs[0] == l.st.Seq {
+		if len(refs) > 0 && refs[0].seq == l.st.Seq {
 			if err := l.checkBase(ctx); err != nil {
 				return err
 			}
-			seqs = seqs[1:]
-		} else if c := l.confirmed; c.Seq > 0 && l.st.Seq > c.Seq {
+			refs = refs[1:]
+		} else if c := l.confirmed; !c.At.IsZero() && c.Seq > 0 && l.st.Seq > c.Seq {
 			// Newer than what this machine confirmed, so written since:
 			// its delta cannot have been pruned. A snapshot numbered past
 			// the log is an older state relabelled.
@@ -235,29 +236,35 @@ func (l *Log[C]) catchUpOnce(ctx context.Context) error {
 	}
 	// Up to a gap the log is sound: that much is applied, nothing past it.
 	var gap error
-	for i, seq := range seqs {
-		if want := l.st.Seq + 1 + uint64(i); seq != want {
-			gap = &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: want, Next: seq}
-			seqs = seqs[:i]
+	for i, r := range refs {
+		if want := l.st.Seq + 1 + uint64(i); r.seq != want {
+			gap = &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: want, Next: r.seq}
+			refs = refs[:i]
 			break
 		}
 	}
-	for len(seqs) > 0 {
-		n := min(prefetch, len(seqs))
-		ds, err := l.fetchDeltas(ctx, seqs[0], n)
-		if len(ds) > 0 {
-			if err := l.apply(ds); err != nil {
-				return err
+	for len(refs) > 0 {
+		batch := fetchBatch(refs)
+		raws, err := l.fetchRaws(ctx, batch)
+		// Decoded and applied one at a time: however many were fetched at
+		// once, one delta's pages are in memory.
+		for i, raw := range raws {
+			d, derr := l.decode(batch[i].seq, raw)
+			if derr != nil {
+				return derr
+			}
+			if aerr := l.apply([]*pagelog.Delta{&d}); aerr != nil {
+				return aerr
 			}
 		}
 		switch {
 		case errors.Is(err, ErrNoObject):
 			// Listed a moment ago, gone now: deleted under us.
-			return &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: seqs[len(ds)], Next: seqs[len(seqs)-1]}
+			return &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: batch[len(raws)].seq, Next: refs[len(refs)-1].seq}
 		case err != nil:
 			return err
 		}
-		seqs = seqs[n:]
+		refs = refs[len(batch):]
 	}
 	if gap != nil {
 		return gap
@@ -266,20 +273,26 @@ func (l *Log[C]) catchUpOnce(ctx context.Context) error {
 	return l.confirm()
 }
 
-// listDeltas lists the sequence numbers of the deltas after seq, in order.
-func (l *Log[C]) listDeltas(ctx context.Context, seq uint64) ([]uint64, error) {
+// deltaRef is a delta the listing named: its number and encoded size.
+type deltaRef struct {
+	seq  uint64
+	size int64
+}
+
+// listDeltas lists the deltas after seq, in order.
+func (l *Log[C]) listDeltas(ctx context.Context, seq uint64) ([]deltaRef, error) {
 	objs, err := l.obj.ListAfter(ctx, l.key+".log/", deltaKey(l.key, seq))
 	if err != nil {
 		return nil, Unavailable(err)
 	}
-	seqs := make([]uint64, 0, len(objs))
+	refs := make([]deltaRef, 0, len(objs))
 	for _, o := range objs {
 		if n, ok := seqOf(o.Key); ok && n > seq {
-			seqs = append(seqs, n)
+			refs = append(refs, deltaRef{n, o.Size})
 		}
 	}
-	slices.Sort(seqs)
-	return seqs, nil
+	slices.SortFunc(refs, func(a, b deltaRef) int { return cmp.Compare(a.seq, b.seq) })
+	return refs, nil
 }
 
 // checkBase checks the snapshot just loaded against its own delta: the
@@ -299,34 +312,58 @@ func (l *Log[C]) checkBase(ctx context.Context) error {
 	return nil
 }
 
-// fetchDeltas fetches n deltas from seq on, in parallel, and returns the
-// run of them that exists with the error that ended it (ErrNoObject past
-// the last).
-func (l *Log[C]) fetchDeltas(ctx context.Context, seq uint64, n int) ([]*pagelog.Delta, error) {
-	if n == 1 { // the common case: current, or one behind
-		d, err := l.fetchDelta(ctx, seq)
-		if err != nil {
-			return nil, err
-		}
-		return []*pagelog.Delta{d}, nil
+// Bounds on what a catch-up holds: at most prefetch deltas fetched at
+// once, and at most batchBytes of them (encoded, as listed) unless one
+// alone is larger.
+const batchBytes = 64 << 20
+
+// fetchBatch is the run of refs fetched together.
+func fetchBatch(refs []deltaRef) []deltaRef {
+	n, total := 0, int64(0)
+	for n < len(refs) && n < prefetch && (n == 0 || total+refs[n].size <= batchBytes) {
+		total += refs[n].size
+		n++
 	}
-	ds := make([]*pagelog.Delta, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { ds[i], errs[i] = l.fetchDelta(ctx, seq+uint64(i)) })
-	}
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			return ds[:i], errs[i]
-		}
-	}
-	return ds, nil
+	return refs[:n]
 }
 
-// fetchDelta downloads and decodes delta seq.
-func (l *Log[C]) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, error) {
+// fetchRaws downloads the deltas of batch in parallel and returns the run
+// of them that arrived, with the error that ended it.
+func (l *Log[C]) fetchRaws(ctx context.Context, batch []deltaRef) ([][]byte, error) {
+	raws := make([][]byte, len(batch))
+	errs := make([]error, len(batch))
+	if len(batch) == 1 { // the common case: one behind
+		raws[0], errs[0] = l.fetchRaw(ctx, batch[0].seq)
+	} else {
+		var wg sync.WaitGroup
+		for i, r := range batch {
+			wg.Go(func() { raws[i], errs[i] = l.fetchRaw(ctx, r.seq) })
+		}
+		wg.Wait()
+	}
+	for i := range batch {
+		if errs[i] != nil {
+			return raws[:i], errs[i]
+		}
+	}
+	return raws, nil
+}
+
+// deltaLimit bounds the bytes a delta's pages may inflate to: four times
+// the database (a restore writes every page of a database that may have
+// grown) and at least 512 MiB, never past pagelog.MaxDeltaBytes. A crafted
+// delta that declares more is refused before anything is allocated.
+func (l *Log[C]) deltaLimit() int64 {
+	limit := int64(512 << 20)
+	if fp, err := l.fingerprint(); err == nil {
+		limit = max(limit, 4*fp.size)
+	}
+	return min(limit, pagelog.MaxDeltaBytes)
+}
+
+// fetchRaw downloads delta seq, reading no more than a delta within the
+// limit can take.
+func (l *Log[C]) fetchRaw(ctx context.Context, seq uint64) ([]byte, error) {
 	body, _, err := l.obj.Get(ctx, deltaKey(l.key, seq))
 	if errors.Is(err, ErrNoObject) {
 		return nil, err
@@ -335,21 +372,43 @@ func (l *Log[C]) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, er
 		return nil, Unavailable(err)
 	}
 	defer body.Close()
-	raw, err := io.ReadAll(body)
+	most := pagelog.MaxEncodedSize(l.deltaLimit())
+	raw, err := io.ReadAll(io.LimitReader(body, most+1))
 	if isChecksumMismatch(err) {
 		return nil, l.badDelta(DamagedInStorage, seq, err)
 	}
 	if err != nil {
 		return nil, Unavailable(err)
 	}
-	d, err := pagelog.Decode(raw)
+	if int64(len(raw)) > most {
+		return nil, l.badDelta(Undecodable, seq, fmt.Errorf("larger than any delta this database can have (%d bytes)", most))
+	}
+	return raw, nil
+}
+
+// decode decodes delta seq within the limit and checks its number.
+func (l *Log[C]) decode(seq uint64, raw []byte) (pagelog.Delta, error) {
+	d, err := pagelog.DecodeLimited(raw, l.deltaLimit())
 	if err != nil {
-		return nil, l.badDelta(Undecodable, seq, err)
+		return d, l.badDelta(Undecodable, seq, err)
 	}
 	if d.Seq != seq {
 		e := l.badDelta(Misnumbered, seq, nil)
 		e.Claimed = d.Seq
-		return nil, e
+		return d, e
+	}
+	return d, nil
+}
+
+// fetchDelta downloads and decodes delta seq.
+func (l *Log[C]) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, error) {
+	raw, err := l.fetchRaw(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	d, err := l.decode(seq, raw)
+	if err != nil {
+		return nil, err
 	}
 	return &d, nil
 }

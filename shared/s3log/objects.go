@@ -56,6 +56,7 @@ type ObjectInfo struct {
 // Listed is one object of a listing.
 type Listed struct {
 	Key      string
+	Size     int64
 	Modified time.Time
 }
 
@@ -185,7 +186,7 @@ func (o *s3Objects) ListAfter(ctx context.Context, prefix, startAfter string) ([
 			return nil, o.describe(prefix, err)
 		}
 		for _, c := range page.Contents {
-			out = append(out, Listed{Key: aws.ToString(c.Key), Modified: aws.ToTime(c.LastModified)})
+			out = append(out, Listed{Key: aws.ToString(c.Key), Size: aws.ToInt64(c.Size), Modified: aws.ToTime(c.LastModified)})
 		}
 	}
 	return out, nil

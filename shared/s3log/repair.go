@@ -73,13 +73,13 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 		return rep, damage
 	}
 	rep.Damage, rep.From = damage.Error(), l.st.Seq
-	seqs, err := l.listDeltas(ctx, l.st.Seq)
+	refs, err := l.listDeltas(ctx, l.st.Seq)
 	if err != nil {
 		return rep, err
 	}
 	last := l.st.Seq
-	if len(seqs) > 0 {
-		last = seqs[len(seqs)-1]
+	if len(refs) > 0 {
+		last = refs[len(refs)-1].seq
 		rep.SkippedFrom, rep.SkippedTo = l.st.Seq+1, last
 	}
 	// A copy that reached the end of the log holds the state delta last
@@ -138,15 +138,15 @@ func (l *Log[C]) readsThrough(ctx context.Context) (bool, error) {
 	case seq == l.st.Seq:
 		return sum == nil || *sum == l.st.Checksum, nil
 	}
-	seqs, err := l.listDeltas(ctx, seq)
+	refs, err := l.listDeltas(ctx, seq)
 	if err != nil {
 		return false, err
 	}
-	if uint64(len(seqs)) != l.st.Seq-seq {
+	if uint64(len(refs)) != l.st.Seq-seq {
 		return false, nil
 	}
-	for i, s := range seqs {
-		if s != seq+1+uint64(i) {
+	for i, r := range refs {
+		if r.seq != seq+1+uint64(i) {
 			return false, nil
 		}
 	}

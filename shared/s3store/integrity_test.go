@@ -1,14 +1,21 @@
 package s3store_test
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -215,4 +222,35 @@ func TestRelabelledOlderSnapshotIsRefused(t *testing.T) {
 	defer busy.Close()
 	err = openIn(t, srv, dir).View(context.Background(), func(licensing.Tx) error { return nil })
 	refuses(t, "the machine that confirmed the log", err, fmt.Sprintf("after delta %d", n+5))
+}
+
+// A crafted delta that declares more than any delta of this database can
+// hold (a deflate bomb behind a header asking for 128 GiB) is refused
+// before its pages are inflated: the reader's memory stays flat.
+func TestCraftedOversizeDeltaIsRefusedWithFlatMemory(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	logWith(t, srv, t.TempDir(), 1)
+	next := uint64(len(deltaKeys(t, srv)) + 1)
+	var bomb bytes.Buffer
+	w, _ := flate.NewWriter(&bomb, flate.BestSpeed)
+	w.Write(make([]byte, 32<<20))
+	w.Close()
+	header, _ := json.Marshal(pagelog.Delta{Seq: next, PageSize: 65536, Pages: 1 << 21, Pre: 1, Post: 2, OpID: "op",
+		Time: time.Unix(1700000000, 0).UTC(), Count: 1 << 21})
+	b := binary.BigEndian.AppendUint32([]byte("CAIODLT1"), uint32(len(header)))
+	b = append(append(b, header...), bomb.Bytes()...)
+	sum := sha256.Sum256(b)
+	srv.PutObject(t, deltaName(next), append(b, sum[:]...))
+
+	reader := open(t, srv)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := reader.View(context.Background(), func(licensing.Tx) error { return nil })
+	runtime.ReadMemStats(&after)
+	refuses(t, "a reader", err, fmt.Sprintf("delta %d", next))
+	grew := after.TotalAlloc - before.TotalAlloc
+	t.Logf("refusing a delta that declares 128 GiB allocated %d KB", grew>>10)
+	if grew > 48<<20 {
+		t.Fatalf("refusing the delta allocated %d MB", grew>>20)
+	}
 }
