@@ -5,6 +5,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,8 +147,28 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// CacheDir is CAIO_LICENSE_CACHE_DIR ("" for the store's default).
-func (e Env) CacheDir() string { return e(EnvCacheDir) }
+// CacheDir is where an S3 database's working copies are kept:
+// CAIO_LICENSE_CACHE_DIR, else the user's cache directory as
+// os.UserCacheDir finds it on Linux (XDG_CACHE_HOME, else ~/.cache) read
+// from this environment, else, with no home (a Lambda function), a
+// directory per user id in the temporary directory (which the store
+// refuses if another user took the name first).
+func (e Env) CacheDir() string {
+	if dir := e(EnvCacheDir); dir != "" {
+		return dir
+	}
+	if dir := e("XDG_CACHE_HOME"); filepath.IsAbs(dir) {
+		return filepath.Join(dir, "caio-licensing")
+	}
+	if home := e("HOME"); home != "" {
+		return filepath.Join(home, ".cache", "caio-licensing")
+	}
+	tmp := e("TMPDIR")
+	if tmp == "" {
+		tmp = "/tmp"
+	}
+	return filepath.Join(tmp, fmt.Sprintf("caio-licensing-%d", os.Getuid()))
+}
 
 // PublicKeys reads CAIO_LICENSE_PUBLIC_KEY; nil when it is unset.
 func (e Env) PublicKeys() (licensekey.PublicKeys, error) {
