@@ -315,3 +315,231 @@ func TestActivateLinksOnlyWhatItNeeds(t *testing.T) {
 		}
 	}
 }
+
+// statement is one IAM statement of a function's policies or the bucket
+// policy, as the template states it.
+type statement struct {
+	Effect    string
+	Actions   []string
+	Resources []string
+	Condition map[string]any
+	Principal any
+}
+
+func strs(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, s := range x {
+			out = append(out, fmt.Sprint(s))
+		}
+		return out
+	}
+	return nil
+}
+
+// statements lists every statement under v (a function's Policies, with
+// its !If branches, or a policy document).
+func statements(v any) []statement {
+	var out []statement
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if sts, ok := x["Statement"].([]any); ok {
+				for _, st := range sts {
+					cond, _ := get(st, "Condition").(map[string]any)
+					out = append(out, statement{Effect: fmt.Sprint(get(st, "Effect")), Actions: strs(get(st, "Action")),
+						Resources: strs(get(st, "Resource")), Condition: cond, Principal: get(st, "Principal")})
+				}
+				return
+			}
+			for _, vv := range x {
+				walk(vv)
+			}
+		case []any:
+			for _, vv := range x {
+				walk(vv)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+// short names a database object of the template's ARN: "" is the newest
+// snapshot itself, ".log/*" the deltas, and so on.
+func short(resource string) string {
+	const db = "Sub ${DatabaseBucket.Arn}/caio_licenses.db"
+	if r, ok := strings.CutPrefix(resource, db); ok {
+		return "db" + r
+	}
+	return strings.TrimPrefix(resource, "Sub ${DatabaseBucket.Arn}/")
+}
+
+// condition renders a statement's condition as "Operator key=value ...".
+func condition(c map[string]any) string {
+	var parts []string
+	for op, kv := range c {
+		for k, v := range kv.(map[string]any) {
+			parts = append(parts, fmt.Sprintf("%s %s=%s", op, k, strings.Join(strs(v), ",")))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+// Least privilege on the database, statement by statement: the function
+// on the internet only creates deltas (If-None-Match, which the bucket
+// policy requires of everyone), one scheduled function publishes the
+// snapshot, no function may delete the database's history (lifecycle
+// rules expire it, after as many days as the functions keep it), and
+// listing is confined to the database's own keys.
+func TestTemplateLeastPrivilege(t *testing.T) {
+	doc := loadTemplate(t)
+	resources := doc["Resources"].(map[string]any)
+	const createOnly = " if Null s3:if-none-match=false"
+	// Every S3 write each function may make: action, object, condition.
+	writes := map[string][]string{
+		"ActivateFunction":   {"s3:PutObject db.log/*" + createOnly},
+		"GenerateFunction":   {"s3:PutObject db.log/*" + createOnly},
+		"DistributeFunction": {"s3:PutObject db.log/*" + createOnly},
+		"StatsFunction":      {"s3:PutObject reports/*"},
+		"RemindersFunction": {"s3:PutObject db.log/*" + createOnly, "s3:PutObject db.archive/*" + createOnly,
+			"s3:PutObject db if Null s3:if-match=false", "s3:PutObject db.snapshots/*"},
+	}
+	reads := map[string][]string{
+		"ActivateFunction":   {"db", "db.log/*"},
+		"GenerateFunction":   {"db", "db.log/*"},
+		"DistributeFunction": {"db", "db.log/*"},
+		"StatsFunction":      {"db", "db.archive/*", "db.log/*", "reports/*"},
+		"RemindersFunction":  {"db", "db.archive/*", "db.log/*", "db.snapshots/*"},
+	}
+	for _, id := range functionIDs {
+		var w, r, listed []string
+		for _, st := range statements(get(resources[id], "Properties", "Policies")) {
+			if st.Effect != "Allow" {
+				t.Errorf("%s: a %s statement in its own policies", id, st.Effect)
+			}
+			for _, a := range st.Actions {
+				if !strings.HasPrefix(a, "s3:") {
+					continue
+				}
+				switch {
+				case a == "s3:GetObject":
+					for _, res := range st.Resources {
+						r = append(r, short(res))
+					}
+				case a == "s3:ListBucket":
+					if fmt.Sprint(st.Resources) != "[GetAtt DatabaseBucket.Arn]" {
+						t.Errorf("%s lists %v", id, st.Resources)
+					}
+					listed = strs(get(st.Condition, "StringLike", "s3:prefix"))
+				default: // every other S3 action writes or deletes
+					for _, res := range st.Resources {
+						line := a + " " + short(res)
+						if len(st.Condition) > 0 {
+							line += " if " + condition(st.Condition)
+						}
+						w = append(w, line)
+					}
+				}
+			}
+		}
+		slices.Sort(w)
+		slices.Sort(r)
+		want := slices.Sorted(slices.Values(writes[id]))
+		if !slices.Equal(w, want) {
+			t.Errorf("%s may write %q\nwant exactly %q", id, w, want)
+		}
+		if !slices.Equal(r, reads[id]) {
+			t.Errorf("%s may read %q, want %q", id, r, reads[id])
+		}
+		// Listing only the database's keys: its log, and the 404 for the
+		// next delta, which S3 answers from ListBucket with the key as
+		// prefix.
+		for _, p := range listed {
+			if p != "caio_licenses.db" && !strings.HasPrefix(p, "caio_licenses.db.") {
+				t.Errorf("%s may list %s", id, p)
+			}
+		}
+		if !slices.Contains(listed, "caio_licenses.db") || !slices.Contains(listed, "caio_licenses.db.log/*") {
+			t.Errorf("%s may list %v: it needs the database and its log (a 404 for the next delta, not a 403)", id, listed)
+		}
+	}
+
+	policy := statements(get(resources["DatabaseBucketPolicy"], "Properties", "PolicyDocument"))
+	denies := func(action, object string) []statement {
+		var out []statement
+		for _, st := range policy {
+			if st.Effect == "Deny" && st.Principal == "*" && slices.Contains(st.Actions, action) && slices.ContainsFunc(st.Resources, func(r string) bool { return short(r) == object }) {
+				out = append(out, st)
+			}
+		}
+		return out
+	}
+	// The bucket refuses a PUT of a delta (or an archive file) without
+	// If-None-Match, from anyone: the activate function's role included.
+	for _, object := range []string{"db.log/*", "db.archive/*"} {
+		if d := denies("s3:PutObject", object); len(d) != 1 || condition(d[0].Condition) != "Null s3:if-none-match=true" {
+			t.Errorf("the bucket policy does not refuse a PUT on %s without If-None-Match: %+v", object, d)
+		}
+	}
+	// No function may delete the database, its deltas, snapshots or
+	// archives, whatever its own policies say.
+	for _, object := range []string{"db", "db.log/*", "db.snapshots/*", "db.archive/*"} {
+		for _, action := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion"} {
+			d := denies(action, object)
+			if len(d) != 1 {
+				t.Errorf("the bucket policy does not deny %s on %s to the functions", action, object)
+				continue
+			}
+			roles := strs(get(d[0].Condition, "ArnEquals", "aws:PrincipalArn"))
+			if len(d[0].Condition) != 1 || len(roles) != len(functionIDs) {
+				t.Errorf("%s on %s is denied under %v: want exactly every function's role", action, object, d[0].Condition)
+			}
+			for _, id := range functionIDs {
+				if !slices.Contains(roles, "GetAtt "+id+"Role.Arn") {
+					t.Errorf("%s may %s on %s: its role is not in the bucket policy's deny", id, action, object)
+				}
+			}
+		}
+	}
+
+	// Lifecycle expires what no one may delete, after as many days as the
+	// functions keep history for (CAIO_S3_HISTORY_DAYS): one parameter.
+	if get(doc, "Globals", "Function", "Environment", "Variables", "CAIO_S3_HISTORY_DAYS") != "Ref S3HistoryDays" {
+		t.Error("the functions' CAIO_S3_HISTORY_DAYS is not the S3HistoryDays parameter")
+	}
+	expires := map[string]any{}
+	for _, rule := range asList(get(resources["DatabaseBucket"], "Properties", "LifecycleConfiguration", "Rules")) {
+		if get(rule, "Status") == "Enabled" && get(rule, "ExpirationInDays") != nil {
+			expires[fmt.Sprint(get(rule, "Prefix"))] = get(rule, "ExpirationInDays")
+		}
+	}
+	if len(expires) != 2 || expires["caio_licenses.db.log/"] != "Ref S3HistoryDays" || expires["caio_licenses.db.snapshots/"] != "Ref S3HistoryDays" {
+		t.Errorf("lifecycle expirations %v: want the deltas and the snapshots, after S3HistoryDays, and nothing else", expires)
+	}
+
+	// The snapshot's one publisher runs on a schedule of its own.
+	snapshot := get(resources["RemindersFunction"], "Properties", "Events", "Snapshot")
+	if get(snapshot, "Type") != "ScheduleV2" || get(snapshot, "Properties", "Input") != `{"snapshot": true}` || get(snapshot, "Properties", "ScheduleExpression") != "Ref SnapshotSchedule" {
+		t.Errorf("reminders has no snapshot schedule: %v", snapshot)
+	}
+	if exp, _ := get(doc, "Parameters", "SnapshotSchedule", "Default").(string); !regexp.MustCompile(`^rate\(([1-9]|1[0-5]) minutes?\)$`).MatchString(exp) {
+		t.Errorf("SnapshotSchedule default %q: a cold start replays a period's deltas, keep it at 15 minutes or less", exp)
+	}
+	// ... and is the only function wired to publish (its Needs); the
+	// others only create deltas (TestActivateNeverPublishesASnapshot).
+	for fn := range functionIDs {
+		src, err := os.ReadFile(filepath.Join(fn, "main.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Contains(string(src), "Snapshots: true"), fn == "reminders"; got != want {
+			t.Errorf("functions/%s/main.go: Needs.Snapshots is %v, want %v", fn, got, want)
+		}
+	}
+}

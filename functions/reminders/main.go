@@ -1,6 +1,6 @@
-// Command reminders is the reminders operator function, run on a daily
-// schedule: it emails the renewal reminders due, then maintains the
-// database (archives history older than CAIO_EVENT_RETENTION_DAYS).
+// Command reminders is the reminders operator function: daily, the renewal
+// reminders due, then maintenance (archives history older than
+// CAIO_EVENT_RETENTION_DAYS); every few minutes, the database's snapshot.
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 )
 
 func main() {
-	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "reminders", wiring.Needs{Mail: true})
+	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "reminders", wiring.Needs{Mail: true, Snapshots: true})
 	if err != nil {
 		wiring.Fatal("reminders", err)
 	}
@@ -24,7 +24,7 @@ func main() {
 	if err != nil {
 		wiring.Fatal("reminders", err)
 	}
-	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log)).
+	h := operator.New(fn.Service, fn.ReminderDays, delivery.New(fn.Service, fn.Mailer, fn.Log)).WithSnapshots(fn.Snapshot).
 		WithMaintenance(func(ctx context.Context) (any, error) { return wiring.Maintain(ctx, fn.Service, fn.Store, retention) })
 	lambda.StartHandler(lambdaevent.Operator("reminders", fn.Log, h.Reminders, lambdaevent.EventBridge, lambdaevent.Scheduler))
 }

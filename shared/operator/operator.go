@@ -27,6 +27,9 @@ type Handlers struct {
 	reports ReportSink
 	// serverKeys, when set, is where the API's server key is renewed.
 	serverKeys licensing.ServerKeyStore
+	// snapshot, when set, publishes the database's snapshot when one is
+	// due (reminders {"snapshot": true}, the frequent schedule).
+	snapshot func(context.Context) (any, error)
 }
 
 // ReportSink keeps a rendered report and returns a link to it.
@@ -62,6 +65,14 @@ func (h *Handlers) WithReports(r ReportSink) *Handlers {
 // old history, pruning dead seats): one daily schedule for both.
 func (h *Handlers) WithMaintenance(maintain func(context.Context) (any, error)) *Handlers {
 	h.maintain = maintain
+	return h
+}
+
+// WithSnapshots lets the reminders function publish the database's
+// snapshot on its frequent schedule ({"snapshot": true}); nil (a local
+// database) refuses that input.
+func (h *Handlers) WithSnapshots(publish func(context.Context) (any, error)) *Handlers {
+	h.snapshot = publish
 	return h
 }
 
@@ -258,6 +269,14 @@ func (h *Handlers) Stats(ctx context.Context, input json.RawMessage) (any, error
 // or nothing for the defaults. days is a list of thresholds, or one number.
 type RemindersInput struct {
 	Days json.RawMessage `json:"days"`
+	// Snapshot (alone): publish the database's snapshot if one is due,
+	// instead of the reminders, as the frequent schedule does.
+	Snapshot bool `json:"snapshot,omitempty"`
+}
+
+// SnapshotResult is what a {"snapshot": true} run did.
+type SnapshotResult struct {
+	Snapshot any `json:"snapshot"`
 }
 
 // RemindersResult is what a reminders run found and did.
@@ -275,6 +294,9 @@ func (h *Handlers) Reminders(ctx context.Context, input json.RawMessage) (any, e
 	var in RemindersInput
 	if err := decode(input, &in); err != nil {
 		return nil, err
+	}
+	if in.Snapshot {
+		return h.publishSnapshot(ctx, in)
 	}
 	thresholds := h.reminderDays
 	if len(in.Days) > 0 {
@@ -301,4 +323,19 @@ func (h *Handlers) Reminders(ctx context.Context, input json.RawMessage) (any, e
 		}
 	}
 	return res, nil
+}
+
+// publishSnapshot runs {"snapshot": true}.
+func (h *Handlers) publishSnapshot(ctx context.Context, in RemindersInput) (any, error) {
+	switch {
+	case len(in.Days) > 0:
+		return nil, licensing.Errorf(licensing.CodeBadRequest, "snapshot goes alone: it sends no reminders")
+	case h.snapshot == nil:
+		return nil, licensing.Errorf(licensing.CodeBadRequest, "this database keeps no snapshots: it is not in S3")
+	}
+	rep, err := h.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return SnapshotResult{Snapshot: rep}, nil
 }

@@ -168,9 +168,10 @@ func (l *Log[C]) publish(ctx context.Context, d *pagelog.Delta) error {
 		}
 		return unknownOutcome{err}
 	}
-	if d.Seq == 1 && l.st.BaseSeq == 0 {
+	if d.Seq == 1 && l.st.BaseSeq == 0 && l.snapshots == SnapshotAfterWrites {
 		// The first delta after a whole-object database: keep that
-		// object as the history's first snapshot (best effort).
+		// object as the history's first snapshot (best effort). Where
+		// writes only create deltas, the snapshot publisher keeps it.
 		l.obj.Copy(ctx, l.key, l.st.BaseETag, historyKey(l.key, 0))
 	}
 	return nil

@@ -32,7 +32,10 @@
 // directory share it), and refuses a log that would take it back: a
 // deleted tail, a snapshot relabelled. Repair moves the log past damage. Every so many deltas a writer publishes its copy
 // as KEY (If-Match the snapshot it knew) in the background of its write;
-// a failed snapshot never fails the write.
+// a failed snapshot never fails the write. Under SnapshotOnRequest writes
+// never publish: a process that holds the right to calls PublishSnapshot
+// (the Lambda functions' scheduled publisher), and the others need no
+// write right on KEY nor KEY.snapshots/.
 //
 // Every write records a random operation id in the database (the caller's
 // run does, with the id it is given). When a PUT's outcome is unknown (a
@@ -116,6 +119,9 @@ type Config[C WorkingCopy] struct {
 	History       time.Duration // DefaultHistory
 	SnapshotEvery int           // DefaultSnapshotEvery
 	Metrics       metrics.Sink  // commit outcomes and latency, database size; nil for none
+	// Snapshots says who publishes the snapshot: writers, in the
+	// background of their writes (the default), or PublishSnapshot only.
+	Snapshots SnapshotPolicy
 }
 
 // Log is one database in S3, with this process's working copy of it. Its
@@ -128,6 +134,7 @@ type Log[C WorkingCopy] struct {
 	cacheDir      string // cache.path, for temporary files
 	maxAttempts   int
 	snapshotEvery uint64
+	snapshots     SnapshotPolicy
 	history       time.Duration
 	metrics       metrics.Sink
 
@@ -175,8 +182,8 @@ func New[C WorkingCopy](obj Objects, key string, cfg Config[C]) (*Log[C], error)
 	}
 	confirmedPath := filepath.Join(cache.path, prefix+".confirmed")
 	l := &Log[C]{uri: uri, key: key, obj: obj, openCopy: cfg.Open, cache: cache, cacheDir: cache.path, maxAttempts: DefaultMaxAttempts,
-		snapshotEvery: uint64(cfg.SnapshotEvery), history: cfg.History, lock: lock, path: path, metrics: metrics.OrNop(cfg.Metrics),
-		confirmed: readConfirmed(confirmedPath), confirmedPath: confirmedPath}
+		snapshotEvery: uint64(cfg.SnapshotEvery), snapshots: cfg.Snapshots, history: cfg.History, lock: lock, path: path,
+		metrics: metrics.OrNop(cfg.Metrics), confirmed: readConfirmed(confirmedPath), confirmedPath: confirmedPath}
 	if err := l.checkSlot(); err != nil {
 		l.Close()
 		return nil, err

@@ -115,9 +115,10 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 	if err != nil {
 		return rep, Unavailable(err)
 	}
-	baseSeq, etag, ok := l.snapshot(ctx, l.path, slotMeta{URI: l.uri, Seq: d.Seq, Checksum: d.Post, At: now, BaseETag: info.ETag})
-	if !ok || baseSeq < d.Seq {
-		return rep, fmt.Errorf("%w: the repair's delta %d is published but its snapshot is not: run repair again", ErrUnavailable, d.Seq)
+	current, _, _ := snapshotMeta(info.Meta)
+	baseSeq, etag, err := l.snapshot(ctx, l.path, slotMeta{URI: l.uri, Seq: d.Seq, Checksum: d.Post, At: now, BaseSeq: current, BaseETag: info.ETag})
+	if err != nil || baseSeq < d.Seq {
+		return rep, fmt.Errorf("%w: the repair's delta %d is published but its snapshot is not (%v): run repair again", ErrUnavailable, d.Seq, err)
 	}
 	l.st.BaseSeq, l.st.BaseETag, l.bytes = baseSeq, etag, 0
 	return rep, nil

@@ -27,12 +27,37 @@ const (
 	DefaultHistory = s3log.DefaultHistory
 )
 
+// Who publishes the snapshot (Options.Snapshots); see s3log.
+type SnapshotPolicy = s3log.SnapshotPolicy
+
+// Snapshot policies.
+const (
+	// SnapshotAfterWrites: writers publish in the background of their
+	// writes (the default: the CLI, serve).
+	SnapshotAfterWrites = s3log.SnapshotAfterWrites
+	// SnapshotOnRequest: writes only create deltas; PublishSnapshot
+	// publishes (the Lambda functions: a scheduled one publishes, the
+	// internet-facing one never does and holds no right to).
+	SnapshotOnRequest = s3log.SnapshotOnRequest
+)
+
+// SnapshotReport says what PublishSnapshot found and did.
+type SnapshotReport = s3log.SnapshotReport
+
 // Options tune a store; zero values mean the defaults.
 type Options struct {
 	CacheDir      string        // "" for DefaultCacheDir
 	History       time.Duration // DefaultHistory
 	SnapshotEvery int           // DefaultSnapshotEvery
 	Metrics       metrics.Sink  // commit outcomes and latency, database size; nil for none
+	// Snapshots says who publishes the snapshot (SnapshotAfterWrites).
+	Snapshots SnapshotPolicy
+	// HistoryByLifecycle: the bucket's lifecycle rules expire deltas and
+	// snapshots past History (the SAM template's do), so PruneHistory
+	// removes nothing and the process needs no right to delete. Without
+	// it, PruneHistory removes what is past the window itself (maintain,
+	// for an S3-compatible store without such rules).
+	HistoryByLifecycle bool
 	// Explain, when set, adds the caller's hint to errors meeting the
 	// database (not found, not a database): only the caller knows whether
 	// the path came from a flag or the environment.
@@ -40,17 +65,23 @@ type Options struct {
 }
 
 // PruneReport says what PruneHistory removed.
-type PruneReport = s3log.PruneReport
+type PruneReport struct {
+	s3log.PruneReport
+	// LeftToLifecycle: nothing was removed here; the bucket's lifecycle
+	// rules expire history past the window (Options.HistoryByLifecycle).
+	LeftToLifecycle bool `json:"left_to_lifecycle,omitempty"`
+}
 
 // RepairReport says what Repair found and did (see s3log.Log.Repair).
 type RepairReport = s3log.RepairReport
 
 // Store is a licensing.Store on an SQLite database in S3.
 type Store struct {
-	uri     string
-	obj     s3log.Objects // the bucket, for the archive and reports beside the database
-	log     *s3log.Log[*workingCopy]
-	explain func(error) error
+	uri       string
+	obj       s3log.Objects // the bucket, for the archive and reports beside the database
+	log       *s3log.Log[*workingCopy]
+	explain   func(error) error
+	lifecycle bool // history past the window is the bucket's lifecycle rules' to expire
 }
 
 var _ licensing.Store = (*Store)(nil)
@@ -98,7 +129,7 @@ func OpenWith(ctx context.Context, uri string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{uri: uri, explain: opt.Explain}
+	s := &Store{uri: uri, explain: opt.Explain, lifecycle: opt.HistoryByLifecycle}
 	if s.obj, err = s3log.DialS3(ctx, bucket); err != nil {
 		return nil, s.fail(err, duringUse)
 	}
@@ -106,7 +137,7 @@ func OpenWith(ctx context.Context, uri string, opt Options) (*Store, error) {
 		opt.CacheDir = DefaultCacheDir()
 	}
 	s.log, err = s3log.New(s.obj, key, s3log.Config[*workingCopy]{Open: s.openCopy, CacheDir: opt.CacheDir,
-		History: opt.History, SnapshotEvery: opt.SnapshotEvery, Metrics: opt.Metrics})
+		History: opt.History, SnapshotEvery: opt.SnapshotEvery, Metrics: opt.Metrics, Snapshots: opt.Snapshots})
 	if err != nil {
 		return nil, s.fail(err, duringUse)
 	}
@@ -247,10 +278,23 @@ func (s *Store) Restore(ctx context.Context, src string) error {
 }
 
 // PruneHistory removes deltas and snapshots older than the history window
-// that no one can need (see s3log.Log.PruneHistory).
+// that no one can need (see s3log.Log.PruneHistory), unless the bucket's
+// lifecycle rules expire them (Options.HistoryByLifecycle): then it sends
+// no request.
 func (s *Store) PruneHistory(ctx context.Context) (PruneReport, error) {
+	if s.lifecycle {
+		return PruneReport{LeftToLifecycle: true}, nil
+	}
 	rep, err := s.log.PruneHistory(ctx)
-	return rep, s.fail(err, duringPrune)
+	return PruneReport{PruneReport: rep}, s.fail(err, duringPrune)
+}
+
+// PublishSnapshot publishes the current state as the snapshot when one is
+// due (see s3log.Log.PublishSnapshot): what a store under
+// SnapshotOnRequest relies on to keep cold starts bounded.
+func (s *Store) PublishSnapshot(ctx context.Context) (SnapshotReport, error) {
+	rep, err := s.log.PublishSnapshot(ctx)
+	return rep, s.fail(err, duringUse)
 }
 
 // Size is the size of the current state.

@@ -13,6 +13,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/mail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
+	"github.com/caio-licensing/caio-licensing/shared/s3store"
 )
 
 // Needs says what a function may hold: least privilege by construction.
@@ -31,6 +32,32 @@ type Needs struct {
 	// functions that may create the signing key; the mains that need it
 	// link it, so that the others do not pay for its dictionaries.
 	SecretPolicy func(string) error
+	// Snapshots: the function publishes the database's snapshot when
+	// asked (Function.Snapshot: the reminders function's frequent
+	// schedule). Whatever this says, no function publishes in the
+	// background of its writes (s3store.SnapshotOnRequest): the others,
+	// the internet-facing one first, only create deltas and need no write
+	// right on the snapshot. Nor does any function prune S3 history: the
+	// template's lifecycle rules expire it (s3store.Options.HistoryByLifecycle),
+	// and no function role may delete.
+	Snapshots bool
+}
+
+// SnapshotPublisher is a store that publishes its snapshot when asked (the
+// S3 store).
+type SnapshotPublisher interface {
+	PublishSnapshot(ctx context.Context) (s3store.SnapshotReport, error)
+}
+
+var _ SnapshotPublisher = (*s3store.Store)(nil)
+
+// functionStoreOptions are the S3 store's options every function opens its
+// database with: writes only create deltas (a process Lambda freezes
+// between invocations is no place for background uploads, and the
+// internet-facing function holds no right to publish), and history past
+// the window is left to the bucket's lifecycle rules.
+func functionStoreOptions(m metrics.Sink) s3store.Options {
+	return s3store.Options{Metrics: m, Snapshots: s3store.SnapshotOnRequest, HistoryByLifecycle: true}
 }
 
 // Function is a wired function: its service, logger and settings.
@@ -47,6 +74,9 @@ type Function struct {
 	Store Store
 	// Metrics writes CloudWatch EMF lines on stdout.
 	Metrics metrics.Sink
+	// Snapshot publishes the database's snapshot when one is due (Needs.
+	// Snapshots, a database in S3); nil otherwise.
+	Snapshot func(context.Context) (any, error)
 	// Env is the environment it was wired from, for settings of its own.
 	Env   config.Env
 	close func()
@@ -96,12 +126,15 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 			return nil, err
 		}
 	}
-	store, err := OpenStore(ctx, env, config.DB{Path: path, Source: config.EnvDBPath}, Write, sink)
+	store, err := openStore(ctx, env, config.DB{Path: path, Source: config.EnvDBPath}, Write, functionStoreOptions(sink))
 	if err != nil {
 		return nil, err
 	}
 	svc := NewService(store, "function:"+name, trust, func(msg string) { log.Warn(msg) }, sink)
 	fn := &Function{Name: name, Service: svc, Log: log, ReminderDays: days, Mailer: mailer, Store: store, Metrics: sink, Env: env, close: func() { store.Close() }}
+	if p, ok := store.(SnapshotPublisher); ok && needs.Snapshots {
+		fn.Snapshot = func(ctx context.Context) (any, error) { return p.PublishSnapshot(ctx) }
+	}
 	if needs.ServerKey {
 		key, err := ServerKeyFromEnv(ctx, env)
 		if err == nil && key == nil {

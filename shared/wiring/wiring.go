@@ -56,13 +56,21 @@ type Store interface {
 // to m (nil for none): s3://bucket/key for S3 mode (caching in
 // CAIO_LICENSE_CACHE_DIR), else a local file.
 func OpenStore(ctx context.Context, env config.Env, db config.DB, access Access, m metrics.Sink) (Store, error) {
+	return openStore(ctx, env, db, access, s3store.Options{Metrics: m})
+}
+
+// openStore is OpenStore with the S3 store's options its caller decides
+// (the functions': who publishes snapshots, who prunes history); the
+// environment gives the rest.
+func openStore(ctx context.Context, env config.Env, db config.DB, access Access, s3opt s3store.Options) (Store, error) {
 	if db.InS3() {
 		history, err := env.HistoryDays()
 		if err != nil {
 			return nil, err
 		}
+		s3opt.CacheDir, s3opt.History, s3opt.Explain = env.CacheDir(), history, explainer(db)
 		// S3 meets the database at the first transaction, not here.
-		return s3store.OpenWith(ctx, db.Path, s3store.Options{CacheDir: env.CacheDir(), History: history, Metrics: m, Explain: explainer(db)})
+		return s3store.OpenWith(ctx, db.Path, s3opt)
 	}
 	opt := sqlitestore.Options{
 		Create:          access == Init || (access == Write && !db.Explicit()),
