@@ -24,6 +24,13 @@ import (
 func s3Database(t *testing.T, key string) (*s3test.Server, *s3store.Store, *licensing.Service, licensing.Issued) {
 	t.Helper()
 	srv := s3test.StartGofakes3(t)
+	store, svc, is := s3DatabaseOn(t, srv, key, 3)
+	return srv, store, svc, is
+}
+
+// s3DatabaseOn is s3Database on srv, with a license of seats seats.
+func s3DatabaseOn(t *testing.T, srv *s3test.Server, key string, seats int64) (*s3store.Store, *licensing.Service, licensing.Issued) {
+	t.Helper()
 	srv.SetEnv(t, key)
 	ctx := context.Background()
 	store, err := s3store.Open(ctx, "s3://"+s3test.Bucket+"/"+key, t.TempDir())
@@ -37,11 +44,11 @@ func s3Database(t *testing.T, key string) (*s3test.Server, *s3store.Store, *lice
 	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme", ""); err != nil {
 		t.Fatal(err)
 	}
-	is, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30, MaxInstances: 3, MaxServices: 1, MaxRequestsPerDay: 1})
+	is, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30, MaxInstances: seats, MaxServices: 1, MaxRequestsPerDay: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, store, svc, is
+	return store, svc, is
 }
 
 func TestTwoEmulatorsShareOneS3Database(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
-	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/pagelog"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
@@ -40,23 +39,8 @@ func objects(t *testing.T, srv *s3test.Server, prefix string) map[string]int64 {
 func TestActivateNeverPublishesASnapshot(t *testing.T) {
 	const key = "e2e/caio_licenses.db"
 	srv := s3test.StartVersity(t)
-	srv.SetEnv(t, key)
+	store, svc, is := s3DatabaseOn(t, srv, key, 400)
 	ctx := context.Background()
-	store, err := s3store.Open(ctx, "s3://"+s3test.Bucket+"/"+key, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: secret})
-	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme", ""); err != nil {
-		t.Fatal(err)
-	}
-	is, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30, MaxInstances: 400, MaxServices: 1, MaxRequestsPerDay: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pub, _ := svc.PublicKey(ctx)
 	serverKey, _, err := svc.CertifyServerKey(ctx, 30)
 	if err != nil {

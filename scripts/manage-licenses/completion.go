@@ -18,17 +18,13 @@ import (
 // completeFromDB reads the database for completions; any failure offers
 // nothing rather than printing into the shell.
 func (a *app) completeFromDB(c *cobra.Command, pick func(context.Context, *licensing.Service) ([]string, error)) ([]string, cobra.ShellCompDirective) {
-	db, err := a.env.DB(a.dbFlag)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Read, nil)
+	store, err := a.openStore(c, wiring.Read)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}
 	defer store.Close()
 	// Completion only lists ids and names: no key is verified.
-	vals, err := pick(c.Context(), licensing.New(licensing.Config{Store: store, TrustUnprovenKeys: true}))
+	vals, err := pick(c.Context(), wiring.NewService(store, "cli:completion", wiring.Trust{Unproven: true}, nil, nil))
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}

@@ -87,11 +87,7 @@ CAIO_S3_HISTORY_DAYS (default 7) days.`,
 					return usageErrorf("--output %s already exists: add --force to replace it, or choose another file", output)
 				}
 			}
-			db, err := a.env.DB(a.dbFlag)
-			if err != nil {
-				return err
-			}
-			store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Read, nil)
+			store, err := a.openStore(c, wiring.Read)
 			if err != nil {
 				return err
 			}
@@ -177,11 +173,7 @@ since FILE was taken is undone: take a backup first.`,
 			if !yes {
 				return usageErrorf("restore replaces everything in the database with %s: add --yes to confirm", args[0])
 			}
-			db, err := a.env.DB(a.dbFlag)
-			if err != nil {
-				return err
-			}
-			store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Write, nil)
+			store, err := a.openStore(c, wiring.Write)
 			if err != nil {
 				return err
 			}
@@ -218,11 +210,7 @@ which deltas they were. A log that reads through is left alone. To go back to
 an earlier state instead, use backup --at and restore.`,
 		Example: `  manage-licenses repair --db s3://my-licenses/prod/caio_licenses.db`,
 		RunE: func(c *cobra.Command, _ []string) error {
-			db, err := a.env.DB(a.dbFlag)
-			if err != nil {
-				return err
-			}
-			store, err := wiring.OpenStore(c.Context(), a.env, db, wiring.Read, nil)
+			store, err := a.openStore(c, wiring.Read)
 			if err != nil {
 				return err
 			}
@@ -250,4 +238,14 @@ an earlier state instead, use backup --at and restore.`,
 			return nil
 		},
 	}
+}
+
+// openStore opens the database the command line and environment name, for
+// access.
+func (a *app) openStore(c *cobra.Command, access wiring.Access) (wiring.Store, error) {
+	db, err := a.env.DB(a.dbFlag)
+	if err != nil {
+		return nil, err
+	}
+	return wiring.OpenStore(c.Context(), a.env, db, access, nil)
 }

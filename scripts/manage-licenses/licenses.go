@@ -327,7 +327,7 @@ public keys, which are trusted only once the signing secret proves them.`,
 				return err
 			}
 			if keys != nil {
-				return a.printVerified(licensing.New(licensing.Config{PublicKeys: keys}), c, args[0])
+				return a.printVerified(wiring.NewService(nil, "cli:verify-license", wiring.Trust{Pinned: keys}, nil, nil), c, args[0])
 			}
 			svc, done, err := a.service(c, wiring.Read, secretOptional)
 			if err != nil {
