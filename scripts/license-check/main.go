@@ -1,7 +1,11 @@
 // Command license-check runs the license client as a CAIO instance would:
 // the reference for CAIO's integration, and what the tests drive.
 //
-//	license-check activate|check|deactivate --server URL --key-file FILE --instance-id ID --state-dir DIR [--offline-lease FILE]
+//	license-check activate|check|deactivate --server URL --key-file FILE [--instance-id ID | --instance-id-from SOURCE] --state-dir DIR [--offline-lease FILE]
+//
+// Without --instance-id the id comes from --instance-id-from (hostname,
+// machine-id, env:NAME), else it is generated once and kept in the state
+// directory: a restart takes back its own seat.
 //
 // The key comes from --key-file FILE or $CAIO_LICENSE_KEY (or --key KEY,
 // which other local users can read in the process list).
@@ -32,9 +36,9 @@ import (
 type usageError struct{ error }
 
 type options struct {
-	server, key, keyFile, instance, stateDir, offline, publicKey string
-	timeout                                                      time.Duration
-	jsonOut                                                      bool
+	server, key, keyFile, instance, instanceFrom, stateDir, offline, publicKey string
+	timeout                                                                    time.Duration
+	jsonOut                                                                    bool
 }
 
 // Build information, set by make build (-ldflags -X).
@@ -53,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	var res *licenseclient.Result
 	root := &cobra.Command{
-		Use:           "license-check activate|check|deactivate --key-file FILE --instance-id ID --state-dir DIR [--server URL] [--offline-lease FILE]",
+		Use:           "license-check activate|check|deactivate --key-file FILE [--instance-id ID | --instance-id-from SOURCE] --state-dir DIR [--server URL] [--offline-lease FILE]",
 		Short:         "Check a CAIO license the way a CAIO instance does",
 		Args:          cobra.ExactArgs(1),
 		ValidArgs:     []string{"activate", "check", "deactivate"},
@@ -70,7 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.StringVar(&o.server, "server", "", "the licensing API's base URL (may be omitted with --offline-lease)")
 	f.StringVar(&o.keyFile, "key-file", "", "read the license key from FILE (default $CAIO_LICENSE_KEY)")
 	f.StringVar(&o.key, "key", "", "the license key itself (visible to other users in the process list: prefer --key-file or $CAIO_LICENSE_KEY)")
-	f.StringVar(&o.instance, "instance-id", "", "this instance's id (required)")
+	f.StringVar(&o.instance, "instance-id", "", "this instance's id (default: from --instance-id-from, else made once and kept in --state-dir)")
+	f.StringVar(&o.instanceFrom, "instance-id-from", "", "where the id comes from: hostname, machine-id (/etc/machine-id, hashed) or env:NAME (a StatefulSet's pod name)")
 	f.StringVar(&o.stateDir, "state-dir", "", "where the lease and the latest time seen are kept (required)")
 	f.StringVar(&o.offline, "offline-lease", "", "an offline lease file (issue-offline-lease), for air-gapped sites")
 	f.StringVar(&o.publicKey, "public-key", "", "the pinned license public key (default $CAIO_LICENSE_PUBLIC_KEY)")
@@ -109,8 +114,10 @@ func (o *options) do(ctx context.Context, action string) (licenseclient.Result, 
 	switch {
 	case action != "activate" && action != "check" && action != "deactivate":
 		return licenseclient.Result{}, usageError{fmt.Errorf("unknown action %q: use activate, check or deactivate", action)}
-	case o.instance == "" || o.stateDir == "":
-		return licenseclient.Result{}, usageError{errors.New("--instance-id and --state-dir are required")}
+	case o.stateDir == "":
+		return licenseclient.Result{}, usageError{errors.New("--state-dir is required: the lease, the latest time seen and the instance id are kept there")}
+	case o.instance != "" && o.instanceFrom != "":
+		return licenseclient.Result{}, usageError{errors.New("give the instance id once: --instance-id ID or --instance-id-from SOURCE, not both")}
 	case o.server == "" && o.offline == "":
 		return licenseclient.Result{}, usageError{errors.New("--server URL is required (or --offline-lease FILE)")}
 	case o.offline != "" && action != "check":
@@ -119,6 +126,14 @@ func (o *options) do(ctx context.Context, action string) (licenseclient.Result, 
 	key, err := o.licenseKey()
 	if err != nil {
 		return licenseclient.Result{}, err
+	}
+	if o.instance == "" {
+		if o.instance, err = licenseclient.InstanceID(o.instanceFrom, o.stateDir, os.Getenv); err != nil {
+			if o.instanceFrom != "" {
+				err = usageError{err}
+			}
+			return licenseclient.Result{}, err
+		}
 	}
 	pk := o.publicKey
 	if pk == "" {
