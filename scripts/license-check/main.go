@@ -2,6 +2,7 @@
 // the reference for CAIO's integration, and what the tests drive.
 //
 //	license-check activate|check|deactivate --server URL --key-file FILE [--instance-id ID | --instance-id-from SOURCE] --state-dir DIR [--offline-lease FILE]
+//	license-check run [same flags] [--stop-grace DURATION] [--status-file FILE] -- COMMAND [ARGS...]
 //
 // Without --instance-id the id comes from --instance-id-from (hostname,
 // machine-id, env:NAME), else it is generated once and kept in the state
@@ -39,6 +40,8 @@ type options struct {
 	server, key, keyFile, instance, instanceFrom, stateDir, offline, publicKey string
 	timeout                                                                    time.Duration
 	jsonOut                                                                    bool
+	stopGrace                                                                  time.Duration
+	statusFile                                                                 string
 }
 
 // Build information, set by make build (-ldflags -X).
@@ -56,15 +59,38 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	var res *licenseclient.Result
+	exit := -1 // run's status, once it ran
 	root := &cobra.Command{
-		Use:           "license-check activate|check|deactivate --key-file FILE [--instance-id ID | --instance-id-from SOURCE] --state-dir DIR [--server URL] [--offline-lease FILE]",
-		Short:         "Check a CAIO license the way a CAIO instance does",
-		Args:          cobra.ExactArgs(1),
-		ValidArgs:     []string{"activate", "check", "deactivate"},
+		Use:   "license-check activate|check|deactivate|run --key-file FILE [--instance-id ID | --instance-id-from SOURCE] --state-dir DIR [--server URL] [--offline-lease FILE] [-- COMMAND [ARGS...]]",
+		Short: "Check a CAIO license the way a CAIO instance does, or hold its seat for COMMAND (run)",
+		Long: `activate, check and deactivate do one thing and say the outcome.
+
+run holds the seat for CAIO: it takes the seat (or uses the offline lease),
+then starts COMMAND; renews in the background as check decides, through
+outages on the lease; passes SIGINT, SIGTERM and SIGHUP to COMMAND; and when
+COMMAND exits, frees the seat and exits with COMMAND's status. When the
+instance may no longer run (the lease ended without renewal; the license
+revoked, suspended or expired; the seat taken), it sends COMMAND SIGTERM, then
+SIGKILL after --stop-grace, and exits 1 with the outcome line. Each change of
+outcome is one line on stderr; --status-file keeps the current outcome as JSON.`,
+		Args:          cobra.MinimumNArgs(1),
+		ValidArgs:     []string{"activate", "check", "deactivate", "run"},
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       version(),
 		RunE: func(c *cobra.Command, args []string) error {
+			if args[0] == "run" {
+				code, err := o.supervise(c, args, stdout, stderr)
+				var ue usageError
+				if err != nil && !errors.As(err, &ue) {
+					res = &licenseclient.Result{} // it ran, and failed: 1
+				}
+				exit = code
+				return err
+			}
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("%s takes no arguments after it (got %q); only run takes -- COMMAND", args[0], args[1:])}
+			}
 			r, err := o.do(c.Context(), args[0])
 			res = &r
 			return err
@@ -81,6 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.StringVar(&o.publicKey, "public-key", "", "the pinned license public key (default $CAIO_LICENSE_PUBLIC_KEY)")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "time allowed per request")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	f.DurationVar(&o.stopGrace, "stop-grace", 30*time.Second, "run: how long COMMAND has after SIGTERM before SIGKILL")
+	f.StringVar(&o.statusFile, "status-file", "", "run: keep the current outcome in FILE as JSON, for CAIO to read")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetArgs(args)
@@ -89,6 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	var ue usageError
 	switch {
+	case exit >= 0 && err == nil:
+		return exit
 	case errors.As(err, &ue) || (err != nil && res == nil):
 		fmt.Fprintf(stderr, "license-check: %v\n", err)
 		return 2
@@ -111,41 +141,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func (o *options) do(ctx context.Context, action string) (licenseclient.Result, error) {
-	switch {
-	case action != "activate" && action != "check" && action != "deactivate":
-		return licenseclient.Result{}, usageError{fmt.Errorf("unknown action %q: use activate, check or deactivate", action)}
-	case o.stateDir == "":
-		return licenseclient.Result{}, usageError{errors.New("--state-dir is required: the lease, the latest time seen and the instance id are kept there")}
-	case o.instance != "" && o.instanceFrom != "":
-		return licenseclient.Result{}, usageError{errors.New("give the instance id once: --instance-id ID or --instance-id-from SOURCE, not both")}
-	case o.server == "" && o.offline == "":
-		return licenseclient.Result{}, usageError{errors.New("--server URL is required (or --offline-lease FILE)")}
-	case o.offline != "" && action != "check":
-		return licenseclient.Result{}, usageError{errors.New("--offline-lease goes with check")}
-	}
-	key, err := o.licenseKey()
+	client, key, err := o.client(action)
 	if err != nil {
 		return licenseclient.Result{}, err
-	}
-	if o.instance == "" {
-		if o.instance, err = licenseclient.InstanceID(o.instanceFrom, o.stateDir, os.Getenv); err != nil {
-			if o.instanceFrom != "" {
-				err = usageError{err}
-			}
-			return licenseclient.Result{}, err
-		}
-	}
-	pk := o.publicKey
-	if pk == "" {
-		pk = os.Getenv("CAIO_LICENSE_PUBLIC_KEY")
-	}
-	keys, err := licensekey.ParsePublicKeys(pk)
-	if err != nil || len(keys) == 0 {
-		return licenseclient.Result{}, usageError{errors.New("no usable public key: pass --public-key or set CAIO_LICENSE_PUBLIC_KEY")}
-	}
-	client, err := licenseclient.New(licenseclient.Config{ServerURL: o.server, PublicKeys: keys, StateDir: o.stateDir, Timeout: o.timeout})
-	if err != nil {
-		return licenseclient.Result{}, usageError{err}
 	}
 	switch {
 	case o.offline != "":
@@ -160,6 +158,81 @@ func (o *options) do(ctx context.Context, action string) (licenseclient.Result, 
 		return client.Deactivate(ctx, key, o.instance), nil
 	}
 	return client.Check(ctx, key, o.instance), nil
+}
+
+// supervise is run: args are "run", then COMMAND after --.
+func (o *options) supervise(c *cobra.Command, args []string, stdout, stderr io.Writer) (int, error) {
+	if dash := c.ArgsLenAtDash(); dash != 1 || len(args) < 2 {
+		return 0, usageError{errors.New("run needs the command to start after --: license-check run [flags] -- COMMAND [ARGS...]")}
+	}
+	if o.stopGrace <= 0 {
+		return 0, usageError{fmt.Errorf("--stop-grace %s: give a positive duration such as 30s", o.stopGrace)}
+	}
+	client, key, err := o.client("run")
+	if err != nil {
+		return 0, err
+	}
+	s := &supervisor{stderr: stderr, statusFile: o.statusFile, stopGrace: o.stopGrace}
+	if o.offline != "" {
+		file, err := os.ReadFile(o.offline)
+		if err != nil {
+			return 0, usageError{fmt.Errorf("cannot read --offline-lease: %v", err)}
+		}
+		s.check = func(context.Context) licenseclient.Result { return client.CheckOffline(key, o.instance, file) }
+	} else {
+		first := true
+		s.check = func(ctx context.Context) licenseclient.Result {
+			if first { // take the seat before COMMAND starts
+				first = false
+				return client.Activate(ctx, key, o.instance)
+			}
+			return client.Check(ctx, key, o.instance)
+		}
+		s.release = func(ctx context.Context) licenseclient.Result { return client.Deactivate(ctx, key, o.instance) }
+	}
+	return s.run(c.Context(), args[1:], stdout), nil
+}
+
+// client checks the command line and builds the client, with the key and
+// the instance id it is about.
+func (o *options) client(action string) (*licenseclient.Client, string, error) {
+	switch {
+	case action != "activate" && action != "check" && action != "deactivate" && action != "run":
+		return nil, "", usageError{fmt.Errorf("unknown action %q: use activate, check, deactivate or run", action)}
+	case o.stateDir == "":
+		return nil, "", usageError{errors.New("--state-dir is required: the lease, the latest time seen and the instance id are kept there")}
+	case o.instance != "" && o.instanceFrom != "":
+		return nil, "", usageError{errors.New("give the instance id once: --instance-id ID or --instance-id-from SOURCE, not both")}
+	case o.server == "" && o.offline == "":
+		return nil, "", usageError{errors.New("--server URL is required (or --offline-lease FILE)")}
+	case o.offline != "" && action != "check" && action != "run":
+		return nil, "", usageError{errors.New("--offline-lease goes with check or run")}
+	}
+	key, err := o.licenseKey()
+	if err != nil {
+		return nil, "", err
+	}
+	if o.instance == "" {
+		if o.instance, err = licenseclient.InstanceID(o.instanceFrom, o.stateDir, os.Getenv); err != nil {
+			if o.instanceFrom != "" {
+				err = usageError{err}
+			}
+			return nil, "", err
+		}
+	}
+	pk := o.publicKey
+	if pk == "" {
+		pk = os.Getenv("CAIO_LICENSE_PUBLIC_KEY")
+	}
+	keys, err := licensekey.ParsePublicKeys(pk)
+	if err != nil || len(keys) == 0 {
+		return nil, "", usageError{errors.New("no usable public key: pass --public-key or set CAIO_LICENSE_PUBLIC_KEY")}
+	}
+	client, err := licenseclient.New(licenseclient.Config{ServerURL: o.server, PublicKeys: keys, StateDir: o.stateDir, Timeout: o.timeout})
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	return client, key, nil
 }
 
 // licenseKey reads the key from exactly one of --key-file, --key and
