@@ -226,6 +226,9 @@ an earlier state instead, use backup --at and restore.`,
 			if a.jsonOut {
 				return a.printJSON(rep)
 			}
+			if len(rep.Removed) > 0 {
+				fmt.Fprintf(a.stdout, "Deleted %d objects from the log that were no delta's or numbered far past it (planted): %s\n", len(rep.Removed), strings.Join(rep.Removed, ", "))
+			}
 			if rep.Healthy {
 				fmt.Fprintf(a.stdout, "The log of %s reads through to delta %d: nothing to repair\n", store.Location(), rep.From)
 				return nil

@@ -349,6 +349,14 @@ func Decode(b []byte) (Delta, error) {
 // decode allocates is bounded by limit and by the pages the delta does
 // hold, not by what its header claims.
 func DecodeLimited(b []byte, limit int64) (Delta, error) {
+	return DecodeChecked(b, limit, nil)
+}
+
+// DecodeChecked is DecodeLimited with a check of the header (the delta's
+// number, base checksum, page size) before any page is inflated: a reader
+// refuses a delta that is not for the state it holds at the cost of its
+// header alone, however many pages it declares.
+func DecodeChecked(b []byte, limit int64, check func(header Delta) error) (Delta, error) {
 	if len(b) < len(magic)+4+sha256.Size || string(b[:len(magic)]) != magic {
 		return Delta{}, corrupt("not a delta")
 	}
@@ -376,6 +384,11 @@ func DecodeLimited(b []byte, limit int64) (Delta, error) {
 	}
 	if err := d.checkHeader(limit); err != nil {
 		return Delta{}, fmt.Errorf("%w: delta %d: %w", ErrCorrupt, d.Seq, err)
+	}
+	if check != nil {
+		if err := check(d); err != nil {
+			return Delta{}, err
+		}
 	}
 	zr := flate.NewReader(stream)
 	// Room for the pages as they arrive, not for what the header claims.

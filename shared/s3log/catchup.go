@@ -232,6 +232,8 @@ func (l *Log[C]) catchUpOnce(ctx context.Context) error {
 			// the log is an older state relabelled.
 			return &CorruptError{Problem: SnapshotDisagrees, Object: l.uri, Claimed: l.st.Seq,
 				Err: errors.New("the log holds no delta with its number")}
+		} else if err := l.checkNumberedInLog(ctx); err != nil {
+			return err
 		}
 	}
 	// Up to a gap the log is sound: that much is applied, nothing past it.
@@ -249,7 +251,7 @@ func (l *Log[C]) catchUpOnce(ctx context.Context) error {
 		// Decoded and applied one at a time: however many were fetched at
 		// once, one delta's pages are in memory.
 		for i, raw := range raws {
-			d, derr := l.decode(batch[i].seq, raw)
+			d, derr := l.decode(batch[i].seq, raw, &l.st.Checksum)
 			if derr != nil {
 				return derr
 			}
@@ -287,12 +289,34 @@ func (l *Log[C]) listDeltas(ctx context.Context, seq uint64) ([]deltaRef, error)
 	}
 	refs := make([]deltaRef, 0, len(objs))
 	for _, o := range objs {
-		if n, ok := seqOf(o.Key); ok && n > seq {
+		n, ok := seqOf(o.Key)
+		switch {
+		case !ok:
+			// Nothing but deltas belongs here: junk would cost every
+			// read a longer listing, or pass for a delta.
+			return nil, &CorruptError{Problem: ForeignObject, Object: "s3://" + l.obj.Bucket() + "/" + o.Key}
+		case n > seq:
 			refs = append(refs, deltaRef{n, o.Size})
 		}
 	}
 	slices.SortFunc(refs, func(a, b deltaRef) int { return cmp.Compare(a.seq, b.seq) })
 	return refs, nil
+}
+
+// checkNumberedInLog refuses a snapshot whose own delta is absent while an
+// earlier one is there: the log loses deltas oldest first (pruning, expiry),
+// so that snapshot is numbered past a log that never reached it (an older
+// state relabelled). One request, on this path only.
+func (l *Log[C]) checkNumberedInLog(ctx context.Context) error {
+	first, ok, err := l.obj.First(ctx, l.key+".log/")
+	if err != nil {
+		return Unavailable(err)
+	}
+	if n, isDelta := seqOf(first.Key); ok && isDelta && n < l.st.Seq {
+		return &CorruptError{Problem: SnapshotDisagrees, Object: l.uri, Claimed: l.st.Seq,
+			Err: fmt.Errorf("the log holds delta %d before it but not its own", n)}
+	}
+	return nil
 }
 
 // checkBase checks the snapshot just loaded against its own delta: the
@@ -386,19 +410,34 @@ func (l *Log[C]) fetchRaw(ctx context.Context, seq uint64) ([]byte, error) {
 	return raw, nil
 }
 
-// decode decodes delta seq within the limit and checks its number.
-func (l *Log[C]) decode(seq uint64, raw []byte) (pagelog.Delta, error) {
-	d, err := pagelog.DecodeLimited(raw, l.deltaLimit())
-	if err != nil {
-		return d, l.badDelta(Undecodable, seq, err)
-	}
-	if d.Seq != seq {
+// decode decodes delta seq within the limit and checks its number, and,
+// when pre is given, that it applies to that state: from its header,
+// before a page is inflated.
+func (l *Log[C]) decode(seq uint64, raw []byte, pre *uint64) (pagelog.Delta, error) {
+	var misnumbered, foreign bool
+	var claimed uint64
+	d, err := pagelog.DecodeChecked(raw, l.deltaLimit(), func(h pagelog.Delta) error {
+		claimed, misnumbered = h.Seq, h.Seq != seq
+		foreign = pre != nil && h.Pre != *pre
+		if misnumbered || foreign {
+			return errNotThisDelta
+		}
+		return nil
+	})
+	switch {
+	case misnumbered:
 		e := l.badDelta(Misnumbered, seq, nil)
-		e.Claimed = d.Seq
+		e.Claimed = claimed
 		return d, e
+	case foreign:
+		return d, l.badDelta(DoesNotApply, seq, errors.New("it applies to another state than the one held"))
+	case err != nil:
+		return d, l.badDelta(Undecodable, seq, err)
 	}
 	return d, nil
 }
+
+var errNotThisDelta = errors.New("not the delta wanted")
 
 // fetchDelta downloads and decodes delta seq.
 func (l *Log[C]) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, error) {
@@ -406,7 +445,7 @@ func (l *Log[C]) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, er
 	if err != nil {
 		return nil, err
 	}
-	d, err := l.decode(seq, raw)
+	d, err := l.decode(seq, raw, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +486,8 @@ func (l *Log[C]) open(ctx context.Context) error {
 	if err != nil {
 		return &CorruptError{Problem: UnreadableHeader, Object: l.uri, Err: err}
 	}
-	db, err := l.openCopy(ctx, l.path, cookie == l.cookie && l.cookie != 0)
+	checked := cookie == l.cookie && l.cookie != 0
+	db, err := l.openCopy(ctx, l.path, checked)
 	if err != nil {
 		l.reset() // fetched again next time
 		return err
@@ -456,6 +496,20 @@ func (l *Log[C]) open(ctx context.Context) error {
 		db.Close()
 		return err
 	}
-	l.db, l.isOpen, l.cookie = db, true, cookie
+	digest, err := db.SchemaDigest(ctx)
+	if err == nil && checked && digest != l.schema {
+		// The schema moved under an unchanged cookie (a delta put it
+		// back): check it as a new one.
+		db.Close()
+		if db, err = l.openCopy(ctx, l.path, false); err != nil {
+			l.reset()
+			return err
+		}
+	}
+	if err != nil {
+		db.Close()
+		return err
+	}
+	l.db, l.isOpen, l.cookie, l.schema = db, true, cookie, digest
 	return nil
 }

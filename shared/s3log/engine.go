@@ -103,6 +103,9 @@ type WorkingCopy interface {
 	// Discard closes without checkpointing and removes the WAL: the main
 	// file is left as of the last checkpoint.
 	Discard() error
+	// SchemaDigest identifies the schema's objects and their SQL: when it
+	// moved while the schema cookie did not, the schema is checked again.
+	SchemaDigest(ctx context.Context) (string, error)
 	Close() error
 }
 
@@ -147,6 +150,7 @@ type Log[C WorkingCopy] struct {
 	st     slotMeta
 	fp     fingerprint // of path after this process last changed it
 	cookie uint32      // schema cookie at the last schema check
+	schema string      // schema digest at the last schema check
 	bytes  int64       // delta bytes uploaded or fetched since the last snapshot this process knows
 	bg     sync.WaitGroup
 	bgBusy bool

@@ -108,6 +108,11 @@ const (
 	// SnapshotDisagrees: the snapshot's checksum is not the state its own
 	// delta left (a relabelled snapshot).
 	SnapshotDisagrees
+	// ForeignObject: an object in the log that is no delta's (Object).
+	ForeignObject
+	// FarAhead: a delta numbered implausibly far past the log (Seq,
+	// Next): planted.
+	FarAhead
 )
 
 var problems = map[Problem]string{
@@ -116,6 +121,7 @@ var problems = map[Problem]string{
 	Misnumbered: "misnumbered", DoesNotApply: "does not apply", UnreadableHeader: "unreadable header",
 	Gap: "missing while later deltas exist", WentBack: "behind the state this machine confirmed",
 	Diverged: "at the confirmed number in another state", SnapshotDisagrees: "disagrees with its own delta",
+	ForeignObject: "is not a delta", FarAhead: "is numbered far past the log",
 }
 
 func (p Problem) String() string { return problems[p] }

@@ -3,6 +3,7 @@ package s3log
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,8 +22,13 @@ type PruneReport struct {
 }
 
 // seqOf reads the sequence number from a delta or history key.
+// Only the names the log writes count: exactly 20 digits ("2" is not
+// delta 2, and a name of junk is nobody's delta).
 func seqOf(key string) (uint64, bool) {
 	name := strings.TrimSuffix(key[strings.LastIndex(key, "/")+1:], ".db")
+	if len(name) != 20 || strings.ContainsFunc(name, func(r rune) bool { return r < '0' || r > '9' }) {
+		return 0, false
+	}
 	n, err := strconv.ParseUint(name, 10, 64)
 	return n, err == nil
 }
@@ -140,10 +146,32 @@ func (l *Log[C]) RebuildAt(ctx context.Context, at time.Time, use func(path stri
 	if err != nil {
 		return err
 	}
-	for next := seq + 1; ; next++ {
+	// The deltas after it, as the listing names them: a gap stops the
+	// rebuild with an error, never silently at an earlier state; the base
+	// is checked against its own delta while the log holds it.
+	after := seq
+	if seq > 0 {
+		after--
+	}
+	refs, err := l.listDeltas(ctx, after)
+	if err != nil {
+		return err
+	}
+	if len(refs) > 0 && refs[0].seq == seq && seq > 0 {
+		if d, err := l.fetchDelta(ctx, seq); err == nil && d.Post != sum {
+			return &CorruptError{Problem: SnapshotDisagrees, Object: "s3://" + l.obj.Bucket() + "/" + snaps[base].key, Claimed: seq,
+				Err: fmt.Errorf("its state is not the one delta %d left", seq)}
+		}
+		refs = refs[1:]
+	}
+	for i, r := range refs {
+		next := seq + 1 + uint64(i)
+		if r.seq != next {
+			return &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: next, Next: r.seq}
+		}
 		d, err := l.fetchDelta(ctx, next)
 		if errors.Is(err, ErrNoObject) {
-			break
+			return &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: next, Next: refs[len(refs)-1].seq}
 		}
 		if err != nil {
 			return err

@@ -69,6 +69,13 @@ func (c *items) Discard() error {
 
 func (c *items) Close() error { return c.db.Close() }
 
+// SchemaDigest is the schema's SQL, as it stands.
+func (c *items) SchemaDigest(ctx context.Context) (string, error) {
+	var text string
+	err := c.db.QueryRowContext(ctx, "SELECT group_concat(coalesce(sql, ''), ';') FROM sqlite_schema").Scan(&text)
+	return text, err
+}
+
 func (c *items) list(ctx context.Context) ([]string, error) {
 	rows, err := c.db.QueryContext(ctx, "SELECT v FROM items ORDER BY v")
 	if err != nil {

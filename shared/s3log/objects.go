@@ -38,6 +38,8 @@ type Objects interface {
 	// ListAfter lists the keys under prefix that sort after startAfter,
 	// in order: one request when they fit in a page (1,000 keys).
 	ListAfter(ctx context.Context, prefix, startAfter string) ([]Listed, error)
+	// First is the first key under prefix, if any: one request.
+	First(ctx context.Context, prefix string) (Listed, bool, error)
 	Remove(ctx context.Context, keys []string) error
 	// PresignGet returns a link that reads key, valid for ttl, without
 	// credentials. It sends no request.
@@ -171,6 +173,18 @@ func (o *s3Objects) Copy(ctx context.Context, src, srcETag, dst string) error {
 
 func (o *s3Objects) List(ctx context.Context, prefix string) ([]Listed, error) {
 	return o.ListAfter(ctx, prefix, "")
+}
+
+func (o *s3Objects) First(ctx context.Context, prefix string) (Listed, bool, error) {
+	out, err := o.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &o.bucket, Prefix: &prefix, MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return Listed{}, false, o.describe(prefix, err)
+	}
+	if len(out.Contents) == 0 {
+		return Listed{}, false, nil
+	}
+	c := out.Contents[0]
+	return Listed{Key: aws.ToString(c.Key), Size: aws.ToInt64(c.Size), Modified: aws.ToTime(c.LastModified)}, true, nil
 }
 
 func (o *s3Objects) ListAfter(ctx context.Context, prefix, startAfter string) ([]Listed, error) {

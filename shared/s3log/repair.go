@@ -1,6 +1,7 @@
 package s3log
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/caio-licensing/caio-licensing/shared/pagelog"
 )
+
+// maxAhead is how far past the state it reached repair numbers its delta:
+// a log holds at most a history window of deltas, far fewer than this.
+const maxAhead = 1 << 24
 
 // RepairReport says what Repair found and did.
 type RepairReport struct {
@@ -27,6 +32,9 @@ type RepairReport struct {
 	// published state (none when SkippedTo is 0).
 	SkippedFrom uint64 `json:"skipped_from,omitempty"`
 	SkippedTo   uint64 `json:"skipped_to,omitempty"`
+	// Removed are the objects the repair deleted from the log: names no
+	// delta has, and deltas numbered far past the log (planted).
+	Removed []string `json:"removed,omitempty"`
 }
 
 // Repair moves the log past damage that stops its readers (a missing
@@ -56,17 +64,35 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 			return rep, err
 		}
 	}
+	// Objects in the log that are no delta's stop every reader: they go
+	// first, where the repairer may delete.
+	objs, err := l.obj.List(ctx, l.key+".log/")
+	if err != nil {
+		return rep, Unavailable(err)
+	}
+	var foreign []string
+	for _, o := range objs {
+		if _, ok := seqOf(o.Key); !ok {
+			foreign = append(foreign, o.Key)
+		}
+	}
+	if len(foreign) > 0 {
+		if err := l.obj.Remove(ctx, foreign); err != nil {
+			return rep, &CorruptError{Problem: ForeignObject, Object: "s3://" + l.obj.Bucket() + "/" + foreign[0], Err: err}
+		}
+		rep.Removed = append(rep.Removed, foreign...)
+	}
 	damage := l.catchUpOnce(ctx)
 	var ce *CorruptError
 	switch {
 	case damage == nil:
 		// This copy reads through; does a fresh reader, from the snapshot?
-		sound, err := l.readsThrough(ctx)
+		sound, err := l.freshReaderReaches(ctx)
 		if err != nil || sound {
 			rep.Healthy, rep.From = sound, l.st.Seq
 			return rep, err
 		}
-		damage = fmt.Errorf("the snapshot and the log do not lead to delta %d, which this copy holds (deleted or replaced objects)", l.st.Seq)
+		damage = fmt.Errorf("a fresh reader does not reach delta %d, which this copy holds (deleted, replaced or planted objects)", l.st.Seq)
 	case !errors.As(damage, &ce) || !ce.Delta || ce.Problem == Diverged:
 		// Not damage in the log (S3 unreachable, a snapshot that does not
 		// check, this machine's memory disagreeing): not this repair's.
@@ -76,6 +102,17 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 	refs, err := l.listDeltas(ctx, l.st.Seq)
 	if err != nil {
 		return rep, err
+	}
+	// A delta numbered implausibly far ahead was planted: numbering after
+	// it would waste the numbers (or wrap them). It is removed, where the
+	// repairer may delete; else an administrator must.
+	for len(refs) > 0 && refs[len(refs)-1].seq-l.st.Seq > maxAhead {
+		far := refs[len(refs)-1].seq
+		if err := l.obj.Remove(ctx, []string{deltaKey(l.key, far)}); err != nil {
+			return rep, &CorruptError{Problem: FarAhead, Object: l.uri, Delta: true, Seq: far, Next: l.st.Seq, Err: err}
+		}
+		rep.Removed = append(rep.Removed, deltaKey(l.key, far))
+		refs = refs[:len(refs)-1]
 	}
 	last := l.st.Seq
 	if len(refs) > 0 {
@@ -89,6 +126,13 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 		if d, err := l.fetchDelta(ctx, last); err == nil {
 			pre = d.Post
 		}
+	}
+	// What is published must pass the checks every reader makes, the
+	// schema's included (a planted trigger would be republished).
+	l.closeCopy()
+	l.cookie = 0
+	if err := l.open(ctx); err != nil {
+		return rep, err
 	}
 	l.closeCopy()
 	d, err := fullImage(l.path)
@@ -116,6 +160,21 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 		return rep, Unavailable(err)
 	}
 	current, _, _ := snapshotMeta(info.Meta)
+	// The numbers missing between the snapshot and the repair's delta get
+	// a tombstone: a process still behind the damage then cannot commit
+	// into a hole (its put-if-absent fails), and meets the tombstone,
+	// which does not decode, then the snapshot past it.
+	if logged, err := l.listDeltas(ctx, current); err == nil {
+		present := map[uint64]bool{}
+		for _, r := range logged {
+			present[r.seq] = true
+		}
+		for seq := current + 1; seq < d.Seq; seq++ {
+			if !present[seq] {
+				l.obj.Put(ctx, deltaKey(l.key, seq), bytes.NewReader(tombstone), int64(len(tombstone)), PutOptions{IfAbsent: true})
+			}
+		}
+	}
 	baseSeq, etag, err := l.snapshot(ctx, l.path, slotMeta{URI: l.uri, Seq: d.Seq, Checksum: d.Post, At: now, BaseSeq: current, BaseETag: info.ETag})
 	if err != nil || baseSeq < d.Seq {
 		return rep, fmt.Errorf("%w: the repair's delta %d is published but its snapshot is not (%v): run repair again", ErrUnavailable, d.Seq, err)
@@ -124,34 +183,31 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 	return rep, nil
 }
 
-// readsThrough reports whether a fresh reader reaches this copy's state:
-// the snapshot is at or before it, with the same state if at it, and the
-// log holds every delta from the snapshot to it, and none past it.
-func (l *Log[C]) readsThrough(ctx context.Context) (bool, error) {
-	info, err := l.obj.Head(ctx, l.key)
-	if err != nil {
-		return false, Unavailable(err)
-	}
-	seq, sum, err := snapshotMeta(info.Meta)
-	switch {
-	case err != nil || seq > l.st.Seq:
-		return false, nil
-	case seq == l.st.Seq:
-		return sum == nil || *sum == l.st.Checksum, nil
-	}
-	refs, err := l.listDeltas(ctx, seq)
+// tombstone fills a missing number after a repair: no delta's encoding.
+var tombstone = []byte("CAIO tombstone: this number was missing when the log was repaired\n")
+
+// freshReaderReaches reports whether a process with no copy and no memory
+// reaches this copy's state: it is run, in a private directory, as one
+// (the snapshot checked against its delta, every delta applied, the schema
+// checked).
+func (l *Log[C]) freshReaderReaches(ctx context.Context) (bool, error) {
+	dir, err := os.MkdirTemp(l.cacheDir, ".repair-")
 	if err != nil {
 		return false, err
 	}
-	if uint64(len(refs)) != l.st.Seq-seq {
-		return false, nil
+	defer os.RemoveAll(dir)
+	fresh, err := New(l.obj, l.key, Config[C]{Open: l.openCopy, CacheDir: dir, History: l.history, Snapshots: SnapshotOnRequest})
+	if err != nil {
+		return false, err
 	}
-	for i, r := range refs {
-		if r.seq != seq+1+uint64(i) {
-			return false, nil
+	defer fresh.Close()
+	if err := fresh.Sync(ctx); err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return false, err
 		}
+		return false, nil // what stops it is the damage
 	}
-	return true, nil
+	return fresh.st.Seq == l.st.Seq && fresh.st.Checksum == l.st.Checksum, nil
 }
 
 // fullImage is a delta holding every page of the database file at path,

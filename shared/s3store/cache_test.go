@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -141,7 +144,20 @@ func TestObjectWithPlantedTriggerIsRefused(t *testing.T) {
 	sum, _ := pagelog.Checksum(local)
 	planted, _ := os.ReadFile(local)
 	// Published as a new snapshot far ahead of the log, so no delta follows.
+	// With the log still there it is refused for that (a snapshot numbered
+	// past the log); with the log gone (expired), it stands alone and the
+	// schema check refuses it.
 	srv.PutObjectMeta(t, key, planted, map[string]string{"caio-seq": "1000", "caio-checksum": strconv.FormatUint(sum, 16)})
+	if err := openIn(t, srv, t.TempDir()).View(context.Background(), func(licensing.Tx) error { return nil }); licensing.ErrorCode(err) != licensing.CodeDBInvalid || !strings.Contains(err.Error(), "after delta 1000") {
+		t.Errorf("a snapshot numbered past the log: %v", err)
+	}
+	out, err := srv.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(s3test.Bucket), Prefix: aws.String(key + ".log/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		srv.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s3test.Bucket), Key: o.Key})
+	}
 
 	fresh := openIn(t, srv, t.TempDir())
 	for name, err := range map[string]error{

@@ -194,6 +194,10 @@ func (s *Store) corruptError(e *s3log.CorruptError, when during) error {
 		return licensing.Wrap(licensing.CodeDBInvalid, e, "%s ends at delta %d, before delta %d that this machine confirmed on %s: its newest deltas were deleted or its snapshot replaced by an older one; nothing was written. Run 'manage-licenses repair' on a machine that holds the newer state, or restore from a backup; if the database was recreated on purpose, delete %s", s.uri, e.Seq, e.Confirmed, e.ConfirmedAt.UTC().Format(time.RFC3339), e.MemoryFile)
 	case s3log.Diverged:
 		return licensing.Wrap(licensing.CodeDBInvalid, e, "%s reaches delta %d in another state than the one this machine confirmed there on %s: an older snapshot relabelled, or a rewritten delta; nothing was written. Restore from a backup, or run 'manage-licenses repair' on a machine that holds the right state; if the database was recreated on purpose, delete %s", s.uri, e.Confirmed, e.ConfirmedAt.UTC().Format(time.RFC3339), e.MemoryFile)
+	case s3log.ForeignObject:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "%s is in the log of %s but is not a delta (deltas are named by 20 digits): it was put there by something else; nothing was read past it. Delete it (aws s3 rm %s)", e.Object, s.uri, e.Object)
+	case s3log.FarAhead:
+		return licensing.Wrap(licensing.CodeDBInvalid, e, "delta %d of %s is numbered far past the log's end (%d): it was planted; nothing was done. Delete it (aws s3 rm %s.log/%020d), then run 'manage-licenses repair' again", e.Seq, s.uri, e.Next, s.uri, e.Seq)
 	case s3log.SnapshotDisagrees:
 		return licensing.Wrap(licensing.CodeDBInvalid, e, "snapshot %s says it is the state after delta %d, but %v: it was replaced by another state (nothing was changed). Run 'manage-licenses repair' where a healthy copy is, or restore from a backup", s.uri, e.Claimed, e.Err)
 	}

@@ -264,17 +264,16 @@ func (s *Store) Repair(ctx context.Context) (RepairReport, error) {
 	return rep, s.fail(err, duringUse)
 }
 
-// Restore publishes the database file src as the next state, through the
-// commit protocol: SQLite's backup API writes it into the working copy (its
-// pages land in the WAL like any write's) with this operation's id, and the
-// pages go out as the next delta.
+// Restore publishes the database file src, once checked to be a current
+// CAIO license database, as the next state: one delta holding every page,
+// after the log's end, and the snapshot there. The state it replaces is
+// never opened, so one that fails its own checks (a planted trigger) can
+// be restored over.
 func (s *Store) Restore(ctx context.Context, src string) error {
-	return s.update(ctx, true, func(db *workingCopy, opID string) (bool, error) {
-		if err := db.Restore(ctx, src); err != nil {
-			return false, err
-		}
-		return true, db.RecordOperation(ctx, opID, time.Now().UTC())
-	})
+	if err := sqlitestore.CheckRestorable(ctx, src); err != nil {
+		return err
+	}
+	return s.fail(s.log.Replace(ctx, src), duringUse)
 }
 
 // PruneHistory removes deltas and snapshots older than the history window

@@ -432,19 +432,9 @@ func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) erro
 // one transaction (SQLite's online backup API, run backwards), after
 // checking src is a CAIO license database this build can open.
 func (s *Store) Restore(ctx context.Context, src string) error {
-	check, err := Open(ctx, src, Options{Mode: ModeReadOnly})
-	if err != nil {
-		// FILE is the command's argument: the mistake is in it, not in
-		// the database path.
-		switch licensing.ErrorCode(err) {
-		case licensing.CodeDBNotFound:
-			return licensing.Wrap(licensing.CodeBadRequest, err, "cannot restore from %s: no such file; give a file written by 'manage-licenses backup'", src)
-		case licensing.CodeDBInvalid, licensing.CodeDBOutdated:
-			return licensing.Wrap(licensing.CodeBadRequest, err, "cannot restore from %s: %s; give a file written by 'manage-licenses backup'", src, licensing.ErrorMessage(err))
-		}
+	if err := CheckRestorable(ctx, src); err != nil {
 		return err
 	}
-	check.Close()
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return s.mapOpenError(err)
@@ -461,6 +451,24 @@ func (s *Store) Restore(ctx context.Context, src string) error {
 		return s.mapOpenError(err)
 	}
 	return nil
+}
+
+// CheckRestorable checks that src is a CAIO license database of the
+// current schema, as restore takes it.
+func CheckRestorable(ctx context.Context, src string) error {
+	check, err := Open(ctx, src, Options{Mode: ModeReadOnly})
+	if err != nil {
+		// FILE is the command's argument: the mistake is in it, not in
+		// the database path.
+		switch licensing.ErrorCode(err) {
+		case licensing.CodeDBNotFound:
+			return licensing.Wrap(licensing.CodeBadRequest, err, "cannot restore from %s: no such file; give a file written by 'manage-licenses backup'", src)
+		case licensing.CodeDBInvalid, licensing.CodeDBOutdated:
+			return licensing.Wrap(licensing.CodeBadRequest, err, "cannot restore from %s: %s; give a file written by 'manage-licenses backup'", src, licensing.ErrorMessage(err))
+		}
+		return err
+	}
+	return check.Close()
 }
 
 // Backup writes a consistent copy of the database to dest (which must not exist).

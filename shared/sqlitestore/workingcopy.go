@@ -2,7 +2,9 @@ package sqlitestore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -102,4 +104,27 @@ func (w *WorkingCopy) HasOperation(ctx context.Context, id string) (bool, error)
 	var n int
 	err := w.db.QueryRowContext(ctx, "SELECT count(*) FROM operations WHERE id = ?", id).Scan(&n)
 	return n > 0, err
+}
+
+// SchemaDigest is a digest of every schema object (type, name, table and
+// SQL): a delta can change the schema and put its cookie back, so the
+// cookie alone does not say the schema is the one last checked.
+func (w *WorkingCopy) SchemaDigest(ctx context.Context) (string, error) {
+	rows, err := w.db.QueryContext(ctx, "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	h := sha256.New()
+	for rows.Next() {
+		var typ, name, tbl, text string
+		if err := rows.Scan(&typ, &name, &tbl, &text); err != nil {
+			return "", err
+		}
+		for _, f := range []string{typ, name, tbl, text} {
+			h.Write([]byte(f))
+			h.Write([]byte{0})
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), rows.Err()
 }
