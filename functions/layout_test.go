@@ -27,7 +27,7 @@ var floors = map[string]int{
 	"shared/mail": 1, "shared/mail/sesmail": 1, "shared/mail/smtpmail": 1, "shared/mail/nomail": 1,
 	"shared/awssecret": 1, "shared/licenseclient": 1, "shared/metrics/prommetrics": 1,
 	// Wiring and transports.
-	"shared/config": 2, "shared/wiring": 2, "shared/lambdaevent": 2, "shared/httpapi": 2,
+	"shared/config": 2, "shared/wiring": 2, "shared/wiring/mailwiring": 2, "shared/lambdaevent": 2, "shared/httpapi": 2,
 	"shared/operator": 2, "shared/delivery": 2, "shared/reportstore": 2, "shared/report": 2,
 	// Programs.
 	"functions": 3, "functions/activate": 3, "functions/distribute": 3, "functions/generate": 3,

@@ -12,10 +12,11 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 	"github.com/caio-licensing/caio-licensing/shared/wiring"
+	"github.com/caio-licensing/caio-licensing/shared/wiring/mailwiring"
 )
 
 func main() {
-	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "distribute", wiring.Needs{SecretPolicy: secretstrength.Check, Secret: true, Mail: true})
+	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "distribute", wiring.Needs{SecretPolicy: secretstrength.Check, Secret: true, Mailer: mailwiring.Mailer})
 	if err != nil {
 		wiring.Fatal("distribute", err)
 	}

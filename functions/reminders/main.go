@@ -1,6 +1,5 @@
-// Command reminders is the reminders operator function: daily, the renewal
-// reminders due, then maintenance (archives history older than
-// CAIO_EVENT_RETENTION_DAYS); every few minutes, the database's snapshot.
+// Command reminders is the reminders operator function: daily, the renewal reminders due, then maintenance
+// (archives history older than CAIO_EVENT_RETENTION_DAYS); every few minutes, the database's snapshot.
 package main
 
 import (
@@ -13,10 +12,11 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/lambdaevent"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 	"github.com/caio-licensing/caio-licensing/shared/wiring"
+	"github.com/caio-licensing/caio-licensing/shared/wiring/mailwiring"
 )
 
 func main() {
-	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "reminders", wiring.Needs{Mail: true, Snapshots: true})
+	fn, err := wiring.LoadFunction(context.Background(), config.OS(), "reminders", wiring.Needs{Mailer: mailwiring.Mailer, Snapshots: true})
 	if err != nil {
 		wiring.Fatal("reminders", err)
 	}

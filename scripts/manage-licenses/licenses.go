@@ -15,6 +15,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/mail"
 	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 	"github.com/caio-licensing/caio-licensing/shared/wiring"
+	"github.com/caio-licensing/caio-licensing/shared/wiring/mailwiring"
 )
 
 // licenseFlags are the terms shared by generate-license and distribute-license.
@@ -128,7 +129,7 @@ func (a *app) distributeLicenseCommand() *cobra.Command {
 			if send {
 				// Bad email configuration stops us before anything is generated.
 				var err error
-				if sender, err = wiring.Mailer(c.Context(), a.env); err != nil {
+				if sender, err = mailwiring.Mailer(c.Context(), a.env); err != nil {
 					return err
 				}
 			}
@@ -190,7 +191,7 @@ func (a *app) resendLicenseCommand() *cobra.Command {
 			if err := licensing.ValidateEmail(to); err != nil {
 				return err
 			}
-			sender, err := wiring.Mailer(c.Context(), a.env)
+			sender, err := mailwiring.Mailer(c.Context(), a.env)
 			if err != nil {
 				return err
 			}

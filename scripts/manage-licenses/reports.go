@@ -12,6 +12,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/delivery"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/wiring"
+	"github.com/caio-licensing/caio-licensing/shared/wiring/mailwiring"
 )
 
 func (a *app) statsCommand() *cobra.Command {
@@ -130,7 +131,7 @@ func (a *app) sendReminders(c *cobra.Command, days int) error {
 	if c.Flags().Changed("days") {
 		thresholds = []int{days}
 	}
-	sender, err := wiring.Mailer(c.Context(), a.env)
+	sender, err := mailwiring.Mailer(c.Context(), a.env)
 	if err != nil {
 		return err
 	}

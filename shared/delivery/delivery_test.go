@@ -21,7 +21,7 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/mail/smtpmail"
 	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
-	"github.com/caio-licensing/caio-licensing/shared/wiring"
+	"github.com/caio-licensing/caio-licensing/shared/wiring/mailwiring"
 )
 
 const secret = "9Id4BcFl+y+7ZlB65HuC4HiIY69VukyDdmUSMwUOeFA=" // strong: a new signing key needs one
@@ -70,7 +70,7 @@ func mailer(t *testing.T, vars ...map[string]string) mail.Sender {
 			t.Setenv(k, v)
 		}
 	}
-	s, err := wiring.Mailer(context.Background(), config.OS())
+	s, err := mailwiring.Mailer(context.Background(), config.OS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestBadAddressesAndConfiguration(t *testing.T) {
 			for k, v := range vars {
 				t.Setenv(k, v)
 			}
-			if _, err := wiring.Mailer(context.Background(), config.OS()); licensing.ErrorCode(err) != licensing.CodeConfig || strings.Contains(err.Error(), "\n") {
+			if _, err := mailwiring.Mailer(context.Background(), config.OS()); licensing.ErrorCode(err) != licensing.CodeConfig || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v, want one CONFIG line", err)
 			}
 		})

@@ -72,6 +72,20 @@ func TestTamperedSchemaIsRefused(t *testing.T) {
 	}
 }
 
+// A negative schema version (user_version is signed) was never made by a
+// build: refused like a tampered schema, not replayed.
+func TestNegativeSchemaVersionIsRefused(t *testing.T) {
+	s, path := create(t)
+	s.Close()
+	execRaw(t, path, "PRAGMA user_version = -1")
+	for _, opt := range []sqlitestore.Options{{}, {SkipSchemaCheck: true}} {
+		_, err := sqlitestore.Open(context.Background(), path, opt)
+		if licensing.ErrorCode(err) != licensing.CodeDBInvalid || !strings.Contains(err.Error(), "schema version -1") {
+			t.Fatalf("open %+v: %v, want DB_INVALID", opt, err)
+		}
+	}
+}
+
 func fileDigest(t *testing.T, path string) [32]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -17,15 +17,39 @@ type schemaObject struct {
 
 func (o schemaObject) key() string { return o.kind + " " + o.name }
 
-var expectedObjects sync.Map // schema version → map[key]schemaObject
+//go:generate go test -count=1 -run ^TestGeneratedSchemaIsTheMigrations$ . -args -write-schema
 
-// objectsOf returns the schema objects that migrations up to version make,
-// by running them on an empty in-memory database: the expected schema is
-// exactly what this build would have created, text for text.
-func objectsOf(ctx context.Context, version int) (map[string]schemaObject, error) {
-	if v, ok := expectedObjects.Load(version); ok {
+// expectedObjects returns the schema objects that migrations up to version
+// make: the expected schema is exactly what this build would have created,
+// text for text. The current version's are generated at build time
+// (schema_generated.go, by replaying the migrations: go generate), so that
+// opening a database replays nothing; TestGeneratedSchemaIsTheMigrations
+// replays them and fails when the two differ. An older version (init-db
+// migrating a database forward) is replayed here.
+func expectedObjects(ctx context.Context, version int) (map[string]schemaObject, error) {
+	if version == SchemaVersion && generatedVersion == SchemaVersion {
+		out := make(map[string]schemaObject, len(generatedObjects))
+		for _, o := range generatedObjects {
+			out[o.key()] = o
+		}
+		return out, nil
+	}
+	if v, ok := replayed.Load(version); ok {
 		return v.(map[string]schemaObject), nil
 	}
+	objs, err := replayObjects(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	replayed.Store(version, objs)
+	return objs, nil
+}
+
+var replayed sync.Map // schema version → map[key]schemaObject
+
+// replayObjects runs the migrations up to version on an empty in-memory
+// database and lists what they made.
+func replayObjects(ctx context.Context, version int) (map[string]schemaObject, error) {
 	db, err := sql.Open("sqlite3", ":memory:")
 	if err != nil {
 		return nil, err
@@ -37,12 +61,7 @@ func objectsOf(ctx context.Context, version int) (map[string]schemaObject, error
 			return nil, fmt.Errorf("replaying the migrations: %w", err)
 		}
 	}
-	objs, err := listObjects(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	expectedObjects.Store(version, objs)
-	return objs, nil
+	return listObjects(ctx, db)
 }
 
 func listObjects(ctx context.Context, db interface {
@@ -68,17 +87,20 @@ func listObjects(ctx context.Context, db interface {
 // differ from what its schema version defines: an extra trigger, a dropped
 // one, or one whose text was changed.
 func (s *Store) checkObjects(ctx context.Context, version int) error {
-	want, err := objectsOf(ctx, version)
+	tampered := func(problem string) error {
+		te := &TamperedError{Problem: problem, Version: version}
+		return licensing.Wrap(licensing.CodeDBInvalid, te, "%s", te.Describe(s.path))
+	}
+	if version < 0 {
+		return tampered("has a schema version no build makes")
+	}
+	want, err := expectedObjects(ctx, version)
 	if err != nil {
 		return licensing.Wrap(licensing.CodeInternal, err, "cannot build the expected schema")
 	}
 	got, err := listObjects(ctx, s.db)
 	if err != nil {
 		return s.mapOpenError(err)
-	}
-	tampered := func(problem string) error {
-		te := &TamperedError{Problem: problem, Version: version}
-		return licensing.Wrap(licensing.CodeDBInvalid, te, "%s", te.Describe(s.path))
 	}
 	for k, o := range got {
 		// ANALYZE's statistics tables hold no logic.

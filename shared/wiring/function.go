@@ -23,8 +23,11 @@ type Needs struct {
 	// PublicKey: the function verifies keys with CAIO_LICENSE_PUBLIC_KEY
 	// and nothing else (activate).
 	PublicKey bool
-	// Mail: the function sends email (distribute, reminders).
-	Mail bool
+	// Mailer builds the email provider for the functions that send email
+	// (distribute, reminders: mailwiring.Mailer); nil for none. The mains
+	// that need it link it, so that the others do not pay for the
+	// providers' packages at every start.
+	Mailer func(context.Context, config.Env) (mail.Sender, error)
 	// ServerKey: the function signs its answers with the certified server
 	// key (activate): CAIO_SERVER_KEY_ARN, or CAIO_SERVER_KEY locally.
 	ServerKey bool
@@ -121,8 +124,8 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 		return nil, err
 	}
 	var mailer mail.Sender = nomail.Sender{}
-	if needs.Mail {
-		if mailer, err = Mailer(ctx, env); err != nil {
+	if needs.Mailer != nil {
+		if mailer, err = needs.Mailer(ctx, env); err != nil {
 			return nil, err
 		}
 	}

@@ -1,4 +1,9 @@
-package wiring
+// Package mailwiring builds the email provider the environment chooses. It
+// is apart from package wiring so that what sends no email (the activate
+// function first) does not link the providers: the SES client's schemas,
+// go-mail and the templates it brings are initialised at every start of
+// a program that links them.
+package mailwiring
 
 import (
 	"context"
