@@ -9,12 +9,12 @@ import (
 
 // SeatCounts implements licensing.Tx.
 func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) {
-	rows, err := t.query(`SELECT license_id,
-			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1),
-			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
-			count(*) FILTER (WHERE deactivated_at <= ?1),
-			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1 AND kind = 'offline')
-		FROM activations GROUP BY license_id`, ts(now))
+	rows, err := t.query(`SELECT a.license_id,
+			count(*) FILTER (WHERE `+seatTaken+`),
+			count(*) FILTER (WHERE `+seatExpired+`),
+			count(*) FILTER (WHERE `+seatDeactivated+`),
+			count(*) FILTER (WHERE `+seatTaken+` AND a.kind = 'offline')
+		FROM activations a JOIN licenses l ON l.id = a.license_id GROUP BY a.license_id`, ts(now))
 	if err != nil {
 		return nil, err
 	}
@@ -35,11 +35,11 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 func (t *Tx) SeatTotals(now time.Time) (licensing.SeatCounts, error) {
 	var c licensing.SeatCounts
 	err := t.queryRow(`SELECT
-			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1),
-			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
-			count(*) FILTER (WHERE deactivated_at <= ?1),
-			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1 AND kind = 'offline')
-		FROM activations`, ts(now)).Scan(&c.Live, &c.Expired, &c.Deactivated, &c.Offline)
+			count(*) FILTER (WHERE `+seatTaken+`),
+			count(*) FILTER (WHERE `+seatExpired+`),
+			count(*) FILTER (WHERE `+seatDeactivated+`),
+			count(*) FILTER (WHERE `+seatTaken+` AND a.kind = 'offline')
+		FROM activations a JOIN licenses l ON l.id = a.license_id`, ts(now)).Scan(&c.Live, &c.Expired, &c.Deactivated, &c.Offline)
 	return c, err
 }
 
@@ -80,8 +80,7 @@ func (t *Tx) ExpiringLicenses(now, until time.Time) ([]licensing.ExpiringLicense
 // CustomerSeats implements licensing.Tx.
 func (t *Tx) CustomerSeats(now time.Time) ([]licensing.CustomerSeats, error) {
 	return queryAll(t, `SELECT c.id, c.name,
-			coalesce(sum((SELECT count(*) FROM activations a WHERE a.license_id = l.id
-				AND (a.deactivated_at IS NULL OR a.deactivated_at > ?1) AND a.lease_expires_at > ?1)), 0),
+			coalesce(sum((SELECT count(*) FROM activations a WHERE a.license_id = l.id AND `+seatTaken+`)), 0),
 			coalesce(sum(l.max_instances), 0)
 		FROM customers c JOIN licenses l ON l.customer_id = c.id
 		WHERE l.status = 'active' AND l.expires_at > ?1

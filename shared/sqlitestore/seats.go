@@ -8,15 +8,19 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
+// activationColumns: the license's seat timeout comes along, since whether
+// the seat is held depends on it (licensing.Activation.SeatEnd).
 const activationColumns = `a.license_id, l.customer_id, a.instance_id, a.ip_address, a.first_seen, a.last_seen, a.deactivated_at,
-	a.kind, a.lease_issued_at, a.lease_expires_at`
+	a.kind, a.lease_issued_at, a.lease_expires_at, l.seat_timeout_seconds`
 
 func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, error) {
 	var a licensing.Activation
 	var first, last string
 	var deactivated, leaseIssued, leaseExpires sql.NullString
+	var timeout int64
 	err := sc.Scan(&a.LicenseID, &a.CustomerID, &a.InstanceID, &a.IPAddress, &first, &last, &deactivated,
-		&a.Kind, &leaseIssued, &leaseExpires)
+		&a.Kind, &leaseIssued, &leaseExpires, &timeout)
+	a.SeatTimeout = time.Duration(timeout) * time.Second
 	a.FirstSeen, a.LastSeen = parseTS(first), parseTS(last)
 	a.DeactivatedAt, a.LeaseIssuedAt, a.LeaseExpiresAt = optionalTS(deactivated), optionalTS(leaseIssued), optionalTS(leaseExpires)
 	return a, err
@@ -48,17 +52,43 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 		kind, nullableTS(a.LeaseIssuedAt), nullableTS(a.LeaseExpiresAt))
 }
 
-// ActiveInstances implements licensing.Tx: seats whose lease runs past
-// now, those given back by their instance included (deactivated_at is then
-// the lease's end, after now; see licensing.Activation.Occupies). Two
-// counts, so that the first keeps its covering partial index.
-func (t *Tx) ActiveInstances(licenseID string, now time.Time) (int, error) {
+// ActiveInstances implements licensing.Tx: seats whose lease runs past now
+// and, online under a seat timeout, was issued after now - seatTimeout;
+// those given back by their instance included (deactivated_at is then when
+// the seat is free, after now; see licensing.Activation.Occupies). Two
+// counts, so that the first reads its covering partial index alone
+// (activations_live). Without a timeout every issue time is after "".
+func (t *Tx) ActiveInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error) {
+	renewedAfter := ""
+	if seatTimeout > 0 {
+		renewedAfter = ts(now.Add(-seatTimeout))
+	}
 	var n int
-	err := t.queryRow(`SELECT
-		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at IS NULL AND lease_expires_at > ?2) +
-		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2)`, licenseID, ts(now)).Scan(&n)
+	err := t.queryRow(activeInstancesQuery, licenseID, ts(now), renewedAfter).Scan(&n)
 	return n, err
 }
+
+const activeInstancesQuery = `SELECT
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at IS NULL AND lease_expires_at > ?2
+			AND (kind = 'offline' OR lease_issued_at > ?3)) +
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2
+			AND (kind = 'offline' OR lease_issued_at > ?3))`
+
+// seatUnexpired is, in SQL, an activation a of license l whose seat is not
+// yet free at ?1 (licensing.Activation.SeatEnd after ?1): its lease runs
+// past ?1 and, online under a seat timeout, was issued less than the
+// timeout before ?1. Never NULL.
+const seatUnexpired = `ifnull(a.lease_expires_at > ?1 AND (a.kind = 'offline' OR l.seat_timeout_seconds = 0
+	OR a.lease_issued_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?1, -l.seat_timeout_seconds || ' seconds')), 0)`
+
+// Seats by state at ?1, as licensing.Activation.State puts them: taken
+// (live or releasing), free after a lease that ran out or a seat that timed
+// out (expired), given back (deactivated).
+const (
+	seatTaken       = `(a.deactivated_at IS NULL OR a.deactivated_at > ?1) AND ` + seatUnexpired
+	seatExpired     = `a.deactivated_at IS NULL AND NOT ` + seatUnexpired
+	seatDeactivated = `a.deactivated_at IS NOT NULL AND NOT (a.deactivated_at > ?1 AND ` + seatUnexpired + `)`
+)
 
 // SeatGrants implements licensing.Tx.
 func (t *Tx) SeatGrants(licenseID string, since time.Time) (int, time.Time, error) {
