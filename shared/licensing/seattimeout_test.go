@@ -169,7 +169,9 @@ func TestSeatTimeoutSparesOfflineLeases(t *testing.T) {
 func TestSeatCountsFollowOneRule(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances, r.LeaseSeconds, r.SeatTimeoutSeconds = 50, 300, 120 }).Key
+	key := e.generate(func(r *licensing.GenerateRequest) {
+		r.MaxInstances, r.LeaseSeconds, r.SeatTimeoutSeconds = 50, 300, 120
+	}).Key
 	plain := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances, r.LeaseSeconds = 50, 180 }).Key
 	for i := range 12 {
 		for _, k := range []string{key, plain} {
