@@ -198,8 +198,16 @@ func TestLeasesAgainstServe(t *testing.T) {
 		if o := a.want("check", key, 0, "VALID"); !o.FromLease {
 			t.Fatal("check before renew-after asked the server")
 		}
+		// The client follows renew-after, long before half the lease.
+		sleepUntil(l.RenewAfter.Add(time.Second))
+		renewed := a.want("check", key, 0, "VALID")
+		if renewed.FromLease || !renewed.Lease.IssuedAt.After(l.IssuedAt) {
+			t.Fatalf("not renewed at renew-after: %+v", renewed)
+		}
+		l = renewed.Lease
 		// node-a dies (it stops calling). Just past the seat timeout,
 		// node-b takes the seat, while node-a's lease has two minutes to run.
+		b.want("activate", key, 1, "TOO_MANY_INSTANCES")
 		sleepUntil(l.IssuedAt.Add(61 * time.Second))
 		b.want("activate", key, 0, "VALID")
 		if !time.Now().Before(l.ExpiresAt.Add(-time.Minute)) {
