@@ -74,21 +74,49 @@ const activeInstancesQuery = `SELECT
 		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2
 			AND (kind = 'offline' OR lease_issued_at > ?3))`
 
-// seatUnexpired is, in SQL, an activation a of license l whose seat is not
-// yet free at ?1 (licensing.Activation.SeatEnd after ?1): its lease runs
-// past ?1 and, online under a seat timeout, was issued less than the
-// timeout before ?1. Never NULL.
-const seatUnexpired = `ifnull(a.lease_expires_at > ?1 AND (a.kind = 'offline' OR l.seat_timeout_seconds = 0
-	OR a.lease_issued_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?1, -l.seat_timeout_seconds || ' seconds')), 0)`
+// seatCutoffs is a common table expression, s(id, renewed_after): for
+// each license, the issue time an online lease must be after for its seat
+// to be held at ?1 under the license's seat timeout ('' without one: any
+// time), worked out once per license rather than once per activation; in
+// license id order, so that counts per license need no sort.
+const seatCutoffs = `s(id, renewed_after) AS MATERIALIZED (SELECT id, CASE seat_timeout_seconds WHEN 0 THEN ''
+	ELSE strftime('%Y-%m-%dT%H:%M:%SZ', ?1, -seat_timeout_seconds || ' seconds') END FROM licenses ORDER BY id)`
 
-// Seats by state at ?1, as licensing.Activation.State puts them: taken
-// (live or releasing), free after a lease that ran out or a seat that timed
-// out (expired), given back (deactivated).
-const (
-	seatTaken       = `(a.deactivated_at IS NULL OR a.deactivated_at > ?1) AND ` + seatUnexpired
-	seatExpired     = `a.deactivated_at IS NULL AND NOT ` + seatUnexpired
-	seatDeactivated = `a.deactivated_at IS NOT NULL AND NOT (a.deactivated_at > ?1 AND ` + seatUnexpired + `)`
-)
+// seatUnexpired is, in SQL, an activation a (of the license s of
+// seatCutoffs) whose seat is not yet free at ?1 (licensing.Activation.SeatEnd
+// after ?1): its lease runs past ?1 and, online, was issued after
+// s.renewed_after. NULL (false, to FILTER) without a lease.
+const seatUnexpired = `a.lease_expires_at > ?1 AND (a.kind = 'offline' OR a.lease_issued_at > s.renewed_after)`
+
+// seatTaken is an activation taking up a seat at ?1 (live or releasing;
+// licensing.Activation.Occupies).
+const seatTaken = `(a.deactivated_at IS NULL OR a.deactivated_at > ?1) AND ` + seatUnexpired
+
+// seatStates counts activations a (with s, seatCutoffs) by state at ?1, as
+// licensing.Activation.State puts them, in the columns of licensing.SeatCounts:
+// live (taken: held, or releasing), offline (the live ones on an offline
+// lease), expired (free: the lease ran out or the seat timed out), and
+// deactivated (given back, no longer taken). Whether a seat timed out is
+// worked out about once per activation, the rest by subtraction: it is
+// most of the cost of counting. Per license, the license id comes first.
+func seatStates(perLicense bool) string {
+	id, group := "", ""
+	if perLicense {
+		id, group = "license_id, ", "s.id AS license_id, "
+	}
+	q := `WITH ` + seatCutoffs + ` SELECT ` + id + `held + releasing, offline, not_given_back - held, total - not_given_back - releasing
+		FROM (SELECT ` + group + `
+		count(*) FILTER (WHERE a.deactivated_at IS NULL AND ` + seatUnexpired + `) AS held,
+		count(*) FILTER (WHERE a.deactivated_at > ?1 AND ` + seatUnexpired + `) AS releasing,
+		count(*) FILTER (WHERE a.kind = 'offline' AND ` + seatTaken + `) AS offline,
+		count(*) FILTER (WHERE a.deactivated_at IS NULL) AS not_given_back,
+		count(*) AS total
+		FROM s CROSS JOIN activations a ON a.license_id = s.id`
+	if perLicense {
+		q += " GROUP BY s.id"
+	}
+	return q + ")"
+}
 
 // SeatGrants implements licensing.Tx.
 func (t *Tx) SeatGrants(licenseID string, since time.Time) (int, time.Time, error) {
