@@ -76,9 +76,10 @@ const activeInstancesQuery = `SELECT
 
 // seatCutoffs is a common table expression, s(id, renewed_after): for
 // each license, the issue time an online lease must be after for its seat
-// to be held at ?1 under the license's seat timeout ('' without one: any
-// time), worked out once per license rather than once per activation; in
-// license id order, so that counts per license need no sort.
+// to be held at ?1 under the license's seat timeout (without one, the
+// empty string: any time), worked out once per license rather than once
+// per activation; in license id order, so that counts per license need no
+// sort.
 const seatCutoffs = `s(id, renewed_after) AS MATERIALIZED (SELECT id, CASE seat_timeout_seconds WHEN 0 THEN ''
 	ELSE strftime('%Y-%m-%dT%H:%M:%SZ', ?1, -seat_timeout_seconds || ' seconds') END FROM licenses ORDER BY id)`
 
