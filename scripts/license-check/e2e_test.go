@@ -184,6 +184,58 @@ func TestLeasesAgainstServe(t *testing.T) {
 			t.Fatalf("list-activations does not show seats apart:\n%s", r.stdout)
 		}
 	})
+	t.Run("a dead instance's seat is taken after the seat timeout, while its lease still runs", func(t *testing.T) {
+		t.Parallel()
+		s := newSite(t)
+		key := s.ok("generate-license", "CUST-001", "standard", "--max-instances", "1", "--lease-minutes", "3", "--seat-timeout-minutes", "1")
+		a, b := s.instance("node-a"), s.instance("node-b")
+		first := a.want("activate", key, 0, "VALID")
+		l := first.Lease
+		if l.ExpiresAt.Sub(l.IssuedAt) != 3*time.Minute || l.RenewAfter.Sub(l.IssuedAt) != 30*time.Second {
+			t.Fatalf("lease %v..%v, renew after %v: want 3 minutes, renewal at half the seat timeout", l.IssuedAt, l.ExpiresAt, l.RenewAfter)
+		}
+		b.want("activate", key, 1, "TOO_MANY_INSTANCES")
+		if o := a.want("check", key, 0, "VALID"); !o.FromLease {
+			t.Fatal("check before renew-after asked the server")
+		}
+		// The client follows renew-after, long before half the lease.
+		sleepUntil(l.RenewAfter.Add(time.Second))
+		renewed := a.want("check", key, 0, "VALID")
+		if renewed.FromLease || !renewed.Lease.IssuedAt.After(l.IssuedAt) {
+			t.Fatalf("not renewed at renew-after: %+v", renewed)
+		}
+		l = renewed.Lease
+		// node-a dies (it stops calling). Just past the seat timeout,
+		// node-b takes the seat, while node-a's lease has two minutes to run.
+		b.want("activate", key, 1, "TOO_MANY_INSTANCES")
+		sleepUntil(l.IssuedAt.Add(61 * time.Second))
+		b.want("activate", key, 0, "VALID")
+		if !time.Now().Before(l.ExpiresAt.Add(-time.Minute)) {
+			t.Fatal("too slow: node-a's lease is nearly over")
+		}
+		// node-a was cut off rather than dead: through the outage it runs on
+		// its lease, past its renew-after.
+		s.stop()
+		if o := a.want("check", key, 0, "VALID"); !o.FromLease || !o.Lease.ExpiresAt.Equal(l.ExpiresAt) {
+			t.Fatalf("during the outage: %+v", o)
+		}
+		// Back in touch, it renews and is told its seat was taken.
+		s.start()
+		a.want("check", key, 1, "TOO_MANY_INSTANCES")
+		if r := s.run(manage, "list-activations", "--license-key", key); !regexp.MustCompile(`node-a\s.*expired`).MatchString(r.stdout) ||
+			!regexp.MustCompile(`node-b\s.*live`).MatchString(r.stdout) {
+			t.Fatalf("list-activations:\n%s", r.stdout)
+		}
+		var st struct {
+			Seats struct {
+				Live    int `json:"live"`
+				Expired int `json:"expired_lease"`
+			} `json:"seats"`
+		}
+		if err := json.Unmarshal([]byte(s.run(manage, "--json", "stats").stdout), &st); err != nil || st.Seats.Live != 1 || st.Seats.Expired != 1 {
+			t.Fatalf("stats: %+v %v", st.Seats, err)
+		}
+	})
 	t.Run("an outage runs on the lease, then LEASE_EXPIRED", func(t *testing.T) {
 		t.Parallel()
 		s := newSite(t)

@@ -26,6 +26,7 @@ var flagRanges = map[string][2]float64{
 	"max-activations-per-day": {0, licensing.MaxLimit},
 	"lease-hours":             {1, licensing.MaxDays * 24},
 	"lease-minutes":           {1, licensing.MaxDays * 24 * 60},
+	"seat-timeout-minutes":    {0, licensing.MaxDays * 24 * 60},
 	"rate-per-address":        {0, 1e6},
 	"rate-per-key":            {0, 1e6},
 	"burst-per-address":       {1, 1e6},

@@ -28,6 +28,7 @@ type licenseFlags struct {
 	leaseHours   int64
 	leaseMinutes int64
 	maxActPerDay int64
+	seatTimeout  int64 // minutes
 }
 
 func (f *licenseFlags) register(c *cobra.Command) {
@@ -40,6 +41,12 @@ func (f *licenseFlags) register(c *cobra.Command) {
 	c.Flags().Int64Var(&f.leaseMinutes, "lease-minutes", 0, "the lease in minutes instead (at least 1; for tests and short trials)")
 	c.MarkFlagsMutuallyExclusive("lease-hours", "lease-minutes")
 	c.Flags().Int64Var(&f.maxActPerDay, "max-activations-per-day", 0, "new instance seats allowed per rolling 24 hours (default max(10, 2 x max instances))")
+	seatTimeoutFlag(c, &f.seatTimeout)
+}
+
+// seatTimeoutFlag is --seat-timeout-minutes, the same on every command that sets terms.
+func seatTimeoutFlag(c *cobra.Command, p *int64) {
+	c.Flags().Int64Var(p, "seat-timeout-minutes", 0, "minutes without renewal after which a seat is free for another instance, while its holder still runs on its lease through an outage (at most the lease; default, or 0: the lease)")
 }
 
 func (f *licenseFlags) request(customerID, tier, recipient string) licensing.GenerateRequest {
@@ -47,6 +54,7 @@ func (f *licenseFlags) request(customerID, tier, recipient string) licensing.Gen
 		CustomerID: customerID, Tier: tier, ExpiresDays: f.expiresDays, Features: f.features,
 		MaxInstances: f.maxInstances, MaxServices: f.maxServices, MaxRequestsPerDay: f.maxRequests,
 		Recipient: recipient, LeaseSeconds: f.leaseSeconds(), MaxActivationsPerDay: f.maxActPerDay,
+		SeatTimeoutSeconds: f.seatTimeout * 60,
 	}
 }
 
@@ -79,6 +87,7 @@ func (a *app) printIssued(title string, is licensing.Issued, notes ...string) er
 		"max services", strconv.FormatUint(uint64(c.MaxServices), 10),
 		"max requests/day", strconv.FormatUint(uint64(c.MaxRequestsPerDay), 10),
 		"lease", (time.Duration(is.License.LeaseSeconds) * time.Second).String(),
+		"seat timeout", is.License.SeatTimeoutText(),
 		"recipient", orDash(is.License.Recipient),
 	)
 	for _, n := range notes {

@@ -49,6 +49,7 @@ and reminders, and its latest events.`,
 				"max services", strconv.FormatUint(uint64(l.MaxServices), 10),
 				"max requests/day", strconv.FormatUint(uint64(l.MaxRequestsPerDay), 10),
 				"lease", (time.Duration(l.LeaseSeconds) * time.Second).String(),
+				"seat timeout", l.SeatTimeoutText(),
 				"recipient", orDash(l.Recipient),
 			); err != nil {
 				return err

@@ -31,6 +31,10 @@ type GenerateRequest struct {
 	LeaseSeconds int64
 	// MaxActivationsPerDay: the churn limit (0: max(10, 2 x max instances)).
 	MaxActivationsPerDay int64
+	// SeatTimeoutSeconds: an online seat not renewed for this long is free
+	// for another instance (0: the lease length); at least a minute, at
+	// most the lease.
+	SeatTimeoutSeconds int64
 }
 
 // Issued is a freshly minted key with what it says.
@@ -79,7 +83,22 @@ func (r *GenerateRequest) validate() ([]string, error) {
 	if r.LeaseSeconds < MinLeaseSeconds || r.LeaseSeconds > int64(r.ExpiresDays)*86400 {
 		return nil, badRequest("lease must be between 1 minute and the license's %d days (got %d seconds)", r.ExpiresDays, r.LeaseSeconds)
 	}
+	if err := validateSeatTimeout(r.SeatTimeoutSeconds, r.LeaseSeconds); err != nil {
+		return nil, err
+	}
 	return features, nil
+}
+
+// validateSeatTimeout checks a seat timeout against the lease it goes
+// with: 0 (the lease), or from a minute to the lease (a longer timeout
+// would never apply: the seat is free when the lease ends).
+func validateSeatTimeout(secs, leaseSecs int64) error {
+	if secs == 0 || (secs >= MinSeatTimeoutSeconds && secs <= leaseSecs) {
+		return nil
+	}
+	lease := time.Duration(leaseSecs) * time.Second
+	return badRequest("seat-timeout-minutes must be from 1 to the lease's %d minutes (%s), or 0 for the lease (got %s)",
+		leaseSecs/60, lease, time.Duration(secs)*time.Second)
 }
 
 // Generate issues a new license and returns its key. It needs the secret.
@@ -103,6 +122,7 @@ func (s *Service) Generate(ctx context.Context, r GenerateRequest) (Issued, erro
 			IssuedAt:          now, ExpiresAt: now.Add(time.Duration(r.ExpiresDays) * 24 * time.Hour),
 			Status: StatusActive, Recipient: r.Recipient, CreatedAt: now, UpdatedAt: now,
 			LeaseSeconds: r.LeaseSeconds, MaxActivationsPerDay: r.MaxActivationsPerDay,
+			SeatTimeoutSeconds: r.SeatTimeoutSeconds,
 		}
 		issued, err := s.mint(tx, lic, now)
 		if err != nil {

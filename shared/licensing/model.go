@@ -54,19 +54,47 @@ type License struct {
 	// MaxActivationsPerDay limits seats newly taken per rolling 24 hours
 	// (0: max(10, 2 x max instances); see ActivationsPerDay).
 	MaxActivationsPerDay int64 `json:"max_activations_per_day"`
+	// SeatTimeoutSeconds: a seat whose holder has not renewed its lease
+	// for this long is free for another instance, though the holder's
+	// lease still runs (0: the lease length; see SeatTimeout).
+	SeatTimeoutSeconds int64 `json:"seat_timeout_seconds"`
 	// ActiveInstances is filled by listings: seats held now (see Seats).
 	ActiveInstances int `json:"active_instances"`
 }
 
-// MarshalJSON shows the churn limit in force, not the stored 0 that means
-// "the default", and says whether it is the default.
+// MarshalJSON shows the churn limit and the seat timeout in force, not
+// the stored 0 that means "the default", and says whether each is the
+// default.
 func (l License) MarshalJSON() ([]byte, error) {
 	type plain License
 	return json.Marshal(struct {
 		plain
 		MaxActivationsPerDay int64 `json:"max_activations_per_day"`
 		IsDefault            bool  `json:"max_activations_per_day_is_default"`
-	}{plain(l), l.ActivationsPerDay(), l.MaxActivationsPerDay == 0})
+		SeatTimeoutSeconds   int64 `json:"seat_timeout_seconds"`
+		SeatTimeoutIsDefault bool  `json:"seat_timeout_is_default"`
+	}{plain(l), l.ActivationsPerDay(), l.MaxActivationsPerDay == 0, int64(l.SeatTimeout() / time.Second), l.SeatTimeoutSeconds == 0})
+}
+
+// SeatTimeoutText is the seat timeout in force, saying when it is the
+// lease's: "30m0s", "72h0m0s (the lease)".
+func (l License) SeatTimeoutText() string {
+	if l.SeatTimeoutSeconds == 0 {
+		return l.SeatTimeout().String() + " (the lease)"
+	}
+	return l.SeatTimeout().String()
+}
+
+// SeatTimeout is the seat timeout in force: how long a seat stays held
+// after its holder last renewed its lease, SeatTimeoutSeconds or, by
+// default, the lease length (a seat is then held exactly while its lease
+// runs, as before seat timeouts). Offline leases are never timed out: an
+// air-gapped instance cannot renew.
+func (l License) SeatTimeout() time.Duration {
+	if l.SeatTimeoutSeconds > 0 {
+		return time.Duration(l.SeatTimeoutSeconds) * time.Second
+	}
+	return time.Duration(l.LeaseSeconds) * time.Second
 }
 
 // ActivationsPerDay is the churn limit in force: seats newly taken (a new
@@ -85,8 +113,8 @@ type SeatCounts struct {
 	// Offline is the part of them held by offline leases.
 	Live    int `json:"live"`
 	Offline int `json:"offline"`
-	// Expired: leases that ran out without a deactivation (dead instances);
-	// their seats are free.
+	// Expired: leases that ran out, or seats that timed out, without a
+	// deactivation (dead instances, or cut off); their seats are free.
 	Expired     int `json:"expired_lease"`
 	Deactivated int `json:"deactivated"`
 }
@@ -132,6 +160,11 @@ type Activation struct {
 	Kind           string     `json:"kind"`
 	LeaseIssuedAt  *time.Time `json:"lease_issued_at"`
 	LeaseExpiresAt *time.Time `json:"lease_expires_at"`
+	// SeatTimeout is the license's stored seat timeout (0: none apart from
+	// the lease), which the store reads with the activation: an online
+	// seat is free once its lease was issued this long ago, even though
+	// the lease still runs. See SeatEnd.
+	SeatTimeout time.Duration `json:"-"`
 }
 
 // Activation kinds.
@@ -150,24 +183,46 @@ const (
 	SeatReleasing = "releasing"
 )
 
+// SeatEnd is when the activation's seat is free unless renewed first: the
+// end of its lease or, for an online lease under a seat timeout, the
+// lease's issue time plus the timeout, whichever is earlier. Zero when it
+// has no lease. The seat is held before SeatEnd, free from it; the
+// store's counts (sqlitestore) apply the same rule.
+func (a Activation) SeatEnd() time.Time {
+	if a.LeaseExpiresAt == nil {
+		return time.Time{}
+	}
+	end := *a.LeaseExpiresAt
+	if a.Kind != KindOffline && a.SeatTimeout > 0 && a.LeaseIssuedAt != nil {
+		if t := a.LeaseIssuedAt.Add(a.SeatTimeout); t.Before(end) {
+			end = t
+		}
+	}
+	return end
+}
+
 // Holds reports whether the activation holds a seat at now: not
-// deactivated, and its lease not expired.
+// deactivated, its lease not expired and, under a seat timeout, renewed
+// within it (before SeatEnd).
 func (a Activation) Holds(now time.Time) bool {
-	return a.DeactivatedAt == nil && a.LeaseExpiresAt != nil && now.Before(*a.LeaseExpiresAt)
+	return a.DeactivatedAt == nil && a.LeaseExpiresAt != nil && now.Before(a.SeatEnd())
 }
 
 // Occupies reports whether the activation takes up a seat at now: while it
 // holds it, and after its instance deactivated it, until the lease it was
-// given ends (DeactivatedAt is then that end). A lease already handed out
-// stays valid on the instance's host until then, whatever the instance
-// says: freeing the seat earlier would let a copy of the lease run beside
-// the seat's next holder.
+// given ends (DeactivatedAt is then that end), or its seat times out
+// (SeatEnd), whichever is first. A lease already handed out stays valid
+// on the instance's host until then, whatever the instance says: freeing
+// the seat earlier would let a copy of the lease run beside the seat's
+// next holder (which a seat timeout allows, by its choice, for a holder
+// that stopped renewing).
 func (a Activation) Occupies(now time.Time) bool {
-	return a.LeaseExpiresAt != nil && now.Before(*a.LeaseExpiresAt) && (a.DeactivatedAt == nil || now.Before(*a.DeactivatedAt))
+	return a.LeaseExpiresAt != nil && now.Before(a.SeatEnd()) && (a.DeactivatedAt == nil || now.Before(*a.DeactivatedAt))
 }
 
 // State is live, releasing (deactivated by its instance, taken until its
-// lease ends), expired (the lease ran out) or deactivated.
+// lease ends or its seat times out), expired (the lease ran out, or the
+// seat timed out: it is free) or deactivated.
 func (a Activation) State(now time.Time) string {
 	switch {
 	case a.DeactivatedAt != nil && a.Occupies(now):

@@ -54,28 +54,40 @@ func (r *SeatRequest) validate(instanceRequired bool) error {
 	return validateIP(r.IPAddress)
 }
 
-// Lease lengths. A seat is held while its lease is unexpired; an instance
-// renews its lease (validate) once past half of it.
+// Lease lengths. A seat is held while its lease is unexpired and, under a
+// seat timeout, renewed within it; an instance renews its lease (validate)
+// once past half of it, or half the seat timeout if that is earlier.
 const (
 	DefaultLeaseSeconds = 72 * 3600
 	MinLeaseSeconds     = 60
+	// MinSeatTimeoutSeconds: a seat timeout is at least a minute, and at
+	// most the lease (a longer one would never apply).
+	MinSeatTimeoutSeconds = 60
 )
 
 // LeaseRenewAfter is when an activation's lease is due for renewal: half
-// way through it.
+// way through it or, under a seat timeout, half way through that if it is
+// earlier, so that a live holder renews well before its seat times out.
 func (a Activation) LeaseRenewAfter() time.Time {
 	if a.LeaseIssuedAt == nil || a.LeaseExpiresAt == nil {
 		return time.Time{}
 	}
-	return a.LeaseIssuedAt.Add(a.LeaseExpiresAt.Sub(*a.LeaseIssuedAt) / 2)
+	at := a.LeaseIssuedAt.Add(a.LeaseExpiresAt.Sub(*a.LeaseIssuedAt) / 2)
+	if a.Kind != KindOffline && a.SeatTimeout > 0 {
+		if t := a.LeaseIssuedAt.Add(a.SeatTimeout / 2); t.Before(at) {
+			at = t
+		}
+	}
+	return at
 }
 
 // Activate verifies the key, checks the license and takes (or refreshes) a
 // seat for the instance, enforcing max instances, with a new lease.
 //
 // Seats are leases: an activation holds its seat while its lease is
-// unexpired. A seat whose lease ran out is free, and the next activation of
-// any instance may take it; there is no clean-up job. The count of held
+// unexpired and, under the license's seat timeout, renewed within it. A
+// seat whose lease ran out or timed out is free, and the next activation
+// of any instance may take it; there is no clean-up job. The count of held
 // seats and the taking of one happen in the same unit of work, so max
 // instances holds exactly under concurrency (in S3 mode too: the whole unit
 // is re-run when another writer wins).
@@ -152,7 +164,7 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 	used := 0
 	if !renewal || r.CountSeats {
 		var err error
-		if used, err = tx.ActiveInstances(lic.ID, now); err != nil {
+		if used, err = tx.ActiveInstances(lic.ID, now, time.Duration(lic.SeatTimeoutSeconds)*time.Second); err != nil {
 			return out, err
 		}
 	}
@@ -163,7 +175,7 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 	}
 	if !renewal && !reclaim {
 		if used >= int(lic.MaxInstances) {
-			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use (a seat its instance gave back stays taken until the lease it was given ends): deactivate an instance (manage-licenses deactivate frees its seat at once), wait for a dead instance's lease to run out, or raise max instances (manage-licenses update-license --max-instances)", lic.MaxInstances)
+			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use (a seat is free %s after its holder last renewed it, or when the lease it was given ends if that is sooner, whether or not its instance gave it back; an instance that comes back after its seat was freed needs a free one): deactivate an instance (manage-licenses deactivate frees its seat at once), wait for a dead instance's seat to free itself, or raise max instances (manage-licenses update-license --max-instances)", lic.MaxInstances, lic.SeatTimeout())
 		}
 		// The churn limit: seats newly taken per rolling 24 hours. Holders
 		// renewing their seat are never counted.
@@ -199,6 +211,7 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 		}
 	}
 	act.Kind, act.LeaseIssuedAt, act.LeaseExpiresAt, act.LastSeen = kind, &now, &expires, now
+	act.SeatTimeout = time.Duration(lic.SeatTimeoutSeconds) * time.Second
 	if r.IPAddress != "" {
 		act.IPAddress = r.IPAddress
 	}
@@ -334,11 +347,15 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 			return false, nil
 		}
 		// The instance's own deactivation keeps the seat taken until its
-		// lease ends; the operator's frees it now.
+		// lease ends (or its seat times out, if that is earlier); the
+		// operator's frees it now.
 		until, detail := now, ""
 		if !r.Immediate && act.Holds(now) {
-			until = *act.LeaseExpiresAt
+			until = act.SeatEnd()
 			detail = "seat taken until its lease ends " + until.Format(time.RFC3339)
+			if until.Before(*act.LeaseExpiresAt) {
+				detail = "seat taken until it times out " + until.Format(time.RFC3339)
+			}
 		}
 		act.DeactivatedAt = &until
 		if err := tx.PutActivation(act); err != nil {

@@ -92,8 +92,11 @@ type LicenseTx interface {
 type SeatTx interface {
 	Activation(licenseID, instanceID string) (Activation, error)
 	PutActivation(Activation) error
-	// ActiveInstances counts the seats held at now (lease unexpired, not deactivated).
-	ActiveInstances(licenseID string, now time.Time) (int, error)
+	// ActiveInstances counts the seats taken at now (see
+	// Activation.Occupies): lease unexpired and, for online leases under
+	// seatTimeout (0: none), issued less than seatTimeout before now; not
+	// deactivated, or deactivated by the instance with DeactivatedAt after now.
+	ActiveInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error)
 	Activations(licenseID string) ([]Activation, error) // all licenses when ""
 
 	// SeatGrants counts the seats granted on a license after since, and

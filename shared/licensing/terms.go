@@ -20,6 +20,9 @@ type TermsChange struct {
 	ExpiresAt            *time.Time
 	LeaseSeconds         *int64
 	MaxActivationsPerDay *int64
+	// SeatTimeoutSeconds: 0 for the lease length. A lease shorter than
+	// the seat timeout (the new one, or the license's) is refused.
+	SeatTimeoutSeconds *int64
 }
 
 // EventLicenseUpdated records changed terms.
@@ -94,6 +97,22 @@ func (s *Service) UpdateTerms(ctx context.Context, ref string, ch TermsChange) (
 			if *ch.LeaseSeconds != lic.LeaseSeconds {
 				lic.LeaseSeconds, changed = *ch.LeaseSeconds, append(changed, fmt.Sprintf("lease %s", time.Duration(*ch.LeaseSeconds)*time.Second))
 			}
+		}
+		// After the lease: a timeout is checked against the lease it will
+		// go with. A shorter lease than the timeout in force is refused,
+		// not clamped: the operator chose that timeout, and says which
+		// to change.
+		if ch.SeatTimeoutSeconds != nil {
+			if err := validateSeatTimeout(*ch.SeatTimeoutSeconds, lic.LeaseSeconds); err != nil {
+				return err
+			}
+			if *ch.SeatTimeoutSeconds != lic.SeatTimeoutSeconds {
+				lic.SeatTimeoutSeconds = *ch.SeatTimeoutSeconds
+				changed = append(changed, "seat timeout "+lic.SeatTimeoutText())
+			}
+		} else if lic.SeatTimeoutSeconds > lic.LeaseSeconds {
+			return badRequest("the new lease, %s, is shorter than the license's seat timeout, %s: give a seat timeout no longer than the lease too (seat-timeout-minutes; 0 for the lease)",
+				time.Duration(lic.LeaseSeconds)*time.Second, time.Duration(lic.SeatTimeoutSeconds)*time.Second)
 		}
 		if len(changed) == 0 {
 			// The same terms again (a script run twice): no new key, no

@@ -116,6 +116,10 @@ type GenerateInput struct {
 	// (default 72 hours).
 	LeaseHours   *int64 `json:"lease_hours,omitempty"`
 	LeaseMinutes *int64 `json:"lease_minutes,omitempty"`
+	// SeatTimeoutMinutes: a seat not renewed for this long is free for
+	// another instance, though its holder's lease still runs (default, or
+	// 0: the lease length; at least 1, at most the lease).
+	SeatTimeoutMinutes *int64 `json:"seat_timeout_minutes,omitempty"`
 	// MaxActivationsPerDay is the churn limit (default max(10, 2 x max instances)).
 	MaxActivationsPerDay int64  `json:"max_activations_per_day,omitempty"`
 	Email                string `json:"email,omitempty"`
@@ -149,6 +153,10 @@ func (in GenerateInput) request() licensing.GenerateRequest {
 		r.LeaseSeconds = *in.LeaseMinutes * 60
 	case in.LeaseHours != nil:
 		r.LeaseSeconds = *in.LeaseHours * 3600
+	}
+	if in.SeatTimeoutMinutes != nil {
+		// Past any lease, not multiplied into a valid value by overflow.
+		r.SeatTimeoutSeconds = min(*in.SeatTimeoutMinutes, licensing.MaxDays*24*60+1) * 60
 	}
 	return r
 }

@@ -9,12 +9,7 @@ import (
 
 // SeatCounts implements licensing.Tx.
 func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) {
-	rows, err := t.query(`SELECT license_id,
-			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1),
-			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
-			count(*) FILTER (WHERE deactivated_at <= ?1),
-			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1 AND kind = 'offline')
-		FROM activations GROUP BY license_id`, ts(now))
+	rows, err := t.query(seatStates(true), ts(now))
 	if err != nil {
 		return nil, err
 	}
@@ -23,7 +18,7 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 	for rows.Next() {
 		var id string
 		var c licensing.SeatCounts
-		if err := rows.Scan(&id, &c.Live, &c.Expired, &c.Deactivated, &c.Offline); err != nil {
+		if err := rows.Scan(&id, &c.Live, &c.Offline, &c.Expired, &c.Deactivated); err != nil {
 			return nil, err
 		}
 		out[id] = c
@@ -34,12 +29,7 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 // SeatTotals implements licensing.Tx.
 func (t *Tx) SeatTotals(now time.Time) (licensing.SeatCounts, error) {
 	var c licensing.SeatCounts
-	err := t.queryRow(`SELECT
-			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1),
-			count(*) FILTER (WHERE deactivated_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)),
-			count(*) FILTER (WHERE deactivated_at <= ?1),
-			count(*) FILTER (WHERE (deactivated_at IS NULL OR deactivated_at > ?1) AND lease_expires_at > ?1 AND kind = 'offline')
-		FROM activations`, ts(now)).Scan(&c.Live, &c.Expired, &c.Deactivated, &c.Offline)
+	err := t.queryRow(seatStates(false), ts(now)).Scan(&c.Live, &c.Offline, &c.Expired, &c.Deactivated)
 	return c, err
 }
 
@@ -79,11 +69,10 @@ func (t *Tx) ExpiringLicenses(now, until time.Time) ([]licensing.ExpiringLicense
 
 // CustomerSeats implements licensing.Tx.
 func (t *Tx) CustomerSeats(now time.Time) ([]licensing.CustomerSeats, error) {
-	return queryAll(t, `SELECT c.id, c.name,
-			coalesce(sum((SELECT count(*) FROM activations a WHERE a.license_id = l.id
-				AND (a.deactivated_at IS NULL OR a.deactivated_at > ?1) AND a.lease_expires_at > ?1)), 0),
+	return queryAll(t, `WITH `+seatCutoffs+` SELECT c.id, c.name,
+			coalesce(sum((SELECT count(*) FROM activations a WHERE a.license_id = l.id AND `+seatTaken+`)), 0),
 			coalesce(sum(l.max_instances), 0)
-		FROM customers c JOIN licenses l ON l.customer_id = c.id
+		FROM customers c JOIN licenses l ON l.customer_id = c.id JOIN s ON s.id = l.id
 		WHERE l.status = 'active' AND l.expires_at > ?1
 		GROUP BY c.id ORDER BY c.id`, []any{ts(now)},
 		func(sc interface{ Scan(...any) error }) (c licensing.CustomerSeats, err error) {

@@ -199,6 +199,19 @@ CREATE TABLE refusal_counts (
 	PRIMARY KEY (day, code)
 ) STRICT, WITHOUT ROWID;
 `,
+	// 8: seat timeouts: an online seat whose holder has not renewed its
+	// lease for the license's seat timeout is free, though the lease still
+	// runs (0: the lease length, as before). The live seats' index also
+	// holds the issue time and the kind, which decide whether a seat timed
+	// out, and deactivated_at (NULL in every entry), so that counting the
+	// seats taken reads the index alone.
+	`
+ALTER TABLE licenses ADD COLUMN seat_timeout_seconds INTEGER NOT NULL DEFAULT 0
+	CHECK (seat_timeout_seconds = 0 OR seat_timeout_seconds BETWEEN 60 AND lease_seconds);
+DROP INDEX activations_live;
+CREATE INDEX activations_live ON activations (license_id, lease_expires_at, lease_issued_at, kind, deactivated_at)
+	WHERE deactivated_at IS NULL;
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

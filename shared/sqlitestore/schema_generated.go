@@ -3,13 +3,14 @@
 package sqlitestore
 
 // generatedVersion is the schema version generatedObjects describes.
-const generatedVersion = 7
+const generatedVersion = 8
 
 // generatedObjects is sqlite_schema after the migrations up to
 // generatedVersion, as SQLite records it (type, name, SQL text), sorted by
 // type and name: what a database of this version must hold, no more.
 var generatedObjects = []schemaObject{
-	{kind: "index", name: "activations_live", sql: `CREATE INDEX activations_live ON activations (license_id, lease_expires_at) WHERE deactivated_at IS NULL`},
+	{kind: "index", name: "activations_live", sql: `CREATE INDEX activations_live ON activations (license_id, lease_expires_at, lease_issued_at, kind, deactivated_at)
+	WHERE deactivated_at IS NULL`},
 	{kind: "index", name: "archives_kind", sql: `CREATE INDEX archives_kind ON archives (kind, last_at)`},
 	{kind: "index", name: "deliveries_license", sql: `CREATE INDEX deliveries_license ON deliveries (license_id, id)`},
 	{kind: "index", name: "events_at", sql: `CREATE INDEX events_at ON events (at)`},
@@ -100,7 +101,8 @@ var generatedObjects = []schemaObject{
 	key_id               TEXT NOT NULL REFERENCES signing_keys(key_id),
 	created_at           TEXT NOT NULL,
 	updated_at           TEXT NOT NULL
-, lease_seconds INTEGER NOT NULL DEFAULT 259200 CHECK (lease_seconds >= 60), max_activations_per_day INTEGER NOT NULL DEFAULT 0 CHECK (max_activations_per_day >= 0)) STRICT`},
+, lease_seconds INTEGER NOT NULL DEFAULT 259200 CHECK (lease_seconds >= 60), max_activations_per_day INTEGER NOT NULL DEFAULT 0 CHECK (max_activations_per_day >= 0), seat_timeout_seconds INTEGER NOT NULL DEFAULT 0
+	CHECK (seat_timeout_seconds = 0 OR seat_timeout_seconds BETWEEN 60 AND lease_seconds)) STRICT`},
 	{kind: "table", name: "operations", sql: `CREATE TABLE operations (
 	id         TEXT PRIMARY KEY,
 	applied_at TEXT NOT NULL

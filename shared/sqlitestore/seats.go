@@ -8,15 +8,19 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 )
 
+// activationColumns: the license's seat timeout comes along, since whether
+// the seat is held depends on it (licensing.Activation.SeatEnd).
 const activationColumns = `a.license_id, l.customer_id, a.instance_id, a.ip_address, a.first_seen, a.last_seen, a.deactivated_at,
-	a.kind, a.lease_issued_at, a.lease_expires_at`
+	a.kind, a.lease_issued_at, a.lease_expires_at, l.seat_timeout_seconds`
 
 func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, error) {
 	var a licensing.Activation
 	var first, last string
 	var deactivated, leaseIssued, leaseExpires sql.NullString
+	var timeout int64
 	err := sc.Scan(&a.LicenseID, &a.CustomerID, &a.InstanceID, &a.IPAddress, &first, &last, &deactivated,
-		&a.Kind, &leaseIssued, &leaseExpires)
+		&a.Kind, &leaseIssued, &leaseExpires, &timeout)
+	a.SeatTimeout = time.Duration(timeout) * time.Second
 	a.FirstSeen, a.LastSeen = parseTS(first), parseTS(last)
 	a.DeactivatedAt, a.LeaseIssuedAt, a.LeaseExpiresAt = optionalTS(deactivated), optionalTS(leaseIssued), optionalTS(leaseExpires)
 	return a, err
@@ -48,16 +52,71 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 		kind, nullableTS(a.LeaseIssuedAt), nullableTS(a.LeaseExpiresAt))
 }
 
-// ActiveInstances implements licensing.Tx: seats whose lease runs past
-// now, those given back by their instance included (deactivated_at is then
-// the lease's end, after now; see licensing.Activation.Occupies). Two
-// counts, so that the first keeps its covering partial index.
-func (t *Tx) ActiveInstances(licenseID string, now time.Time) (int, error) {
+// ActiveInstances implements licensing.Tx: seats whose lease runs past now
+// and, online under a seat timeout, was issued after now - seatTimeout;
+// those given back by their instance included (deactivated_at is then when
+// the seat is free, after now; see licensing.Activation.Occupies). Two
+// counts, so that the first reads its covering partial index alone
+// (activations_live). Without a timeout every issue time is after "".
+func (t *Tx) ActiveInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error) {
+	renewedAfter := ""
+	if seatTimeout > 0 {
+		renewedAfter = ts(now.Add(-seatTimeout))
+	}
 	var n int
-	err := t.queryRow(`SELECT
-		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at IS NULL AND lease_expires_at > ?2) +
-		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2)`, licenseID, ts(now)).Scan(&n)
+	err := t.queryRow(activeInstancesQuery, licenseID, ts(now), renewedAfter).Scan(&n)
 	return n, err
+}
+
+const activeInstancesQuery = `SELECT
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at IS NULL AND lease_expires_at > ?2
+			AND (kind = 'offline' OR lease_issued_at > ?3)) +
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2
+			AND (kind = 'offline' OR lease_issued_at > ?3))`
+
+// seatCutoffs is a common table expression, s(id, renewed_after): for
+// each license, the issue time an online lease must be after for its seat
+// to be held at ?1 under the license's seat timeout (without one, the
+// empty string: any time), worked out once per license rather than once
+// per activation; in license id order, so that counts per license need no
+// sort.
+const seatCutoffs = `s(id, renewed_after) AS MATERIALIZED (SELECT id, CASE seat_timeout_seconds WHEN 0 THEN ''
+	ELSE strftime('%Y-%m-%dT%H:%M:%SZ', ?1, -seat_timeout_seconds || ' seconds') END FROM licenses ORDER BY id)`
+
+// seatUnexpired is, in SQL, an activation a (of the license s of
+// seatCutoffs) whose seat is not yet free at ?1 (licensing.Activation.SeatEnd
+// after ?1): its lease runs past ?1 and, online, was issued after
+// s.renewed_after. NULL (false, to FILTER) without a lease.
+const seatUnexpired = `a.lease_expires_at > ?1 AND (a.kind = 'offline' OR a.lease_issued_at > s.renewed_after)`
+
+// seatTaken is an activation taking up a seat at ?1 (live or releasing;
+// licensing.Activation.Occupies).
+const seatTaken = `(a.deactivated_at IS NULL OR a.deactivated_at > ?1) AND ` + seatUnexpired
+
+// seatStates counts activations a (with s, seatCutoffs) by state at ?1, as
+// licensing.Activation.State puts them, in the columns of licensing.SeatCounts:
+// live (taken: held, or releasing), offline (the live ones on an offline
+// lease), expired (free: the lease ran out or the seat timed out), and
+// deactivated (given back, no longer taken). Whether a seat timed out is
+// worked out about once per activation, the rest by subtraction: it is
+// most of the cost of counting. Per license, the license id comes first.
+func seatStates(perLicense bool) string {
+	id, group := "", ""
+	if perLicense {
+		id, group = "license_id, ", "s.id AS license_id, "
+	}
+	q := `WITH ` + seatCutoffs + ` SELECT ` + id + `held + releasing, offline, not_given_back - held, total - not_given_back - releasing
+		FROM (SELECT ` + group + `
+		count(*) FILTER (WHERE a.deactivated_at IS NULL AND ` + seatUnexpired + `) AS held,
+		count(*) FILTER (WHERE a.deactivated_at > ?1 AND ` + seatUnexpired + `) AS releasing,
+		count(*) FILTER (WHERE a.kind = 'offline' AND ` + seatTaken + `) AS offline,
+		count(*) FILTER (WHERE a.deactivated_at IS NULL) AS not_given_back,
+		count(*) AS total
+		FROM s CROSS JOIN activations a ON a.license_id = s.id`
+	if perLicense {
+		q += " GROUP BY s.id"
+	}
+	return q + ")"
 }
 
 // SeatGrants implements licensing.Tx.
