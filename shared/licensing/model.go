@@ -166,6 +166,18 @@ func (a Activation) Occupies(now time.Time) bool {
 	return a.LeaseExpiresAt != nil && now.Before(*a.LeaseExpiresAt) && (a.DeactivatedAt == nil || now.Before(*a.DeactivatedAt))
 }
 
+// Ended is when the seat ended, or ends: its deactivation (by its own
+// instance: when the lease it was given ends), else the end of its lease.
+func (a Activation) Ended() time.Time {
+	switch {
+	case a.DeactivatedAt != nil:
+		return *a.DeactivatedAt
+	case a.LeaseExpiresAt != nil:
+		return *a.LeaseExpiresAt
+	}
+	return a.LastSeen
+}
+
 // State is live, releasing (deactivated by its instance, taken until its
 // lease ends), expired (the lease ran out) or deactivated.
 func (a Activation) State(now time.Time) string {
