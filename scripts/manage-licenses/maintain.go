@@ -28,9 +28,10 @@ fifth of it. In S3 mode, also remove deltas and snapshots older than the
 history window (CAIO_S3_HISTORY_DAYS, default 7) that no point in time
 within it needs. Idempotent, and safe to run while anything else runs.
 
-The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
-0 archives everything up to now. list-events --since, list-deliveries
---since, export-events, show-license and the report read the archives too.`,
+The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 0:
+everything up to now is archived, and the database holds the live state and
+what happened since. list-events --since, list-deliveries --since,
+export-events, show-license and the report read the archives too.`,
 		Example: `  manage-licenses maintain
   manage-licenses maintain --retention-days 30 --json`,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -63,7 +64,7 @@ The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
 			return nil
 		},
 	}
-	c.Flags().IntVar(&days, "retention-days", 0, "days of history kept in the database (default $CAIO_EVENT_RETENTION_DAYS, else 90; 0: archive everything)")
+	c.Flags().IntVar(&days, "retention-days", 0, "days of history kept in the database (default $CAIO_EVENT_RETENTION_DAYS, else 0: archive everything)")
 	return c
 }
 

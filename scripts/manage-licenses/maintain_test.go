@@ -88,12 +88,17 @@ func maintainAcrossTheBoundary(t *testing.T, c *cli, archiveDir string) {
 	if err != nil || fmt.Sprint(after) != fmt.Sprint(show) {
 		t.Fatalf("show-license across the boundary:\n%+v\nwant\n%+v", after, show)
 	}
-	// Seats still work, and a second run has nothing to do.
+	// Seats still work; a run keeping 90 days has nothing to do; the
+	// default (0) moves the new event.
 	c.ok("track-activation", key, "--instance-id", "d")
-	r = c.ok("--json", "maintain")
+	r = c.ok("--json", "maintain", "--retention-days", "90")
 	rep.EventsArchived = -1
 	if json.Unmarshal([]byte(r.stdout), &rep); rep.EventsArchived != 0 {
-		t.Fatalf("second maintain: %s", r.stdout)
+		t.Fatalf("maintain keeping 90 days: %s", r.stdout)
+	}
+	r = c.ok("--json", "maintain")
+	if json.Unmarshal([]byte(r.stdout), &rep); rep.EventsArchived != 1 {
+		t.Fatalf("maintain at the default: %s", r.stdout)
 	}
 	c.ok("vacuum")
 }

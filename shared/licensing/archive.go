@@ -65,8 +65,14 @@ type ArchiveRecord struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// DefaultRetentionDays is how long history stays in the database.
-const DefaultRetentionDays = 90
+// DefaultRetentionDays is how long history stays in the database: none.
+// Each maintain (daily in AWS) moves all the history there is to the
+// archives, so the database every cold start loads holds the live state
+// and the history since the last maintain: a day's at most (docs/design.md,
+// Growth, measures it against 90 days). Readers of history read the
+// archives too (see above); an operator may keep more in the database
+// (CAIO_EVENT_RETENTION_DAYS, maintain --retention-days).
+const DefaultRetentionDays = 0
 
 // archiveBatch bounds one archive file.
 const archiveBatch = 50000
