@@ -465,3 +465,67 @@ func TestReportReadsTheArchives(t *testing.T) {
 		check(rep)
 	}
 }
+
+// What the rules depend on stays in the database at retention 0: the
+// seats granted today (the churn limit), the reminder claims of an expiry
+// still ahead (no reminder twice), the refusal counts, the seats still
+// taken.
+func TestRetentionZeroKeepsWhatTheRulesNeed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	is := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 10; r.MaxActivationsPerDay = 3; r.ExpiresDays = 5 })
+	for _, id := range []string{"a", "b", "c"} {
+		if err := e.activate(is.Key, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCode(t, e.activate(is.Key, "d"), licensing.CodeTooManyActivations) // counted as a refusal
+	// b gives its seat back (taken until its lease ends; the refusal rides
+	// along); the operator frees c's.
+	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: "c", Immediate: true}); err != nil {
+		t.Fatal(err)
+	}
+	due, err := e.svc.DueReminders(ctx, []int{7})
+	if err != nil || len(due) != 1 {
+		t.Fatalf("due reminders %v, %v", due, err)
+	}
+	if ok, err := e.svc.ClaimReminder(ctx, due[0]); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if err := e.svc.FinishReminder(ctx, due[0], licensing.Delivery{LicenseID: is.License.ID, Kind: licensing.DeliveryReminder,
+		ThresholdDays: 7, Recipient: "ops@acme.test", Provider: "smtp", Outcome: licensing.OutcomeSent}); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := e.svc.Maintain(ctx, e.store.Archive(), 0)
+	if err != nil || rep.EventsArchived == 0 || rep.DeliveriesArchived != 1 || rep.ActivationsArchived != 1 || rep.ClaimsArchived != 0 {
+		t.Fatalf("maintain at 0: %+v, %v; want events, the delivery and c's seat archived, the claim kept", rep, err)
+	}
+	if n := e.eventCount(); n != 0 {
+		t.Fatalf("%d events left", n)
+	}
+	// The seats still taken stay: a live, b releasing.
+	d, err := e.svc.ShowLicense(ctx, nil, is.Key, false)
+	if err != nil || d.ActiveInstances != 2 || len(d.Activations) != 2 {
+		t.Fatalf("seats held after maintain: %d of %d rows (%v)", d.ActiveInstances, len(d.Activations), err)
+	}
+	// The churn limit still counts today's three grants.
+	wantCode(t, e.activate(is.Key, "e"), licensing.CodeTooManyActivations)
+	// The reminder is not due again.
+	if due, err := e.svc.DueReminders(ctx, []int{7}); err != nil || len(due) != 0 {
+		t.Fatalf("reminder due again after maintain: %v, %v", due, err)
+	}
+	// The refusals recorded stay.
+	got, err := e.svc.Refusals(ctx, time.Unix(0, 0))
+	if err != nil || len(got) != 1 || got[0].Code != licensing.CodeTooManyActivations {
+		t.Fatalf("refusals after maintain: %+v, %v", got, err)
+	}
+	// A day later the limit lets seats be taken again.
+	e.clock.advance(24*time.Hour + time.Second)
+	if err := e.activate(is.Key, "e"); err != nil {
+		t.Fatal(err)
+	}
+}
