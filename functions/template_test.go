@@ -13,6 +13,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
+
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
 )
 
@@ -549,5 +551,15 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 		if got, want := strings.Contains(string(src), "Snapshots: true"), fn == "reminders"; got != want {
 			t.Errorf("functions/%s/main.go: Needs.Snapshots is %v, want %v", fn, got, want)
 		}
+	}
+}
+
+// The stack keeps the hot database as lean as the CLI does: its default
+// retention is the product's.
+func TestTemplateRetentionIsTheDefault(t *testing.T) {
+	doc := loadTemplate(t)
+	got := get(doc["Parameters"], "EventRetentionDays", "Default")
+	if fmt.Sprint(got) != fmt.Sprint(licensing.DefaultRetentionDays) {
+		t.Fatalf("EventRetentionDays defaults to %v, want licensing.DefaultRetentionDays (%d)", got, licensing.DefaultRetentionDays)
 	}
 }

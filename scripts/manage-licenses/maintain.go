@@ -18,18 +18,20 @@ func (a *app) maintainCommand() *cobra.Command {
 	var days int
 	c := &cobra.Command{
 		Use:   "maintain [--retention-days N]",
-		Short: "Move history older than the retention to archive files, prune dead seats, compact",
-		Long: `Move events, deliveries and spent reminder claims older than the retention to
-compressed JSON-lines archive files beside the database (local: <db>.archive/,
-S3: <key>.archive/), each written once, read back and counted before the same
-rows are deleted; remove activation rows deactivated, or whose lease ran out,
-before it; and compact the file when its free pages pass 1 MiB and a fifth of
-it. In S3 mode, also remove deltas and snapshots older than the history
-window (CAIO_S3_HISTORY_DAYS, default 7) that no point in time within it
-needs. Idempotent, and safe to run while anything else runs.
+		Short: "Move history older than the retention to archive files (dead seats included), compact",
+		Long: `Move events, deliveries, spent reminder claims and the seats that ended
+(deactivated, or whose lease ran out) older than the retention to compressed
+JSON-lines archive files beside the database (local: <db>.archive/, S3:
+<key>.archive/), each written once, read back and counted before the same
+rows are deleted; and compact the file when its free pages pass 1 MiB and a
+fifth of it. In S3 mode, also remove deltas and snapshots older than the
+history window (CAIO_S3_HISTORY_DAYS, default 7) that no point in time
+within it needs. Idempotent, and safe to run while anything else runs.
 
-The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
-0 archives everything up to now.`,
+The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 0:
+everything up to now is archived, and the database holds the live state and
+what happened since. list-events --since, list-deliveries --since,
+export-events, show-license and the report read the archives too.`,
 		Example: `  manage-licenses maintain
   manage-licenses maintain --retention-days 30 --json`,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -49,8 +51,8 @@ The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
 			if a.jsonOut {
 				return a.printJSON(rep)
 			}
-			fmt.Fprintf(a.stdout, "Archived %d events, %d deliveries and %d reminder claims older than %s to %s; removed %d old activations.\n",
-				rep.EventsArchived, rep.DeliveriesArchived, rep.ClaimsArchived, rfc3339(rep.Cutoff), store.Archive().Location(), rep.ActivationsRemoved)
+			fmt.Fprintf(a.stdout, "Archived %d events, %d deliveries, %d reminder claims and %d ended seats older than %s to %s.\n",
+				rep.EventsArchived, rep.DeliveriesArchived, rep.ClaimsArchived, rep.ActivationsArchived, rfc3339(rep.Cutoff), store.Archive().Location())
 			fmt.Fprintf(a.stdout, "Database size %s before, %s after%s.\n", mib(rep.SizeBefore), mib(rep.SizeAfter), map[bool]string{true: " (compacted)", false: ""}[rep.Vacuumed])
 			if h := rep.History; h != nil {
 				fmt.Fprintf(a.stdout, "S3 history: removed %d deltas and %d snapshots past the window", h.DeltasRemoved, h.SnapshotsRemoved)
@@ -62,7 +64,7 @@ The retention is --retention-days, else CAIO_EVENT_RETENTION_DAYS, else 90;
 			return nil
 		},
 	}
-	c.Flags().IntVar(&days, "retention-days", 0, "days of history kept in the database (default $CAIO_EVENT_RETENTION_DAYS, else 90; 0: archive everything)")
+	c.Flags().IntVar(&days, "retention-days", 0, "days of history kept in the database (default $CAIO_EVENT_RETENTION_DAYS, else 0: archive everything)")
 	return c
 }
 

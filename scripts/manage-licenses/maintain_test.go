@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
 )
 
-// maintain moves the history to archives; list-events and export-events
-// read across the boundary, as if nothing had moved.
+// maintain moves the history to archives; list-events, export-events and
+// show-license read across the boundary, as if nothing had moved.
 func maintainAcrossTheBoundary(t *testing.T, c *cli, archiveDir string) {
 	key := c.ok("generate-license", "CUST-001", "standard", "--max-instances", "5").lastLine()
 	for _, id := range []string{"a", "b", "c"} {
@@ -26,6 +28,16 @@ func maintainAcrossTheBoundary(t *testing.T, c *cli, archiveDir string) {
 	json.Unmarshal([]byte(before), &evs)
 	if len(evs) < 6 {
 		t.Fatalf("%d events before maintain", len(evs))
+	}
+	type shown struct {
+		Seats []struct {
+			InstanceID string `json:"instance_id"`
+		} `json:"activations"`
+		Events []map[string]any `json:"last_events"`
+	}
+	var show shown
+	if err := json.Unmarshal([]byte(c.ok("--json", "show-license", key).stdout), &show); err != nil || len(show.Seats) != 3 || len(show.Events) < 5 {
+		t.Fatalf("show-license before maintain: %+v (%v)", show, err)
 	}
 	r := c.ok("--json", "maintain", "--retention-days", "0")
 	var rep struct {
@@ -66,12 +78,27 @@ func maintainAcrossTheBoundary(t *testing.T, c *cli, archiveDir string) {
 		t.Fatalf("export-events csv:\n%s", csv)
 	}
 	c.fails(2, "BAD_REQUEST", "jsonl", "export-events", "--since", "1h", "--format", "xml")
-	// Seats still work, and a second run has nothing to do.
+	// show-license: the same seats (c's, which ended, from the archive)
+	// and the same latest events.
+	var after shown
+	err := json.Unmarshal([]byte(c.ok("--json", "show-license", key).stdout), &after)
+	for _, sh := range []shown{show, after} { // seats first seen in one second: in any order
+		sort.Slice(sh.Seats, func(i, j int) bool { return sh.Seats[i].InstanceID < sh.Seats[j].InstanceID })
+	}
+	if err != nil || fmt.Sprint(after) != fmt.Sprint(show) {
+		t.Fatalf("show-license across the boundary:\n%+v\nwant\n%+v", after, show)
+	}
+	// Seats still work; a run keeping 90 days has nothing to do; the
+	// default (0) moves the new event.
 	c.ok("track-activation", key, "--instance-id", "d")
-	r = c.ok("--json", "maintain")
+	r = c.ok("--json", "maintain", "--retention-days", "90")
 	rep.EventsArchived = -1
 	if json.Unmarshal([]byte(r.stdout), &rep); rep.EventsArchived != 0 {
-		t.Fatalf("second maintain: %s", r.stdout)
+		t.Fatalf("maintain keeping 90 days: %s", r.stdout)
+	}
+	r = c.ok("--json", "maintain")
+	if json.Unmarshal([]byte(r.stdout), &rep); rep.EventsArchived != 1 {
+		t.Fatalf("maintain at the default: %s", r.stdout)
 	}
 	c.ok("vacuum")
 }

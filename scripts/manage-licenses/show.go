@@ -19,17 +19,19 @@ func (a *app) showLicenseCommand() *cobra.Command {
 		Long: `Show everything about one license: its terms and status, the keys issued for
 it (their ids and dates; the keys themselves only with --show-key, which needs
 the signing secret), its seats with when each was last seen, its deliveries
-and reminders, and its latest events.`,
+and reminders, and its latest events. History the database no longer holds
+is read from the archives: the latest 20 events, every delivery, and the
+seats that ended, the latest, up to 20 with those the database holds.`,
 		Example: `  manage-licenses show-license "$(manage-licenses --json list-licenses --customer CUST-001 --limit 1 | jq -r '.[0].license_id')"
   manage-licenses show-license "$KEY" --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			svc, done, err := a.service(c, wiring.Read, secretIf(showKey))
+			svc, store, done, err := a.serviceAndStore(c, wiring.Read, secretIf(showKey))
 			if err != nil {
 				return err
 			}
 			defer done()
-			d, err := svc.ShowLicense(c.Context(), args[0], showKey)
+			d, err := svc.ShowLicense(c.Context(), store.Archive(), args[0], showKey)
 			if err != nil {
 				return err
 			}

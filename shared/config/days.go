@@ -30,7 +30,8 @@ func (e Env) ReminderDays() ([]int, error) {
 }
 
 // RetentionDays is the flag's value when set, else CAIO_EVENT_RETENTION_DAYS,
-// else 90; 0 means archive everything up to now.
+// else licensing.DefaultRetentionDays (0); 0 means archive everything up to
+// now.
 func (e Env) RetentionDays(flag int, set bool) (time.Duration, error) {
 	days := licensing.DefaultRetentionDays
 	switch {

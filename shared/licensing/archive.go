@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -18,6 +21,12 @@ import (
 // back and counted before the same rows are deleted. The triggers that keep
 // the event log append-only let a row be deleted only when an archive that
 // covers it is recorded in the same database (table archives).
+//
+// The readers of history read across the boundary: list-events and
+// export-events (EventsWithArchive), list-deliveries (DeliveriesWithArchive),
+// show-license (ShowLicense: the latest events, the deliveries, the latest
+// seats that ended) and the report (Report: its charts and counts of the
+// window).
 
 // Archive holds archive files, each written once.
 type Archive interface {
@@ -37,6 +46,8 @@ const (
 	ArchiveEvents         = "events"
 	ArchiveDeliveries     = "deliveries"
 	ArchiveReminderClaims = "reminder_claims"
+	// ArchiveActivations holds seats that ended (Activation records).
+	ArchiveActivations = "activations"
 )
 
 // ArchiveRecord is one archive file as the database remembers it.
@@ -54,8 +65,14 @@ type ArchiveRecord struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// DefaultRetentionDays is how long history stays in the database.
-const DefaultRetentionDays = 90
+// DefaultRetentionDays is how long history stays in the database: none.
+// Each maintain (daily in AWS) moves all the history there is to the
+// archives, so the database every cold start loads holds the live state
+// and the history since the last maintain: a day's at most (docs/design.md,
+// Growth, measures it against 90 days). Readers of history read the
+// archives too (see above); an operator may keep more in the database
+// (CAIO_EVENT_RETENTION_DAYS, maintain --retention-days).
+const DefaultRetentionDays = 0
 
 // archiveBatch bounds one archive file.
 const archiveBatch = 50000
@@ -66,13 +83,13 @@ type MaintainReport struct {
 	EventsArchived      int       `json:"events_archived"`
 	DeliveriesArchived  int       `json:"deliveries_archived"`
 	ClaimsArchived      int       `json:"reminder_claims_archived"`
-	ActivationsRemoved  int       `json:"activations_removed"`
+	ActivationsArchived int       `json:"activations_archived"`
 	ArchiveFilesWritten []string  `json:"archive_files"`
 }
 
 // Maintain moves history older than retention to the archive: events,
-// deliveries, reminder claims whose license expiry has passed; and removes
-// activation rows deactivated (or whose lease ran out) before it. It is
+// deliveries, reminder claims whose license expiry has passed, and seats
+// that ended (deactivated, or whose lease ran out) before it. It is
 // idempotent and safe to run concurrently with anything: each step is an
 // archive written once and a unit of work that deletes only what an
 // archive covers.
@@ -112,12 +129,14 @@ func (s *Service) Maintain(ctx context.Context, archive Archive, retention time.
 		rep.ClaimsArchived = n
 		rep.ArchiveFilesWritten = append(rep.ArchiveFilesWritten, name)
 	}
-	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
-		removed, err := tx.PruneActivations(rep.Cutoff)
-		rep.ActivationsRemoved = int(removed)
-		return err
-	})
-	return rep, err
+	for {
+		n, name, err := s.archiveSeats(ctx, archive, rep.Cutoff)
+		if err != nil || n == 0 {
+			return rep, err
+		}
+		rep.ActivationsArchived += n
+		rep.ArchiveFilesWritten = append(rep.ArchiveFilesWritten, name)
+	}
 }
 
 // archiveBatch archives up to archiveBatch rows of kind older than cutoff.
@@ -178,6 +197,54 @@ func (s *Service) archiveClaims(ctx context.Context, archive Archive, cutoff, no
 	return len(claims), rec.Name, err
 }
 
+// archiveSeats archives up to archiveBatch seats that ended before cutoff,
+// then deletes them: those still as archived (a seat its instance took
+// again in between stays, to be archived when it ends). It returns how
+// many it deleted: none ends Maintain's loop. The file is named for its
+// contents, so a run that crashed before its delete and the run after it
+// write the same file.
+func (s *Service) archiveSeats(ctx context.Context, archive Archive, cutoff time.Time) (int, string, error) {
+	var seats []Activation
+	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		var err error
+		seats, err = tx.EndedActivations(cutoff, archiveBatch)
+		return err
+	})
+	if err != nil || len(seats) == 0 {
+		return 0, "", err
+	}
+	rows := make([]ArchivedRow, len(seats))
+	rec := ArchiveRecord{Kind: ArchiveActivations, Cutoff: cutoff, Count: len(seats), CreatedAt: s.now()}
+	for i, a := range seats {
+		end := a.Ended()
+		rows[i] = ArchivedRow{At: end, Record: a}
+		if i == 0 || end.Before(rec.FirstAt) {
+			rec.FirstAt = end
+		}
+		if end.After(rec.LastAt) {
+			rec.LastAt = end
+		}
+	}
+	data, err := encodeArchive(rows)
+	if err != nil {
+		return 0, "", err
+	}
+	sum := sha256.Sum256(data)
+	rec.Name = fmt.Sprintf("%s-%d-%x.jsonl.gz", ArchiveActivations, cutoff.Unix(), sum[:8])
+	if err := createArchive(ctx, archive, rec, data, len(rows)); err != nil {
+		return 0, "", err
+	}
+	var deleted int64
+	err = s.cfg.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.InsertArchive(rec); err != nil && ErrorCode(err) != CodeAlreadyExists {
+			return err
+		}
+		deleted, err = tx.DeleteEndedActivations(seats, cutoff)
+		return err
+	})
+	return int(deleted), rec.Name, err
+}
+
 // ArchivedRow is one record bound for an archive: its id and time (for
 // events and deliveries) and the record itself.
 type ArchivedRow struct {
@@ -191,18 +258,33 @@ type ArchivedRow struct {
 // A file left by an earlier run that crashed before its delete is checked
 // the same way and reused.
 func writeArchive(ctx context.Context, archive Archive, rec ArchiveRecord, rows []ArchivedRow) error {
+	data, err := encodeArchive(rows)
+	if err != nil {
+		return err
+	}
+	return createArchive(ctx, archive, rec, data, len(rows))
+}
+
+// encodeArchive is rows as gzipped JSON lines (the same rows, the same bytes).
+func encodeArchive(rows []ArchivedRow) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	enc := json.NewEncoder(zw)
 	for _, r := range rows {
 		if err := enc.Encode(r.Record); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := zw.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	err := archive.Create(ctx, rec.Name, buf.Bytes())
+	return buf.Bytes(), nil
+}
+
+// createArchive writes data as rec.Name once (or finds it written) and
+// checks that the file holds want records.
+func createArchive(ctx context.Context, archive Archive, rec ArchiveRecord, data []byte, want int) error {
+	err := archive.Create(ctx, rec.Name, data)
 	if err != nil && !errors.Is(err, ErrArchiveExists) {
 		return Wrap(CodeBusy, err, "cannot write archive %s in %s: %v", rec.Name, archive.Location(), err)
 	}
@@ -211,8 +293,8 @@ func writeArchive(ctx context.Context, archive Archive, rec ArchiveRecord, rows 
 		return Wrap(CodeBusy, err, "cannot read back archive %s in %s: %v", rec.Name, archive.Location(), err)
 	}
 	n, err := countLines(back)
-	if err != nil || n != len(rows) {
-		return Errorf(CodeInternal, "archive %s in %s holds %d records, want %d: nothing was deleted", rec.Name, archive.Location(), n, len(rows))
+	if err != nil || n != want {
+		return Errorf(CodeInternal, "archive %s in %s holds %d records, want %d: nothing was deleted", rec.Name, archive.Location(), n, want)
 	}
 	return nil
 }
@@ -234,41 +316,96 @@ func countLines(gz []byte) (int, error) {
 	return n, sc.Err()
 }
 
-// readArchived decodes the records of kind archived since (zero: all),
-// from every archive file the database records.
-func readArchived[T any](ctx context.Context, s *Service, archive Archive, kind string, since time.Time) ([]T, error) {
-	if archive == nil {
-		return nil, nil
-	}
+// archiveReads is how many archive files are fetched at once.
+const archiveReads = 8
+
+// archiveFiles lists the archive files of kind holding records at or
+// after since (all when since is zero), oldest first.
+func (s *Service) archiveFiles(ctx context.Context, kind string, since time.Time) ([]ArchiveRecord, error) {
 	var recs []ArchiveRecord
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
 		var err error
 		recs, err = tx.Archives(kind, since)
 		return err
 	})
+	return recs, err
+}
+
+// scanArchives decodes the records of the files recs, file after file in
+// the order given, and gives each to fn; it stops after a file when done
+// says so. Files are fetched archiveReads at a time, and decoded as they
+// are used: the records are never all in memory at once.
+func scanArchives[T any](ctx context.Context, archive Archive, recs []ArchiveRecord, fn func(T), done func() bool) error {
+	for start := 0; start < len(recs); start += archiveReads {
+		batch := recs[start:min(start+archiveReads, len(recs))]
+		data := make([][]byte, len(batch))
+		errs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for i, r := range batch {
+			wg.Go(func() { data[i], errs[i] = archive.Read(ctx, r.Name) })
+		}
+		wg.Wait()
+		for i, r := range batch {
+			if errs[i] != nil {
+				return Wrap(CodeBusy, errs[i], "cannot read archive %s in %s: %v", r.Name, archive.Location(), errs[i])
+			}
+			if err := decodeArchive(data[i], fn); err != nil {
+				return Wrap(CodeDBInvalid, err, "archive %s in %s is damaged: restore it from a backup", r.Name, archive.Location())
+			}
+			data[i] = nil
+			if done != nil && done() {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func decodeArchive[T any](data []byte, fn func(T)) error {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(zr)
+	for dec.More() {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		fn(v)
+	}
+	return nil
+}
+
+// readArchived decodes the records of kind archived since (zero: all),
+// from every archive file the database records.
+func readArchived[T any](ctx context.Context, s *Service, archive Archive, kind string, since time.Time) ([]T, error) {
+	if archive == nil {
+		return nil, nil
+	}
+	recs, err := s.archiveFiles(ctx, kind, since)
 	if err != nil {
 		return nil, err
 	}
 	var out []T
-	for _, r := range recs {
-		data, err := archive.Read(ctx, r.Name)
-		if err != nil {
-			return nil, Wrap(CodeBusy, err, "cannot read archive %s in %s: %v", r.Name, archive.Location(), err)
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, Wrap(CodeDBInvalid, err, "archive %s in %s is not gzip: restore it from a backup", r.Name, archive.Location())
-		}
-		dec := json.NewDecoder(zr)
-		for dec.More() {
-			var v T
-			if err := dec.Decode(&v); err != nil {
-				return nil, Wrap(CodeDBInvalid, err, "archive %s in %s is damaged: restore it from a backup", r.Name, archive.Location())
-			}
-			out = append(out, v)
-		}
+	err = scanArchives(ctx, archive, recs, func(v T) { out = append(out, v) }, nil)
+	return out, err
+}
+
+// latestArchived reads the archives of kind holding records at or after
+// since, newest file first, and gives fn each record; it stops after the
+// file in which enough says there are enough. The files of a kind cover
+// successive stretches of time, so the records found first are the latest.
+func latestArchived[T any](ctx context.Context, s *Service, archive Archive, kind string, since time.Time, fn func(T), enough func() bool) error {
+	if archive == nil || enough() {
+		return nil
 	}
-	return out, nil
+	recs, err := s.archiveFiles(ctx, kind, since)
+	if err != nil {
+		return err
+	}
+	slices.Reverse(recs)
+	return scanArchives(ctx, archive, recs, fn, enough)
 }
 
 // EventsWithArchive lists events like Events and, when the filter reaches

@@ -202,23 +202,39 @@ func TestConcurrentMaintainRuns(t *testing.T) {
 	}
 }
 
-// Old activation rows go (their history is in the archive); live seats stay.
-func TestMaintainPrunesOldActivations(t *testing.T) {
+// Seats that ended move to the archive; live seats stay; show-license
+// shows both.
+func TestMaintainArchivesEndedSeats(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 10; r.LeaseSeconds = 3600; r.ExpiresDays = 3650 }).Key
 	e.activate(key, "dead")        // lease runs out in an hour
-	e.activate(key, "deactivated") // deactivated now
+	e.activate(key, "deactivated") // deactivated now: its seat taken until its lease ends, in an hour
 	e.svc.Deactivate(ctx, licensing.SeatRequest{Key: key, InstanceID: "deactivated"})
 	e.clock.advance(100 * 24 * time.Hour)
 	e.activate(key, "live")
 	rep, err := e.svc.Maintain(ctx, e.store.Archive(), 90*24*time.Hour)
-	if err != nil || rep.ActivationsRemoved != 2 {
-		t.Fatalf("removed %d activations (%v), want 2", rep.ActivationsRemoved, err)
+	if err != nil || rep.ActivationsArchived != 2 || len(rep.ArchiveFilesWritten) == 0 {
+		t.Fatalf("archived %d seats in %v (%v), want 2", rep.ActivationsArchived, rep.ArchiveFilesWritten, err)
 	}
 	acts, _ := e.svc.Activations(ctx, key)
 	if len(acts) != 1 || acts[0].InstanceID != "live" {
 		t.Fatalf("activations left: %+v", acts)
+	}
+	d, err := e.svc.ShowLicense(ctx, e.store.Archive(), key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seats []string
+	for _, a := range d.Activations {
+		seats = append(seats, a.InstanceID+":"+a.State(e.clock.now()))
+	}
+	if fmt.Sprint(seats) != "[dead:expired deactivated:deactivated live:live]" {
+		t.Fatalf("show-license seats %v, want the archived two and the live one", seats)
+	}
+	// Nothing more to move: a second run writes nothing.
+	if rep, err := e.svc.Maintain(ctx, e.store.Archive(), 0); err != nil || rep.ActivationsArchived != 0 {
+		t.Fatalf("second run: %+v, %v", rep, err)
 	}
 }
 
@@ -306,5 +322,210 @@ func TestMaintainKilledMidway(t *testing.T) {
 				t.Fatalf("%d events after recovery, want %d", len(after), len(before))
 			}
 		})
+	}
+}
+
+// A license's history over five days with a maintain at the end of each,
+// at retention: at 0 (the default) spread over several archives and the
+// database.
+func spreadHistory(t *testing.T, e *env, retention time.Duration) licensing.Issued {
+	t.Helper()
+	ctx := context.Background()
+	is := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 50; r.MaxActivationsPerDay = 1000 })
+	other := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 50 }) // its history is not is's
+	for _, d := range []licensing.Delivery{
+		{LicenseID: is.License.ID, Kind: licensing.DeliveryLicense, Recipient: "ops@acme.test", Provider: "smtp", Outcome: licensing.OutcomeSent},
+		{LicenseID: is.License.ID, Kind: licensing.DeliveryReminder, ThresholdDays: 30, Recipient: "ops@acme.test", Provider: "smtp", Outcome: licensing.OutcomeFailed, Error: "450 mailbox busy"},
+		{LicenseID: other.License.ID, Kind: licensing.DeliveryLicense, Recipient: "ops@acme.test", Provider: "smtp", Outcome: licensing.OutcomeFailed, Error: "550 no such user"},
+	} {
+		if err := e.svc.RecordDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for day := range 5 {
+		for i := range 6 {
+			id := fmt.Sprintf("d%d-i%d", day, i)
+			if err := e.activate(is.Key, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.activate(other.Key, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: id, Immediate: true}); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.advance(time.Minute)
+		}
+		e.clock.advance(24 * time.Hour)
+		if _, err := e.svc.Maintain(ctx, e.store.Archive(), retention); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.activate(is.Key, "today"); err != nil { // in the database
+		t.Fatal(err)
+	}
+	return is
+}
+
+// show-license reads across the boundary: its latest events, every
+// delivery and the latest seats that ended come from the archives when the
+// database no longer holds them.
+func TestShowLicenseReadsTheArchives(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	is := spreadHistory(t, e, 0)
+	all, err := e.svc.EventsWithArchive(ctx, e.store.Archive(), licensing.EventFilter{LicenseID: is.Key, Since: time.Unix(1, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 40 {
+		t.Fatalf("%d events of the license in all", len(all))
+	}
+	held, _ := e.svc.Events(ctx, licensing.EventFilter{LicenseID: is.Key})
+	if len(held) != 1 {
+		t.Fatalf("the database holds %d of the license's events, want 1 (the rest archived)", len(held))
+	}
+
+	d, err := e.svc.ShowLicense(ctx, e.store.Archive(), is.Key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The latest 20 events, in order: the one held and 19 archived.
+	if want := all[len(all)-20:]; fmt.Sprint(d.Events) != fmt.Sprint(want) {
+		t.Fatalf("show-license events:\n%v\nwant the latest 20:\n%v", d.Events, want)
+	}
+	// Every delivery of this license (and none of the other's).
+	if len(d.Deliveries) != 2 || d.Deliveries[0].Kind != licensing.DeliveryLicense || d.Deliveries[1].Error != "450 mailbox busy" {
+		t.Fatalf("show-license deliveries: %+v", d.Deliveries)
+	}
+	// The live seat, and the 20 that ended last (of 30), oldest first.
+	var seats []string
+	for _, a := range d.Activations {
+		if a.LicenseID != is.License.ID {
+			t.Fatalf("a seat of another license: %+v", a)
+		}
+		seats = append(seats, a.InstanceID)
+	}
+	if len(seats) != 21 || seats[0] != "d1-i4" || seats[19] != "d4-i5" || seats[20] != "today" {
+		t.Fatalf("show-license seats: %v, want d1-i4 .. d4-i5 (archived) and today", seats)
+	}
+
+	// The same without the archive: only what the database holds.
+	d, err = e.svc.ShowLicense(ctx, nil, is.Key, false)
+	if err != nil || len(d.Events) != 1 || len(d.Deliveries) != 0 || len(d.Activations) != 1 {
+		t.Fatalf("without the archive: %d events, %d deliveries, %d seats (%v)", len(d.Events), len(d.Deliveries), len(d.Activations), err)
+	}
+}
+
+// The report's window reads across the boundary: the seat activity and
+// the deliveries (counts and failures) that the archives hold.
+func TestReportReadsTheArchives(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	spreadHistory(t, e, 0)
+	check := func(rep licensing.ReportData) {
+		t.Helper()
+		activity := map[string]int{}
+		for _, c := range rep.Activity {
+			activity[c.Kind] += c.Count
+		}
+		// 2 licenses x 6 instances x 5 days, and today's; 30 deactivated.
+		if activity[licensing.EventActivationCreated] != 61 || activity[licensing.EventActivationDeactivated] != 30 {
+			t.Fatalf("activity %v (%+v), want 61 created, 30 deactivated", activity, rep.Activity)
+		}
+		counts := map[string]int{}
+		for _, c := range rep.Deliveries {
+			counts[c.Kind+"/"+c.Outcome] = c.Count
+		}
+		if counts["license/sent"] != 1 || counts["license/failed"] != 1 || counts["reminder/failed"] != 1 || len(counts) != 3 {
+			t.Fatalf("delivery counts %v", counts)
+		}
+		if len(rep.Failures) != 2 || rep.Failures[0].Error != "550 no such user" || rep.Failures[1].Error != "450 mailbox busy" {
+			t.Fatalf("failures, latest first: %+v", rep.Failures)
+		}
+	}
+	rep, err := e.svc.Report(ctx, e.store.Archive(), 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.ArchivedDays {
+		t.Fatal("the report does not say it read the archives")
+	}
+	check(rep)
+	// Without the archive, the archived part is missing.
+	if rep, err := e.svc.Report(ctx, nil, 90); err != nil || len(rep.Deliveries) != 0 || len(rep.Failures) != 0 || rep.ArchivedDays {
+		t.Fatalf("without the archive the report found deliveries: %+v (%v)", rep.Deliveries, err)
+	}
+	// The same history kept in the database (90 days): the same figures.
+	kept := newEnv(t)
+	spreadHistory(t, kept, 90*24*time.Hour)
+	if rep, err := kept.svc.Report(ctx, kept.store.Archive(), 90); err != nil || rep.ArchivedDays {
+		t.Fatalf("kept in the database: archived days %v, %v", rep.ArchivedDays, err)
+	} else {
+		check(rep)
+	}
+}
+
+// What the rules depend on stays in the database at retention 0: the
+// seats granted today (the churn limit), the reminder claims of an expiry
+// still ahead (no reminder twice), the refusal counts, the seats still
+// taken.
+func TestRetentionZeroKeepsWhatTheRulesNeed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	is := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances = 10; r.MaxActivationsPerDay = 3; r.ExpiresDays = 5 })
+	for _, id := range []string{"a", "b", "c"} {
+		if err := e.activate(is.Key, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCode(t, e.activate(is.Key, "d"), licensing.CodeTooManyActivations) // counted as a refusal
+	// b gives its seat back (taken until its lease ends; the refusal rides
+	// along); the operator frees c's.
+	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Deactivate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: "c", Immediate: true}); err != nil {
+		t.Fatal(err)
+	}
+	due, err := e.svc.DueReminders(ctx, []int{7})
+	if err != nil || len(due) != 1 {
+		t.Fatalf("due reminders %v, %v", due, err)
+	}
+	if ok, err := e.svc.ClaimReminder(ctx, due[0]); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if err := e.svc.FinishReminder(ctx, due[0], licensing.Delivery{LicenseID: is.License.ID, Kind: licensing.DeliveryReminder,
+		ThresholdDays: 7, Recipient: "ops@acme.test", Provider: "smtp", Outcome: licensing.OutcomeSent}); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := e.svc.Maintain(ctx, e.store.Archive(), 0)
+	if err != nil || rep.EventsArchived == 0 || rep.DeliveriesArchived != 1 || rep.ActivationsArchived != 1 || rep.ClaimsArchived != 0 {
+		t.Fatalf("maintain at 0: %+v, %v; want events, the delivery and c's seat archived, the claim kept", rep, err)
+	}
+	if n := e.eventCount(); n != 0 {
+		t.Fatalf("%d events left", n)
+	}
+	// The seats still taken stay: a live, b releasing.
+	d, err := e.svc.ShowLicense(ctx, nil, is.Key, false)
+	if err != nil || d.ActiveInstances != 2 || len(d.Activations) != 2 {
+		t.Fatalf("seats held after maintain: %d of %d rows (%v)", d.ActiveInstances, len(d.Activations), err)
+	}
+	// The churn limit still counts today's three grants.
+	wantCode(t, e.activate(is.Key, "e"), licensing.CodeTooManyActivations)
+	// The reminder is not due again.
+	if due, err := e.svc.DueReminders(ctx, []int{7}); err != nil || len(due) != 0 {
+		t.Fatalf("reminder due again after maintain: %v, %v", due, err)
+	}
+	// The refusals recorded stay.
+	got, err := e.svc.Refusals(ctx, time.Unix(0, 0))
+	if err != nil || len(got) != 1 || got[0].Code != licensing.CodeTooManyActivations {
+		t.Fatalf("refusals after maintain: %+v, %v", got, err)
+	}
+	// A day later the limit lets seats be taken again.
+	e.clock.advance(24*time.Hour + time.Second)
+	if err := e.activate(is.Key, "e"); err != nil {
+		t.Fatal(err)
 	}
 }

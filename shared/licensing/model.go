@@ -220,6 +220,18 @@ func (a Activation) Occupies(now time.Time) bool {
 	return a.LeaseExpiresAt != nil && now.Before(a.SeatEnd()) && (a.DeactivatedAt == nil || now.Before(*a.DeactivatedAt))
 }
 
+// Ended is when the seat ended, or ends: its deactivation (by its own
+// instance: when the lease it was given ends), else the end of its lease.
+func (a Activation) Ended() time.Time {
+	switch {
+	case a.DeactivatedAt != nil:
+		return *a.DeactivatedAt
+	case a.LeaseExpiresAt != nil:
+		return *a.LeaseExpiresAt
+	}
+	return a.LastSeen
+}
+
 // State is live, releasing (deactivated by its instance, taken until its
 // lease ends or its seat times out), expired (the lease ran out, or the
 // seat timed out: it is free) or deactivated.

@@ -57,9 +57,10 @@ type DeliveryCount struct {
 // maxReportFailures bounds the failures listed.
 const maxReportFailures = 50
 
-// Report gathers the operator report over the last (and next) days. Seat
-// activity older than the database's oldest event comes from archive (when
-// given).
+// Report gathers the operator report over the last (and next) days.
+// History the database no longer holds comes from archive (when given):
+// the seat activity before the database's oldest event, and the
+// deliveries archived (their counts and the latest failures).
 func (s *Service) Report(ctx context.Context, archive Archive, days int) (ReportData, error) {
 	if err := validateDays("days", days); err != nil {
 		return ReportData{}, err
@@ -68,6 +69,7 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 	since := now.Add(-time.Duration(days) * 24 * time.Hour)
 	rep := ReportData{GeneratedAt: now, Days: days}
 	var oldest time.Time
+	var held []Delivery
 	// One transaction: every figure of the page is of the same state.
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
 		var err error
@@ -89,7 +91,12 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 		if rep.Deliveries, err = tx.DeliveryCounts(since); err != nil {
 			return err
 		}
-		rep.Failures, err = tx.FailedDeliveries(since, maxReportFailures)
+		if rep.Failures, err = tx.FailedDeliveries(since, maxReportFailures); err != nil {
+			return err
+		}
+		if archive != nil {
+			held, err = tx.Deliveries("") // to tell the archived ones apart
+		}
 		return err
 	})
 	if err != nil {
@@ -99,17 +106,25 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 		rep.SeatsSold += c.Max
 	}
 	sort.SliceStable(rep.Customers, func(i, j int) bool { return fullness(rep.Customers[i]) > fullness(rep.Customers[j]) })
+	if archive == nil {
+		return rep, nil
+	}
 	// The part of the window before the database's history: from archives.
-	if archive != nil && (oldest.IsZero() || oldest.After(since)) {
-		old, err := readArchived[Event](ctx, s, archive, ArchiveEvents, since)
+	if oldest.IsZero() || oldest.After(since) {
+		recs, err := s.archiveFiles(ctx, ArchiveEvents, since)
 		if err != nil {
 			return rep, err
 		}
 		counts := map[[2]string]int{}
-		for _, e := range old {
-			if (oldest.IsZero() || e.At.Before(oldest)) && seatEventKinds[e.Kind] {
+		seen := map[int64]bool{}
+		err = scanArchives(ctx, archive, recs, func(e Event) {
+			if seatEventKinds[e.Kind] && !e.At.Before(since) && (oldest.IsZero() || e.At.Before(oldest)) && !seen[e.ID] {
+				seen[e.ID] = true
 				counts[[2]string{e.At.UTC().Format(time.DateOnly), e.Kind}]++
 			}
+		}, nil)
+		if err != nil {
+			return rep, err
 		}
 		for k, n := range counts {
 			rep.Activity = append(rep.Activity, DayCount{Day: k[0], Kind: k[1], Count: n})
@@ -120,7 +135,47 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 			return a.Day < b.Day || (a.Day == b.Day && a.Kind < b.Kind)
 		})
 	}
-	return rep, nil
+	return rep, s.reportArchivedDeliveries(ctx, archive, &rep, since, held)
+}
+
+// reportArchivedDeliveries adds the deliveries of the window that the
+// archives hold (none of those held, which are counted already).
+func (s *Service) reportArchivedDeliveries(ctx context.Context, archive Archive, rep *ReportData, since time.Time, held []Delivery) error {
+	old, err := readArchived[Delivery](ctx, s, archive, ArchiveDeliveries, since)
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	seen := map[int64]bool{}
+	for _, d := range held {
+		seen[d.ID] = true
+	}
+	counts := map[[2]string]int{}
+	for _, d := range rep.Deliveries {
+		counts[[2]string{d.Kind, d.Outcome}] = d.Count
+	}
+	for _, d := range old {
+		if seen[d.ID] || d.At.Before(since) {
+			continue
+		}
+		seen[d.ID] = true
+		counts[[2]string{d.Kind, d.Outcome}]++
+		if d.Outcome == OutcomeFailed {
+			rep.Failures = append(rep.Failures, d)
+		}
+		rep.ArchivedDays = true
+	}
+	rep.Deliveries = rep.Deliveries[:0]
+	for k, n := range counts {
+		rep.Deliveries = append(rep.Deliveries, DeliveryCount{Kind: k[0], Outcome: k[1], Count: n})
+	}
+	sort.Slice(rep.Deliveries, func(i, j int) bool {
+		a, b := rep.Deliveries[i], rep.Deliveries[j]
+		return a.Kind < b.Kind || (a.Kind == b.Kind && a.Outcome < b.Outcome)
+	})
+	// The latest failures first, as the database lists them.
+	sort.Slice(rep.Failures, func(i, j int) bool { return rep.Failures[i].ID > rep.Failures[j].ID })
+	rep.Failures = rep.Failures[:min(len(rep.Failures), maxReportFailures)]
+	return nil
 }
 
 // seatEventKinds are the events the activity chart counts.

@@ -157,9 +157,8 @@ type ReportingTx interface {
 }
 
 // MaintenanceTx keeps the database from growing without bound: it moves
-// old events, deliveries and stale reminder claims out to archive files
-// (and lists those files), and prunes activations long deactivated or
-// lapsed.
+// old events, deliveries, stale reminder claims and ended seats out to
+// archive files (and lists those files).
 type MaintenanceTx interface {
 	// OldRows lists up to limit rows of kind (events, deliveries) older than
 	// before, by id.
@@ -171,9 +170,13 @@ type MaintenanceTx interface {
 	// before now; DeleteStaleReminderClaims deletes them.
 	StaleReminderClaims(before, now time.Time) ([]ReminderClaim, error)
 	DeleteStaleReminderClaims(before, now time.Time) (int64, error)
-	// PruneActivations removes activations deactivated, or whose lease ran
-	// out, before before.
-	PruneActivations(before time.Time) (int64, error)
+	// EndedActivations lists up to limit seats that ended before before:
+	// deactivated then (by its instance: when its lease ended), or whose
+	// lease ran out then.
+	EndedActivations(before time.Time, limit int) ([]Activation, error)
+	// DeleteEndedActivations deletes those of seats still as listed (a
+	// seat taken again since is kept) and ended before before.
+	DeleteEndedActivations(seats []Activation, before time.Time) (int64, error)
 	InsertArchive(ArchiveRecord) error
 	// Archives lists the archive files of kind holding records at or after
 	// since (all when since is zero), oldest first.

@@ -196,9 +196,20 @@ func (s *Store) Update(ctx context.Context, fn func(licensing.Tx) error) error {
 	})
 }
 
+// maxWrite bounds one write, its retries included. A writer whose PUT's
+// answer was lost looks for its operation id in the state it catches up
+// to; the database keeps ids for sqlitestore.OperationWindow, so a write
+// must end well before that, or it could miss its own id and apply twice.
+const maxWrite = 20 * time.Minute
+
+// A write ends within a third of the window (this fails to compile if not).
+const _ = uint(sqlitestore.OperationWindow - 3*maxWrite)
+
 // update commits run through the log; checkVersion refuses an outdated
 // schema (everything but Migrate).
 func (s *Store) update(ctx context.Context, checkVersion bool, run func(db *workingCopy, opID string) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, maxWrite)
+	defer cancel()
 	var check func(*workingCopy) error
 	if checkVersion {
 		check = s.current

@@ -70,10 +70,41 @@ func (t *Tx) DeleteStaleReminderClaims(before, now time.Time) (int64, error) {
 	return t.execCount("DELETE FROM reminder_claims WHERE claimed_at < ? AND expires_at < ?", ts(before), ts(now))
 }
 
-// PruneActivations implements licensing.Tx.
-func (t *Tx) PruneActivations(before time.Time) (int64, error) {
-	return t.execCount(`DELETE FROM activations WHERE deactivated_at < ?1
-		OR (deactivated_at IS NULL AND lease_expires_at < ?1)`, ts(before))
+// endedSeat is the condition of a seat that ended before ?1: deactivated
+// (by its instance: when the lease it was given ended), or its lease ran out.
+const endedSeat = `(deactivated_at < ?1 OR (deactivated_at IS NULL AND lease_expires_at < ?1))`
+
+// EndedActivations implements licensing.Tx.
+func (t *Tx) EndedActivations(before time.Time, limit int) ([]licensing.Activation, error) {
+	return queryAll(t, "SELECT "+activationColumns+` FROM activations a JOIN licenses l ON l.id = a.license_id
+		WHERE a.rowid IN (SELECT rowid FROM activations WHERE `+endedSeat+` ORDER BY rowid LIMIT ?2)
+		ORDER BY a.rowid`, []any{ts(before), limit}, scanActivation)
+}
+
+// DeleteEndedActivations implements licensing.Tx: each seat is deleted
+// only as it was read (the same sighting, end and lease), so that a seat
+// taken again since stays.
+func (t *Tx) DeleteEndedActivations(seats []licensing.Activation, before time.Time) (int64, error) {
+	// Prepared once on the transaction's connection: one statement for many rows.
+	st, err := t.tx.PrepareContext(t.ctx, `DELETE FROM activations WHERE license_id = ?2 AND instance_id = ?3 AND last_seen = ?4
+		AND deactivated_at IS ?5 AND lease_expires_at IS ?6 AND `+endedSeat)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	var n int64
+	for _, a := range seats {
+		res, err := st.ExecContext(t.ctx, ts(before), a.LicenseID, a.InstanceID, ts(a.LastSeen), nullableTS(a.DeactivatedAt), nullableTS(a.LeaseExpiresAt))
+		if err != nil {
+			return n, err
+		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // InsertArchive implements licensing.Tx.

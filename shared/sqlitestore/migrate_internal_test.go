@@ -50,3 +50,63 @@ func TestMigrationGivesExistingSeatsLeases(t *testing.T) {
 		t.Fatalf("lease %d s; live seat until %v; deactivated seat until %v", lease, liveUntil, goneUntil)
 	}
 }
+
+// A database from before archived seats (schema 7) keeps its archive
+// records through the rebuild of their table, and the triggers that guard
+// the event log and the records still hold; the kind activations is new.
+func TestMigrationKeepsArchiveRecordsAndTheirGuards(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v7.db")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := append([]string{}, migrations[:7]...)
+	stmts = append(stmts,
+		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 7",
+		`INSERT INTO events (at, kind, actor) VALUES ('2026-01-01T00:00:00Z', 'customer.created', 't'), ('2026-01-02T00:00:00Z', 'customer.created', 't'),
+			('2026-03-01T00:00:00Z', 'customer.created', 't')`,
+		`INSERT INTO archives VALUES ('events-000000000001-000000000002.jsonl.gz', 'events', 1, 2, '2026-02-01T00:00:00Z', 2,
+			'2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', '2026-02-01T00:00:00Z')`,
+	)
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%.60s: %v", s, err)
+		}
+	}
+	db.Close()
+	ctx := context.Background()
+	st, err := Open(ctx, path, Options{SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, err := st.Migrate(ctx); err != nil || from != 7 {
+		t.Fatalf("migrate: from %d, %v", from, err)
+	}
+	st.Close()
+	st, err = Open(ctx, path, Options{}) // the schema check passes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var name string
+	var n int
+	if err := st.db.QueryRow("SELECT name, count(*) FROM archives").Scan(&name, &n); err != nil || n != 1 || name != "events-000000000001-000000000002.jsonl.gz" {
+		t.Fatalf("archive records after the migration: %d (%s), %v", n, name, err)
+	}
+	for _, c := range []struct {
+		stmt string
+		ok   bool
+	}{
+		{"DELETE FROM events WHERE id = 1", true},                      // covered by the record
+		{"DELETE FROM events WHERE id = 3", false},                     // not covered
+		{"UPDATE archives SET cutoff = '2027-01-01T00:00:00Z'", false}, // records are append-only
+		{"DELETE FROM archives", false},
+		{`INSERT INTO archives VALUES ('activations-1-x.jsonl.gz', 'activations', 0, 0, '2026-02-01T00:00:00Z', 1,
+			'2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', '2026-02-01T00:00:00Z')`, true},
+		{`INSERT INTO archives VALUES ('x', 'seats', 0, 0, '', 1, '', '', '')`, false},
+	} {
+		if _, err := st.db.Exec(c.stmt); (err == nil) != c.ok {
+			t.Errorf("%.50s: %v, want ok=%v", c.stmt, err, c.ok)
+		}
+	}
+}

@@ -212,6 +212,43 @@ DROP INDEX activations_live;
 CREATE INDEX activations_live ON activations (license_id, lease_expires_at, lease_issued_at, kind, deactivated_at)
 	WHERE deactivated_at IS NULL;
 `,
+	// 9: archived seats. Maintain moves the seats that ended (deactivated,
+	// or their lease ran out) before its cutoff to archive files too, as
+	// it does events and deliveries: archives gains the kind activations.
+	// SQLite cannot change a CHECK in place: the table is rebuilt with its
+	// rows, and the triggers that read it are made again as they were.
+	`
+CREATE TABLE archives_v9 (
+	name       TEXT PRIMARY KEY,
+	kind       TEXT NOT NULL CHECK (kind IN ('events', 'deliveries', 'reminder_claims', 'activations')),
+	first_id   INTEGER NOT NULL,
+	last_id    INTEGER NOT NULL,
+	cutoff     TEXT NOT NULL,
+	count      INTEGER NOT NULL,
+	first_at   TEXT NOT NULL,
+	last_at    TEXT NOT NULL,
+	created_at TEXT NOT NULL
+) STRICT;
+INSERT INTO archives_v9 (name, kind, first_id, last_id, cutoff, count, first_at, last_at, created_at)
+	SELECT name, kind, first_id, last_id, cutoff, count, first_at, last_at, created_at FROM archives ORDER BY rowid;
+DROP TRIGGER events_no_delete;
+DROP TRIGGER deliveries_no_delete;
+DROP TABLE archives;
+ALTER TABLE archives_v9 RENAME TO archives;
+CREATE INDEX archives_kind ON archives (kind, last_at);
+CREATE TRIGGER archives_no_update BEFORE UPDATE ON archives
+	BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;
+CREATE TRIGGER archives_no_delete BEFORE DELETE ON archives
+	BEGIN SELECT RAISE(ABORT, 'archive records are append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+	WHEN NOT EXISTS (SELECT 1 FROM archives a WHERE a.kind = 'events'
+		AND OLD.id BETWEEN a.first_id AND a.last_id AND OLD.at < a.cutoff)
+	BEGIN SELECT RAISE(ABORT, 'the event log is append-only: only archived events may be deleted'); END;
+CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries
+	WHEN NOT EXISTS (SELECT 1 FROM archives a WHERE a.kind = 'deliveries'
+		AND OLD.id BETWEEN a.first_id AND a.last_id AND OLD.at < a.cutoff)
+	BEGIN SELECT RAISE(ABORT, 'deliveries are kept until archived'); END;
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

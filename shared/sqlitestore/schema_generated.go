@@ -3,7 +3,7 @@
 package sqlitestore
 
 // generatedVersion is the schema version generatedObjects describes.
-const generatedVersion = 8
+const generatedVersion = 9
 
 // generatedObjects is sqlite_schema after the migrations up to
 // generatedVersion, as SQLite records it (type, name, SQL text), sorted by
@@ -39,9 +39,9 @@ var generatedObjects = []schemaObject{
 	deactivated_at TEXT, kind TEXT NOT NULL DEFAULT 'online' CHECK (kind IN ('online', 'offline')), lease_issued_at TEXT, lease_expires_at TEXT,
 	PRIMARY KEY (license_id, instance_id)
 ) STRICT`},
-	{kind: "table", name: "archives", sql: `CREATE TABLE archives (
+	{kind: "table", name: "archives", sql: `CREATE TABLE "archives" (
 	name       TEXT PRIMARY KEY,
-	kind       TEXT NOT NULL CHECK (kind IN ('events', 'deliveries', 'reminder_claims')),
+	kind       TEXT NOT NULL CHECK (kind IN ('events', 'deliveries', 'reminder_claims', 'activations')),
 	first_id   INTEGER NOT NULL,
 	last_id    INTEGER NOT NULL,
 	cutoff     TEXT NOT NULL,

@@ -246,3 +246,51 @@ func TestRollbackOnError(t *testing.T) {
 		return nil
 	})
 }
+
+// A working copy keeps the ids of the writes of the last OperationWindow
+// (the writer looks for its own while it retries), and no more: they are
+// in every snapshot a cold start loads.
+func TestWorkingCopyKeepsOperationIDsForTheWindow(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "copy.db")
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Create: true, Mode: sqlitestore.ModeSnapshot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	wc, err := sqlitestore.OpenWorkingCopy(ctx, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	write := func(id string, at time.Time) {
+		t.Helper()
+		changed, err := wc.UpdateOperation(ctx, id, at, func(tx licensing.Tx) error {
+			return tx.PutSetting("test", []byte(id))
+		})
+		if err != nil || !changed {
+			t.Fatalf("write %s: %v", id, err)
+		}
+		if err := wc.Checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(id string) bool {
+		t.Helper()
+		ok, err := wc.HasOperation(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	write("first", t0)
+	write("second", t0.Add(sqlitestore.OperationWindow-time.Second))
+	if !has("first") || !has("second") {
+		t.Fatal("an id within the window is gone")
+	}
+	write("third", t0.Add(sqlitestore.OperationWindow+time.Second))
+	if has("first") || !has("second") || !has("third") {
+		t.Fatalf("after the window: first %v, second %v, third %v; want only the first gone", has("first"), has("second"), has("third"))
+	}
+}
