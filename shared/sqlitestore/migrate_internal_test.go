@@ -11,14 +11,7 @@ import (
 // A database from before leases (schema 3) migrates with every license at
 // the default lease and every active seat leased from its last sighting.
 func TestMigrationGivesExistingSeatsLeases(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v3.db")
-	db, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := append([]string{}, migrations[:3]...)
-	stmts = append(stmts,
-		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 3",
+	path := oldDatabase(t, 3,
 		`INSERT INTO signing_keys VALUES ('k', x'00', x'00', '2026-01-01T00:00:00Z')`,
 		`INSERT INTO customers VALUES ('C', 'C', '', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
 		`INSERT INTO licenses (id, customer_id, tier, features, max_instances, max_services, max_requests_per_day, issued_at, expires_at, status, key_id, created_at, updated_at)
@@ -26,12 +19,6 @@ func TestMigrationGivesExistingSeatsLeases(t *testing.T) {
 		`INSERT INTO activations (license_id, instance_id, first_seen, last_seen) VALUES ('L', 'live', '2026-02-01T00:00:00Z', '2026-02-03T10:00:00Z')`,
 		`INSERT INTO activations (license_id, instance_id, first_seen, last_seen, deactivated_at) VALUES ('L', 'gone', '2026-02-01T00:00:00Z', '2026-02-02T00:00:00Z', '2026-02-02T00:00:00Z')`,
 	)
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%.60s: %v", s, err)
-		}
-	}
-	db.Close()
 	ctx := context.Background()
 	st, err := Open(ctx, path, Options{SkipSchemaCheck: true})
 	if err != nil {
@@ -55,25 +42,12 @@ func TestMigrationGivesExistingSeatsLeases(t *testing.T) {
 // records through the rebuild of their table, and the triggers that guard
 // the event log and the records still hold; the kind activations is new.
 func TestMigrationKeepsArchiveRecordsAndTheirGuards(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v7.db")
-	db, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := append([]string{}, migrations[:7]...)
-	stmts = append(stmts,
-		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 7",
+	path := oldDatabase(t, 7,
 		`INSERT INTO events (at, kind, actor) VALUES ('2026-01-01T00:00:00Z', 'customer.created', 't'), ('2026-01-02T00:00:00Z', 'customer.created', 't'),
 			('2026-03-01T00:00:00Z', 'customer.created', 't')`,
 		`INSERT INTO archives VALUES ('events-000000000001-000000000002.jsonl.gz', 'events', 1, 2, '2026-02-01T00:00:00Z', 2,
 			'2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', '2026-02-01T00:00:00Z')`,
 	)
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%.60s: %v", s, err)
-		}
-	}
-	db.Close()
 	ctx := context.Background()
 	st, err := Open(ctx, path, Options{SkipSchemaCheck: true})
 	if err != nil {
@@ -109,4 +83,24 @@ func TestMigrationKeepsArchiveRecordsAndTheirGuards(t *testing.T) {
 			t.Errorf("%.50s: %v, want ok=%v", c.stmt, err, c.ok)
 		}
 	}
+}
+
+// oldDatabase is a database file as schema version made it (its
+// migrations and marks), holding rows.
+func oldDatabase(t *testing.T, version int, rows ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("v%d.db", version))
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stmts := append(append([]string{}, migrations[:version]...),
+		fmt.Sprintf("PRAGMA application_id = %d", applicationID), fmt.Sprintf("PRAGMA user_version = %d", version))
+	for _, s := range append(stmts, rows...) {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%.60s: %v", s, err)
+		}
+	}
+	return path
 }

@@ -2,8 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,25 +11,12 @@ import (
 // license at the lease (0), and the database refuses a timeout outside a
 // minute to the lease.
 func TestMigrationAddsSeatTimeouts(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v7.db")
-	db, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := append([]string{}, migrations[:7]...)
-	stmts = append(stmts,
-		fmt.Sprintf("PRAGMA application_id = %d", applicationID), "PRAGMA user_version = 7",
+	path := oldDatabase(t, 7,
 		`INSERT INTO signing_keys VALUES ('k', x'00', x'00', '2026-01-01T00:00:00Z')`,
 		`INSERT INTO customers VALUES ('C', 'C', '', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
 		`INSERT INTO licenses (id, customer_id, tier, features, max_instances, max_services, max_requests_per_day, issued_at, expires_at, status, key_id, created_at, updated_at, lease_seconds)
 			VALUES ('L', 'C', 't', '[]', 2, 1, 1, '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 'active', 'k', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 3600)`,
 	)
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%.60s: %v", s, err)
-		}
-	}
-	db.Close()
 	ctx := context.Background()
 	st, err := Open(ctx, path, Options{SkipSchemaCheck: true})
 	if err != nil {
