@@ -22,24 +22,11 @@ import (
 // and the copy is warm (an optimistic write: its put-if-absent fails if
 // anything came after the state it ran on).
 func (l *Log[C]) sync(ctx context.Context, remote bool) error {
-	// Before anything opens the slot's files by path: no link in them.
-	if err := l.checkSlot(); err != nil {
+	loaded, err := l.prepare(ctx)
+	if err != nil {
 		return err
 	}
-	if l.loaded {
-		// The copy is this process's; anything else that changed it (or a
-		// state left unconfirmed too long) sends it back to a snapshot.
-		fp, err := l.fingerprint()
-		if err != nil || fp != l.fp || time.Since(l.st.At) > l.trustFor() {
-			l.reset()
-		}
-	}
-	if !l.loaded {
-		if err := l.load(ctx); err != nil {
-			return err
-		}
-		remote = true
-	}
+	remote = remote || loaded
 	if remote || l.unsure {
 		// After a failed catch-up the copy's place in the log is unknown:
 		// an optimistic write could land in a gap it had found.
@@ -52,6 +39,28 @@ func (l *Log[C]) sync(ctx context.Context, remote bool) error {
 		return err
 	}
 	return l.open(ctx)
+}
+
+// prepare makes the working copy one this process may trust, loading it
+// (from the slot or the snapshot) when it has none; loaded says it did.
+// Every operation starts here.
+func (l *Log[C]) prepare(ctx context.Context) (loaded bool, err error) {
+	// Before anything opens the slot's files by path: no link in them.
+	if err := l.checkSlot(); err != nil {
+		return false, err
+	}
+	if l.loaded {
+		// The copy is this process's; anything else that changed it (or a
+		// state left unconfirmed too long) sends it back to a snapshot.
+		fp, err := l.fingerprint()
+		if err != nil || fp != l.fp || time.Since(l.st.At) > l.trustFor() {
+			l.reset()
+		}
+	}
+	if l.loaded {
+		return false, nil
+	}
+	return true, l.load(ctx)
 }
 
 // reset forgets the working copy.
@@ -177,8 +186,8 @@ func (l *Log[C]) remember() error {
 // that snapshot: one HEAD, spent only then.
 func (l *Log[C]) catchUp(ctx context.Context) error {
 	err := l.catchUpOnce(ctx)
-	var ce *CorruptError
-	if !errors.As(err, &ce) || !ce.Delta || ce.Problem == Diverged {
+	ce, damaged := isDamage(err)
+	if !damaged {
 		return err
 	}
 	past, herr := l.snapshotPast(ctx, ce.Seq)
@@ -245,17 +254,23 @@ func (l *Log[C]) catchUpOnce(ctx context.Context) error {
 			break
 		}
 	}
+	if len(refs) > 0 {
+		l.closeCopy()
+		os.Remove(l.path + "-wal")
+		defer l.remember()
+	}
+	limit := l.deltaLimit()
 	for len(refs) > 0 {
 		batch := fetchBatch(refs)
-		raws, err := l.fetchRaws(ctx, batch)
+		raws, err := l.fetchRaws(ctx, batch, limit)
 		// Decoded and applied one at a time: however many were fetched at
 		// once, one delta's pages are in memory.
 		for i, raw := range raws {
-			d, derr := l.decode(batch[i].seq, raw, &l.st.Checksum)
+			d, derr := l.decode(batch[i].seq, raw, &l.st.Checksum, limit)
 			if derr != nil {
 				return derr
 			}
-			if aerr := l.apply([]*pagelog.Delta{&d}); aerr != nil {
+			if aerr := l.apply(&d); aerr != nil {
 				return aerr
 			}
 		}
@@ -353,15 +368,15 @@ func fetchBatch(refs []deltaRef) []deltaRef {
 
 // fetchRaws downloads the deltas of batch in parallel and returns the run
 // of them that arrived, with the error that ended it.
-func (l *Log[C]) fetchRaws(ctx context.Context, batch []deltaRef) ([][]byte, error) {
+func (l *Log[C]) fetchRaws(ctx context.Context, batch []deltaRef, limit int64) ([][]byte, error) {
 	raws := make([][]byte, len(batch))
 	errs := make([]error, len(batch))
 	if len(batch) == 1 { // the common case: one behind
-		raws[0], errs[0] = l.fetchRaw(ctx, batch[0].seq)
+		raws[0], errs[0] = l.fetchRaw(ctx, batch[0].seq, limit)
 	} else {
 		var wg sync.WaitGroup
 		for i, r := range batch {
-			wg.Go(func() { raws[i], errs[i] = l.fetchRaw(ctx, r.seq) })
+			wg.Go(func() { raws[i], errs[i] = l.fetchRaw(ctx, r.seq, limit) })
 		}
 		wg.Wait()
 	}
@@ -387,7 +402,7 @@ func (l *Log[C]) deltaLimit() int64 {
 
 // fetchRaw downloads delta seq, reading no more than a delta within the
 // limit can take.
-func (l *Log[C]) fetchRaw(ctx context.Context, seq uint64) ([]byte, error) {
+func (l *Log[C]) fetchRaw(ctx context.Context, seq uint64, limit int64) ([]byte, error) {
 	body, _, err := l.obj.Get(ctx, deltaKey(l.key, seq))
 	if errors.Is(err, ErrNoObject) {
 		return nil, err
@@ -396,7 +411,7 @@ func (l *Log[C]) fetchRaw(ctx context.Context, seq uint64) ([]byte, error) {
 		return nil, Unavailable(err)
 	}
 	defer body.Close()
-	most := pagelog.MaxEncodedSize(l.deltaLimit())
+	most := pagelog.MaxEncodedSize(limit)
 	raw, err := io.ReadAll(io.LimitReader(body, most+1))
 	if isChecksumMismatch(err) {
 		return nil, l.badDelta(DamagedInStorage, seq, err)
@@ -413,10 +428,10 @@ func (l *Log[C]) fetchRaw(ctx context.Context, seq uint64) ([]byte, error) {
 // decode decodes delta seq within the limit and checks its number, and,
 // when pre is given, that it applies to that state: from its header,
 // before a page is inflated.
-func (l *Log[C]) decode(seq uint64, raw []byte, pre *uint64) (pagelog.Delta, error) {
+func (l *Log[C]) decode(seq uint64, raw []byte, pre *uint64, limit int64) (pagelog.Delta, error) {
 	var misnumbered, foreign bool
 	var claimed uint64
-	d, err := pagelog.DecodeChecked(raw, l.deltaLimit(), func(h pagelog.Delta) error {
+	d, err := pagelog.DecodeChecked(raw, limit, func(h pagelog.Delta) error {
 		claimed, misnumbered = h.Seq, h.Seq != seq
 		foreign = pre != nil && h.Pre != *pre
 		if misnumbered || foreign {
@@ -441,11 +456,12 @@ var errNotThisDelta = errors.New("not the delta wanted")
 
 // fetchDelta downloads and decodes delta seq.
 func (l *Log[C]) fetchDelta(ctx context.Context, seq uint64) (*pagelog.Delta, error) {
-	raw, err := l.fetchRaw(ctx, seq)
+	limit := l.deltaLimit()
+	raw, err := l.fetchRaw(ctx, seq, limit)
 	if err != nil {
 		return nil, err
 	}
-	d, err := l.decode(seq, raw, nil)
+	d, err := l.decode(seq, raw, nil, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -456,23 +472,19 @@ func (l *Log[C]) badDelta(p Problem, seq uint64, err error) *CorruptError {
 	return &CorruptError{Problem: p, Object: l.uri, Delta: true, Seq: seq, Err: err}
 }
 
-// apply writes deltas, in order, to the closed working copy; each is
-// checked against the state it holds first.
-func (l *Log[C]) apply(ds []*pagelog.Delta) error {
-	l.closeCopy()
-	os.Remove(l.path + "-wal")
-	defer l.remember()
-	for _, d := range ds {
-		if err := pagelog.Apply(l.path, l.st.Checksum, *d); err != nil {
-			return l.badDelta(DoesNotApply, d.Seq, err)
-		}
-		if err := l.passes(d.Seq, d.Post); err != nil {
-			l.reset() // never kept: a later catch-up would start past the check
-			return err
-		}
-		l.st.Seq, l.st.Checksum = d.Seq, d.Post
-		l.bytes += int64(d.Size)
+// apply writes one delta to the closed working copy, checked against the
+// state it holds first.
+
+func (l *Log[C]) apply(d *pagelog.Delta) error {
+	if err := pagelog.Apply(l.path, l.st.Checksum, *d); err != nil {
+		return l.badDelta(DoesNotApply, d.Seq, err)
 	}
+	if err := l.passes(d.Seq, d.Post); err != nil {
+		l.reset() // never kept: a later catch-up would start past the check
+		return err
+	}
+	l.st.Seq, l.st.Checksum = d.Seq, d.Post
+	l.bytes += int64(d.Size)
 	return nil
 }
 

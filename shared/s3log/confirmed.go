@@ -2,7 +2,7 @@ package s3log
 
 import (
 	"encoding/json"
-	"errors"
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"io"
 	"os"
 	"syscall"
@@ -49,25 +49,8 @@ func writeConfirmed(path string, c confirmedState) {
 	if old := readConfirmed(path); old.Seq > c.Seq {
 		return
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return
-	}
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if b, err := json.Marshal(c); err == nil {
+		atomicfile.Write(path, b, 0o600)
 	}
 }
 
@@ -106,7 +89,5 @@ func (l *Log[C]) passes(seq, checksum uint64) error {
 // created anew at the location starts over.
 func (l *Log[C]) forgetConfirmed() {
 	l.confirmed = confirmedState{}
-	if err := os.Remove(l.confirmedPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return
-	}
+	os.Remove(l.confirmedPath)
 }

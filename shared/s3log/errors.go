@@ -160,7 +160,16 @@ func (e *CorruptError) Error() string {
 	}
 	return fmt.Sprintf("%s: %v", what, e.Problem)
 }
-func (e *CorruptError) Unwrap() error        { return e.Err }
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// isDamage reports whether err is damage in the log itself (a delta
+// missing or not checking), which a snapshot past it (as repair publishes)
+// moves beyond; the machine's own memory disagreeing is not.
+func isDamage(err error) (*CorruptError, bool) {
+	var ce *CorruptError
+	ok := errors.As(err, &ce) && ce.Delta && ce.Problem != Diverged
+	return ce, ok
+}
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // CacheProblem is what is wrong with the cache directory (CacheError).

@@ -51,18 +51,8 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var rep RepairReport
-	if err := l.checkSlot(); err != nil {
+	if _, err := l.prepare(ctx); err != nil {
 		return rep, err
-	}
-	if l.loaded {
-		if fp, err := l.fingerprint(); err != nil || fp != l.fp {
-			l.reset()
-		}
-	}
-	if !l.loaded {
-		if err := l.load(ctx); err != nil {
-			return rep, err
-		}
 	}
 	// Objects in the log that are no delta's stop every reader: they go
 	// first, where the repairer may delete.
@@ -83,8 +73,7 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 		rep.Removed = append(rep.Removed, foreign...)
 	}
 	damage := l.catchUpOnce(ctx)
-	var ce *CorruptError
-	switch {
+	switch _, damaged := isDamage(damage); {
 	case damage == nil:
 		// This copy reads through; does a fresh reader, from the snapshot?
 		sound, err := l.freshReaderReaches(ctx)
@@ -93,7 +82,7 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 			return rep, err
 		}
 		damage = fmt.Errorf("a fresh reader does not reach delta %d, which this copy holds (deleted, replaced or planted objects)", l.st.Seq)
-	case !errors.As(damage, &ce) || !ce.Delta || ce.Problem == Diverged:
+	case !damaged:
 		// Not damage in the log (S3 unreachable, a snapshot that does not
 		// check, this machine's memory disagreeing): not this repair's.
 		return rep, damage

@@ -2,13 +2,13 @@ package s3log
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/pagelog"
 )
 
@@ -22,18 +22,8 @@ func (l *Log[C]) Replace(ctx context.Context, src string) error {
 	l.bg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.checkSlot(); err != nil {
-		return err
-	}
-	if l.loaded {
-		if fp, err := l.fingerprint(); err != nil || fp != l.fp {
-			l.reset()
-		}
-	}
-	if !l.loaded {
-		if err := l.load(ctx); err != nil {
-			return &SyncError{err}
-		}
+	if _, err := l.prepare(ctx); err != nil {
+		return &SyncError{err}
 	}
 	if err := l.catchUpOnce(ctx); err != nil {
 		return &SyncError{err}
@@ -45,7 +35,13 @@ func (l *Log[C]) Replace(ctx context.Context, src string) error {
 	}
 	defer os.RemoveAll(dir)
 	image := filepath.Join(dir, "image.db")
-	if err := copyFile(src, image); err != nil {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	err = atomicfile.WriteFrom(image, in, 0o600)
+	in.Close()
+	if err != nil {
 		return err
 	}
 	if err := pagelog.Normalize(image); err != nil {
@@ -55,7 +51,7 @@ func (l *Log[C]) Replace(ctx context.Context, src string) error {
 	if err != nil {
 		return err
 	}
-	if held, err := heldPageSize(l.path); err == nil && held != d.PageSize {
+	if held, err := l.heldPageSize(); err == nil && held != d.PageSize {
 		return fmt.Errorf("%s has %d-byte pages and the database %d: make the backup with 'manage-licenses backup'", src, d.PageSize, held)
 	}
 	now := time.Now().UTC()
@@ -76,8 +72,9 @@ func (l *Log[C]) Replace(ctx context.Context, src string) error {
 	return nil
 }
 
-func heldPageSize(path string) (uint32, error) {
-	f, err := os.Open(path)
+// heldPageSize is the working copy's page size.
+func (l *Log[C]) heldPageSize() (uint32, error) {
+	f, err := l.cache.open(l.path, os.O_RDONLY)
 	if err != nil {
 		return 0, err
 	}
@@ -87,24 +84,4 @@ func heldPageSize(path string) (uint32, error) {
 		return 0, err
 	}
 	return pagelog.PageSizeOf(header)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return errors.Join(err, os.Remove(dst))
-	}
-	return nil
 }

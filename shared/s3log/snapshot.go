@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
@@ -145,23 +146,13 @@ func (l *Log[C]) stateSize() (int64, error) {
 // copyState copies the working copy to a private file, which the caller
 // removes: the working copy moves on while the copy uploads.
 func (l *Log[C]) copyState() (string, error) {
-	tmp, err := os.CreateTemp(l.cacheDir, ".snapshot-*.db")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
 	src, err := l.cache.open(l.path, os.O_RDONLY)
 	if err != nil {
-		os.Remove(tmp.Name())
 		return "", err
 	}
-	err = atomicfile.WriteFrom(tmp.Name(), src, 0o600)
-	src.Close()
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", err
-	}
-	return tmp.Name(), nil
+	defer src.Close()
+	tmp := filepath.Join(l.cacheDir, ".snapshot-"+randomID()+".db")
+	return tmp, atomicfile.WriteFrom(tmp, src, 0o600)
 }
 
 // snapshot uploads path (state st) as KEY, If-Match the snapshot st knew,
