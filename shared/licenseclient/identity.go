@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/caio-licensing/caio-licensing/shared/atomicfile"
 	"github.com/caio-licensing/caio-licensing/shared/instanceid"
 )
 
@@ -99,23 +100,9 @@ func stateInstanceID(stateDir string) (string, error) {
 	b := make([]byte, 12)
 	rand.Read(b)
 	id := "caio-" + hex.EncodeToString(b)
-	// Written to a private name, then linked in: the id appears whole
-	// or not at all, and an existing one is never replaced.
-	tmp, err := os.CreateTemp(stateDir, ".instance-id-*")
-	if err != nil {
-		return "", fmt.Errorf("cannot keep the instance id in the state directory: %v", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(id + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Link(tmp.Name(), path)
-	}
+	// Created whole or not at all, and never over an existing id: of two
+	// processes starting together, the second reads the first's.
+	err := atomicfile.Create(path, []byte(id+"\n"), 0o600)
 	switch {
 	case errors.Is(err, fs.ErrExist):
 		return readInstanceID(path)

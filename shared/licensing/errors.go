@@ -4,27 +4,30 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/caio-licensing/caio-licensing/shared/contract"
 )
 
 // Code is a machine-readable error code shared by the API, the CLI and the logs.
 type Code string
 
-// Error codes. The first group doubles as activation API outcomes.
+// Error codes. Those the activation API answers with are the wire
+// contract's, so that the domain and the API cannot drift apart.
 const (
-	CodeValid              Code = "VALID"
-	CodeBadRequest         Code = "BAD_REQUEST"
-	CodeNotFound           Code = "NOT_FOUND"
-	CodeInvalidKey         Code = "INVALID_KEY"
-	CodeExpired            Code = "EXPIRED"
-	CodeSuspended          Code = "SUSPENDED"
-	CodeRevoked            Code = "REVOKED"
-	CodeTooManyInstances   Code = "TOO_MANY_INSTANCES"
-	CodeTooManyActivations Code = "TOO_MANY_ACTIVATIONS"
-	CodeRateLimited        Code = "RATE_LIMITED"
-	CodeInstanceIDRequired Code = "INSTANCE_ID_REQUIRED"
+	CodeValid              Code = contract.CodeValid
+	CodeBadRequest         Code = contract.CodeBadRequest
+	CodeNotFound           Code = contract.CodeNotFound
+	CodeInvalidKey         Code = contract.CodeInvalidKey
+	CodeExpired            Code = contract.CodeExpired
+	CodeSuspended          Code = contract.CodeSuspended
+	CodeRevoked            Code = contract.CodeRevoked
+	CodeTooManyInstances   Code = contract.CodeTooManyInstances
+	CodeTooManyActivations Code = contract.CodeTooManyActivations
+	CodeRateLimited        Code = contract.CodeRateLimited
+	CodeInstanceIDRequired Code = contract.CodeInstanceIDRequired
 	// CodeNoSeat: validate named an instance that holds no seat (never
 	// activated, or deactivated): it must activate to run.
-	CodeNoSeat Code = "NO_SEAT"
+	CodeNoSeat Code = contract.CodeNoSeat
 
 	CodeAlreadyExists     Code = "ALREADY_EXISTS"
 	CodeSecretRequired    Code = "SECRET_REQUIRED"
@@ -35,15 +38,15 @@ const (
 	CodeDBInvalid         Code = "DB_INVALID"
 	CodeDBOutdated        Code = "DB_OUTDATED"
 	CodeDBUnwritable      Code = "DB_UNWRITABLE"
-	CodeBusy              Code = "BUSY"
+	CodeBusy              Code = contract.CodeBusy
 	// CodeUnknownOutcome: a write may or may not have been applied (its
 	// acknowledgement was lost and could not be confirmed either way).
-	CodeUnknownOutcome Code = "UNKNOWN_OUTCOME"
+	CodeUnknownOutcome Code = contract.CodeUnknownOutcome
 	CodeConfig         Code = "CONFIG"
 	// CodeFileUnwritable: an output file (an export, a report, a backup)
 	// could not be written.
 	CodeFileUnwritable Code = "FILE_UNWRITABLE"
-	CodeInternal       Code = "INTERNAL"
+	CodeInternal       Code = contract.CodeInternal
 	// CodeInterrupted: the CLI was stopped by a signal (Ctrl-C) mid-command.
 	CodeInterrupted Code = "INTERRUPTED"
 )

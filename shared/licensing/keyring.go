@@ -48,11 +48,9 @@ type keyring struct {
 // keyTx is what the keyring reads and writes: settings, signing keys and
 // sealed license keys.
 type keyTx interface {
-	Setting(name string) ([]byte, error)
-	PutSetting(name string, value []byte) error
-	SigningKeys() ([]SigningKey, error)
-	InsertSigningKey(SigningKey) error
-	ResealSigningKey(keyID string, sealed []byte) error
+	SettingTx
+	KeyTx
+	// Of LicenseTx, the sealed license keys only.
 	AllLicenseKeys() ([]LicenseKey, error)
 	ResealLicenseKey(digest string, sealed []byte) error
 }
