@@ -3,6 +3,7 @@ second, independent implementation of the certificate, response-signature
 and lease formats that the README specifies (run by servercert's tests
 when python3 and cryptography are installed)."""
 import base64
+import datetime
 import hashlib
 import json
 import struct
@@ -45,10 +46,39 @@ try:
 except InvalidSignature:
     pass
 
-for name, key in (("online_lease", server_key), ("offline_lease", license_key)):
+def parse_time(s):
+    return int(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())
+
+
+for name, key in (("online_lease", server_key), ("offline_lease", license_key), ("grace_overage_lease", server_key)):
     token = b64url(v[name]["token"])
-    key.verify(token[-64:], b"CAIO-lease-v1\x00" + token[:-64])
+    claims = v[name]["claims"]
+    version = token[0]
+    assert version in (1, 2)
+    # Each version signs under its own context.
+    key.verify(token[-64:], b"CAIO-lease-v%d\x00" % version + token[:-64])
     n = token[58]
-    assert token[59:59 + n].decode() == v[name]["claims"]["instance_id"]
+    assert token[59:59 + n].decode() == claims["instance_id"]
     assert token[26:58].hex() == hashlib.sha256(v["license_key"].encode()).hexdigest()
+    issued, renew, expires = struct.unpack(">qqq", token[59 + n:59 + n + 24])
+    assert expires == parse_time(claims["expires_at"])
+    if version == 1:
+        assert len(token) == 59 + n + 24 + 64
+        continue
+    # Version 2: the license's end, the grace's end, and the flags (bit 0:
+    # an overage seat). In grace from the license's end to the grace's.
+    assert len(token) == 59 + n + 24 + 17 + 64
+    license_ends, grace_ends, flags = struct.unpack(">qqB", token[59 + n + 24:59 + n + 41])
+    assert license_ends == parse_time(claims["license_ends_at"])
+    assert grace_ends == parse_time(claims["grace_ends_at"])
+    assert flags & ~1 == 0 and bool(flags & 1) == claims.get("overage", False)
+    assert license_ends <= grace_ends <= license_ends + 365 * 86400 and expires <= grace_ends
+    # A verifier that reads the flag must not be fooled by clearing it.
+    forged = bytearray(token)
+    forged[59 + n + 40] = 0
+    try:
+        key.verify(bytes(forged[-64:]), b"CAIO-lease-v2\x00" + bytes(forged[:-64]))
+        sys.exit("a lease with its overage flag cleared verifies")
+    except InvalidSignature:
+        pass
 print("ok")

@@ -48,6 +48,12 @@ const SignatureVersion = "2"
 const (
 	// CodeValid: the license is usable (validate, activate).
 	CodeValid = "VALID"
+	// CodeGrace: usable, though the license expired: it is within its
+	// grace days (valid is true; the lease says when the grace ends).
+	CodeGrace = "GRACE"
+	// CodeOverage: usable, on a seat above max instances that the
+	// license's overage allowance permits (valid is true).
+	CodeOverage = "OVERAGE"
 	// CodeDeactivated: the instance's seat is given back (deactivate).
 	CodeDeactivated        = "DEACTIVATED"
 	CodeBadRequest         = "BAD_REQUEST"
@@ -77,7 +83,7 @@ const (
 // server's tests can prove it answers with no other.
 func Codes() []string {
 	return []string{
-		CodeValid, CodeDeactivated, CodeBadRequest, CodeInstanceIDRequired,
+		CodeValid, CodeGrace, CodeOverage, CodeDeactivated, CodeBadRequest, CodeInstanceIDRequired,
 		CodeInvalidKey, CodeExpired, CodeSuspended, CodeRevoked,
 		CodeNotFound, CodeUnknownRoute, CodeMethodNotAllowed,
 		CodeTooManyInstances, CodeNoSeat, CodeTooManyActivations, CodeRateLimited,
@@ -117,9 +123,15 @@ type ResponseBody[C, A any] struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// LeaseInfo is a lease's times, in the clear.
+// LeaseInfo is what a lease says, in the clear.
 type LeaseInfo struct {
 	IssuedAt   time.Time `json:"issued_at"`
 	RenewAfter time.Time `json:"renew_after"`
 	ExpiresAt  time.Time `json:"expires_at"`
+	// LicenseEndsAt and GraceEndsAt, with a grace: when the license
+	// expires and when its grace ends. Overage: the seat is above max
+	// instances. Left out when the lease has neither (a version 1 lease).
+	LicenseEndsAt time.Time `json:"license_ends_at,omitzero"`
+	GraceEndsAt   time.Time `json:"grace_ends_at,omitzero"`
+	Overage       bool      `json:"overage,omitempty"`
 }

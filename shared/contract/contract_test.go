@@ -33,7 +33,7 @@ func TestSpellingsAreTheDeployedOnes(t *testing.T) {
 			t.Errorf("%q, want %q", got, want)
 		}
 	}
-	want := []string{"VALID", "DEACTIVATED", "BAD_REQUEST", "INSTANCE_ID_REQUIRED", "INVALID_KEY", "EXPIRED",
+	want := []string{"VALID", "GRACE", "OVERAGE", "DEACTIVATED", "BAD_REQUEST", "INSTANCE_ID_REQUIRED", "INVALID_KEY", "EXPIRED",
 		"SUSPENDED", "REVOKED", "NOT_FOUND", "UNKNOWN_ROUTE", "METHOD_NOT_ALLOWED", "TOO_MANY_INSTANCES", "NO_SEAT",
 		"TOO_MANY_ACTIVATIONS", "RATE_LIMITED", "BODY_TOO_LARGE", "BUSY", "UNKNOWN_OUTCOME", "INTERNAL"}
 	if got := Codes(); !slices.Equal(got, want) {

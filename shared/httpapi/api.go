@@ -153,12 +153,11 @@ func (a *API) sign(r Request, nonce string, resp Response) Response {
 }
 
 // withLease adds the instance's lease to a result.
-func (a *API) withLease(res *responseBody, key string, act *licensing.Activation) {
-	if act == nil || act.LeaseIssuedAt == nil || act.LeaseExpiresAt == nil || !act.Holds(time.Now()) {
+func (a *API) withLease(res *responseBody, key string, check licensing.Check) {
+	l, ok := check.Lease(lease.Online, key)
+	if !ok || !check.Activation.Holds(check.At) {
 		return
 	}
-	l := lease.Lease{Kind: lease.Online, LicenseID: act.LicenseID, KeyDigest: licensekey.Digest(key), InstanceID: act.InstanceID,
-		IssuedAt: *act.LeaseIssuedAt, RenewAfter: act.LeaseRenewAfter(), ExpiresAt: *act.LeaseExpiresAt}
 	if a.signer != nil && !a.signer.NotAfter.IsZero() && l.ExpiresAt.After(a.signer.NotAfter) {
 		// The seat stays held as recorded; the token ends with the
 		// certificate that vouches for it, and is renewed before then.
@@ -168,6 +167,9 @@ func (a *API) withLease(res *responseBody, key string, act *licensing.Activation
 		}
 	}
 	res.LeaseInfo = &contract.LeaseInfo{IssuedAt: l.IssuedAt, RenewAfter: l.RenewAfter, ExpiresAt: l.ExpiresAt}
+	if l.Version() == 2 {
+		res.LeaseInfo.LicenseEndsAt, res.LeaseInfo.GraceEndsAt, res.LeaseInfo.Overage = l.LicenseEndsAt, l.GraceEndsAt, l.Overage
+	}
 	if a.signer != nil {
 		res.Lease, _ = lease.Sign(l, a.signer.Key)
 	}
@@ -291,24 +293,28 @@ func (a *API) answer(ctx context.Context, r Request, path string, op func(contex
 		return a.refuseWithClaims(r, err, check)
 	}
 	res := responseBody{Valid: true, Code: contract.CodeValid, Detail: "license is valid", Claims: &check.Claims,
-		Status: string(check.License.EffectiveStatus(time.Now())), Activation: check.Activation}
-	if path != contract.PathDeactivate {
-		a.withLease(&res, seat.Key, check.Activation)
-	}
+		Status: string(check.License.EffectiveStatus(check.At)), Activation: check.Activation}
 	switch path {
-	case contract.PathActivate:
-		res.Detail = fmt.Sprintf("instance %s activated (%d of %d seats in use)", seat.InstanceID, check.License.ActiveInstances, check.License.MaxInstances)
-		if check.Renewed {
-			res.Detail = fmt.Sprintf("instance %s holds its seat; lease renewed", seat.InstanceID)
-		}
 	case contract.PathDeactivate:
 		res.Code, res.Detail = contract.CodeDeactivated, "instance "+seat.InstanceID+" deactivated; its seat is free"
-		if a := check.Activation; a != nil && a.DeactivatedAt != nil && a.DeactivatedAt.After(time.Now()) {
+		if a := check.Activation; a != nil && a.DeactivatedAt != nil && a.DeactivatedAt.After(check.At) {
 			res.Detail = "instance " + seat.InstanceID + " deactivated; its seat is free once the lease it was given ends, " + a.DeactivatedAt.UTC().Format(time.RFC3339)
 		}
 		if !check.Changed {
 			res.Detail = "instance " + seat.InstanceID + " was already deactivated"
 		}
+		return jsonResponse(http.StatusOK, licensing.Code(res.Code), res)
+	case contract.PathActivate:
+		res.Detail = fmt.Sprintf("instance %s activated (%d of %d seats in use)", seat.InstanceID, check.License.ActiveInstances, check.License.MaxInstances)
+		if check.Renewed {
+			res.Detail = fmt.Sprintf("instance %s holds its seat; lease renewed", seat.InstanceID)
+		}
+	}
+	a.withLease(&res, seat.Key, check)
+	// A usable answer with a warning: the license in its grace, or the
+	// seat above max instances. The lease says the same to the client.
+	if code := check.Outcome(check.At); code != licensing.CodeValid {
+		res.Code, res.Detail = string(code), check.Warning(check.At)+" ("+res.Detail+")"
 	}
 	return jsonResponse(http.StatusOK, licensing.Code(res.Code), res)
 }
@@ -342,7 +348,7 @@ func decodeBody(raw []byte, b *contract.RequestBody) error {
 // which the caller sees as INTERNAL.
 func StatusFor(code licensing.Code) int {
 	switch code {
-	case contract.CodeValid, contract.CodeDeactivated:
+	case contract.CodeValid, contract.CodeGrace, contract.CodeOverage, contract.CodeDeactivated:
 		return http.StatusOK
 	case contract.CodeBadRequest, contract.CodeInstanceIDRequired:
 		return http.StatusBadRequest

@@ -15,6 +15,18 @@
 //	8    renew after, Unix seconds
 //	8    expires at, Unix seconds
 //	64   Ed25519 signature over "CAIO-lease-v1" 0x00 || all the bytes above
+//
+// Version 2 is written when the lease has more to say: a license in its
+// grace days, or a seat above max instances. After expires at it has
+//
+//	8    license ends at, Unix seconds: the key's license expiry
+//	8    grace ends at, Unix seconds: the end of its grace (at most
+//	     MaxGrace after the license's end)
+//	1    flags: bit 0, an overage seat; the other bits are 0
+//
+// and its signature is over "CAIO-lease-v2" 0x00 and the bytes before it.
+// A lease with neither is version 1, byte for byte as before, so clients
+// from before version 2 keep working on licenses that use neither.
 package lease
 
 import (
@@ -74,10 +86,14 @@ func (k *Kind) UnmarshalJSON(b []byte) error {
 }
 
 const (
-	version       = 1
-	signedContext = "CAIO-lease-v1\x00"
-	maxInstance   = 128
+	maxInstance = 128
+	// MaxGrace is the longest grace a lease may state: a client refuses
+	// one that says more (a genuine server never signs it).
+	MaxGrace = 365 * 24 * time.Hour
 )
+
+// signedContext is what a version's signature covers before its bytes.
+var signedContext = [...]string{1: "CAIO-lease-v1\x00", 2: "CAIO-lease-v2\x00"}
 
 var enc = base64.RawURLEncoding.Strict()
 
@@ -97,7 +113,32 @@ type Lease struct {
 	IssuedAt    time.Time `json:"issued_at"`
 	RenewAfter  time.Time `json:"renew_after"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// LicenseEndsAt and GraceEndsAt (version 2): the license's expiry as
+	// the key states it, and the end of its grace; from LicenseEndsAt the
+	// instance runs in grace. Zero in a version 1 lease.
+	LicenseEndsAt time.Time `json:"license_ends_at,omitzero"`
+	GraceEndsAt   time.Time `json:"grace_ends_at,omitzero"`
+	// Overage (version 2): the seat is above the license's max instances,
+	// within its overage allowance.
+	Overage bool `json:"overage,omitempty"`
 }
+
+// Version is the format the lease is written in: 2 when it states a grace
+// or an overage seat, else 1.
+func (l Lease) Version() int {
+	if l.Overage || l.GraceEndsAt.After(l.LicenseEndsAt) {
+		return 2
+	}
+	return 1
+}
+
+// InGrace reports whether at is within the lease's grace: the license
+// ended, its grace not yet.
+func (l Lease) InGrace(at time.Time) bool {
+	return l.Version() == 2 && !at.Before(l.LicenseEndsAt) && at.Before(l.GraceEndsAt)
+}
+
+const flagOverage = 1
 
 func (l Lease) marshal() ([]byte, error) {
 	lid, err1 := hex.DecodeString(l.LicenseID)
@@ -107,7 +148,11 @@ func (l Lease) marshal() ([]byte, error) {
 		l.InstanceID == "" || len(l.InstanceID) > maxInstance || (l.Kind != Online && l.Kind != Offline) {
 		return nil, ErrMalformed
 	}
-	b := []byte{version, byte(l.Kind)}
+	v := l.Version()
+	if v == 2 && (l.LicenseEndsAt.IsZero() || l.GraceEndsAt.Before(l.LicenseEndsAt) || l.GraceEndsAt.Sub(l.LicenseEndsAt) > MaxGrace) {
+		return nil, ErrMalformed
+	}
+	b := []byte{byte(v), byte(l.Kind)}
 	b = append(b, kid...)
 	b = append(b, lid...)
 	b = append(b, digest...)
@@ -115,6 +160,15 @@ func (l Lease) marshal() ([]byte, error) {
 	b = append(b, l.InstanceID...)
 	for _, t := range []time.Time{l.IssuedAt, l.RenewAfter, l.ExpiresAt} {
 		b = binary.BigEndian.AppendUint64(b, uint64(t.Unix()))
+	}
+	if v == 2 {
+		b = binary.BigEndian.AppendUint64(b, uint64(l.LicenseEndsAt.Unix()))
+		b = binary.BigEndian.AppendUint64(b, uint64(l.GraceEndsAt.Unix()))
+		var flags byte
+		if l.Overage {
+			flags |= flagOverage
+		}
+		b = append(b, flags)
 	}
 	return b, nil
 }
@@ -126,7 +180,7 @@ func Sign(l Lease, priv ed25519.PrivateKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return enc.EncodeToString(append(b, ed25519.Sign(priv, append([]byte(signedContext), b...))...)), nil
+	return enc.EncodeToString(append(b, ed25519.Sign(priv, append([]byte(signedContext[b[0]]), b...))...)), nil
 }
 
 // Parse decodes a token without checking its signature.
@@ -137,9 +191,12 @@ func Parse(token string) (Lease, error) {
 
 func parse(token string) (Lease, []byte, []byte, error) {
 	b, err := enc.DecodeString(token)
-	const fixed = 2 + 8 + 16 + 32 + 1 + 24 + ed25519.SignatureSize
-	if err != nil || len(b) < fixed+1 || b[0] != version || b[1] > byte(Offline) {
+	fixed := 2 + 8 + 16 + 32 + 1 + 24 + ed25519.SignatureSize
+	if err != nil || len(b) < fixed+1 || (b[0] != 1 && b[0] != 2) || b[1] > byte(Offline) {
 		return Lease{}, nil, nil, ErrMalformed
+	}
+	if b[0] == 2 {
+		fixed += 8 + 8 + 1
 	}
 	n := int(b[58])
 	if n == 0 || n > maxInstance || len(b) != fixed+n || !utf8.Valid(b[59:59+n]) {
@@ -152,6 +209,14 @@ func parse(token string) (Lease, []byte, []byte, error) {
 		KeyDigest: hex.EncodeToString(b[26:58]), InstanceID: string(b[59 : 59+n]),
 		IssuedAt: at(0), RenewAfter: at(1), ExpiresAt: at(2),
 	}
+	if b[0] == 2 {
+		l.LicenseEndsAt, l.GraceEndsAt, l.Overage = at(3), at(4), times[40]&flagOverage != 0
+		// Only what Sign writes: a version 2 that says nothing more, or
+		// unknown flags, or a grace out of bounds, is not a lease.
+		if times[40]&^flagOverage != 0 || l.Version() != 2 || l.GraceEndsAt.Before(l.LicenseEndsAt) || l.GraceEndsAt.Sub(l.LicenseEndsAt) > MaxGrace {
+			return Lease{}, nil, nil, ErrMalformed
+		}
+	}
 	body := b[:len(b)-ed25519.SignatureSize]
 	return l, body, b[len(body):], nil
 }
@@ -163,7 +228,7 @@ func Verify(token string, pub ed25519.PublicKey) (Lease, error) {
 	if err != nil {
 		return l, err
 	}
-	if licensekey.KeyID(pub) != l.SignerKeyID || !ed25519.Verify(pub, append([]byte(signedContext), body...), sig) {
+	if licensekey.KeyID(pub) != l.SignerKeyID || !ed25519.Verify(pub, append([]byte(signedContext[body[0]]), body...), sig) {
 		return l, ErrBadSignature
 	}
 	return l, nil

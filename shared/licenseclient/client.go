@@ -179,8 +179,10 @@ func (c *Client) finish(s *session, r Result) Result {
 	return r
 }
 
-// expired refuses a key past its own expiry, by the client's clock: an
-// expired key never runs, online or off, whatever a lease says.
+// expired is the refusal of a key past its own expiry, by the client's
+// clock, or nil. An expired key runs only on a lease that states a grace
+// the clock is within (signed, so the server's word, and at most
+// lease.MaxGrace); online, the server may give such a lease.
 func (c *Client) expired(s *session) *Result {
 	if !s.clock().Before(s.claims.ExpiresAt) {
 		r := Result{Code: contract.CodeExpired, Detail: "the license key expired on " + s.claims.ExpiresAt.Format(time.RFC3339) + ": install the renewed key", Claims: &s.claims}
@@ -189,16 +191,52 @@ func (c *Client) expired(s *session) *Result {
 	return nil
 }
 
+// ask makes the call, unless the key expired and no server could give a
+// grace; an expired key that the answer does not let run is EXPIRED,
+// whatever else went wrong.
+func (c *Client) ask(ctx context.Context, path string, s *session) Result {
+	expired := c.expired(s)
+	if expired != nil && c.cfg.ServerURL == "" {
+		return *expired
+	}
+	r := c.call(ctx, path, s)
+	if expired != nil && !r.OK {
+		return *expired
+	}
+	return r
+}
+
+// onLease is the outcome of running on l at clock: GRACE within the grace
+// it states, OVERAGE on a seat above max instances, else VALID; with the
+// warning line of the first two.
+func onLease(l *lease.Lease, clock time.Time) (code, warning string) {
+	switch {
+	case l.InGrace(clock):
+		return contract.CodeGrace, "the license expired on " + l.LicenseEndsAt.Format(time.RFC3339) + "; it works in its grace until " +
+			l.GraceEndsAt.Format(time.RFC3339) + ": renew it"
+	case l.Overage:
+		return contract.CodeOverage, "this instance's seat is above the license's max instances, within its overage allowance: ask for more instances"
+	}
+	return contract.CodeValid, ""
+}
+
+// running is the Result of running on l, with detail after the outcome's
+// warning, if any.
+func running(s *session, l *lease.Lease, clock time.Time, detail string, fromLease bool) Result {
+	code, warning := onLease(l, clock)
+	if warning != "" {
+		detail = warning + " (" + detail + ")"
+	}
+	return Result{OK: true, Code: code, Detail: detail, Claims: &s.claims, Lease: l, FromLease: fromLease}
+}
+
 // Activate takes (or refreshes) the instance's seat and keeps its lease.
 func (c *Client) Activate(ctx context.Context, key, instance string) Result {
 	s, early := c.begin(key, instance)
 	if early != nil {
 		return *early
 	}
-	if r := c.expired(s); r != nil {
-		return c.finish(s, *r)
-	}
-	return c.finish(s, c.call(ctx, contract.PathActivate, s))
+	return c.finish(s, c.ask(ctx, contract.PathActivate, s))
 }
 
 // Check says whether CAIO may run: on the cached lease while it is valid
@@ -212,18 +250,15 @@ func (c *Client) Check(ctx context.Context, key, instance string) Result {
 	if early != nil {
 		return *early
 	}
-	if r := c.expired(s); r != nil {
-		return c.finish(s, *r)
-	}
 	l, clock := s.st.Lease, s.clock()
-	if s.st.rollback == nil && l != nil && clock.Before(l.RenewAfter) && clock.Before(l.ExpiresAt) {
-		return c.finish(s, Result{OK: true, Code: contract.CodeValid, Detail: "running on the lease until " + l.ExpiresAt.Format(time.RFC3339),
-			Claims: &s.claims, Lease: l, FromLease: true})
+	if s.st.rollback == nil && l != nil && clock.Before(l.RenewAfter) && clock.Before(l.ExpiresAt) &&
+		(c.expired(s) == nil || l.InGrace(clock)) {
+		return c.finish(s, running(s, l, clock, "running on the lease until "+l.ExpiresAt.Format(time.RFC3339), true))
 	}
 	if l != nil {
-		return c.finish(s, c.call(ctx, contract.PathValidate, s))
+		return c.finish(s, c.ask(ctx, contract.PathValidate, s))
 	}
-	r := c.call(ctx, contract.PathActivate, s)
+	r := c.ask(ctx, contract.PathActivate, s)
 	if r.OK && !r.FromLease {
 		r.Detail = "no lease held, so activated: " + r.Detail
 	}
@@ -250,9 +285,6 @@ func (c *Client) CheckOffline(key, instance string, file []byte) Result {
 	if s.st.rollback != nil {
 		return c.finish(s, *s.st.rollback)
 	}
-	if r := c.expired(s); r != nil {
-		return c.finish(s, *r)
-	}
 	var f struct {
 		Lease string `json:"lease"`
 	}
@@ -267,11 +299,14 @@ func (c *Client) CheckOffline(key, instance string, file []byte) Result {
 	if clock.Before(l.IssuedAt.Add(-c.cfg.ClockTolerance)) {
 		return c.finish(s, refused(CodeClockRollback, "the local clock (%s) is before the lease was issued (%s): fix the clock", clock.Format(time.RFC3339), l.IssuedAt.Format(time.RFC3339)))
 	}
+	if r := c.expired(s); r != nil && !l.InGrace(clock) {
+		return c.finish(s, *r)
+	}
 	if !clock.Before(l.ExpiresAt) {
 		return c.finish(s, Result{Code: CodeLeaseExpired, Detail: "the offline lease expired on " + l.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: &l})
 	}
 	s.st.seen(l.IssuedAt)
-	return c.finish(s, Result{OK: true, Code: contract.CodeValid, Detail: "offline lease valid until " + l.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: &l, FromLease: true})
+	return c.finish(s, running(s, &l, clock, "offline lease valid until "+l.ExpiresAt.Format(time.RFC3339), true))
 }
 
 // errLeaseBounds: a lease that a genuine server never signs.
@@ -303,7 +338,17 @@ func (c *Client) verifyLease(token string, cert *servercert.Certificate, s *sess
 	if l.KeyDigest != licensekey.Digest(s.key) || l.InstanceID != s.instance || l.LicenseID != s.claims.LicenseID {
 		return l, errors.New("the lease is for another key, license or instance")
 	}
-	if l.ExpiresAt.After(s.claims.ExpiresAt) || l.RenewAfter.After(l.ExpiresAt) ||
+	// A lease runs at most to the key's expiry or, stating a grace, to
+	// the grace's end (Parse holds it to lease.MaxGrace), and says the
+	// license ends no later than the key does.
+	limit := s.claims.ExpiresAt
+	if l.Version() == 2 {
+		limit = l.GraceEndsAt
+		if l.LicenseEndsAt.After(s.claims.ExpiresAt) {
+			return l, errLeaseBounds
+		}
+	}
+	if l.ExpiresAt.After(limit) || l.RenewAfter.After(l.ExpiresAt) ||
 		(cert != nil && (l.ExpiresAt.After(cert.NotAfter) || l.IssuedAt.Before(cert.NotBefore))) {
 		return l, errLeaseBounds
 	}
@@ -326,8 +371,7 @@ func (c *Client) call(ctx context.Context, path string, s *session) Result {
 		}
 		if st.Lease != nil && path != contract.PathDeactivate {
 			if clock.Before(st.Lease.ExpiresAt) {
-				return Result{OK: true, Code: contract.CodeValid, Detail: detail + "; running on the lease until " + st.Lease.ExpiresAt.Format(time.RFC3339),
-					Claims: &s.claims, Lease: st.Lease, FromLease: true}
+				return running(s, st.Lease, clock, detail+"; running on the lease until "+st.Lease.ExpiresAt.Format(time.RFC3339), true)
 			}
 			return Result{Code: CodeLeaseExpired, Detail: detail + "; the lease expired on " + st.Lease.ExpiresAt.Format(time.RFC3339), Claims: &s.claims, Lease: st.Lease}
 		}
@@ -362,7 +406,11 @@ func (c *Client) call(ctx context.Context, path string, s *session) Result {
 			return fallback(CodeLeaseExpired, "the server's lease ended on "+l.ExpiresAt.Format(time.RFC3339))
 		}
 		st.Lease, st.LeaseToken, st.Certificate = &l, ans.Lease, cert.encoded
+		// The outcome is what the signed lease says, as it will say it
+		// offline (the server's code says the same, and its detail has
+		// the warning already).
 		res.OK, res.Lease = true, &l
+		res.Code, _ = onLease(&l, clock)
 	case ans.Valid:
 		// A genuine server answers an instance with a lease or a refusal.
 		return fallback(CodeNoLease, "the server's answer carries no lease for this instance, and CAIO runs only on its own lease")

@@ -45,6 +45,17 @@ type server struct {
 
 func startServer(t testing.TB) *server {
 	t.Helper()
+	return startServerAt(t, nil)
+}
+
+// startServerAt is startServer with the services on clk (nil: the real
+// clock), so that a test can take a license to its expiry and past it.
+func startServerAt(t testing.TB, clk *clock) *server {
+	t.Helper()
+	now := time.Now
+	if clk != nil {
+		now = clk.now
+	}
 	f := apitest.NewFixture(t, t.TempDir())
 	store, err := sqlitestore.Open(context.Background(), f.Path, sqlitestore.Options{})
 	if err != nil {
@@ -52,14 +63,14 @@ func startServer(t testing.TB) *server {
 	}
 	t.Cleanup(func() { store.Close() })
 	keys, _ := licensekey.ParsePublicKeys(f.PublicKey)
-	svc := licensing.New(licensing.Config{Store: store, Actor: "test", PublicKeys: keys})
+	svc := licensing.New(licensing.Config{Store: store, Actor: "test", PublicKeys: keys, Now: now})
 	api := httpapi.New(svc, slog.New(slog.DiscardHandler), f.Signer(t, svc))
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() { done <- api.ListenAndServe(ctx, "127.0.0.1:0", nil, func(a net.Addr) { addr <- a }) }()
 	s := &server{f: f, api: api, url: "http://" + (<-addr).String(),
-		svc: licensing.New(licensing.Config{Store: store, Actor: "test", Secret: apitest.Secret})}
+		svc: licensing.New(licensing.Config{Store: store, Actor: "test", Secret: apitest.Secret, Now: now})}
 	t.Cleanup(func() { cancel(); <-done })
 	return s
 }

@@ -15,6 +15,8 @@ type Code string
 // contract's, so that the domain and the API cannot drift apart.
 const (
 	CodeValid              Code = contract.CodeValid
+	CodeGrace              Code = contract.CodeGrace
+	CodeOverage            Code = contract.CodeOverage
 	CodeBadRequest         Code = contract.CodeBadRequest
 	CodeNotFound           Code = contract.CodeNotFound
 	CodeInvalidKey         Code = contract.CodeInvalidKey

@@ -35,6 +35,29 @@ type GenerateRequest struct {
 	// for another instance (0: the lease length); at least a minute, at
 	// most the lease.
 	SeatTimeoutSeconds int64
+	// GraceDays: how long the license keeps working after it expires
+	// (0 to MaxGraceDays); OveragePercent: the seats it may hold above max
+	// instances, in percent of them (0 to MaxOveragePercent).
+	GraceDays      int64
+	OveragePercent int64
+}
+
+// Bounds of grace and overage. A lease states at most lease.MaxGrace of
+// grace, which clients hold it to.
+const (
+	MaxGraceDays      = 365
+	MaxOveragePercent = 100
+)
+
+// validateGraceAndOverage checks the two terms.
+func validateGraceAndOverage(grace, overage int64) error {
+	if grace < 0 || grace > MaxGraceDays {
+		return badRequest("grace-days must be from 0 to %d (got %d)", MaxGraceDays, grace)
+	}
+	if overage < 0 || overage > MaxOveragePercent {
+		return badRequest("overage-percent must be from 0 to %d (got %d)", MaxOveragePercent, overage)
+	}
+	return nil
 }
 
 // Issued is a freshly minted key with what it says.
@@ -86,6 +109,9 @@ func (r *GenerateRequest) validate() ([]string, error) {
 	if err := validateSeatTimeout(r.SeatTimeoutSeconds, r.LeaseSeconds); err != nil {
 		return nil, err
 	}
+	if err := validateGraceAndOverage(r.GraceDays, r.OveragePercent); err != nil {
+		return nil, err
+	}
 	return features, nil
 }
 
@@ -122,7 +148,7 @@ func (s *Service) Generate(ctx context.Context, r GenerateRequest) (Issued, erro
 			IssuedAt:          now, ExpiresAt: now.Add(time.Duration(r.ExpiresDays) * 24 * time.Hour),
 			Status: StatusActive, Recipient: r.Recipient, CreatedAt: now, UpdatedAt: now,
 			LeaseSeconds: r.LeaseSeconds, MaxActivationsPerDay: r.MaxActivationsPerDay,
-			SeatTimeoutSeconds: r.SeatTimeoutSeconds,
+			SeatTimeoutSeconds: r.SeatTimeoutSeconds, GraceDays: r.GraceDays, OveragePercent: r.OveragePercent,
 		}
 		issued, err := s.mint(tx, lic, now)
 		if err != nil {

@@ -24,6 +24,7 @@ type clock struct {
 }
 
 func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *clock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
@@ -538,6 +539,7 @@ func TestStatsAgreeWithTheRows(t *testing.T) {
 			r.Tier = []string{"standard", "enterprise", "trial"}[i%3]
 			r.ExpiresDays = []int{1, 10, 20, 45, 400}[i%5]
 			r.MaxInstances = 3
+			r.GraceDays = int64([]int{0, 0, 30, 7}[i%4]) // some of the expired are in grace
 		})
 		switch i % 6 {
 		case 1:
@@ -570,6 +572,8 @@ func TestStatsAgreeWithTheRows(t *testing.T) {
 			if v.ExpiresAt.Before(now.Add(30 * 24 * time.Hour)) {
 				want.ExpiringSoon++
 			}
+		case licensing.StatusGrace:
+			want.InGrace++
 		case licensing.StatusExpired:
 			want.Expired++
 		case licensing.StatusSuspended:
@@ -580,12 +584,12 @@ func TestStatsAgreeWithTheRows(t *testing.T) {
 		want.ByTier[v.Tier] = tier
 		want.ActiveInstances += v.ActiveInstances
 	}
-	if st.Total != want.Total || st.Active != want.Active || st.Expired != want.Expired || st.Suspended != want.Suspended ||
+	if st.Total != want.Total || st.Active != want.Active || st.Expired != want.Expired || st.InGrace != want.InGrace || st.Suspended != want.Suspended ||
 		st.Revoked != want.Revoked || st.ExpiringSoon != want.ExpiringSoon || st.ActiveInstances != want.ActiveInstances ||
 		fmt.Sprint(st.ByTier) != fmt.Sprint(want.ByTier) || st.Customers != 1 {
 		t.Fatalf("stats %+v\nrows  %+v", st, want)
 	}
-	if want.Expired == 0 || want.ExpiringSoon == 0 || want.ActiveInstances == 0 {
+	if want.Expired == 0 || want.InGrace == 0 || want.ExpiringSoon == 0 || want.ActiveInstances == 0 {
 		t.Fatalf("the data does not exercise every count: %+v", want)
 	}
 }

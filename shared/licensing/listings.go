@@ -21,18 +21,19 @@ type LicenseView struct {
 	EffectiveStatus Status `json:"effective_status"`
 }
 
-// Licenses lists licenses; status may be expired, which is resolved here.
+// Licenses lists licenses; status may be grace or expired, which are
+// resolved here.
 func (s *Service) Licenses(ctx context.Context, customerID string, status Status) ([]LicenseView, error) {
 	switch status {
-	case "", StatusActive, StatusExpired, StatusSuspended, StatusRevoked:
+	case "", StatusActive, StatusGrace, StatusExpired, StatusSuspended, StatusRevoked:
 	default:
-		return nil, badRequest("unknown status %q: use active, expired, suspended or revoked", status)
+		return nil, badRequest("unknown status %q: use active, grace, expired, suspended or revoked", status)
 	}
 	now := s.now()
 	out := []LicenseView{}
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
 		f := LicenseFilter{CustomerID: customerID, Status: status}
-		if status == StatusExpired {
+		if status == StatusExpired || status == StatusGrace {
 			f.Status = StatusActive
 		}
 		lics, err := tx.Licenses(f)

@@ -10,13 +10,16 @@ import (
 	"github.com/caio-licensing/caio-licensing/shared/licensekey"
 )
 
-// Status is a license's state. Expired is derived from the expiry time and
-// never stored.
+// Status is a license's state. Grace and expired are derived from the
+// expiry time (and the grace days) and never stored.
 type Status string
 
 // License statuses.
 const (
-	StatusActive    Status = "active"
+	StatusActive Status = "active"
+	// StatusGrace: an active license past its expiry, within its grace
+	// days; it keeps working, with warnings.
+	StatusGrace     Status = "grace"
 	StatusExpired   Status = "expired"
 	StatusSuspended Status = "suspended"
 	StatusRevoked   Status = "revoked"
@@ -58,6 +61,12 @@ type License struct {
 	// for this long is free for another instance, though the holder's
 	// lease still runs (0: the lease length; see SeatTimeout).
 	SeatTimeoutSeconds int64 `json:"seat_timeout_seconds"`
+	// GraceDays: the license keeps working this many days after ExpiresAt
+	// (status grace), online and on leases alike; 0: it stops at ExpiresAt.
+	GraceDays int64 `json:"grace_days"`
+	// OveragePercent: up to MaxInstances x (1 + OveragePercent/100) seats
+	// may be held (SeatCap); those above MaxInstances are overage seats.
+	OveragePercent int64 `json:"overage_percent"`
 	// ActiveInstances is filled by listings: seats held now (see Seats).
 	ActiveInstances int `json:"active_instances"`
 }
@@ -117,14 +126,33 @@ type SeatCounts struct {
 	// deactivation (dead instances, or cut off); their seats are free.
 	Expired     int `json:"expired_lease"`
 	Deactivated int `json:"deactivated"`
+	// Overage is the part of Live above max instances, under overage
+	// allowances (Activation.Overage).
+	Overage int `json:"overage"`
 }
 
-// EffectiveStatus is the stored status, or expired for an active license past its expiry.
+// EffectiveStatus is the stored status or, for an active license past its
+// expiry, grace until its grace days are over and expired from then.
 func (l License) EffectiveStatus(now time.Time) Status {
-	if l.Status == StatusActive && !now.Before(l.ExpiresAt) {
-		return StatusExpired
+	switch {
+	case l.Status != StatusActive || now.Before(l.ExpiresAt):
+		return l.Status
+	case now.Before(l.GraceEndsAt()):
+		return StatusGrace
 	}
-	return l.Status
+	return StatusExpired
+}
+
+// GraceEndsAt is when the license stops working: its expiry plus its
+// grace days.
+func (l License) GraceEndsAt() time.Time {
+	return l.ExpiresAt.Add(time.Duration(l.GraceDays) * 24 * time.Hour)
+}
+
+// SeatCap is how many seats may be held at once: max instances, plus the
+// overage allowance (rounded down).
+func (l License) SeatCap() int {
+	return int(int64(l.MaxInstances) * (100 + l.OveragePercent) / 100)
 }
 
 // Claims returns the claims a key for this license carries.
@@ -165,6 +193,10 @@ type Activation struct {
 	// seat is free once its lease was issued this long ago, even though
 	// the lease still runs. See SeatEnd.
 	SeatTimeout time.Duration `json:"-"`
+	// Overage: the seat was taken above max instances, under the license's
+	// overage allowance, and no seat within max instances has come free
+	// since its lease was last renewed.
+	Overage bool `json:"overage"`
 }
 
 // Activation kinds.

@@ -40,6 +40,9 @@ type Check struct {
 	// Renewed: the instance held its seat and got a new lease; unless
 	// CountSeats was asked, License.ActiveInstances is then not counted.
 	Renewed bool `json:"renewed,omitempty"`
+	// At is when the check was made, by the service's clock: what its
+	// outcome (Outcome) and the lease's state are judged at.
+	At time.Time `json:"-"`
 }
 
 // validate checks a request, normalising its instance id first (NFC): the
@@ -156,16 +159,25 @@ func (s *Service) activateTx(tx Tx, r SeatRequest, now time.Time, kind string, l
 // takeSeat gives the instance a new lease, taking a free seat when it holds
 // none. existing says whether act was found.
 func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatRequest, act Activation, existing bool, now time.Time, kind string, lease time.Duration) (Check, error) {
-	out := Check{Claims: claims, License: lic}
+	out := Check{Claims: claims, License: lic, At: now}
 	renewal := existing && act.Holds(now)
 	// An instance that deactivated itself still occupies its seat until
 	// its lease ends: activating again takes that seat back, not another.
 	reclaim := existing && !renewal && act.Occupies(now)
-	used := 0
-	if !renewal || r.CountSeats {
+	// Under an overage allowance a renewal is counted too: whether its
+	// seat is still above max instances depends on the others.
+	overage := lic.OveragePercent > 0 || act.Overage
+	used, over := 0, 0
+	if !renewal || r.CountSeats || overage {
 		var err error
-		if used, err = tx.ActiveInstances(lic.ID, now, time.Duration(lic.SeatTimeoutSeconds)*time.Second); err != nil {
+		timeout := time.Duration(lic.SeatTimeoutSeconds) * time.Second
+		if used, err = tx.ActiveInstances(lic.ID, now, timeout); err != nil {
 			return out, err
+		}
+		if overage {
+			if over, err = tx.OverageInstances(lic.ID, now, timeout); err != nil {
+				return out, err
+			}
 		}
 	}
 	event := EventActivationRefreshed
@@ -174,8 +186,8 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 		act.DeactivatedAt = nil
 	}
 	if !renewal && !reclaim {
-		if used >= int(lic.MaxInstances) {
-			return out, Errorf(CodeTooManyInstances, "all %d instance seats of this license are in use (a seat is free %s after its holder last renewed it, or when the lease it was given ends if that is sooner, whether or not its instance gave it back; an instance that comes back after its seat was freed needs a free one): deactivate an instance (manage-licenses deactivate frees its seat at once), wait for a dead instance's seat to free itself, or raise max instances (manage-licenses update-license --max-instances)", lic.MaxInstances, lic.SeatTimeout())
+		if used >= lic.SeatCap() {
+			return out, Errorf(CodeTooManyInstances, "all %s of this license are in use (a seat is free %s after its holder last renewed it, or when the lease it was given ends if that is sooner, whether or not its instance gave it back; an instance that comes back after its seat was freed needs a free one): deactivate an instance (manage-licenses deactivate frees its seat at once), wait for a dead instance's seat to free itself, or raise max instances (manage-licenses update-license --max-instances)", seatsText(lic), lic.SeatTimeout())
 		}
 		// The churn limit: seats newly taken per rolling 24 hours. Holders
 		// renewing their seat are never counted.
@@ -193,22 +205,28 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 			return out, err
 		}
 		event = EventActivationCreated
-		used++
 		if !existing {
 			act = Activation{LicenseID: lic.ID, CustomerID: lic.CustomerID, InstanceID: r.InstanceID, FirstSeen: now}
 		}
+		// A new seat is above max instances when the seats within it
+		// are all taken.
+		act.Overage = used-over >= int(lic.MaxInstances)
+		used++
 		act.DeactivatedAt = nil
+	} else if act.Overage && used-over < int(lic.MaxInstances) {
+		// A seat within max instances came free: this overage seat
+		// moves into it (the others counted are not overage).
+		act.Overage = false
 	}
 	if lease <= 0 {
 		lease = time.Duration(lic.LeaseSeconds) * time.Second
 	}
-	// A lease never outlives the license, nor the key it was asked with
-	// (an older key of a renewed license expires before the license).
+	// A lease never outlives the license's grace, nor the key it was asked
+	// with (an older key of a renewed license expires before the license)
+	// and its grace.
 	expires := now.Add(lease)
-	for _, end := range []time.Time{lic.ExpiresAt, claims.ExpiresAt} {
-		if !end.IsZero() && expires.After(end) {
-			expires = end
-		}
+	if end := out.GraceEndsAt(); expires.After(end) {
+		expires = end
 	}
 	act.Kind, act.LeaseIssuedAt, act.LeaseExpiresAt, act.LastSeen = kind, &now, &expires, now
 	act.SeatTimeout = time.Duration(lic.SeatTimeoutSeconds) * time.Second
@@ -219,7 +237,7 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 		return out, err
 	}
 	lic.ActiveInstances = used
-	out = Check{Claims: claims, License: lic, Activation: &act, Changed: true, Renewed: renewal}
+	out = Check{Claims: claims, License: lic, Activation: &act, Changed: true, Renewed: renewal, At: now}
 	detail := r.IPAddress
 	if kind == KindOffline {
 		detail = "offline lease until " + expires.Format(time.RFC3339)
@@ -278,7 +296,7 @@ func (s *Service) Validate(ctx context.Context, r SeatRequest) (Check, error) {
 func (s *Service) check(tx Tx, r SeatRequest) (Check, bool, error) {
 	now := s.now()
 	lic, claims, err := s.licenseByKey(tx, r.Key)
-	out := Check{Claims: claims, License: lic}
+	out := Check{Claims: claims, License: lic, At: now}
 	if err != nil {
 		return out, false, err
 	}
@@ -330,7 +348,7 @@ func (s *Service) Deactivate(ctx context.Context, r SeatRequest) (Check, error) 
 		} else {
 			lic, claims, err = s.licenseByKey(tx, r.Key)
 		}
-		out = Check{Claims: claims, License: lic}
+		out = Check{Claims: claims, License: lic, At: now}
 		if err != nil {
 			return false, err
 		}

@@ -167,9 +167,7 @@ func (s *Service) IssueOfflineLease(ctx context.Context, r SeatRequest, days int
 		if err != nil {
 			return err
 		}
-		a := check.Activation
-		out.Lease = lease.Lease{Kind: lease.Offline, LicenseID: a.LicenseID, KeyDigest: licensekey.Digest(r.Key), InstanceID: r.InstanceID,
-			IssuedAt: *a.LeaseIssuedAt, RenewAfter: *a.LeaseExpiresAt, ExpiresAt: *a.LeaseExpiresAt}
+		out.Lease, _ = check.Lease(lease.Offline, r.Key)
 		out.Token, err = lease.Sign(out.Lease, priv)
 		out.Lease.SignerKeyID = licensekey.KeyID(priv.Public().(ed25519.PublicKey))
 		return err

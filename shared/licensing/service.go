@@ -189,6 +189,10 @@ func usable(lic License, now time.Time) error {
 	case StatusSuspended:
 		return Errorf(CodeSuspended, "license is suspended: contact your vendor")
 	case StatusExpired:
+		if lic.GraceDays > 0 {
+			return Errorf(CodeExpired, "license expired on %s, and its grace ended on %s: renew it with your vendor",
+				lic.ExpiresAt.Format(time.RFC3339), lic.GraceEndsAt().Format(time.RFC3339))
+		}
 		return Errorf(CodeExpired, "license expired on %s: renew it with your vendor", lic.ExpiresAt.Format(time.RFC3339))
 	}
 	return nil

@@ -21,6 +21,9 @@ type Stats struct {
 	Total              int `json:"total"`
 	Active             int `json:"active"`
 	Expired            int `json:"expired"`
+	// InGrace: licenses past their expiry, within their grace days (they
+	// keep working; renew them). Not counted in Active nor Expired.
+	InGrace int `json:"in_grace"`
 	ExpiringSoon       int `json:"expiring_soon"`
 	ExpiringWithinDays int `json:"expiring_within_days"`
 	Suspended          int `json:"suspended"`
@@ -71,6 +74,8 @@ func statsTx(tx Tx, now time.Time, days int) (Stats, error) {
 			st.Active += l.Count
 			t.Active += l.Count
 			st.ExpiringSoon += l.ExpiringSoon
+		case StatusGrace:
+			st.InGrace += l.Count
 		case StatusExpired:
 			st.Expired += l.Count
 		case StatusSuspended:

@@ -97,6 +97,8 @@ type SeatTx interface {
 	// seatTimeout (0: none), issued less than seatTimeout before now; not
 	// deactivated, or deactivated by the instance with DeactivatedAt after now.
 	ActiveInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error)
+	// OverageInstances counts, of those, the seats marked Overage.
+	OverageInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error)
 	Activations(licenseID string) ([]Activation, error) // all licenses when ""
 
 	// SeatGrants counts the seats granted on a license after since, and

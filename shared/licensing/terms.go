@@ -1,6 +1,7 @@
 package licensing
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -23,6 +24,9 @@ type TermsChange struct {
 	// SeatTimeoutSeconds: 0 for the lease length. A lease shorter than
 	// the seat timeout (the new one, or the license's) is refused.
 	SeatTimeoutSeconds *int64
+	// GraceDays and OveragePercent: see GenerateRequest.
+	GraceDays      *int64
+	OveragePercent *int64
 }
 
 // EventLicenseUpdated records changed terms.
@@ -113,6 +117,18 @@ func (s *Service) UpdateTerms(ctx context.Context, ref string, ch TermsChange) (
 		} else if lic.SeatTimeoutSeconds > lic.LeaseSeconds {
 			return badRequest("the new lease, %s, is shorter than the license's seat timeout, %s: give a seat timeout no longer than the lease too (seat-timeout-minutes; 0 for the lease)",
 				time.Duration(lic.LeaseSeconds)*time.Second, time.Duration(lic.SeatTimeoutSeconds)*time.Second)
+		}
+		if ch.GraceDays != nil || ch.OveragePercent != nil {
+			grace, overage := cmp.Or(ch.GraceDays, &lic.GraceDays), cmp.Or(ch.OveragePercent, &lic.OveragePercent)
+			if err := validateGraceAndOverage(*grace, *overage); err != nil {
+				return err
+			}
+			if *grace != lic.GraceDays {
+				lic.GraceDays, changed = *grace, append(changed, fmt.Sprintf("grace %d days", *grace))
+			}
+			if *overage != lic.OveragePercent {
+				lic.OveragePercent, changed = *overage, append(changed, fmt.Sprintf("overage %d%%", *overage))
+			}
 		}
 		if len(changed) == 0 {
 			// The same terms again (a script run twice): no new key, no

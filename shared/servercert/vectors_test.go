@@ -48,6 +48,9 @@ type vectors struct {
 	LicenseKey   string      `json:"license_key"`
 	OnlineLease  leaseVector `json:"online_lease"`
 	OfflineLease leaseVector `json:"offline_lease"`
+	// GraceLease is a version 2 lease: an overage seat of a license in
+	// its grace.
+	GraceLease leaseVector `json:"grace_overage_lease"`
 }
 
 type leaseVector struct {
@@ -84,11 +87,13 @@ func makeVectors(t *testing.T) vectors {
 		InstanceID: "node-1", IssuedAt: at, RenewAfter: at.Add(36 * time.Hour), ExpiresAt: at.Add(72 * time.Hour)}
 	offline := online
 	offline.Kind, offline.InstanceID, offline.RenewAfter, offline.ExpiresAt = lease.Offline, "plant-7", at.Add(90*24*time.Hour), at.Add(90*24*time.Hour)
+	grace := online
+	grace.InstanceID, grace.LicenseEndsAt, grace.GraceEndsAt, grace.Overage = "node-9", at.Add(-24*time.Hour), at.Add(6*24*time.Hour), true
 	for _, c := range []struct {
 		l    lease.Lease
 		key  ed25519.PrivateKey
 		into *leaseVector
-	}{{online, spriv, &v.OnlineLease}, {offline, lpriv, &v.OfflineLease}} {
+	}{{online, spriv, &v.OnlineLease}, {offline, lpriv, &v.OfflineLease}, {grace, spriv, &v.GraceLease}} {
 		tok, err := lease.Sign(c.l, c.key)
 		if err != nil {
 			t.Fatal(err)
@@ -154,6 +159,9 @@ func TestVectors(t *testing.T) {
 	}
 	if _, err := lease.Verify(want.OfflineLease.Token, keys[want.OfflineLease.Claims.SignerKeyID]); err != nil {
 		t.Fatal(err)
+	}
+	if l, err := lease.Verify(want.GraceLease.Token, cert.PublicKey); err != nil || l.Version() != 2 || !l.Overage || !l.InGrace(want.Response.Time) {
+		t.Fatal(l, err)
 	}
 }
 

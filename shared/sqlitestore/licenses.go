@@ -17,25 +17,25 @@ func (t *Tx) InsertLicense(l licensing.License) error {
 	}
 	return t.exec(`INSERT INTO licenses (id, customer_id, tier, features, max_instances, max_services,
 		max_requests_per_day, issued_at, expires_at, status, recipient, key_id, created_at, updated_at, lease_seconds,
-		max_activations_per_day, seat_timeout_seconds)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		max_activations_per_day, seat_timeout_seconds, grace_days, overage_percent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, l.CustomerID, l.Tier, string(features), l.MaxInstances, l.MaxServices, l.MaxRequestsPerDay,
 		ts(l.IssuedAt), ts(l.ExpiresAt), string(l.Status), l.Recipient, l.KeyID, ts(l.CreatedAt), ts(l.UpdatedAt), l.LeaseSeconds,
-		l.MaxActivationsPerDay, l.SeatTimeoutSeconds)
+		l.MaxActivationsPerDay, l.SeatTimeoutSeconds, l.GraceDays, l.OveragePercent)
 }
 
 // licenseColumns: seats in use depend on the time (leases), so the domain
 // counts them (ActiveInstances, SeatCounts).
 const licenseColumns = `l.id, l.customer_id, l.tier, l.features, l.max_instances, l.max_services,
 	l.max_requests_per_day, l.issued_at, l.expires_at, l.status, l.recipient, l.key_id, l.created_at, l.updated_at,
-	l.lease_seconds, l.max_activations_per_day, l.seat_timeout_seconds`
+	l.lease_seconds, l.max_activations_per_day, l.seat_timeout_seconds, l.grace_days, l.overage_percent`
 
 func scanLicense(sc interface{ Scan(...any) error }) (licensing.License, error) {
 	var l licensing.License
 	var features, issued, expires, status, created, updated string
 	err := sc.Scan(&l.ID, &l.CustomerID, &l.Tier, &features, &l.MaxInstances, &l.MaxServices,
 		&l.MaxRequestsPerDay, &issued, &expires, &status, &l.Recipient, &l.KeyID, &created, &updated, &l.LeaseSeconds,
-		&l.MaxActivationsPerDay, &l.SeatTimeoutSeconds)
+		&l.MaxActivationsPerDay, &l.SeatTimeoutSeconds, &l.GraceDays, &l.OveragePercent)
 	if err != nil {
 		return l, err
 	}
@@ -86,9 +86,10 @@ func (t *Tx) UpdateTerms(l licensing.License) error {
 		return err
 	}
 	return t.exec(`UPDATE licenses SET tier = ?, features = ?, max_instances = ?, max_services = ?, max_requests_per_day = ?,
-		issued_at = ?, expires_at = ?, key_id = ?, lease_seconds = ?, max_activations_per_day = ?, seat_timeout_seconds = ?, updated_at = ? WHERE id = ?`,
+		issued_at = ?, expires_at = ?, key_id = ?, lease_seconds = ?, max_activations_per_day = ?, seat_timeout_seconds = ?,
+		grace_days = ?, overage_percent = ?, updated_at = ? WHERE id = ?`,
 		l.Tier, string(features), l.MaxInstances, l.MaxServices, l.MaxRequestsPerDay, ts(l.IssuedAt), ts(l.ExpiresAt), l.KeyID,
-		l.LeaseSeconds, l.MaxActivationsPerDay, l.SeatTimeoutSeconds, ts(l.UpdatedAt), l.ID)
+		l.LeaseSeconds, l.MaxActivationsPerDay, l.SeatTimeoutSeconds, l.GraceDays, l.OveragePercent, ts(l.UpdatedAt), l.ID)
 }
 
 // Licenses implements licensing.Tx.

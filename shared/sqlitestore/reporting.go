@@ -18,7 +18,7 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 	for rows.Next() {
 		var id string
 		var c licensing.SeatCounts
-		if err := rows.Scan(&id, &c.Live, &c.Offline, &c.Expired, &c.Deactivated); err != nil {
+		if err := rows.Scan(&id, &c.Live, &c.Offline, &c.Expired, &c.Deactivated, &c.Overage); err != nil {
 			return nil, err
 		}
 		out[id] = c
@@ -29,15 +29,19 @@ func (t *Tx) SeatCounts(now time.Time) (map[string]licensing.SeatCounts, error) 
 // SeatTotals implements licensing.Tx.
 func (t *Tx) SeatTotals(now time.Time) (licensing.SeatCounts, error) {
 	var c licensing.SeatCounts
-	err := t.queryRow(seatStates(false), ts(now)).Scan(&c.Live, &c.Offline, &c.Expired, &c.Deactivated)
+	err := t.queryRow(seatStates(false), ts(now)).Scan(&c.Live, &c.Offline, &c.Expired, &c.Deactivated, &c.Overage)
 	return c, err
 }
 
 // LicenseTotals implements licensing.Tx. The effective status is the
-// stored one, except that an active license past its expiry is expired.
+// stored one, except that an active license past its expiry is in grace
+// until its grace days are over, and expired from then
+// (licensing.License.EffectiveStatus).
 func (t *Tx) LicenseTotals(now, soon time.Time) ([]licensing.LicenseTotal, error) {
 	return queryAll(t, `SELECT tier,
-			CASE WHEN status = 'active' AND expires_at <= ?1 THEN 'expired' ELSE status END AS effective,
+			CASE WHEN status <> 'active' OR expires_at > ?1 THEN status
+				WHEN strftime('%Y-%m-%dT%H:%M:%SZ', expires_at, grace_days || ' days') > ?1 THEN 'grace'
+				ELSE 'expired' END AS effective,
 			count(*),
 			count(*) FILTER (WHERE status = 'active' AND expires_at > ?1 AND expires_at < ?2)
 		FROM licenses GROUP BY tier, effective ORDER BY tier, effective`, []any{ts(now), ts(soon)},

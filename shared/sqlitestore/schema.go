@@ -249,6 +249,16 @@ CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries
 		AND OLD.id BETWEEN a.first_id AND a.last_id AND OLD.at < a.cutoff)
 	BEGIN SELECT RAISE(ABORT, 'deliveries are kept until archived'); END;
 `,
+	// 10: grace and overage. A license may keep working for grace_days
+	// after it expires, and hold up to overage_percent more seats than
+	// max_instances; an activation says whether its seat is one of those
+	// above max_instances (overage), so that its holder is told so each
+	// time its lease is renewed. 0 everywhere is today's behaviour.
+	`
+ALTER TABLE licenses ADD COLUMN grace_days INTEGER NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 365);
+ALTER TABLE licenses ADD COLUMN overage_percent INTEGER NOT NULL DEFAULT 0 CHECK (overage_percent BETWEEN 0 AND 100);
+ALTER TABLE activations ADD COLUMN overage INTEGER NOT NULL DEFAULT 0 CHECK (overage IN (0, 1));
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

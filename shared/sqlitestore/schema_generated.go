@@ -3,7 +3,7 @@
 package sqlitestore
 
 // generatedVersion is the schema version generatedObjects describes.
-const generatedVersion = 9
+const generatedVersion = 10
 
 // generatedObjects is sqlite_schema after the migrations up to
 // generatedVersion, as SQLite records it (type, name, SQL text), sorted by
@@ -36,7 +36,7 @@ var generatedObjects = []schemaObject{
 	ip_address     TEXT NOT NULL DEFAULT '',
 	first_seen     TEXT NOT NULL,
 	last_seen      TEXT NOT NULL,
-	deactivated_at TEXT, kind TEXT NOT NULL DEFAULT 'online' CHECK (kind IN ('online', 'offline')), lease_issued_at TEXT, lease_expires_at TEXT,
+	deactivated_at TEXT, kind TEXT NOT NULL DEFAULT 'online' CHECK (kind IN ('online', 'offline')), lease_issued_at TEXT, lease_expires_at TEXT, overage INTEGER NOT NULL DEFAULT 0 CHECK (overage IN (0, 1)),
 	PRIMARY KEY (license_id, instance_id)
 ) STRICT`},
 	{kind: "table", name: "archives", sql: `CREATE TABLE "archives" (
@@ -102,7 +102,7 @@ var generatedObjects = []schemaObject{
 	created_at           TEXT NOT NULL,
 	updated_at           TEXT NOT NULL
 , lease_seconds INTEGER NOT NULL DEFAULT 259200 CHECK (lease_seconds >= 60), max_activations_per_day INTEGER NOT NULL DEFAULT 0 CHECK (max_activations_per_day >= 0), seat_timeout_seconds INTEGER NOT NULL DEFAULT 0
-	CHECK (seat_timeout_seconds = 0 OR seat_timeout_seconds BETWEEN 60 AND lease_seconds)) STRICT`},
+	CHECK (seat_timeout_seconds = 0 OR seat_timeout_seconds BETWEEN 60 AND lease_seconds), grace_days INTEGER NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 365), overage_percent INTEGER NOT NULL DEFAULT 0 CHECK (overage_percent BETWEEN 0 AND 100)) STRICT`},
 	{kind: "table", name: "operations", sql: `CREATE TABLE operations (
 	id         TEXT PRIMARY KEY,
 	applied_at TEXT NOT NULL

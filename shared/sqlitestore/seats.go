@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
@@ -11,7 +12,7 @@ import (
 // activationColumns: the license's seat timeout comes along, since whether
 // the seat is held depends on it (licensing.Activation.SeatEnd).
 const activationColumns = `a.license_id, l.customer_id, a.instance_id, a.ip_address, a.first_seen, a.last_seen, a.deactivated_at,
-	a.kind, a.lease_issued_at, a.lease_expires_at, l.seat_timeout_seconds`
+	a.kind, a.lease_issued_at, a.lease_expires_at, a.overage, l.seat_timeout_seconds`
 
 func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, error) {
 	var a licensing.Activation
@@ -19,7 +20,7 @@ func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, e
 	var deactivated, leaseIssued, leaseExpires sql.NullString
 	var timeout int64
 	err := sc.Scan(&a.LicenseID, &a.CustomerID, &a.InstanceID, &a.IPAddress, &first, &last, &deactivated,
-		&a.Kind, &leaseIssued, &leaseExpires, &timeout)
+		&a.Kind, &leaseIssued, &leaseExpires, &a.Overage, &timeout)
 	a.SeatTimeout = time.Duration(timeout) * time.Second
 	a.FirstSeen, a.LastSeen = parseTS(first), parseTS(last)
 	a.DeactivatedAt, a.LeaseIssuedAt, a.LeaseExpiresAt = optionalTS(deactivated), optionalTS(leaseIssued), optionalTS(leaseExpires)
@@ -43,13 +44,14 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 		kind = licensing.KindOnline
 	}
 	return t.exec(`INSERT INTO activations (license_id, instance_id, ip_address, first_seen, last_seen, deactivated_at,
-			kind, lease_issued_at, lease_expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			kind, lease_issued_at, lease_expires_at, overage)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (license_id, instance_id) DO UPDATE SET
 			ip_address = excluded.ip_address, last_seen = excluded.last_seen, deactivated_at = excluded.deactivated_at,
-			kind = excluded.kind, lease_issued_at = excluded.lease_issued_at, lease_expires_at = excluded.lease_expires_at`,
+			kind = excluded.kind, lease_issued_at = excluded.lease_issued_at, lease_expires_at = excluded.lease_expires_at,
+			overage = excluded.overage`,
 		a.LicenseID, a.InstanceID, a.IPAddress, ts(a.FirstSeen), ts(a.LastSeen), nullableTS(a.DeactivatedAt),
-		kind, nullableTS(a.LeaseIssuedAt), nullableTS(a.LeaseExpiresAt))
+		kind, nullableTS(a.LeaseIssuedAt), nullableTS(a.LeaseExpiresAt), a.Overage)
 }
 
 // ActiveInstances implements licensing.Tx: seats whose lease runs past now
@@ -67,6 +69,24 @@ func (t *Tx) ActiveInstances(licenseID string, now time.Time, seatTimeout time.D
 	err := t.queryRow(activeInstancesQuery, licenseID, ts(now), renewedAfter).Scan(&n)
 	return n, err
 }
+
+// OverageInstances implements licensing.Tx: of the seats ActiveInstances
+// counts, those above the license's max instances (taken under its
+// overage allowance). Asked only of licenses that have one.
+func (t *Tx) OverageInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error) {
+	renewedAfter := ""
+	if seatTimeout > 0 {
+		renewedAfter = ts(now.Add(-seatTimeout))
+	}
+	var n int
+	err := t.queryRow(`SELECT count(*) FROM activations a WHERE a.license_id = ?2 AND a.overage = 1 AND `+seatTakenByCutoff,
+		ts(now), licenseID, renewedAfter).Scan(&n)
+	return n, err
+}
+
+// seatTakenByCutoff is seatTaken for one license, its cut-off given as ?3
+// rather than read from seatCutoffs: the same rule, written once.
+var seatTakenByCutoff = strings.Replace(seatTaken, "s.renewed_after", "?3", 1)
 
 const activeInstancesQuery = `SELECT
 		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at IS NULL AND lease_expires_at > ?2
@@ -96,8 +116,9 @@ const seatTaken = `(a.deactivated_at IS NULL OR a.deactivated_at > ?1) AND ` + s
 // seatStates counts activations a (with s, seatCutoffs) by state at ?1, as
 // licensing.Activation.State puts them, in the columns of licensing.SeatCounts:
 // live (taken: held, or releasing), offline (the live ones on an offline
-// lease), expired (free: the lease ran out or the seat timed out), and
-// deactivated (given back, no longer taken). Whether a seat timed out is
+// lease), expired (free: the lease ran out or the seat timed out),
+// deactivated (given back, no longer taken), and overage (the live ones
+// above max instances). Whether a seat timed out is
 // worked out about once per activation, the rest by subtraction: it is
 // most of the cost of counting. Per license, the license id comes first.
 func seatStates(perLicense bool) string {
@@ -105,11 +126,12 @@ func seatStates(perLicense bool) string {
 	if perLicense {
 		id, group = "license_id, ", "s.id AS license_id, "
 	}
-	q := `WITH ` + seatCutoffs + ` SELECT ` + id + `held + releasing, offline, not_given_back - held, total - not_given_back - releasing
+	q := `WITH ` + seatCutoffs + ` SELECT ` + id + `held + releasing, offline, not_given_back - held, total - not_given_back - releasing, overage
 		FROM (SELECT ` + group + `
 		count(*) FILTER (WHERE a.deactivated_at IS NULL AND ` + seatUnexpired + `) AS held,
 		count(*) FILTER (WHERE a.deactivated_at > ?1 AND ` + seatUnexpired + `) AS releasing,
 		count(*) FILTER (WHERE a.kind = 'offline' AND ` + seatTaken + `) AS offline,
+		count(*) FILTER (WHERE a.overage = 1 AND ` + seatTaken + `) AS overage,
 		count(*) FILTER (WHERE a.deactivated_at IS NULL) AS not_given_back,
 		count(*) AS total
 		FROM s CROSS JOIN activations a ON a.license_id = s.id`
