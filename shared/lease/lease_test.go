@@ -28,8 +28,12 @@ func TestVersions(t *testing.T) {
 		t.Fatalf("plain lease: version %d, %d bytes", b[0], len(b))
 	}
 	for _, mod := range []func(*Lease){
-		func(l *Lease) { l.LicenseEndsAt, l.GraceEndsAt = l.IssuedAt.Add(time.Hour), l.IssuedAt.Add(49*time.Hour) },
-		func(l *Lease) { l.LicenseEndsAt, l.GraceEndsAt, l.Overage = l.IssuedAt.Add(24*time.Hour), l.IssuedAt.Add(24*time.Hour), true },
+		func(l *Lease) {
+			l.LicenseEndsAt, l.GraceEndsAt = l.IssuedAt.Add(time.Hour), l.IssuedAt.Add(49*time.Hour)
+		},
+		func(l *Lease) {
+			l.LicenseEndsAt, l.GraceEndsAt, l.Overage = l.IssuedAt.Add(24*time.Hour), l.IssuedAt.Add(24*time.Hour), true
+		},
 	} {
 		v2 := l
 		mod(&v2)

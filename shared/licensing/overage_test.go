@@ -110,7 +110,9 @@ func TestOverageRoundsDown(t *testing.T) {
 // and more, and never one above max x (1 + P/100).
 func TestOverageCapUnderContention(t *testing.T) {
 	e := newEnv(t)
-	key := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances, r.OveragePercent, r.MaxActivationsPerDay = 4, 50, 100 }).Key
+	key := e.generate(func(r *licensing.GenerateRequest) {
+		r.MaxInstances, r.OveragePercent, r.MaxActivationsPerDay = 4, 50, 100
+	}).Key
 	if got := e.race(key, 12, "racer", licensing.CodeTooManyInstances); got != 6 {
 		t.Fatalf("%d seats taken by 12 racers, want 6 (4 and 50%%)", got)
 	}

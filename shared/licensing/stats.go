@@ -18,12 +18,12 @@ type TierStats struct {
 
 // Stats summarises the licenses.
 type Stats struct {
-	Total              int `json:"total"`
-	Active             int `json:"active"`
-	Expired            int `json:"expired"`
+	Total   int `json:"total"`
+	Active  int `json:"active"`
+	Expired int `json:"expired"`
 	// InGrace: licenses past their expiry, within their grace days (they
 	// keep working; renew them). Not counted in Active nor Expired.
-	InGrace int `json:"in_grace"`
+	InGrace            int `json:"in_grace"`
 	ExpiringSoon       int `json:"expiring_soon"`
 	ExpiringWithinDays int `json:"expiring_within_days"`
 	Suspended          int `json:"suspended"`
