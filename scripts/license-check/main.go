@@ -13,6 +13,8 @@
 //
 // It prints the outcome code and one line (or JSON with --json) and exits
 // 0 when CAIO may run, 1 when it may not, 2 for a mistake in the command.
+// GRACE (the license expired, within its grace) and OVERAGE (a seat above
+// max instances) run, with a warning line on stderr.
 package main
 
 import (
@@ -70,9 +72,14 @@ then starts COMMAND; renews in the background as check decides, through
 outages on the lease; passes SIGINT, SIGTERM and SIGHUP to COMMAND; and when
 COMMAND exits, frees the seat and exits with COMMAND's status. When the
 instance may no longer run (the lease ended without renewal; the license
-revoked, suspended or expired; the seat taken), it sends COMMAND SIGTERM, then
-SIGKILL after --stop-grace, and exits 1 with the outcome line. Each change of
-outcome is one line on stderr; --status-file keeps the current outcome as JSON.`,
+revoked, suspended or expired past its grace; the seat taken), it sends
+COMMAND SIGTERM, then SIGKILL after --stop-grace, and exits 1 with the outcome
+line. Each change of outcome is one line on stderr; --status-file keeps the
+current outcome as JSON.
+
+GRACE (the license expired, within its grace days) and OVERAGE (a seat above
+max instances, within the license's overage allowance) run, exit 0, and add a
+warning line on stderr.`,
 		Args:          cobra.MinimumNArgs(1),
 		ValidArgs:     []string{"activate", "check", "deactivate", "run"},
 		SilenceErrors: true,
@@ -134,10 +141,20 @@ outcome is one line on stderr; --status-file keeps the current outcome as JSON.`
 	} else {
 		fmt.Fprintf(stdout, "%s: %s\n", res.Code, res.Detail)
 	}
+	warn(stderr, *res)
 	if !res.OK {
 		return 1
 	}
 	return 0
+}
+
+// warn writes the warning line of an outcome that runs but should be
+// acted on (GRACE names the grace's end; OVERAGE the seat above max
+// instances), for the logs that collect stderr.
+func warn(stderr io.Writer, r licenseclient.Result) {
+	if r.OK && r.Code != licenseclient.CodeValid && r.Code != licenseclient.CodeDeactivated {
+		fmt.Fprintf(stderr, "license-check: warning: %s: %s\n", r.Code, r.Detail)
+	}
 }
 
 func (o *options) do(ctx context.Context, action string) (licenseclient.Result, error) {

@@ -50,6 +50,11 @@ func next(r licenseclient.Result, now time.Time) time.Duration {
 	if end := l.ExpiresAt.Add(time.Second); at.After(end) {
 		at = end
 	}
+	// The license's end, in a lease that runs into a grace: the outcome
+	// becomes GRACE then, and is reported then.
+	if ends := l.LicenseEndsAt; l.Version() == 2 && now.Before(ends) && ends.Before(at) {
+		at = ends
+	}
 	return max(time.Until(at), 100*time.Millisecond)
 }
 
