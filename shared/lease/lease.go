@@ -88,8 +88,11 @@ func (k *Kind) UnmarshalJSON(b []byte) error {
 const (
 	maxInstance = 128
 	// MaxGrace is the longest grace a lease may state: a client refuses
-	// one that says more (a genuine server never signs it).
-	MaxGrace = 365 * 24 * time.Hour
+	// one that says more (a genuine server never signs it). It is also
+	// the most that a stolen server key can run an expired key for (and
+	// only within its certificate): grace is the server's word, not the
+	// license key's.
+	MaxGrace = 90 * 24 * time.Hour
 )
 
 // signedContext is what a version's signature covers before its bytes.

@@ -3,6 +3,7 @@ package lease
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -77,11 +78,18 @@ func TestVersion2Tampering(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	// A grace longer than MaxGrace is never signed.
+	// A grace longer than MaxGrace is never signed, and one signed all the
+	// same (a stolen key) does not parse.
 	long := l
 	long.GraceEndsAt = long.LicenseEndsAt.Add(MaxGrace + time.Second)
 	if _, err := Sign(long, priv); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("a grace past MaxGrace signed: %v", err)
+	}
+	body := append([]byte(nil), b[:len(b)-64]...)
+	binary.BigEndian.PutUint64(body[flags-8:], uint64(long.GraceEndsAt.Unix()))
+	forged := append(body, ed25519.Sign(priv, append([]byte(signedContext[2]), body...))...)
+	if _, err := Verify(base64.RawURLEncoding.EncodeToString(forged), pub); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a signed lease with a grace past MaxGrace: %v", err)
 	}
 }
 

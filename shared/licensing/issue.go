@@ -45,7 +45,7 @@ type GenerateRequest struct {
 // Bounds of grace and overage. A lease states at most lease.MaxGrace of
 // grace, which clients hold it to.
 const (
-	MaxGraceDays      = 365
+	MaxGraceDays      = 90
 	MaxOveragePercent = 100
 )
 

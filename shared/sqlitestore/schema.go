@@ -255,7 +255,7 @@ CREATE TRIGGER deliveries_no_delete BEFORE DELETE ON deliveries
 	// above max_instances (overage), so that its holder is told so each
 	// time its lease is renewed. 0 everywhere is today's behaviour.
 	`
-ALTER TABLE licenses ADD COLUMN grace_days INTEGER NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 365);
+ALTER TABLE licenses ADD COLUMN grace_days INTEGER NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 90);
 ALTER TABLE licenses ADD COLUMN overage_percent INTEGER NOT NULL DEFAULT 0 CHECK (overage_percent BETWEEN 0 AND 100);
 ALTER TABLE activations ADD COLUMN overage INTEGER NOT NULL DEFAULT 0 CHECK (overage IN (0, 1));
 `,

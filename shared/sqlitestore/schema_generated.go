@@ -102,7 +102,7 @@ var generatedObjects = []schemaObject{
 	created_at           TEXT NOT NULL,
 	updated_at           TEXT NOT NULL
 , lease_seconds INTEGER NOT NULL DEFAULT 259200 CHECK (lease_seconds >= 60), max_activations_per_day INTEGER NOT NULL DEFAULT 0 CHECK (max_activations_per_day >= 0), seat_timeout_seconds INTEGER NOT NULL DEFAULT 0
-	CHECK (seat_timeout_seconds = 0 OR seat_timeout_seconds BETWEEN 60 AND lease_seconds), grace_days INTEGER NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 365), overage_percent INTEGER NOT NULL DEFAULT 0 CHECK (overage_percent BETWEEN 0 AND 100)) STRICT`},
+	CHECK (seat_timeout_seconds = 0 OR seat_timeout_seconds BETWEEN 60 AND lease_seconds), grace_days INTEGER NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 90), overage_percent INTEGER NOT NULL DEFAULT 0 CHECK (overage_percent BETWEEN 0 AND 100)) STRICT`},
 	{kind: "table", name: "operations", sql: `CREATE TABLE operations (
 	id         TEXT PRIMARY KEY,
 	applied_at TEXT NOT NULL

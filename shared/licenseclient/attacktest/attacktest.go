@@ -99,6 +99,22 @@ func Run(t *testing.T, e Env) {
 		url := forger(t, stolen, cert, func(f *forgery) { f.lease.LicenseID = "00112233445566778899aabbccddeeff" })
 		e.want(t, url, k["roomy"], "forged-license", "check", 1, "BAD_SIGNATURE")
 	})
+	t.Run("forging server: a grace for an expired key, saying the license ends after the key does", func(t *testing.T) {
+		url := forger(t, stolen, cert, func(f *forgery) {
+			claims, _ := licensekey.Parse(k["expired-key"])
+			f.lease.LicenseEndsAt = claims.Claims.ExpiresAt.Add(24 * time.Hour)
+			f.lease.GraceEndsAt = f.lease.LicenseEndsAt.Add(30 * 24 * time.Hour)
+		})
+		e.want(t, url, k["expired-key"], "forged-grace", "check", 1, "EXPIRED")
+	})
+	t.Run("forging server: a grace for an expired key that ended", func(t *testing.T) {
+		url := forger(t, stolen, cert, func(f *forgery) {
+			claims, _ := licensekey.Parse(k["expired-key"])
+			f.lease.LicenseEndsAt = claims.Claims.ExpiresAt
+			f.lease.GraceEndsAt = f.lease.LicenseEndsAt.Add(24 * time.Hour) // long past
+		})
+		e.want(t, url, k["expired-key"], "forged-old-grace", "check", 1, "EXPIRED")
+	})
 	t.Run("forging server: a lease for another instance", func(t *testing.T) {
 		url := forger(t, stolen, cert, func(f *forgery) { f.lease.InstanceID = "someone-else" })
 		e.want(t, url, k["roomy"], "forged-other", "check", 1, "BAD_SIGNATURE")
