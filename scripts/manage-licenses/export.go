@@ -63,6 +63,9 @@ var csvHeader = []string{
 	"license_id", "customer_id", "tier", "status", "stored_status", "issued_at", "expires_at", "features",
 	"max_instances", "max_services", "max_requests_per_day", "recipient", "key_id",
 	"created_at", "updated_at", "active_instances", "license_key",
+	// Added with grace and overage: at the end, so that the columns
+	// scripts read by position keep their place.
+	"grace_days", "overage_percent",
 }
 
 // writeCSV writes RFC 4180 CSV (CRLF line ends).
@@ -77,6 +80,7 @@ func writeCSV(buf *bytes.Buffer, rows []licensing.Exported) error {
 			strconv.FormatUint(uint64(r.MaxInstances), 10), strconv.FormatUint(uint64(r.MaxServices), 10),
 			strconv.FormatUint(uint64(r.MaxRequestsPerDay), 10), r.Recipient, r.KeyID,
 			rfc3339(r.CreatedAt), rfc3339(r.UpdatedAt), strconv.Itoa(r.ActiveInstances), r.Key,
+			strconv.FormatInt(r.GraceDays, 10), strconv.FormatInt(r.OveragePercent, 10),
 		}))
 	}
 	w.Flush()
