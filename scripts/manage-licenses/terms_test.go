@@ -60,7 +60,7 @@ func TestGraceAndOverageFlags(t *testing.T) {
 	for i, h := range rows[0] {
 		col[h] = i
 	}
-	if rows[1][col["grace_days"]] != "7" || rows[1][col["overage_percent"]] != "20" || rows[3][col["grace_days"]] != "365" || col["license_key"] != 16 {
+	if rows[1][col["grace_days"]] != "7" || rows[1][col["overage_percent"]] != "20" || rows[3][col["grace_days"]] != "365" || col["license_key"] != 18 || col["grace_days"] != 16 {
 		t.Fatalf("export-licenses --format csv: header %v, first row %v", rows[0], rows[1])
 	}
 
