@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
+	"github.com/caio-licensing/caio-licensing/shared/mail/mailtest"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
@@ -199,6 +200,27 @@ func TestGraceAndOverageInStatsAndReport(t *testing.T) {
 	json.Unmarshal([]byte(c.ok("--json", "renewal-reminders").stdout), &rs)
 	if len(rs) != 1 || rs[0].LicenseID != lastDay.License.ID || !rs[0].InGrace || rs[0].DaysLeft != 1 {
 		t.Fatalf("renewal-reminders: %+v", rs)
+	}
+
+	// The reminder in grace, by a real SMTP server: the one license in
+	// grace, on its fifth day of grace, once.
+	mp := mailtest.StartMailpit(t, false)
+	for k, v := range mp.Env() {
+		c.env[k] = v
+	}
+	if r := c.ok("renewal-reminders", "--send").stdout; !strings.Contains(r, "grace day 5") || !strings.Contains(r, "1 found, 1 sent") {
+		t.Fatalf("renewal-reminders --send:\n%s", r)
+	}
+	if r := c.ok("renewal-reminders", "--send").stdout; !strings.Contains(r, "0 found, 0 sent") {
+		t.Fatalf("renewal-reminders --send, again the same day:\n%s", r)
+	}
+	msgs := mp.Messages(t)
+	if len(msgs) != 1 || msgs[0].To[0] != "it@globex.test" ||
+		msgs[0].Subject != "Your CAIO license expired on "+lastDay.License.ExpiresAt.Format(time.DateOnly)+" — in grace until "+lastDay.License.GraceEndsAt().Format("2006-01-02 15:04 UTC") {
+		t.Fatalf("grace reminders received: %+v", msgs)
+	}
+	if r := c.ok("list-deliveries", "--license-key", lastDay.License.ID).stdout; !strings.Contains(r, "reminder (grace day 5)") {
+		t.Fatalf("list-deliveries:\n%s", r)
 	}
 
 	out := filepath.Join(c.home, "report.html")
