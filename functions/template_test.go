@@ -1,8 +1,12 @@
 package functions_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +17,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/caio-licensing/caio-licensing/shared/contract"
+	"github.com/caio-licensing/caio-licensing/shared/httpapi"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
-
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
+	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
 
 // The SAM template, read as YAML (CloudFormation tags such as !Ref are
@@ -300,6 +306,80 @@ func TestAlarmsWatchMetricsThatExist(t *testing.T) {
 	}
 	if found < 5 {
 		t.Fatalf("%d alarms on the functions' metrics, want 5", found)
+	}
+}
+
+// The overage alarm watches the very line the activate function writes when
+// it answers OVERAGE: the Requests metric with the dimensions (Function,
+// Route, Code) and values of that line, one of its dimension sets, at
+// least one such answer in an hour, to the alarm topic. The line comes
+// from the API itself, on a real seat above max instances.
+func TestOverageAlarmWatchesTheOverageAnswers(t *testing.T) {
+	doc := loadTemplate(t)
+	alarm := get(doc, "Resources", "OverageSeatsAlarm")
+	if get(alarm, "Type") != "AWS::CloudWatch::Alarm" {
+		t.Fatal("no OverageSeatsAlarm in the template")
+	}
+	p := func(k string) any { return get(alarm, "Properties", k) }
+	if p("Namespace") != metrics.Namespace || p("MetricName") != metrics.Requests || p("Statistic") != "Sum" ||
+		p("Threshold") != 1 || p("ComparisonOperator") != "GreaterThanOrEqualToThreshold" || p("Period") != 3600 ||
+		p("TreatMissingData") != "notBreaching" || fmt.Sprint(p("AlarmActions")) != "[Ref AlarmTopic]" {
+		t.Fatalf("OverageSeatsAlarm: %v", get(alarm, "Properties"))
+	}
+	watched := map[string]string{}
+	for _, d := range p("Dimensions").([]any) {
+		watched[get(d, "Name").(string)] = get(d, "Value").(string)
+	}
+
+	// A seat above max instances, asked of the API as the function runs it.
+	ctx := context.Background()
+	db, _ := newDB(t)
+	store, err := sqlitestore.Open(ctx, db, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: secret})
+	is, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30,
+		MaxInstances: 1, MaxServices: 10, MaxRequestsPerDay: 1000, OveragePercent: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines bytes.Buffer
+	api := httpapi.New(svc, slog.New(slog.DiscardHandler), nil)
+	api.SetMetrics(metrics.NewEMF(&lines, "Function", "activate"))
+	var code string
+	for _, instance := range []string{"node-1", "node-2"} {
+		h := http.Header{}
+		h.Set(contract.HeaderInstanceID, instance)
+		resp := api.Serve(ctx, httpapi.Request{Method: "POST", Path: contract.PathActivate, SourceIP: "203.0.113.10",
+			Header: h, Body: []byte(`{"license_key":"` + is.Key + `"}`)})
+		var body struct{ Code string }
+		json.Unmarshal(resp.Body, &body)
+		code = body.Code
+	}
+	if code != contract.CodeOverage {
+		t.Fatalf("the seat above max instances was answered %s, want OVERAGE", code)
+	}
+	matched := false
+	for _, raw := range strings.Split(strings.TrimSpace(lines.String()), "\n") {
+		var line map[string]any
+		if err := json.Unmarshal([]byte(raw), &line); err != nil {
+			t.Fatal(err)
+		}
+		if line[metrics.Requests] == nil || line["Code"] != contract.CodeOverage {
+			continue
+		}
+		for _, set := range get(line, "_aws", "CloudWatchMetrics").([]any)[0].(map[string]any)["Dimensions"].([]any) {
+			dims := map[string]string{}
+			for _, name := range set.([]any) {
+				dims[name.(string)] = line[name.(string)].(string)
+			}
+			matched = matched || fmt.Sprint(dims) == fmt.Sprint(watched)
+		}
+	}
+	if !matched {
+		t.Fatalf("OverageSeatsAlarm watches %v, which no OVERAGE line carries:\n%s", watched, lines.String())
 	}
 }
 

@@ -32,6 +32,10 @@ func (a *app) trackActivationCommand() *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "Activation recorded: instance %s on license %s of %s (%d/%d seats in use)\n",
 				instance, res.License.ID, res.License.CustomerID, res.License.ActiveInstances, res.License.MaxInstances)
+			// The API answers GRACE or OVERAGE here: the operator sees the same.
+			if code := res.Outcome(res.At); code != licensing.CodeValid {
+				fmt.Fprintf(a.stdout, "%s: %s\n", code, res.Warning(res.At))
+			}
 			return nil
 		},
 	}

@@ -354,7 +354,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{"unknown export format", nil, []string{"export-licenses", "--format", "xml"}, 2, "BAD_REQUEST", "use csv or json"},
 		{"unknown flag", nil, []string{"stats", "--dayz", "3"}, 2, "BAD_REQUEST", "--help"},
 		{"missing argument", nil, []string{"add-customer", "C3"}, 2, "BAD_REQUEST", "usage"},
-		{"unknown status", nil, []string{"list-licenses", "--status", "happy"}, 2, "BAD_REQUEST", "active, expired"},
+		{"unknown status", nil, []string{"list-licenses", "--status", "happy"}, 2, "BAD_REQUEST", "active, grace, expired"},
 		{"bad since", nil, []string{"list-events", "--since", "yesterday"}, 2, "BAD_REQUEST", "RFC 3339"},
 		{"too many seats", nil, []string{"track-activation", key, "--instance-id", "i-3"}, 1, "TOO_MANY_INSTANCES", "deactivate"},
 	}

@@ -62,7 +62,12 @@ func (a *app) exportLicensesCommand() *cobra.Command {
 var csvHeader = []string{
 	"license_id", "customer_id", "tier", "status", "stored_status", "issued_at", "expires_at", "features",
 	"max_instances", "max_services", "max_requests_per_day", "recipient", "key_id",
-	"created_at", "updated_at", "active_instances", "license_key",
+	"created_at", "updated_at", "active_instances",
+	// Added with grace and overage: before the key, which stays the last
+	// column (the guide's walkthrough reads it there), after the others,
+	// which keep their place.
+	"grace_days", "overage_percent",
+	"license_key",
 }
 
 // writeCSV writes RFC 4180 CSV (CRLF line ends).
@@ -76,7 +81,8 @@ func writeCSV(buf *bytes.Buffer, rows []licensing.Exported) error {
 			rfc3339(r.IssuedAt), rfc3339(r.ExpiresAt), strings.Join(r.Features, ";"),
 			strconv.FormatUint(uint64(r.MaxInstances), 10), strconv.FormatUint(uint64(r.MaxServices), 10),
 			strconv.FormatUint(uint64(r.MaxRequestsPerDay), 10), r.Recipient, r.KeyID,
-			rfc3339(r.CreatedAt), rfc3339(r.UpdatedAt), strconv.Itoa(r.ActiveInstances), r.Key,
+			rfc3339(r.CreatedAt), rfc3339(r.UpdatedAt), strconv.Itoa(r.ActiveInstances),
+			strconv.FormatInt(r.GraceDays, 10), strconv.FormatInt(r.OveragePercent, 10), r.Key,
 		}))
 	}
 	w.Flush()

@@ -27,6 +27,8 @@ var flagRanges = map[string][2]float64{
 	"lease-hours":             {1, licensing.MaxDays * 24},
 	"lease-minutes":           {1, licensing.MaxDays * 24 * 60},
 	"seat-timeout-minutes":    {0, licensing.MaxDays * 24 * 60},
+	"grace-days":              {0, licensing.MaxGraceDays},
+	"overage-percent":         {0, licensing.MaxOveragePercent},
 	"rate-per-address":        {0, 1e6},
 	"rate-per-key":            {0, 1e6},
 	"burst-per-address":       {1, 1e6},

@@ -29,6 +29,8 @@ type licenseFlags struct {
 	leaseMinutes int64
 	maxActPerDay int64
 	seatTimeout  int64 // minutes
+	graceDays    int64
+	overage      int64 // percent
 }
 
 func (f *licenseFlags) register(c *cobra.Command) {
@@ -42,6 +44,7 @@ func (f *licenseFlags) register(c *cobra.Command) {
 	c.MarkFlagsMutuallyExclusive("lease-hours", "lease-minutes")
 	c.Flags().Int64Var(&f.maxActPerDay, "max-activations-per-day", 0, "new instance seats allowed per rolling 24 hours (default max(10, 2 x max instances))")
 	seatTimeoutFlag(c, &f.seatTimeout)
+	graceAndOverageFlags(c, &f.graceDays, &f.overage)
 }
 
 // seatTimeoutFlag is --seat-timeout-minutes, the same on every command that sets terms.
@@ -49,13 +52,43 @@ func seatTimeoutFlag(c *cobra.Command, p *int64) {
 	c.Flags().Int64Var(p, "seat-timeout-minutes", 0, "minutes without renewal after which a seat is free for another instance, while its holder still runs on its lease through an outage (at most the lease; default, or 0: the lease)")
 }
 
+// graceAndOverageFlags are --grace-days and --overage-percent, the same on
+// every command that sets terms.
+func graceAndOverageFlags(c *cobra.Command, grace, overage *int64) {
+	c.Flags().Int64Var(grace, "grace-days", 0, "days the license keeps working after it expires (status grace; API code GRACE, with a warning)")
+	c.Flags().Int64Var(overage, "overage-percent", 0, "seats allowed above max instances, in percent of them, rounded down (API code OVERAGE on those seats)")
+}
+
 func (f *licenseFlags) request(customerID, tier, recipient string) licensing.GenerateRequest {
 	return licensing.GenerateRequest{
 		CustomerID: customerID, Tier: tier, ExpiresDays: f.expiresDays, Features: f.features,
 		MaxInstances: f.maxInstances, MaxServices: f.maxServices, MaxRequestsPerDay: f.maxRequests,
 		Recipient: recipient, LeaseSeconds: f.leaseSeconds(), MaxActivationsPerDay: f.maxActPerDay,
-		SeatTimeoutSeconds: f.seatTimeout * 60,
+		SeatTimeoutSeconds: f.seatTimeout * 60, GraceDays: f.graceDays, OveragePercent: f.overage,
 	}
+}
+
+// graceText is a license's grace: "7 days (until 2027-01-08T10:00:00Z)",
+// or "none".
+func graceText(l licensing.License) string {
+	switch l.GraceDays {
+	case 0:
+		return "none"
+	case 1:
+		return "1 day (until " + rfc3339(l.GraceEndsAt()) + ")"
+	}
+	return fmt.Sprintf("%d days (until %s)", l.GraceDays, rfc3339(l.GraceEndsAt()))
+}
+
+// overageText is a license's overage allowance: "20% (up to 6 seats)", or
+// "none". The seats are what the server counts (SeatCap, rounded down),
+// so that an operator reads there the seat at which TOO_MANY_INSTANCES
+// starts.
+func overageText(l licensing.License) string {
+	if l.OveragePercent == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d%% (up to %d seats)", l.OveragePercent, l.SeatCap())
 }
 
 // leaseSeconds: 0 means the default (72 hours, or the license's life if shorter).
@@ -88,6 +121,8 @@ func (a *app) printIssued(title string, is licensing.Issued, notes ...string) er
 		"max requests/day", strconv.FormatUint(uint64(c.MaxRequestsPerDay), 10),
 		"lease", (time.Duration(is.License.LeaseSeconds) * time.Second).String(),
 		"seat timeout", is.License.SeatTimeoutText(),
+		"grace", graceText(is.License),
+		"overage", overageText(is.License),
 		"recipient", orDash(is.License.Recipient),
 	)
 	for _, n := range notes {
@@ -102,7 +137,8 @@ func (a *app) generateLicenseCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use: "generate-license CUSTOMER_ID TIER",
 		Example: `  KEY=$(manage-licenses generate-license CUST-001 standard --expires-days 365 --features analytics,audit | tail -n 1)
-  manage-licenses generate-license CUST-001 enterprise --max-instances 10`,
+  manage-licenses generate-license CUST-001 enterprise --max-instances 10
+  manage-licenses generate-license CUST-001 enterprise --max-instances 5 --grace-days 14 --overage-percent 20`,
 		Short: "Generate a signed license key for a customer",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -292,6 +328,7 @@ func (a *app) listLicensesCommand() *cobra.Command {
 		Use:   "list-licenses [--customer ID] [--status S] [--limit N]",
 		Short: "List licenses (by creation, oldest first)",
 		Example: `  manage-licenses list-licenses --status active
+  manage-licenses list-licenses --status grace
   manage-licenses list-licenses --customer CUST-001 --limit 10 --json`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, done, err := a.service(c, wiring.Read, secretOptional)
@@ -316,8 +353,8 @@ func (a *app) listLicensesCommand() *cobra.Command {
 		},
 	}
 	customerFlag(c, &customer, "only this customer's licenses")
-	choiceFlag(c, &status, "status", "", "only licenses in this status: active, expired, suspended or revoked",
-		string(licensing.StatusActive), string(licensing.StatusExpired), string(licensing.StatusSuspended), string(licensing.StatusRevoked))
+	choiceFlag(c, &status, "status", "", "only licenses in this status: active, grace (expired, within its grace days), expired, suspended or revoked",
+		string(licensing.StatusActive), string(licensing.StatusGrace), string(licensing.StatusExpired), string(licensing.StatusSuspended), string(licensing.StatusRevoked))
 	c.Flags().IntVar(&limit, "limit", 0, "at most N (the first N in order; 0: all)")
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,36 +81,7 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatal("the report refers to the network or runs scripts")
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 1400))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	var mu sync.Mutex
-	var problems []string
-	err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning {
-				problems = append(problems, fmt.Sprintf("console %s", e.Type))
-			}
-		case *runtime.EventExceptionThrown:
-			problems = append(problems, "exception: "+e.ExceptionDetails.Text)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+out), chromedp.WaitVisible(chromedp.ID("seats-chart"))); err != nil {
-		t.Fatal(err)
-	}
+	ctx, problems := inChromium(t, browser, out, "seats-chart")
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
 	if err != nil {
 		t.Fatal(err)
@@ -131,15 +103,15 @@ func TestReportInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(problems) > 0 {
-		t.Fatalf("the page logged problems: %v", problems)
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the page logged problems: %v", p)
 	}
 	os.WriteFile(filepath.Join(c.home, "report.png"), shot, 0o600)
 	checkNotBlank(t, shot)
 	if stats["revoked"].(float64) != 1 || stats["expiring_soon"].(float64) == 0 {
 		t.Fatalf("the data does not exercise the counts: %v", stats)
 	}
-	for _, k := range []string{"total", "active", "expired", "expiring_soon", "suspended", "revoked", "customers", "active_instances"} {
+	for _, k := range []string{"total", "active", "in_grace", "expired", "expiring_soon", "suspended", "revoked", "customers", "active_instances"} {
 		want := strconv.Itoa(int(stats[k].(float64)))
 		if metrics[k] != want {
 			t.Errorf("%s: the page shows %q, stats --json says %s", k, metrics[k], want)
@@ -150,6 +122,48 @@ func TestReportInChromium(t *testing.T) {
 	}
 	if bars != 9 || customers != 2 || !strings.Contains(atLimit, "Globex (2/2)") {
 		t.Errorf("charts: %d week bars (want 9), %d customers (want 2), at limit %q", bars, customers, atLimit)
+	}
+}
+
+// inChromium opens the page at path in headless Chromium, cut off from the
+// network, and waits for the element with id waitID; problems lists what
+// the page logged as errors, warnings or exceptions so far.
+func inChromium(t *testing.T, browser, path, waitID string) (ctx context.Context, problems func() []string) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 1400))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel = chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel)
+	var mu sync.Mutex
+	var logged []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning {
+				logged = append(logged, fmt.Sprintf("console %s", e.Type))
+			}
+		case *runtime.EventExceptionThrown:
+			logged = append(logged, "exception: "+e.ExceptionDetails.Text)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+path), chromedp.WaitVisible(chromedp.ID(waitID))); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(logged)
 	}
 }
 

@@ -21,7 +21,7 @@ func (a *app) statsCommand() *cobra.Command {
 		Use: "stats [--days N]",
 		Example: `  manage-licenses stats
   manage-licenses --json stats --days 60`,
-		Short: "Count licenses: total, active, expired, expiring soon, suspended, revoked, per tier",
+		Short: "Count licenses: total, active, in grace, expired, expiring soon, suspended, revoked, per tier; seats, overage seats",
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, done, err := a.service(c, wiring.Read, secretNone)
 			if err != nil {
@@ -39,6 +39,7 @@ func (a *app) statsCommand() *cobra.Command {
 			if err := a.fields(
 				"total", strconv.Itoa(st.Total),
 				"active", strconv.Itoa(st.Active),
+				"in grace", strconv.Itoa(st.InGrace),
 				"expired", strconv.Itoa(st.Expired),
 				fmt.Sprintf("expiring soon (%dd)", st.ExpiringWithinDays), strconv.Itoa(st.ExpiringSoon),
 				"suspended", strconv.Itoa(st.Suspended),
@@ -46,6 +47,7 @@ func (a *app) statsCommand() *cobra.Command {
 				"customers", strconv.Itoa(st.Customers),
 				"active instances", strconv.Itoa(st.ActiveInstances),
 				"seats", fmt.Sprintf("%d live (%d offline), %d expired leases, %d deactivated", st.Seats.Live, st.Seats.Offline, st.Seats.Expired, st.Seats.Deactivated),
+				"overage seats", strconv.Itoa(st.Seats.Overage),
 			); err != nil {
 				return err
 			}
@@ -74,11 +76,13 @@ func (a *app) renewalRemindersCommand() *cobra.Command {
 	var send bool
 	c := &cobra.Command{
 		Use:   "renewal-reminders [--days N] [--send]",
-		Short: "List active licenses that expire within N days; with --send, email the reminders due",
-		Long: `List active licenses that expire within N days; with --send, email the
-reminders due. One rule for both: --days N is the one threshold; without it
-the thresholds are CAIO_REMINDER_DAYS (default 30,7,1), and the list covers
-the furthest of them.`,
+		Short: "List active licenses that expire within N days, and those in grace; with --send, email the reminders due",
+		Long: `List active licenses that expire within N days, and those in grace; with
+--send, email the reminders due. One rule for both: --days N is the one
+threshold; without it the thresholds are CAIO_REMINDER_DAYS (default 30,7,1),
+and the list covers the furthest of them. A license in grace (expired, within
+its grace days) is due a reminder each day of its grace, which says when it
+expired and when it stops working.`,
 		Example: `  manage-licenses renewal-reminders
   CAIO_REMINDER_DAYS=60,14 manage-licenses renewal-reminders --json
   manage-licenses renewal-reminders --days 7 --send`,
@@ -106,19 +110,44 @@ the furthest of them.`,
 				return a.printJSON(rs)
 			}
 			if len(rs) == 0 {
-				fmt.Fprintf(a.stdout, "No active licenses expire within %d days\n", days)
+				fmt.Fprintf(a.stdout, "No active licenses expire within %d days, and none is in grace\n", days)
 				return nil
 			}
-			t := newTable(a.stdout, "LICENSE", "CUSTOMER", "NAME", "EMAIL", "TIER", "EXPIRES", "DAYS LEFT")
+			t := newTable(a.stdout, "LICENSE", "CUSTOMER", "NAME", "EMAIL", "TIER", "EXPIRES", "IN GRACE UNTIL", "DAYS LEFT")
 			for _, r := range rs {
-				t.row(r.LicenseID, r.CustomerID, r.CustomerName, orDash(r.Email), r.Tier, rfc3339(r.ExpiresAt), strconv.Itoa(r.DaysLeft))
+				grace := "-"
+				if r.InGrace {
+					grace = rfc3339(r.GraceEndsAt)
+				}
+				t.row(r.LicenseID, r.CustomerID, r.CustomerName, orDash(r.Email), r.Tier, rfc3339(r.ExpiresAt), grace, strconv.Itoa(r.DaysLeft))
 			}
 			return t.flush()
 		},
 	}
 	c.Flags().IntVar(&days, "days", licensing.DefaultExpiringDays, "the one threshold, in days (default: CAIO_REMINDER_DAYS; the list covers the furthest)")
-	c.Flags().BoolVar(&send, "send", false, "email the reminders that are due (each at most once per license and threshold)")
+	c.Flags().BoolVar(&send, "send", false, "email the reminders that are due (each at most once per license and threshold; in grace, once a day)")
 	return c
+}
+
+// thresholdText is a reminder's threshold: "7", or "grace day 3" for a
+// license in grace (a negative threshold, licensing.DueReminder).
+func thresholdText(days int) string {
+	if days < 0 {
+		return fmt.Sprintf("grace day %d", -days)
+	}
+	return strconv.Itoa(days)
+}
+
+// deliveryKind is a delivery's kind with its reminder's threshold:
+// "license", "reminder (7d)", "reminder (grace day 3)".
+func deliveryKind(kind string, threshold int) string {
+	switch {
+	case threshold > 0:
+		return fmt.Sprintf("%s (%dd)", kind, threshold)
+	case threshold < 0:
+		return fmt.Sprintf("%s (grace day %d)", kind, -threshold)
+	}
+	return kind
 }
 
 // sendReminders emails the due reminders, sharing the function's
@@ -149,7 +178,7 @@ func (a *app) sendReminders(c *cobra.Command, days int) error {
 	} else {
 		t := newTable(a.stdout, "LICENSE", "CUSTOMER", "EMAIL", "EXPIRES", "DAYS LEFT", "THRESHOLD", "RESULT")
 		for _, o := range outcomes {
-			t.row(o.LicenseID, o.CustomerID, orDash(o.Email), rfc3339(o.ExpiresAt), strconv.Itoa(o.DaysLeft), strconv.Itoa(o.ThresholdDays), o.Result.Status+": "+o.Result.Detail)
+			t.row(o.LicenseID, o.CustomerID, orDash(o.Email), rfc3339(o.ExpiresAt), strconv.Itoa(o.DaysLeft), thresholdText(o.ThresholdDays), o.Result.Status+": "+o.Result.Detail)
 		}
 		t.flush()
 		fmt.Fprintf(a.stdout, "Reminders: %d found, %d sent, %d skipped, %d failed\n", counts.Found, counts.Sent, counts.Skipped, counts.Failed)
@@ -185,11 +214,7 @@ func (a *app) listDeliveriesCommand() *cobra.Command {
 				column{"RECIPIENT", 20, false}, column{"PROVIDER", 0, false}, column{"OUTCOME", 0, false},
 				column{"MESSAGE ID", 0, true}, column{"ERROR", 14, false})
 			for _, d := range ds {
-				kind := d.Kind
-				if d.ThresholdDays > 0 {
-					kind += fmt.Sprintf(" (%dd)", d.ThresholdDays)
-				}
-				t.row(t.when(d.At), t.id(d.LicenseID), kind, d.Recipient, d.Provider, d.Outcome, orDash(d.MessageID), orDash(d.Error))
+				t.row(t.when(d.At), t.id(d.LicenseID), deliveryKind(d.Kind, d.ThresholdDays), d.Recipient, d.Provider, d.Outcome, orDash(d.MessageID), orDash(d.Error))
 			}
 			return t.flush()
 		},

@@ -52,6 +52,8 @@ seats that ended, the latest, up to 20 with those the database holds.`,
 				"max requests/day", strconv.FormatUint(uint64(l.MaxRequestsPerDay), 10),
 				"lease", (time.Duration(l.LeaseSeconds) * time.Second).String(),
 				"seat timeout", l.SeatTimeoutText(),
+				"grace", graceText(l),
+				"overage", overageText(l),
 				"recipient", orDash(l.Recipient),
 			); err != nil {
 				return err
@@ -76,11 +78,7 @@ seats that ended, the latest, up to 20 with those the database holds.`,
 			fmt.Fprintln(a.stdout, "\nDeliveries and reminders")
 			t = newTable(a.stdout, "AT", "KIND", "RECIPIENT", "VIA", "OUTCOME", "ERROR")
 			for _, dl := range d.Deliveries {
-				kind := dl.Kind
-				if dl.ThresholdDays > 0 {
-					kind += fmt.Sprintf(" (%dd)", dl.ThresholdDays)
-				}
-				t.row(rfc3339(dl.At), kind, dl.Recipient, dl.Provider, dl.Outcome, orDash(dl.Error))
+				t.row(rfc3339(dl.At), deliveryKind(dl.Kind, dl.ThresholdDays), dl.Recipient, dl.Provider, dl.Outcome, orDash(dl.Error))
 			}
 			t.flush()
 			fmt.Fprintln(a.stdout, "\nLatest events")

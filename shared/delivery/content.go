@@ -23,6 +23,10 @@ type view struct {
 	Instances    uint32
 	Services     uint32
 	Requests     uint32
+	// InGrace: the reminder of a license past its expiry, which works on
+	// until GraceEnds.
+	InGrace   bool
+	GraceEnds string
 }
 
 func newView(s licensing.Sendable, daysLeft int) view {
@@ -80,8 +84,10 @@ Keep the key private: it counts against your instance limit wherever it is used.
 
 var reminderText = texttemplate.Must(texttemplate.New("reminder").Parse(`Hello {{.CustomerName}},
 
-your CAIO license ({{.Tier}}) expires on {{.Expires}}, in {{.DaysLeft}} day{{if ne .DaysLeft 1}}s{{end}}.
-Contact your vendor to renew it; once renewed, your instances keep running
+{{if .InGrace}}your CAIO license ({{.Tier}}) expired on {{.Expires}}. It keeps working in its grace
+period until {{.GraceEnds}}, and stops working then: {{.DaysLeft}} day{{if ne .DaysLeft 1}}s{{end}} left.
+{{else}}your CAIO license ({{.Tier}}) expires on {{.Expires}}, in {{.DaysLeft}} day{{if ne .DaysLeft 1}}s{{end}}.
+{{end}}Contact your vendor to renew it; once renewed, your instances keep running
 without any change on your side.
 
 License id: {{.LicenseID}}
@@ -90,8 +96,10 @@ License id: {{.LicenseID}}
 var reminderHTML = htmltemplate.Must(htmltemplate.New("reminder").Parse(`<!doctype html>
 <html><body style="font-family: sans-serif">
 <p>Hello {{.CustomerName}},</p>
-<p>your CAIO license ({{.Tier}}) expires on <b>{{.Expires}}</b>, in {{.DaysLeft}} day{{if ne .DaysLeft 1}}s{{end}}.
-Contact your vendor to renew it; once renewed, your instances keep running without any change on your side.</p>
+{{if .InGrace}}<p>your CAIO license ({{.Tier}}) expired on <b>{{.Expires}}</b>. It keeps working in its grace period
+until <b>{{.GraceEnds}}</b>, and stops working then: {{.DaysLeft}} day{{if ne .DaysLeft 1}}s{{end}} left.
+{{else}}<p>your CAIO license ({{.Tier}}) expires on <b>{{.Expires}}</b>, in {{.DaysLeft}} day{{if ne .DaysLeft 1}}s{{end}}.
+{{end}}Contact your vendor to renew it; once renewed, your instances keep running without any change on your side.</p>
 <p style="color: #777">License id: {{.LicenseID}}</p>
 </body></html>
 `))
@@ -112,8 +120,16 @@ func licenseMessage(to string, s licensing.Sendable) (mail.Message, error) {
 	return mail.Message{To: to, Subject: "Your CAIO license (" + s.License.Tier + ")", Text: text, HTML: html}, err
 }
 
-func reminderMessage(to string, s licensing.Sendable, daysLeft int) (mail.Message, error) {
-	text, html, err := render(reminderText, reminderHTML, newView(s, daysLeft))
+// reminderMessage is the reminder of r: before the expiry, when it is;
+// in grace, that the license expired and when it stops working.
+func reminderMessage(to string, s licensing.Sendable, r licensing.Reminder) (mail.Message, error) {
+	v := newView(s, r.DaysLeft)
 	subject := "Your CAIO license expires on " + s.License.ExpiresAt.UTC().Format(time.DateOnly)
+	if r.InGrace {
+		// To the minute: it stops at that time of day, not at midnight.
+		v.InGrace, v.GraceEnds = true, r.GraceEndsAt.UTC().Format("2006-01-02 15:04 UTC")
+		subject = "Your CAIO license expired on " + v.Expires + " — in grace until " + v.GraceEnds
+	}
+	text, html, err := render(reminderText, reminderHTML, v)
 	return mail.Message{To: to, Subject: subject, Text: text, HTML: html}, err
 }

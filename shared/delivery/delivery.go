@@ -173,7 +173,7 @@ func (d *Deliverer) sendReminder(ctx context.Context, r licensing.DueReminder) (
 		Customer: licensing.Customer{ID: r.CustomerID, Name: r.CustomerName},
 		License:  licensing.License{ID: r.LicenseID, Tier: r.Tier, ExpiresAt: r.ExpiresAt},
 	}
-	m, err := reminderMessage(r.Email, s, r.DaysLeft)
+	m, err := reminderMessage(r.Email, s, r.Reminder)
 	if err != nil {
 		return Result{}, err
 	}

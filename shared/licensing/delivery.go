@@ -3,6 +3,7 @@ package licensing
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
 )
@@ -118,7 +119,16 @@ func (s *Service) Deliveries(ctx context.Context, ref string) ([]Delivery, error
 // DueReminder is a reminder due for a license at one threshold.
 type DueReminder struct {
 	Reminder
+	// ThresholdDays is the threshold reached; for a license in grace, the
+	// day of its grace as a negative number (-1 the first day, from its
+	// expiry): one reminder a day, each claimed as the thresholds are.
 	ThresholdDays int `json:"threshold_days"`
+}
+
+// GraceDay is the day of its grace a license expired at expires is in at
+// now, from 1 (the first 24 hours after its expiry).
+func GraceDay(expires, now time.Time) int {
+	return int(now.Sub(expires)/(24*time.Hour)) + 1
 }
 
 // Claim is the claim that reserves this reminder.
@@ -129,7 +139,8 @@ func (r DueReminder) Claim() ReminderClaim {
 // DueReminders returns, for each active license expiring within the
 // largest threshold, the nearest threshold it has reached — so a license
 // created 5 days before expiry is due one reminder (at 7), not three —
-// leaving out those already claimed.
+// and for each license in grace the reminder of its grace's day; leaving
+// out those already claimed.
 func (s *Service) DueReminders(ctx context.Context, thresholds []int) ([]DueReminder, error) {
 	if len(thresholds) == 0 {
 		return nil, Errorf(CodeBadRequest, "at least one reminder threshold is needed")
@@ -146,12 +157,20 @@ func (s *Service) DueReminders(ctx context.Context, thresholds []int) ([]DueRemi
 	}
 	out := []DueReminder{}
 	err = s.cfg.Store.View(ctx, func(tx Tx) error {
+		now := s.now()
 		for _, r := range all {
-			i := slices.IndexFunc(sorted, func(t int) bool { return r.DaysLeft <= t })
-			if i < 0 {
-				continue
+			due := DueReminder{Reminder: r}
+			if r.InGrace {
+				// Thresholds are positive: a negative one cannot meet
+				// the claim of a reminder before the expiry.
+				due.ThresholdDays = -GraceDay(r.ExpiresAt, now)
+			} else {
+				i := slices.IndexFunc(sorted, func(t int) bool { return r.DaysLeft <= t })
+				if i < 0 {
+					continue
+				}
+				due.ThresholdDays = sorted[i]
 			}
-			due := DueReminder{Reminder: r, ThresholdDays: sorted[i]}
 			claimed, err := tx.ReminderClaimed(r.LicenseID, due.ThresholdDays, r.ExpiresAt)
 			if err != nil {
 				return err

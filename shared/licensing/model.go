@@ -337,9 +337,11 @@ type Event struct {
 
 // Delivery is one attempt to email a license or a reminder.
 type Delivery struct {
-	ID            int64     `json:"id"`
-	LicenseID     string    `json:"license_id"`
-	Kind          string    `json:"kind"` // license, reminder
+	ID        int64  `json:"id"`
+	LicenseID string `json:"license_id"`
+	Kind      string `json:"kind"` // license, reminder
+	// ThresholdDays: a reminder's threshold; negative, the day of the
+	// grace of a license in grace (DueReminder).
 	ThresholdDays int       `json:"threshold_days,omitempty"`
 	Recipient     string    `json:"recipient"`
 	Provider      string    `json:"provider"`

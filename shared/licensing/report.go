@@ -18,6 +18,11 @@ type ReportData struct {
 	Refusals    []RefusalCount    `json:"refusals"` // by day and code (best effort: see refusals.go)
 	Deliveries  []DeliveryCount   `json:"deliveries"`
 	Failures    []Delivery        `json:"failures"` // the latest failed deliveries
+	// InGrace: the licenses in grace (expired, still working), the soonest
+	// to stop first. Overage: the licenses holding seats above their max
+	// instances, the most such seats first.
+	InGrace []GraceLicense   `json:"in_grace"`
+	Overage []OverageLicense `json:"overage"`
 	// ArchivedDays is true when part of the window came from archives.
 	ArchivedDays bool `json:"archived_days"`
 }
@@ -29,6 +34,32 @@ type ExpiringLicense struct {
 	CustomerName string    `json:"customer_name"`
 	Tier         string    `json:"tier"`
 	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+// GraceLicense is a license in grace: it expired at ExpiresAt and works
+// until GraceEndsAt.
+type GraceLicense struct {
+	LicenseID    string    `json:"license_id"`
+	CustomerID   string    `json:"customer_id"`
+	CustomerName string    `json:"customer_name"`
+	Tier         string    `json:"tier"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	GraceEndsAt  time.Time `json:"grace_ends_at"`
+}
+
+// OverageLicense is a license with overage seats: Live seats held, of
+// which Overage above its MaxInstances, under an allowance of
+// OveragePercent (SeatCap seats at most).
+type OverageLicense struct {
+	LicenseID      string `json:"license_id"`
+	CustomerID     string `json:"customer_id"`
+	CustomerName   string `json:"customer_name"`
+	Tier           string `json:"tier"`
+	Live           int    `json:"live"`
+	Overage        int    `json:"overage"`
+	MaxInstances   int    `json:"max_instances"`
+	OveragePercent int64  `json:"overage_percent"`
+	SeatCap        int    `json:"seat_cap"`
 }
 
 // CustomerSeats is a customer's seats in use against those sold (active
@@ -94,6 +125,9 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 		if rep.Failures, err = tx.FailedDeliveries(since, maxReportFailures); err != nil {
 			return err
 		}
+		if rep.InGrace, rep.Overage, err = graceAndOverage(tx, now); err != nil {
+			return err
+		}
 		if archive != nil {
 			held, err = tx.Deliveries("") // to tell the archived ones apart
 		}
@@ -136,6 +170,62 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 		})
 	}
 	return rep, s.reportArchivedDeliveries(ctx, archive, &rep, since, held)
+}
+
+// graceAndOverage lists the licenses in grace and those with overage seats
+// at now. Both are read as rows, not aggregates, but few: licenses active
+// and past their expiry, and the seats flagged overage.
+func graceAndOverage(tx Tx, now time.Time) ([]GraceLicense, []OverageLicense, error) {
+	names := map[string]string{}
+	name := func(id string) (string, error) {
+		if n, ok := names[id]; ok {
+			return n, nil
+		}
+		c, err := tx.Customer(id)
+		names[id] = c.Name
+		return c.Name, err
+	}
+	grace, over := []GraceLicense{}, []OverageLicense{}
+	lics, err := tx.Licenses(LicenseFilter{Status: StatusActive, ExpiresBefore: now})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range lics {
+		if l.EffectiveStatus(now) != StatusGrace {
+			continue
+		}
+		n, err := name(l.CustomerID)
+		if err != nil {
+			return nil, nil, err
+		}
+		grace = append(grace, GraceLicense{LicenseID: l.ID, CustomerID: l.CustomerID, CustomerName: n, Tier: l.Tier,
+			ExpiresAt: l.ExpiresAt, GraceEndsAt: l.GraceEndsAt()})
+	}
+	seats, err := tx.SeatCounts(now)
+	if err != nil {
+		return nil, nil, err
+	}
+	for id, c := range seats {
+		if c.Overage == 0 {
+			continue
+		}
+		l, err := tx.License(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		n, err := name(l.CustomerID)
+		if err != nil {
+			return nil, nil, err
+		}
+		over = append(over, OverageLicense{LicenseID: l.ID, CustomerID: l.CustomerID, CustomerName: n, Tier: l.Tier,
+			Live: c.Live, Overage: c.Overage, MaxInstances: int(l.MaxInstances), OveragePercent: l.OveragePercent, SeatCap: l.SeatCap()})
+	}
+	sort.SliceStable(grace, func(i, j int) bool { return grace[i].GraceEndsAt.Before(grace[j].GraceEndsAt) })
+	sort.Slice(over, func(i, j int) bool {
+		a, b := over[i], over[j]
+		return a.Overage > b.Overage || (a.Overage == b.Overage && a.LicenseID < b.LicenseID)
+	})
+	return grace, over, nil
 }
 
 // reportArchivedDeliveries adds the deliveries of the window that the

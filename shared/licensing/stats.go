@@ -96,7 +96,8 @@ type LicenseTotal struct {
 	ExpiringSoon int
 }
 
-// Reminder is an active license due for renewal.
+// Reminder is an active license due for renewal: expiring soon, or past
+// its expiry within its grace days (InGrace).
 type Reminder struct {
 	LicenseID    string    `json:"license_id"`
 	CustomerID   string    `json:"customer_id"`
@@ -104,11 +105,18 @@ type Reminder struct {
 	Email        string    `json:"email"`
 	Tier         string    `json:"tier"`
 	ExpiresAt    time.Time `json:"expires_at"`
-	DaysLeft     int       `json:"days_left"`
+	// DaysLeft: whole days, rounded up, until the license stops working:
+	// its expiry or, in grace, its grace's end.
+	DaysLeft int `json:"days_left"`
+	// InGrace: the license expired and works on in its grace until
+	// GraceEndsAt (its expiry plus its grace days, whether in grace or not).
+	InGrace     bool      `json:"in_grace"`
+	GraceEndsAt time.Time `json:"grace_ends_at"`
 }
 
-// RenewalReminders lists active licenses that expire within days, soonest
-// first. Email is the address the license went to, else the customer's.
+// RenewalReminders lists the active licenses that expire within days, and
+// those in grace (whatever days), soonest first. Email is the address the
+// license went to, else the customer's.
 func (s *Service) RenewalReminders(ctx context.Context, days int) ([]Reminder, error) {
 	if err := validateDays("days", days); err != nil {
 		return nil, err
@@ -116,12 +124,15 @@ func (s *Service) RenewalReminders(ctx context.Context, days int) ([]Reminder, e
 	now := s.now()
 	out := []Reminder{}
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+		// Those past their expiry are listed too: a license in grace is
+		// the most urgent reminder of all.
 		lics, err := tx.Licenses(LicenseFilter{Status: StatusActive, ExpiresBefore: now.Add(time.Duration(days) * 24 * time.Hour)})
 		if err != nil {
 			return err
 		}
 		for _, l := range lics {
-			if l.EffectiveStatus(now) != StatusActive {
+			status := l.EffectiveStatus(now)
+			if status != StatusActive && status != StatusGrace {
 				continue
 			}
 			c, err := tx.Customer(l.CustomerID)
@@ -132,9 +143,14 @@ func (s *Service) RenewalReminders(ctx context.Context, days int) ([]Reminder, e
 			if email == "" {
 				email = c.Email
 			}
+			end := l.ExpiresAt
+			if status == StatusGrace {
+				end = l.GraceEndsAt()
+			}
 			out = append(out, Reminder{
 				LicenseID: l.ID, CustomerID: c.ID, CustomerName: c.Name, Email: email, Tier: l.Tier,
-				ExpiresAt: l.ExpiresAt, DaysLeft: int(math.Ceil(l.ExpiresAt.Sub(now).Hours() / 24)),
+				ExpiresAt: l.ExpiresAt, DaysLeft: int(math.Ceil(end.Sub(now).Hours() / 24)),
+				InGrace: status == StatusGrace, GraceEndsAt: l.GraceEndsAt(),
 			})
 		}
 		return nil

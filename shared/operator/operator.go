@@ -120,6 +120,12 @@ type GenerateInput struct {
 	// another instance, though its holder's lease still runs (default, or
 	// 0: the lease length; at least 1, at most the lease).
 	SeatTimeoutMinutes *int64 `json:"seat_timeout_minutes,omitempty"`
+	// GraceDays: days the license keeps working after it expires (0 to
+	// 365); OveragePercent: seats allowed above max instances, in percent
+	// of them (0 to 100). Default 0: none. The domain checks the bounds
+	// and names the term (grace-days, overage-percent), as for the CLI.
+	GraceDays      *int64 `json:"grace_days,omitempty"`
+	OveragePercent *int64 `json:"overage_percent,omitempty"`
 	// MaxActivationsPerDay is the churn limit (default max(10, 2 x max instances)).
 	MaxActivationsPerDay int64  `json:"max_activations_per_day,omitempty"`
 	Email                string `json:"email,omitempty"`
@@ -157,6 +163,12 @@ func (in GenerateInput) request() licensing.GenerateRequest {
 	if in.SeatTimeoutMinutes != nil {
 		// Past any lease, not multiplied into a valid value by overflow.
 		r.SeatTimeoutSeconds = min(*in.SeatTimeoutMinutes, licensing.MaxDays*24*60+1) * 60
+	}
+	if in.GraceDays != nil {
+		r.GraceDays = *in.GraceDays
+	}
+	if in.OveragePercent != nil {
+		r.OveragePercent = *in.OveragePercent
 	}
 	return r
 }

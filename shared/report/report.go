@@ -329,11 +329,13 @@ svg { max-width: 100%; height: auto; }
  <div class="card"><div class="n" data-metric="total">{{.D.Stats.Total}}</div><div class="l">licenses</div></div>
  <div class="card"><div class="n" data-metric="active">{{.D.Stats.Active}}</div><div class="l">active</div></div>
  <div class="card"><div class="n" data-metric="expiring_soon">{{.D.Stats.ExpiringSoon}}</div><div class="l">expiring within {{.D.Stats.ExpiringWithinDays}} days</div></div>
+ <div class="card"><div class="n {{if .D.Stats.InGrace}}warn{{end}}" data-metric="in_grace">{{.D.Stats.InGrace}}</div><div class="l">in grace (expired, still working)</div></div>
  <div class="card"><div class="n" data-metric="expired">{{.D.Stats.Expired}}</div><div class="l">expired</div></div>
  <div class="card"><div class="n" data-metric="suspended">{{.D.Stats.Suspended}}</div><div class="l">suspended</div></div>
  <div class="card"><div class="n" data-metric="revoked">{{.D.Stats.Revoked}}</div><div class="l">revoked</div></div>
  <div class="card"><div class="n" data-metric="customers">{{.D.Stats.Customers}}</div><div class="l">customers</div></div>
  <div class="card"><div class="n" data-metric="active_instances">{{.D.Stats.ActiveInstances}}</div><div class="l">live seats</div></div>
+ <div class="card"><div class="n {{if .D.Stats.Seats.Overage}}warn{{end}}" data-metric="overage_seats">{{.D.Stats.Seats.Overage}}</div><div class="l">overage seats (above max instances)</div></div>
  <div class="card"><div class="n"><span data-metric="seats_used">{{.D.Stats.ActiveInstances}}</span> / <span data-metric="seats_sold">{{.D.SeatsSold}}</span></div><div class="l">seats in use / sold (active licenses)</div></div>
 </div>
 
@@ -343,6 +345,16 @@ svg { max-width: 100%; height: auto; }
 {{if .D.Expiring}}<table id="expiring-list"><tr><th>Expires</th><th>Customer</th><th>Tier</th><th>License</th></tr>
 {{range .D.Expiring}}<tr><td>{{.ExpiresAt.Format "2006-01-02"}}</td><td>{{.CustomerName}} ({{.CustomerID}})</td><td>{{.Tier}}</td><td><code>{{.LicenseID}}</code></td></tr>
 {{end}}</table>{{else}}<p class="note">No active license expires in this window.</p>{{end}}
+
+<h2>Licenses in grace</h2>
+{{if .D.InGrace}}<table id="grace-list"><tr><th>Works until</th><th>Expired</th><th>Customer</th><th>Tier</th><th>License</th></tr>
+{{range .D.InGrace}}<tr class="grace" data-license="{{.LicenseID}}" data-grace-ends="{{.GraceEndsAt.UTC.Format "2006-01-02T15:04:05Z07:00"}}"><td class="warn">{{.GraceEndsAt.UTC.Format "2006-01-02 15:04"}}</td><td>{{.ExpiresAt.UTC.Format "2006-01-02 15:04"}}</td><td>{{.CustomerName}} ({{.CustomerID}})</td><td>{{.Tier}}</td><td><code>{{.LicenseID}}</code></td></tr>
+{{end}}</table><p class="note">Expired, and working on in their grace days (the API answers GRACE) until the time shown; renew them (renew-license) before then.</p>{{else}}<p class="note">No license is in grace.</p>{{end}}
+
+<h2>Overage seats, per license</h2>
+{{if .D.Overage}}<table id="overage-list"><tr><th>Customer</th><th>License</th><th>Seats held / max instances</th><th>Above max</th><th>Allowance</th></tr>
+{{range .D.Overage}}<tr class="overage" data-license="{{.LicenseID}}" data-live="{{.Live}}" data-max="{{.MaxInstances}}" data-overage="{{.Overage}}" data-cap="{{.SeatCap}}"><td>{{.CustomerName}} ({{.CustomerID}})</td><td><code>{{.LicenseID}}</code></td><td>{{.Live}} / {{.MaxInstances}}</td><td class="warn">{{.Overage}}</td><td>{{.OveragePercent}}% (up to {{.SeatCap}} seats)</td></tr>
+{{end}}</table><p class="note">Seats taken above max instances under an overage allowance (the API answers OVERAGE to them); past the allowance seats are refused (TOO_MANY_INSTANCES). Sell more instances (update-license --max-instances) to those who use them.</p>{{else}}<p class="note">No license holds seats above its max instances.</p>{{end}}
 
 <h2>Seats in use against seats sold, per customer</h2>
 {{if .AtLimit}}<p class="warn" id="at-limit">At their limit: {{range $i, $c := .AtLimit}}{{if $i}}, {{end}}{{$c.Name}} ({{$c.Used}}/{{$c.Max}}){{end}}</p>{{end}}
