@@ -321,14 +321,33 @@ func TestOverageAlarmWatchesTheOverageAnswers(t *testing.T) {
 		t.Fatal("no OverageSeatsAlarm in the template")
 	}
 	p := func(k string) any { return get(alarm, "Properties", k) }
-	if p("Namespace") != metrics.Namespace || p("MetricName") != metrics.Requests || p("Statistic") != "Sum" ||
-		p("Threshold") != 1 || p("ComparisonOperator") != "GreaterThanOrEqualToThreshold" || p("Period") != 3600 ||
+	if p("Threshold") != 1 || p("ComparisonOperator") != "GreaterThanOrEqualToThreshold" || p("EvaluationPeriods") != 1 ||
 		p("TreatMissingData") != "notBreaching" || fmt.Sprint(p("AlarmActions")) != "[Ref AlarmTopic]" {
 		t.Fatalf("OverageSeatsAlarm: %v", get(alarm, "Properties"))
 	}
-	watched := map[string]string{}
-	for _, d := range p("Dimensions").([]any) {
-		watched[get(d, "Name").(string)] = get(d, "Value").(string)
+	// The metrics it sums: their dimensions, each as a set.
+	watched := map[string]bool{}
+	var sum string
+	var ids []string
+	for _, m := range p("Metrics").([]any) {
+		if e, ok := get(m, "Expression").(string); ok {
+			sum = e
+			continue
+		}
+		ids = append(ids, get(m, "Id").(string))
+		stat := get(m, "MetricStat")
+		if get(stat, "Metric", "Namespace") != metrics.Namespace || get(stat, "Metric", "MetricName") != metrics.Requests ||
+			get(stat, "Stat") != "Sum" || get(stat, "Period") != 3600 {
+			t.Fatalf("OverageSeatsAlarm metric %v", m)
+		}
+		dims := map[string]string{}
+		for _, d := range get(stat, "Metric", "Dimensions").([]any) {
+			dims[get(d, "Name").(string)] = get(d, "Value").(string)
+		}
+		watched[fmt.Sprint(dims)] = false
+	}
+	if sum != "SUM(["+strings.Join(ids, ", ")+"])" || len(watched) != 2 {
+		t.Fatalf("OverageSeatsAlarm sums %q over %v", sum, watched)
 	}
 
 	// A seat above max instances, asked of the API as the function runs it.
@@ -348,20 +367,23 @@ func TestOverageAlarmWatchesTheOverageAnswers(t *testing.T) {
 	var lines bytes.Buffer
 	api := httpapi.New(svc, slog.New(slog.DiscardHandler), nil)
 	api.SetMetrics(metrics.NewEMF(&lines, "Function", "activate"))
-	var code string
-	for _, instance := range []string{"node-1", "node-2"} {
+	// node-2 takes the overage seat (activate) and renews it (validate).
+	answer := func(path, instance string) string {
 		h := http.Header{}
 		h.Set(contract.HeaderInstanceID, instance)
-		resp := api.Serve(ctx, httpapi.Request{Method: "POST", Path: contract.PathActivate, SourceIP: "203.0.113.10",
+		resp := api.Serve(ctx, httpapi.Request{Method: "POST", Path: path, SourceIP: "203.0.113.10",
 			Header: h, Body: []byte(`{"license_key":"` + is.Key + `"}`)})
 		var body struct{ Code string }
 		json.Unmarshal(resp.Body, &body)
-		code = body.Code
+		return body.Code
 	}
-	if code != contract.CodeOverage {
+	answer(contract.PathActivate, "node-1")
+	if code := answer(contract.PathActivate, "node-2"); code != contract.CodeOverage {
 		t.Fatalf("the seat above max instances was answered %s, want OVERAGE", code)
 	}
-	matched := false
+	if code := answer(contract.PathValidate, "node-2"); code != contract.CodeOverage {
+		t.Fatalf("the overage seat's validate was answered %s, want OVERAGE", code)
+	}
 	for _, raw := range strings.Split(strings.TrimSpace(lines.String()), "\n") {
 		var line map[string]any
 		if err := json.Unmarshal([]byte(raw), &line); err != nil {
@@ -375,11 +397,15 @@ func TestOverageAlarmWatchesTheOverageAnswers(t *testing.T) {
 			for _, name := range set.([]any) {
 				dims[name.(string)] = line[name.(string)].(string)
 			}
-			matched = matched || fmt.Sprint(dims) == fmt.Sprint(watched)
+			if _, ok := watched[fmt.Sprint(dims)]; ok {
+				watched[fmt.Sprint(dims)] = true
+			}
 		}
 	}
-	if !matched {
-		t.Fatalf("OverageSeatsAlarm watches %v, which no OVERAGE line carries:\n%s", watched, lines.String())
+	for dims, seen := range watched {
+		if !seen {
+			t.Fatalf("OverageSeatsAlarm watches %v, which no OVERAGE line carries:\n%s", dims, lines.String())
+		}
 	}
 }
 

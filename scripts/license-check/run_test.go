@@ -48,6 +48,9 @@ func (s *site) supervise(t *testing.T, key string, args ...string) *supervised {
 	p.cmd = exec.Command(check, append([]string{"run", "--server", s.url, "--key", key}, args...)...)
 	p.cmd.Env = s.env
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	// A group of its own, so that a failed test stops COMMAND too (it
+	// would hold the output pipes open, and the test with them).
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +61,7 @@ func (s *site) supervise(t *testing.T, key string, args ...string) *supervised {
 		}
 		close(p.done)
 	}()
-	t.Cleanup(func() { p.cmd.Process.Kill(); <-p.done })
+	t.Cleanup(func() { syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); <-p.done })
 	return p
 }
 

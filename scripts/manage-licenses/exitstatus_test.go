@@ -25,7 +25,7 @@ import (
 var badValues = map[string]string{
 	// Numbers out of range or not numbers.
 	"days": "x", "expires-days": "0", "retention-days": "-1", "max-instances": "0", "max-services": "x",
-	"max-requests-per-day": "-5", "max-activations-per-day": "x", "lease-hours": "0", "lease-minutes": "x", "seat-timeout-minutes": "-1", "grace-days": "366", "overage-percent": "101",
+	"max-requests-per-day": "-5", "max-activations-per-day": "x", "lease-hours": "0", "lease-minutes": "x", "seat-timeout-minutes": "-1", "grace-days": "91", "overage-percent": "101",
 	"rate-per-address": "fast", "rate-per-key": "-1", "burst-per-address": "0", "burst-per-key": "x", "limit": "-1",
 	// Booleans.
 	"json": "maybe", "send": "maybe", "send-email": "maybe", "show-key": "maybe", "yes": "perhaps", "force": "maybe",

@@ -41,12 +41,12 @@ func TestGraceAndOverageFlags(t *testing.T) {
 	if strings.Count(plain.stdout, "none") != 2 {
 		t.Fatalf("without the flags, grace and overage are none:\n%s", plain.stdout)
 	}
-	c.ok("distribute-license", "CUST-001", "it@acme.example", "standard", "--grace-days", "365", "--overage-percent", "100")
+	c.ok("distribute-license", "CUST-001", "it@acme.example", "standard", "--grace-days", "90", "--overage-percent", "100")
 
 	var lics []map[string]any
 	json.Unmarshal([]byte(c.ok("--json", "list-licenses").stdout), &lics)
 	if len(lics) != 3 || lics[0]["grace_days"] != float64(7) || lics[0]["overage_percent"] != float64(20) ||
-		lics[1]["grace_days"] != float64(0) || lics[2]["grace_days"] != float64(365) || lics[2]["overage_percent"] != float64(100) {
+		lics[1]["grace_days"] != float64(0) || lics[2]["grace_days"] != float64(90) || lics[2]["overage_percent"] != float64(100) {
 		t.Fatalf("list-licenses --json: %v", lics)
 	}
 	json.Unmarshal([]byte(c.ok("export-licenses", "--format", "json").stdout), &lics)
@@ -61,13 +61,13 @@ func TestGraceAndOverageFlags(t *testing.T) {
 	for i, h := range rows[0] {
 		col[h] = i
 	}
-	if rows[1][col["grace_days"]] != "7" || rows[1][col["overage_percent"]] != "20" || rows[3][col["grace_days"]] != "365" || col["license_key"] != 18 || col["grace_days"] != 16 {
+	if rows[1][col["grace_days"]] != "7" || rows[1][col["overage_percent"]] != "20" || rows[3][col["grace_days"]] != "90" || col["license_key"] != 18 || col["grace_days"] != 16 {
 		t.Fatalf("export-licenses --format csv: header %v, first row %v", rows[0], rows[1])
 	}
 
 	// Out of bounds: a usage error naming the flag, nothing issued.
 	for _, args := range [][]string{
-		{"--grace-days", "366"}, {"--grace-days", "-1"}, {"--grace-days", "x"},
+		{"--grace-days", "91"}, {"--grace-days", "-1"}, {"--grace-days", "x"},
 		{"--overage-percent", "101"}, {"--overage-percent", "-1"}, {"--overage-percent", "2.5"},
 	} {
 		c.fails(2, "BAD_REQUEST", args[0], append([]string{"generate-license", "CUST-001", "standard"}, args...)...)

@@ -89,6 +89,9 @@ type Result struct {
 	Lease *lease.Lease `json:"lease,omitempty"`
 	// FromLease: the answer came from the cached lease, not the server.
 	FromLease bool `json:"from_lease"`
+	// verdict: the outcome is the server's signed answer about this key
+	// and instance, not the client's own (no answer, or none that checks).
+	verdict bool
 }
 
 // Client talks to the licensing API for one CAIO instance.
@@ -192,15 +195,16 @@ func (c *Client) expired(s *session) *Result {
 }
 
 // ask makes the call, unless the key expired and no server could give a
-// grace; an expired key that the answer does not let run is EXPIRED,
-// whatever else went wrong.
+// grace. An expired key that gets no lease is EXPIRED, unless the server
+// refused it for a reason of its own (TOO_MANY_INSTANCES, REVOKED, ...),
+// which is the truer answer.
 func (c *Client) ask(ctx context.Context, path string, s *session) Result {
 	expired := c.expired(s)
 	if expired != nil && c.cfg.ServerURL == "" {
 		return *expired
 	}
 	r := c.call(ctx, path, s)
-	if expired != nil && !r.OK {
+	if expired != nil && !r.OK && !r.verdict {
 		return *expired
 	}
 	return r
@@ -421,6 +425,7 @@ func (c *Client) call(ctx context.Context, path string, s *session) Result {
 		// A signed refusal about this key and instance is the server's
 		// word: no running on the lease.
 		st.Lease, st.LeaseToken, st.Certificate = nil, "", ""
+		res.verdict = true
 	}
 	if st.rollback != nil && res.OK {
 		res.Detail += " (the local clock is behind a time already seen: fix it, or this instance stops when the server is out of reach)"

@@ -65,7 +65,7 @@ func TestGenerateAndDistributeTakeGraceAndOverage(t *testing.T) {
 			t.Fatalf("%s without the terms: grace %d, overage %d, %v", fn.name, g, o, err)
 		}
 		for input, term := range map[string]string{
-			`"grace_days":366`: "grace-days", `"grace_days":-1`: "grace-days",
+			`"grace_days":91`: "grace-days", `"grace_days":-1`: "grace-days",
 			`"overage_percent":101`: "overage-percent", `"overage_percent":-5`: "overage-percent",
 			`"grace_days":"7"`: "grace_days",
 		} {
