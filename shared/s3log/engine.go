@@ -78,8 +78,6 @@ const (
 	// DefaultHistory is how long deltas and snapshots are kept (points in
 	// time).
 	DefaultHistory = 7 * 24 * time.Hour
-	// prefetch is how many deltas a catch-up fetches at once.
-	prefetch = 32
 )
 
 // Metadata keys on snapshot objects.
@@ -154,6 +152,10 @@ type Log[C WorkingCopy] struct {
 	bytes  int64       // delta bytes uploaded or fetched since the last snapshot this process knows
 	bg     sync.WaitGroup
 	bgBusy bool
+	// mergeBusy: a merge runs in the background (merge.go); mergeQueue
+	// the spans' last deltas waiting for it.
+	mergeBusy  bool
+	mergeQueue []uint64
 
 	verifyBase    bool           // a snapshot was just loaded: check it against its delta
 	unsure        bool           // the last catch-up failed: the next operation catches up first

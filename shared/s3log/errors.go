@@ -313,3 +313,17 @@ func (e *CommitError) Error() string {
 	return fmt.Sprintf("commit to %s, step %d: %v", e.URI, e.Step, e.Err)
 }
 func (e *CommitError) Unwrap() error { return e.Err }
+
+// mergedFailed is a catch-up through merged deltas that failed at or after
+// a merged delta (Seq): it never leaves the log's package, whose catch-up
+// starts over from the snapshot with the deltas alone, which then apply or
+// are refused as they are.
+type mergedFailed struct {
+	Seq uint64
+	Err error
+}
+
+func (e *mergedFailed) Error() string {
+	return fmt.Sprintf("merged delta up to %d: %v", e.Seq, e.Err)
+}
+func (e *mergedFailed) Unwrap() error { return e.Err }
