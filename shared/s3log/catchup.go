@@ -68,6 +68,7 @@ func (l *Log[C]) prepare(ctx context.Context) (loaded bool, err error) {
 func (l *Log[C]) reset() {
 	l.closeCopy()
 	l.loaded = false
+	l.recent = nil
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		os.Remove(l.path + suffix)
 	}
@@ -552,6 +553,7 @@ func (l *Log[C]) apply(d *pagelog.Delta) error {
 	}
 	l.st.Seq, l.st.Checksum = d.Seq, d.Post
 	l.bytes += int64(d.Size)
+	l.keepRecent(d)
 	return nil
 }
 
@@ -575,6 +577,7 @@ func (l *Log[C]) applyMerged(d *pagelog.Delta, bytes int64) error {
 	}
 	l.st.Seq, l.st.Checksum = d.Seq, d.Post
 	l.bytes += bytes
+	l.recent = nil
 	return nil
 }
 

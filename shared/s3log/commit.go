@@ -147,6 +147,7 @@ func (l *Log[C]) attempt(ctx context.Context, opID string, run func(C, string) (
 	l.bytes += int64(d.Size)
 	l.remember()
 	l.maybeSnapshot()
+	l.keepRecent(&d)
 	l.maybeMerge(&d)
 	return nil
 }

@@ -69,6 +69,7 @@ import (
 	"time"
 
 	"github.com/caio-licensing/caio-licensing/shared/metrics"
+	"github.com/caio-licensing/caio-licensing/shared/pagelog"
 )
 
 // Retry bounds for conflicting writers.
@@ -165,6 +166,7 @@ type Log[C WorkingCopy] struct {
 	// the spans' last deltas waiting for it.
 	mergeBusy  bool
 	mergeQueue []uint64
+	recent     []pagelog.Delta // the deltas of the current level-1 span this process holds (keepRecent)
 
 	verifyBase    bool           // a snapshot was just loaded: check it against its delta
 	unsure        bool           // the last catch-up failed: the next operation catches up first

@@ -16,7 +16,8 @@ import (
 // write that committed it: a failure never fails or delays the write, and
 // PublishSnapshot makes what is missing. One merge runs at a time; the
 // spans that end while it runs wait their turn (a few: past that, the
-// publisher's).
+// publisher's). A writer that holds the span's deltas (it committed or
+// applied each of them) merges them without a request but the PUT.
 func (l *Log[C]) maybeMerge(d *pagelog.Delta) {
 	if d.Seq%mergeFanIn != 0 {
 		return
@@ -27,12 +28,16 @@ func (l *Log[C]) maybeMerge(d *pagelog.Delta) {
 		}
 		return
 	}
-	own, limit := *d, l.deltaLimit()
+	held := []pagelog.Delta{*d}
+	if r := l.recent; len(r) == mergeFanIn && r[len(r)-1].Seq == d.Seq {
+		held = r
+	}
+	seq, limit := d.Seq, l.deltaLimit()
 	l.mergeBusy = true
 	l.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		l.mergeEnds(ctx, own.Seq, &own, limit)
+		l.mergeEnds(ctx, seq, held, limit)
 		for {
 			l.mu.Lock()
 			if len(l.mergeQueue) == 0 {
@@ -40,23 +45,50 @@ func (l *Log[C]) maybeMerge(d *pagelog.Delta) {
 				l.mu.Unlock()
 				return
 			}
-			seq := l.mergeQueue[0]
+			next := l.mergeQueue[0]
 			l.mergeQueue = l.mergeQueue[1:]
 			l.mu.Unlock()
-			l.mergeEnds(ctx, seq, nil, limit)
+			l.mergeEnds(ctx, next, nil, limit)
 		}
 	})
 }
+
+// keepRecent records d, the delta just committed or applied, among the
+// deltas of the current level-1 span, for the merge at its end: a warm
+// writer then merges from memory. At most recentBytes of pages are kept;
+// a span this process did not see whole is fetched instead.
+func (l *Log[C]) keepRecent(d *pagelog.Delta) {
+	r := l.recent
+	switch {
+	case d.Seq%mergeFanIn == 1:
+		r = r[:0:0]
+	case len(r) == 0 || r[len(r)-1].Seq != d.Seq-1:
+		l.recent = nil
+		return
+	}
+	size := int64(0)
+	for _, x := range r {
+		size += int64(len(x.Changed)) * int64(x.PageSize)
+	}
+	if size+int64(len(d.Changed))*int64(d.PageSize) > recentBytes {
+		l.recent = nil
+		return
+	}
+	l.recent = append(r, *d)
+}
+
+// recentBytes bounds the pages keepRecent holds.
+const recentBytes = 16 << 20
 
 // maxMergeQueue bounds the spans waiting for a writer's merge.
 const maxMergeQueue = 8
 
 // mergeEnds makes the merged deltas of every level whose span delta seq
-// ends, lowest first (each level merges the one below). own is delta seq
-// when the caller holds it.
-func (l *Log[C]) mergeEnds(ctx context.Context, seq uint64, own *pagelog.Delta, limit int64) {
+// ends, lowest first (each level merges the one below). held are the last
+// deltas of the span up to seq, as far as the caller holds them.
+func (l *Log[C]) mergeEnds(ctx context.Context, seq uint64, held []pagelog.Delta, limit int64) {
 	for k := 1; k <= mergeLevels && seq%levelSpan(k) == 0; k++ {
-		if err := l.merge(ctx, k, seq-levelSpan(k)+1, own, limit); err != nil {
+		if err := l.merge(ctx, k, seq-levelSpan(k)+1, held, limit); err != nil {
 			return
 		}
 	}
@@ -67,17 +99,25 @@ var errMissingPart = errors.New("a part of the merge is missing")
 
 // merge makes the merged delta of level k starting at first, from the 16
 // objects of the level below (deltas, for level 1), and creates it if
-// absent. own is the span's last delta when the caller holds it (the
-// writer that committed it), else nil. Merged deltas from the level below
-// are checked as a reader checks them, and the result must run from the
-// state before the span's first delta to the state after its last, as
-// those deltas record: a forged or damaged part is never passed on.
-func (l *Log[C]) merge(ctx context.Context, k int, first uint64, own *pagelog.Delta, limit int64) error {
+// absent. held are the span's last deltas (ending at its last) as far as
+// the caller holds them: fetched are only the others. Merged deltas from
+// the level below are checked as a reader checks them, and the result
+// must run from the state before the span's first delta to the state
+// after its last, as those deltas record: a forged or damaged part is
+// never passed on.
+func (l *Log[C]) merge(ctx context.Context, k int, first uint64, held []pagelog.Delta, limit int64) error {
 	span, sub := levelSpan(k), levelSpan(k-1)
 	last := first + span - 1
+	var own *pagelog.Delta // the span's last delta, held
+	if len(held) > 0 && held[len(held)-1].Seq == last {
+		own = &held[len(held)-1]
+	}
+	if k > 1 || own == nil {
+		held = nil // a level above merges merged deltas; held must end the span
+	}
 	type part struct{ first, seq uint64 }
 	var parts []part
-	for p := first; p <= last; p += sub {
+	for p := first; p <= last-uint64(len(held))*sub; p += sub {
 		if sub == 1 {
 			parts = append(parts, part{0, p})
 		} else {
@@ -91,9 +131,6 @@ func (l *Log[C]) merge(ctx context.Context, k int, first uint64, own *pagelog.De
 		if own == nil {
 			parts = append(parts, part{0, last})
 		}
-	}
-	if own != nil && k == 1 {
-		parts = parts[:len(parts)-1] // the writer's own delta, held
 	}
 	keys := make([]string, len(parts))
 	for i, p := range parts {
@@ -143,8 +180,11 @@ func (l *Log[C]) merge(ctx context.Context, k int, first uint64, own *pagelog.De
 			}
 		}
 	}
-	if own != nil && k == 1 {
-		if err := m.Add(*own); err != nil {
+	for i, d := range held {
+		if i == 0 && len(parts) == 0 {
+			pre = d.Pre
+		}
+		if err := m.Add(d); err != nil {
 			return err
 		}
 	}

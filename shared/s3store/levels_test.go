@@ -3,8 +3,11 @@ package s3store_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,4 +185,32 @@ func TestDeletedDeltaUnderAMergedOneIsAGap(t *testing.T) {
 	snap, _ := snapshotThenDeltas(t, srv, 0, 100)
 	deleteObject(t, srv, deltaName(snap+40))
 	refuses(t, "a cold reader", viewErr(open(t, srv)), "is missing while delta")
+}
+
+// A warm writer merges the deltas it committed or applied from memory: a
+// merge costs its PUT, no GET of a delta.
+func TestWarmWriterMergesFromMemory(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	proxy := s3test.NewProxy(t, srv)
+	writer := openOpt(t, proxy.Server, s3store.Options{Snapshots: s3store.SnapshotOnRequest})
+	initDB(t, writer)
+	var deltaGets, mergedPuts atomic.Int64
+	proxy.Decide = func(r *http.Request) s3test.Fault {
+		switch {
+		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, ".log/"):
+			deltaGets.Add(1)
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, ".log.merged/"):
+			mergedPuts.Add(1)
+		}
+		return s3test.Pass
+	}
+	for i := range 40 {
+		if err := addCustomer(writer, fmt.Sprintf("W%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writer.Close()
+	if mergedPuts.Load() < 2 || deltaGets.Load() != 0 {
+		t.Fatalf("40 writes: %d merged deltas put, %d deltas fetched; want 2 or more, and none", mergedPuts.Load(), deltaGets.Load())
+	}
 }
