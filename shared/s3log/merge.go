@@ -13,8 +13,9 @@ import (
 // Writing merged deltas (merged.go says what they are).
 
 // maybeMerge merges the spans delta d ends, in the background of the
-// write that committed it: a failure never fails or delays the write, and
-// PublishSnapshot makes what is missing. One merge runs at a time; the
+// write that committed it (under SnapshotOnRequest, before it returns): a
+// failure never fails the write, and PublishSnapshot makes what is
+// missing. One merge runs at a time; the
 // spans that end while it runs wait their turn (a few: past that, the
 // publisher's). A writer that holds the span's deltas (it committed or
 // applied each of them) merges them without a request but the PUT.
@@ -33,6 +34,16 @@ func (l *Log[C]) maybeMerge(d *pagelog.Delta) {
 		held = r
 	}
 	seq, limit := d.Seq, l.deltaLimit()
+	if l.snapshots == SnapshotOnRequest {
+		// A process Lambda freezes once it has answered (the functions)
+		// would leave a background merge half sent: it merges before the
+		// write returns, after its commit (one PUT from memory, every 16
+		// writes), and a failure still leaves the write committed.
+		ctx, cancel := context.WithTimeout(context.Background(), inlineMergeTimeout)
+		defer cancel()
+		l.mergeEnds(ctx, seq, held, limit)
+		return
+	}
 	l.mergeBusy = true
 	l.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -82,6 +93,9 @@ const recentBytes = 16 << 20
 
 // maxMergeQueue bounds the spans waiting for a writer's merge.
 const maxMergeQueue = 8
+
+// inlineMergeTimeout bounds a merge made before a write returns.
+const inlineMergeTimeout = 10 * time.Second
 
 // mergeEnds makes the merged deltas of every level whose span delta seq
 // ends, lowest first (each level merges the one below). held are the last

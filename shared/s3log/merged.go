@@ -23,9 +23,11 @@ import (
 // All levels share one prefix, so that one listing shows them all.
 //
 // They are written with put-if-absent, like deltas: by the writer that
-// commits the last delta of a span, in the background of its write (a
-// failure never fails the write), and by PublishSnapshot for any that is
-// missing. Every process that writes deltas may write them.
+// commits the last delta of a span, in the background of its write (under
+// SnapshotOnRequest, which the Lambda functions use, right after its
+// commit, before the write returns: Lambda freezes a process once it has
+// answered); a failure never fails the write; and by PublishSnapshot for
+// any that is missing. Every process that writes deltas may write them.
 //
 // The deltas stay the truth. A reader plans its way from its state to the
 // end of the log through the fewest objects (plan.go), and checks every
@@ -109,6 +111,11 @@ func (l *Log[C]) listMerged(ctx context.Context, seq uint64) ([]mergedRef, error
 			out = append(out, m)
 		}
 	}
-	slices.SortFunc(out, func(a, b mergedRef) int { return cmp.Compare(a.first, b.first) })
+	sortMerged(out)
 	return out, nil
+}
+
+// sortMerged orders merged deltas by their first delta, as plans read them.
+func sortMerged(m []mergedRef) {
+	slices.SortFunc(m, func(a, b mergedRef) int { return cmp.Compare(a.first, b.first) })
 }

@@ -309,7 +309,7 @@ func TestPruneKeepsWhatReadersNeed(t *testing.T) {
 	initDB(t, st)
 	stale := openOpt(t, srv, opt)
 	customers(t, stale) // holds sequence 0
-	for i := range 10 {
+	for i := range 20 { // past 16: the merged delta of 1-16 is made before the window ends
 		addCustomer(st, fmt.Sprintf("A%d", i))
 	}
 	st.Close() // waits for the snapshot
@@ -323,17 +323,20 @@ func TestPruneKeepsWhatReadersNeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.DeltasRemoved == 0 {
+	if rep.DeltasRemoved == 0 || rep.MergedRemoved == 0 {
 		t.Fatalf("nothing pruned: %+v", rep)
 	}
 	if _, err := srv.Client().HeadObject(context.Background(), headInput(deltaKey(3))); err == nil {
 		t.Fatal("delta 3 is still there")
 	}
-	if got := customers(t, open(t, srv)); len(got) != 16 {
-		t.Fatalf("a cold process after pruning sees %d customers, want 16", len(got))
+	if _, err := srv.Client().HeadObject(context.Background(), headInput(mergedName(1, 16))); err == nil {
+		t.Fatal("the merged delta of 1-16 is still there")
 	}
-	if got := customers(t, stale); len(got) != 16 {
-		t.Fatalf("a process whose copy predates the pruned deltas sees %d customers, want 16", len(got))
+	if got := customers(t, open(t, srv)); len(got) != 26 {
+		t.Fatalf("a cold process after pruning sees %d customers, want 26", len(got))
+	}
+	if got := customers(t, stale); len(got) != 26 {
+		t.Fatalf("a process whose copy predates the pruned deltas sees %d customers, want 26", len(got))
 	}
 }
 
