@@ -217,21 +217,41 @@ func (l *Log[C]) snapshotPast(ctx context.Context, seq uint64) (bool, error) {
 // catchUpOnce brings the working copy to the end of the log, through
 // merged deltas where they save requests (merged.go). When a merged delta
 // fails (missing, damaged, or not leading where the deltas do), the
-// deltas are the truth: the copy starts over from the snapshot with them
-// alone, and whatever they hold (a gap, a delta that does not check) is
-// met as it always was.
+// deltas are the truth: the copy starts over from the snapshot without the
+// merged deltas that may have led it astray (this process passes them over
+// from then on), and after a second failure with the deltas alone, which
+// then apply or are refused as they always were.
 func (l *Log[C]) catchUpOnce(ctx context.Context) error {
-	err := l.catchUpWith(ctx, true)
-	var mf *mergedFailed
-	if !errors.As(err, &mf) {
-		return err
+	for try := 0; ; try++ {
+		err := l.catchUpWith(ctx, try < 2)
+		var mf *mergedFailed
+		if !errors.As(err, &mf) {
+			return err
+		}
+		l.distrust(mf.Suspects)
+		l.reset()
+		if err := l.loadSnapshot(ctx); err != nil {
+			return err
+		}
 	}
-	l.reset()
-	if err := l.loadSnapshot(ctx); err != nil {
-		return err
-	}
-	return l.catchUpWith(ctx, false)
 }
+
+// distrust records merged deltas this process passes over from now on: at
+// most maxDistrusted (the oldest are forgotten first; they are behind the
+// snapshots by then).
+func (l *Log[C]) distrust(m []mergedRef) {
+	for _, r := range m {
+		if l.distrusted == nil {
+			l.distrusted = map[[2]uint64]bool{}
+		}
+		if len(l.distrusted) >= maxDistrusted {
+			clear(l.distrusted)
+		}
+		l.distrusted[[2]uint64{r.first, r.last}] = true
+	}
+}
+
+const maxDistrusted = 1024
 
 // catchUpWith lists the deltas after the working copy's state, plans the
 // objects to fetch (with merged deltas, when allowed) and applies them in

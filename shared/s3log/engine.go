@@ -166,7 +166,8 @@ type Log[C WorkingCopy] struct {
 	// the spans' last deltas waiting for it.
 	mergeBusy  bool
 	mergeQueue []uint64
-	recent     []pagelog.Delta // the deltas of the current level-1 span this process holds (keepRecent)
+	recent     []pagelog.Delta    // the deltas of the current level-1 span this process holds (keepRecent)
+	distrusted map[[2]uint64]bool // merged deltas that failed here: passed over (catchUpOnce)
 
 	verifyBase    bool           // a snapshot was just loaded: check it against its delta
 	unsure        bool           // the last catch-up failed: the next operation catches up first

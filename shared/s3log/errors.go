@@ -316,11 +316,13 @@ func (e *CommitError) Unwrap() error { return e.Err }
 
 // mergedFailed is a catch-up through merged deltas that failed at or after
 // a merged delta (Seq): it never leaves the log's package, whose catch-up
-// starts over from the snapshot with the deltas alone, which then apply or
-// are refused as they are.
+// starts over from the snapshot without Suspects (the merged deltas
+// applied since the state was last checked, one of which led it astray),
+// or with the deltas alone.
 type mergedFailed struct {
-	Seq uint64
-	Err error
+	Seq      uint64
+	Suspects []mergedRef
+	Err      error
 }
 
 func (e *mergedFailed) Error() string {

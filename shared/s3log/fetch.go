@@ -95,8 +95,8 @@ func (l *Log[C]) run(ctx context.Context, steps []step, refs []deltaRef, known f
 		f.close()
 	}()
 	limit := l.deltaLimit()
-	unchecked := false // a merged delta was applied, not yet checked by a delta
-	ahead := -1        // how many speculative steps the listing found
+	var unchecked []mergedRef // merged deltas applied, not yet checked by a delta
+	ahead := -1               // how many speculative steps the listing found
 	for _, s := range steps {
 		if s.kind == speculative {
 			if ahead < 0 {
@@ -111,18 +111,22 @@ func (l *Log[C]) run(ctx context.Context, steps []step, refs []deltaRef, known f
 		if err == nil {
 			switch {
 			case s.merged():
-				unchecked = true
+				unchecked = append(unchecked, mergedRef{first: s.first, last: s.seq})
 			case s.kind != base:
-				unchecked = false
+				unchecked = nil
 			}
 			continue
+		}
+		suspects := unchecked
+		if s.merged() {
+			suspects = append(suspects, mergedRef{first: s.first, last: s.seq})
 		}
 		_, damaged := isDamage(err)
 		var ce *CorruptError
 		switch {
-		case (s.merged() || s.kind == check || unchecked) && (damaged || errors.Is(err, ErrNoObject) || errors.As(err, &ce)):
-			return &mergedFailed{Seq: s.seq, Err: err}
-		case unchecked:
+		case len(suspects) > 0 && (damaged || errors.Is(err, ErrNoObject) || errors.As(err, &ce)):
+			return &mergedFailed{Seq: s.seq, Suspects: suspects, Err: err}
+		case len(unchecked) > 0:
 			l.reset()
 			return err
 		case errors.Is(err, ErrNoObject) && s.kind == base:

@@ -232,6 +232,9 @@ func (l *Log[C]) fillMerged(ctx context.Context, snapSeq uint64, max int) (int, 
 	for _, m := range have {
 		exists[[2]uint64{m.first, m.last}] = true
 	}
+	for k := range l.distrusted { // there, though passed over
+		exists[k] = true
+	}
 	limit, made := l.deltaLimit(), 0
 	for k := 1; k <= mergeLevels; k++ {
 		span := levelSpan(k)

@@ -106,7 +106,7 @@ func (l *Log[C]) listMerged(ctx context.Context, seq uint64) ([]mergedRef, error
 	}
 	var out []mergedRef
 	for _, o := range objs {
-		if m, ok := parseMerged(o.Key); ok && m.last > seq && m.first > from {
+		if m, ok := parseMerged(o.Key); ok && m.last > seq && m.first > from && !l.distrusted[[2]uint64{m.first, m.last}] {
 			m.size = o.Size
 			out = append(out, m)
 		}

@@ -84,7 +84,7 @@ func TestMergedNames(t *testing.T) {
 		"k.log.merged/00000000000000000002-00000000000000000017": false, // not aligned
 		"k.log.merged/00000000000000000001-00000000000000000017": false, // no level's span
 		"k.log.merged/1-16": false,
-		"k.log.merged/00000000000000000000-00000000000000000015": false,
+		"k.log.merged/00000000000000000000-00000000000000000015":   false,
 		"k.log.merged/00000000000000000001-00000000000000000016.x": false,
 	} {
 		if _, got := parseMerged(name); got != ok {
