@@ -165,7 +165,7 @@ type Log[C WorkingCopy] struct {
 	// mergeBusy: a merge runs in the background (merge.go); mergeQueue
 	// the spans' last deltas waiting for it.
 	mergeBusy  bool
-	mergeQueue []uint64
+	mergeQueue []mergeJob
 	recent     []pagelog.Delta    // the deltas of the current level-1 span this process holds (keepRecent)
 	distrusted map[[2]uint64]bool // merged deltas that failed here: passed over (catchUpOnce)
 

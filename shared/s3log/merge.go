@@ -15,25 +15,19 @@ import (
 // maybeMerge merges the spans delta d ends, in the background of the
 // write that committed it (under SnapshotOnRequest, before it returns): a
 // failure never fails the write, and PublishSnapshot makes what is
-// missing. One merge runs at a time; the
-// spans that end while it runs wait their turn (a few: past that, the
-// publisher's). A writer that holds the span's deltas (it committed or
-// applied each of them) merges them without a request but the PUT.
+// missing. A writer that holds the span's deltas (it committed or applied
+// each of them) merges them without a request but the PUT. One merge runs
+// at a time; the spans that end while it runs wait their turn, with their
+// deltas (a few: past that, the publisher's).
 func (l *Log[C]) maybeMerge(d *pagelog.Delta) {
 	if d.Seq%mergeFanIn != 0 {
 		return
 	}
-	if l.mergeBusy {
-		if len(l.mergeQueue) < maxMergeQueue {
-			l.mergeQueue = append(l.mergeQueue, d.Seq)
-		}
-		return
-	}
-	held := []pagelog.Delta{*d}
+	job := mergeJob{seq: d.Seq, held: []pagelog.Delta{*d}}
 	if r := l.recent; len(r) == mergeFanIn && r[len(r)-1].Seq == d.Seq {
-		held = r
+		job.held = r
 	}
-	seq, limit := d.Seq, l.deltaLimit()
+	limit := l.deltaLimit()
 	if l.snapshots == SnapshotOnRequest {
 		// A process Lambda freezes once it has answered (the functions)
 		// would leave a background merge half sent: it merges before the
@@ -41,28 +35,47 @@ func (l *Log[C]) maybeMerge(d *pagelog.Delta) {
 		// writes), and a failure still leaves the write committed.
 		ctx, cancel := context.WithTimeout(context.Background(), inlineMergeTimeout)
 		defer cancel()
-		l.mergeEnds(ctx, seq, held, limit)
+		l.mergeEnds(ctx, job, limit)
+		return
+	}
+	if l.mergeBusy {
+		if len(l.mergeQueue) < maxMergeQueue {
+			l.mergeQueue = append(l.mergeQueue, job)
+		}
 		return
 	}
 	l.mergeBusy = true
 	l.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		l.mergeEnds(ctx, seq, held, limit)
 		for {
+			l.mergeEnds(ctx, job, limit)
 			l.mu.Lock()
 			if len(l.mergeQueue) == 0 {
 				l.mergeBusy = false
 				l.mu.Unlock()
 				return
 			}
-			next := l.mergeQueue[0]
+			job = l.mergeQueue[0]
 			l.mergeQueue = l.mergeQueue[1:]
 			l.mu.Unlock()
-			l.mergeEnds(ctx, next, nil, limit)
 		}
 	})
 }
+
+// mergeJob is a span's last delta and the deltas of the span the writer
+// holds, ending with it.
+type mergeJob struct {
+	seq  uint64
+	held []pagelog.Delta
+}
+
+// maxMergeQueue bounds the spans waiting for a writer's merge (each with
+// at most recentBytes of pages).
+const maxMergeQueue = 4
+
+// inlineMergeTimeout bounds a merge made before a write returns.
+const inlineMergeTimeout = 10 * time.Second
 
 // keepRecent records d, the delta just committed or applied, among the
 // deltas of the current level-1 span, for the merge at its end: a warm
@@ -91,18 +104,11 @@ func (l *Log[C]) keepRecent(d *pagelog.Delta) {
 // recentBytes bounds the pages keepRecent holds.
 const recentBytes = 16 << 20
 
-// maxMergeQueue bounds the spans waiting for a writer's merge.
-const maxMergeQueue = 8
-
-// inlineMergeTimeout bounds a merge made before a write returns.
-const inlineMergeTimeout = 10 * time.Second
-
-// mergeEnds makes the merged deltas of every level whose span delta seq
-// ends, lowest first (each level merges the one below). held are the last
-// deltas of the span up to seq, as far as the caller holds them.
-func (l *Log[C]) mergeEnds(ctx context.Context, seq uint64, held []pagelog.Delta, limit int64) {
-	for k := 1; k <= mergeLevels && seq%levelSpan(k) == 0; k++ {
-		if err := l.merge(ctx, k, seq-levelSpan(k)+1, held, limit); err != nil {
+// mergeEnds makes the merged deltas of every level whose span the job's
+// delta ends, lowest first (each level merges the one below).
+func (l *Log[C]) mergeEnds(ctx context.Context, job mergeJob, limit int64) {
+	for k := 1; k <= mergeLevels && job.seq%levelSpan(k) == 0; k++ {
+		if err := l.merge(ctx, k, job.seq-levelSpan(k)+1, job.held, limit); err != nil {
 			return
 		}
 	}
