@@ -119,3 +119,20 @@ func (l *Log[C]) listMerged(ctx context.Context, seq uint64) ([]mergedRef, error
 func sortMerged(m []mergedRef) {
 	slices.SortFunc(m, func(a, b mergedRef) int { return cmp.Compare(a.first, b.first) })
 }
+
+// distrust records merged deltas this process passes over from now on: at
+// most maxDistrusted (the oldest are forgotten first; they are behind the
+// snapshots by then).
+func (l *Log[C]) distrust(m []mergedRef) {
+	for _, r := range m {
+		if l.distrusted == nil {
+			l.distrusted = map[[2]uint64]bool{}
+		}
+		if len(l.distrusted) >= maxDistrusted {
+			clear(l.distrusted)
+		}
+		l.distrusted[[2]uint64{r.first, r.last}] = true
+	}
+}
+
+const maxDistrusted = 1024
