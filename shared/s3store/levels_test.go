@@ -214,3 +214,26 @@ func TestWarmWriterMergesFromMemory(t *testing.T) {
 		t.Fatalf("40 writes: %d merged deltas put, %d deltas fetched; want 2 or more, and none", mergedPuts.Load(), deltaGets.Load())
 	}
 }
+
+// Past a thousand deltas since the snapshot (a second page of the
+// listing), with the writers' last merges missing: the reader fetches the
+// deltas past the 16 it fetched ahead in a fourth round trip, and ends
+// where the writer did; a delta deleted there is a gap.
+func TestColdStartPastAPageWithMergesLagging(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	snap, last := snapshotThenDeltas(t, srv, 0, 1100)
+	end := snap + 1100
+	for _, k := range mergedNames(t, srv) {
+		if m := strings.Split(strings.TrimPrefix(k, key+".log.merged/"), "-"); m[1] > fmt.Sprintf("%020d", end-64) {
+			deleteObject(t, srv, k)
+		}
+	}
+	proxy := s3test.NewProxy(t, srv)
+	ids, requests, trips := coldRead(t, proxy)
+	t.Logf("cold start at 1,100 deltas, the last 64 not merged: %d requests, %d round trips", requests, trips)
+	if ids[len(ids)-1] != last || requests > 2*maxColdRequests {
+		t.Fatalf("cold start: %d customers (the last %q, want %q) in %d requests", len(ids), ids[len(ids)-1], last, requests)
+	}
+	deleteObject(t, srv, deltaName(end-10))
+	refuses(t, "a cold reader past a deleted delta", viewErr(open(t, srv)), "is missing while delta")
+}
