@@ -517,21 +517,24 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	// writes them; IAM has no digit class). A key of another shape is no
 	// delta's, and readers refuse it.
 	const delta = "????????????????????"
+	// A merged delta's name: the first and last delta it merges.
+	const merged = "db.log.merged/" + delta + "-" + delta
 	// Every S3 write each function may make: action, object, condition.
+	// Whoever writes deltas also merges them (s3log/merged.go).
 	writes := map[string][]string{
-		"ActivateFunction":   {"s3:PutObject db.log/" + delta + createOnly},
-		"GenerateFunction":   {"s3:PutObject db.log/" + delta + createOnly},
-		"DistributeFunction": {"s3:PutObject db.log/" + delta + createOnly},
+		"ActivateFunction":   {"s3:PutObject db.log/" + delta + createOnly, "s3:PutObject " + merged + createOnly},
+		"GenerateFunction":   {"s3:PutObject db.log/" + delta + createOnly, "s3:PutObject " + merged + createOnly},
+		"DistributeFunction": {"s3:PutObject db.log/" + delta + createOnly, "s3:PutObject " + merged + createOnly},
 		"StatsFunction":      {"s3:PutObject reports/*"},
-		"RemindersFunction": {"s3:PutObject db.log/" + delta + createOnly, "s3:PutObject db.archive/*" + createOnly,
+		"RemindersFunction": {"s3:PutObject db.log/" + delta + createOnly, "s3:PutObject " + merged + createOnly, "s3:PutObject db.archive/*" + createOnly,
 			"s3:PutObject db if Null s3:if-match=false", "s3:PutObject db.snapshots/*"},
 	}
 	reads := map[string][]string{
-		"ActivateFunction":   {"db", "db.log/*"},
-		"GenerateFunction":   {"db", "db.log/*"},
-		"DistributeFunction": {"db", "db.log/*"},
-		"StatsFunction":      {"db", "db.archive/*", "db.log/*", "reports/*"},
-		"RemindersFunction":  {"db", "db.archive/*", "db.log/*", "db.snapshots/*"},
+		"ActivateFunction":   {"db", "db.log.merged/*", "db.log/*"},
+		"GenerateFunction":   {"db", "db.log.merged/*", "db.log/*"},
+		"DistributeFunction": {"db", "db.log.merged/*", "db.log/*"},
+		"StatsFunction":      {"db", "db.archive/*", "db.log.merged/*", "db.log/*", "reports/*"},
+		"RemindersFunction":  {"db", "db.archive/*", "db.log.merged/*", "db.log/*", "db.snapshots/*"},
 	}
 	for _, id := range functionIDs {
 		var w, r, listed []string
@@ -581,8 +584,8 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				t.Errorf("%s may list %s", id, p)
 			}
 		}
-		if !slices.Contains(listed, "caio_licenses.db") || !slices.Contains(listed, "caio_licenses.db.log/*") {
-			t.Errorf("%s may list %v: it needs the database and its log (a 404 for the next delta, not a 403)", id, listed)
+		if !slices.Contains(listed, "caio_licenses.db") || !slices.Contains(listed, "caio_licenses.db.log/*") || !slices.Contains(listed, "caio_licenses.db.log.merged/*") {
+			t.Errorf("%s may list %v: it needs the database, its log and its merged deltas (a 404 for the next delta, not a 403)", id, listed)
 		}
 	}
 
@@ -598,14 +601,14 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	}
 	// The bucket refuses a PUT of a delta (or an archive file) without
 	// If-None-Match, from anyone: the activate function's role included.
-	for _, object := range []string{"db.log/*", "db.archive/*"} {
+	for _, object := range []string{"db.log/*", "db.log.merged/*", "db.archive/*"} {
 		if d := denies("s3:PutObject", object); len(d) != 1 || condition(d[0].Condition) != "Null s3:if-none-match=true" {
 			t.Errorf("the bucket policy does not refuse a PUT on %s without If-None-Match: %+v", object, d)
 		}
 	}
 	// No function may delete the database, its deltas, snapshots or
 	// archives, whatever its own policies say.
-	for _, object := range []string{"db", "db.log/*", "db.snapshots/*", "db.archive/*"} {
+	for _, object := range []string{"db", "db.log/*", "db.log.merged/*", "db.snapshots/*", "db.archive/*"} {
 		for _, action := range []string{"s3:DeleteObject", "s3:DeleteObjectVersion"} {
 			d := denies(action, object)
 			if len(d) != 1 {
@@ -635,8 +638,9 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			expires[fmt.Sprint(get(rule, "Prefix"))] = get(rule, "ExpirationInDays")
 		}
 	}
-	if len(expires) != 2 || expires["caio_licenses.db.log/"] != "Ref S3HistoryDays" || expires["caio_licenses.db.snapshots/"] != "Ref S3HistoryDays" {
-		t.Errorf("lifecycle expirations %v: want the deltas and the snapshots, after S3HistoryDays, and nothing else", expires)
+	if len(expires) != 3 || expires["caio_licenses.db.log/"] != "Ref S3HistoryDays" || expires["caio_licenses.db.log.merged/"] != "Ref S3HistoryDays" ||
+		expires["caio_licenses.db.snapshots/"] != "Ref S3HistoryDays" {
+		t.Errorf("lifecycle expirations %v: want the deltas, the merged deltas and the snapshots, after S3HistoryDays, and nothing else", expires)
 	}
 
 	// The snapshot's one publisher runs on a schedule of its own.

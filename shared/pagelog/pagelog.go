@@ -32,7 +32,11 @@ type Page struct {
 
 // Delta is one committed transaction's pages.
 type Delta struct {
-	Seq      uint64    `json:"seq"`
+	Seq uint64 `json:"seq"`
+	// First is set on a merged delta (Merge) only: the first of the
+	// deltas it merges, Seq the last. Absent from a plain delta's header,
+	// whose encoding is then what it always was.
+	First    uint64    `json:"first,omitempty"`
 	PageSize uint32    `json:"page_size"`
 	Pages    uint32    `json:"pages"` // database size in pages after the commit
 	Pre      uint64    `json:"pre"`   // checksum of the state it applies to
@@ -193,6 +197,28 @@ func Apply(path string, cur uint64, d Delta) error {
 	if d.Pre != cur {
 		return corrupt("delta %d applies to another state than the one held (checksum %016x, held %016x)", d.Seq, d.Pre, cur)
 	}
+	return write(path, cur, d)
+}
+
+// ApplyOver writes the merged delta d (Merge) to the database file at
+// path, whose state has checksum cur and lies anywhere from d.First-1 to
+// d.Seq: d holds, for every page changed in that span, its content at
+// d.Seq, so a page it also held at the earlier state is written again
+// with the same content, and the file ends in state d.Seq. What checks
+// that is the result: the state the pages lead to must be d.Post, checked
+// before the first write, as Apply does; d.Pre is not the state held, so
+// it cannot be checked here, and the caller's chain of checks (the next
+// delta's Pre) covers the rest.
+func ApplyOver(path string, cur uint64, d Delta) error {
+	if d.First == 0 {
+		return corrupt("delta %d is not a merged delta", d.Seq)
+	}
+	return write(path, cur, d)
+}
+
+// write checks that d's pages lead the file from cur to d.Post and writes
+// them.
+func write(path string, cur uint64, d Delta) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err

@@ -67,6 +67,7 @@ func (l *Log[C]) prepare(ctx context.Context) (loaded bool, err error) {
 func (l *Log[C]) reset() {
 	l.closeCopy()
 	l.loaded = false
+	l.recent = nil
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		os.Remove(l.path + suffix)
 	}
@@ -212,82 +213,102 @@ func (l *Log[C]) snapshotPast(ctx context.Context, seq uint64) (bool, error) {
 	return err == nil && s >= seq && s > l.st.Seq, nil
 }
 
-// catchUpOnce lists the deltas after the working copy's state, then fetches
-// and applies them a batch at a time, each batch in parallel. A current
-// process spends the one listing. The listing also shows what a 404 could
-// not: a delta missing while later ones exist is a gap, never an end, and
-// nothing past it is applied. A snapshot just loaded is checked against its
-// own delta when the log still holds it.
+// catchUpOnce brings the working copy to the end of the log, through
+// merged deltas where they save requests (merged.go). When a merged delta
+// fails (missing, damaged, or not leading where the deltas do), the
+// deltas are the truth: the copy starts over from the snapshot without the
+// merged deltas that may have led it astray (this process passes them over
+// from then on), and after a second failure with the deltas alone, which
+// then apply or are refused as they always were.
 func (l *Log[C]) catchUpOnce(ctx context.Context) error {
-	after := l.st.Seq
-	verify := l.verifyBase && after > 0
-	l.verifyBase = false
-	if verify {
-		after-- // list the snapshot's own delta too
-	}
-	refs, err := l.listDeltas(ctx, after)
-	if err != nil {
-		return err
-	}
-	if verify {
-		if len(refs) > 0 && refs[0].seq == l.st.Seq {
-			if err := l.checkBase(ctx); err != nil {
-				return err
-			}
-			refs = refs[1:]
-		} else if c := l.confirmed; !c.At.IsZero() && c.Seq > 0 && l.st.Seq > c.Seq {
-			// Newer than what this machine confirmed, so written since:
-			// its delta cannot have been pruned. A snapshot numbered past
-			// the log is an older state relabelled.
-			return &CorruptError{Problem: SnapshotDisagrees, Object: l.uri, Claimed: l.st.Seq,
-				Err: errors.New("the log holds no delta with its number")}
-		} else if err := l.checkNumberedInLog(ctx); err != nil {
+	for try := 0; ; try++ {
+		err := l.catchUpWith(ctx, try < 2)
+		var mf *mergedFailed
+		if !errors.As(err, &mf) {
+			return err
+		}
+		l.distrust(mf.Suspects)
+		l.reset()
+		if err := l.loadSnapshot(ctx); err != nil {
 			return err
 		}
 	}
-	// Up to a gap the log is sound: that much is applied, nothing past it.
-	var gap error
-	for i, r := range refs {
-		if want := l.st.Seq + 1 + uint64(i); r.seq != want {
-			gap = &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: want, Next: r.seq}
-			refs = refs[:i]
-			break
+}
+
+// catchUpWith lists the deltas after the working copy's state, plans the
+// objects to fetch (with merged deltas, when allowed) and applies them in
+// order as they arrive. A current process spends the one listing; a cold
+// one (a snapshot just loaded) lists the deltas and the merged deltas at
+// once, then fetches its whole plan at once: three round trips from the
+// snapshot's GET (past a thousand deltas too: see beyond). The listing
+// also shows what a 404 could not: a delta missing while later ones exist
+// is a gap, never an end, and nothing past it is applied. A snapshot just
+// loaded is checked against its own delta when the log still holds it.
+func (l *Log[C]) catchUpWith(ctx context.Context, useMerged bool) error {
+	cold := l.verifyBase
+	verify := l.verifyBase && l.st.Seq > 0
+	l.verifyBase = false
+	var merged []mergedRef
+	var refs []deltaRef
+	var more bool
+	var err error
+	if useMerged && cold {
+		var wg sync.WaitGroup
+		wg.Go(func() { merged, _ = l.listMerged(ctx, l.st.Seq) })
+		refs, more, err = l.listDeltasPage(ctx, l.st.Seq)
+		wg.Wait()
+	} else {
+		refs, err = l.listDeltas(ctx, l.st.Seq)
+		if err == nil && useMerged && len(refs) > mergeFanIn {
+			// Far behind: one more listing saves most of the fetches.
+			merged, _ = l.listMerged(ctx, l.st.Seq)
 		}
 	}
+	if err != nil {
+		return err
+	}
+	// Merged deltas are optional: without a listing of them (a failure,
+	// no right to list them), the deltas alone are read.
+	var steps []step
+	if verify {
+		// Fetched with the plan, not listed: listing it would cost a
+		// second page at 1,000 deltas (run checks it, or its absence).
+		steps = append(steps, step{seq: l.st.Seq, kind: base})
+	}
+	refs, gap := l.sound(l.st.Seq, refs)
+	var stop uint64
+	if c := l.confirmed; !c.At.IsZero() && c.Seq > l.st.Seq {
+		stop = c.Seq
+	}
+	if more && gap == nil {
+		return l.beyond(ctx, steps, refs, merged, stop)
+	}
+	steps = append(steps, plan(l.st.Seq, refs, merged, stop)...)
 	if len(refs) > 0 {
 		l.closeCopy()
 		os.Remove(l.path + "-wal")
 		defer l.remember()
 	}
-	limit := l.deltaLimit()
-	for len(refs) > 0 {
-		batch := fetchBatch(refs)
-		raws, err := l.fetchRaws(ctx, batch, limit)
-		// Decoded and applied one at a time: however many were fetched at
-		// once, one delta's pages are in memory.
-		for i, raw := range raws {
-			d, derr := l.decode(batch[i].seq, raw, &l.st.Checksum, limit)
-			if derr != nil {
-				return derr
-			}
-			if aerr := l.apply(&d); aerr != nil {
-				return aerr
-			}
-		}
-		switch {
-		case errors.Is(err, ErrNoObject):
-			// Listed a moment ago, gone now: deleted under us.
-			return &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: batch[len(raws)].seq, Next: refs[len(refs)-1].seq}
-		case err != nil:
-			return err
-		}
-		refs = refs[len(batch):]
+	if err := l.run(ctx, steps, refs, nil); err != nil {
+		return err
 	}
 	if gap != nil {
 		return gap
 	}
 	l.st.At = time.Now() // known current
 	return l.confirm()
+}
+
+// sound is the run of refs that follows seq with no gap, and the gap that
+// ends it, if any: up to a gap the log is sound, and that much is applied,
+// nothing past it.
+func (l *Log[C]) sound(seq uint64, refs []deltaRef) ([]deltaRef, error) {
+	for i, r := range refs {
+		if want := seq + 1 + uint64(i); r.seq != want {
+			return refs[:i], &CorruptError{Problem: Gap, Object: l.uri, Delta: true, Seq: want, Next: r.seq}
+		}
+	}
+	return refs, nil
 }
 
 // deltaRef is a delta the listing named: its number and encoded size.
@@ -302,6 +323,22 @@ func (l *Log[C]) listDeltas(ctx context.Context, seq uint64) ([]deltaRef, error)
 	if err != nil {
 		return nil, Unavailable(err)
 	}
+	return l.deltaRefs(objs, seq)
+}
+
+// listDeltasPage lists the first page of the deltas after seq (a
+// thousand), and whether more follow.
+func (l *Log[C]) listDeltasPage(ctx context.Context, seq uint64) ([]deltaRef, bool, error) {
+	objs, more, err := l.obj.ListPage(ctx, l.key+".log/", deltaKey(l.key, seq))
+	if err != nil {
+		return nil, false, Unavailable(err)
+	}
+	refs, err := l.deltaRefs(objs, seq)
+	return refs, more, err
+}
+
+// deltaRefs are the deltas after seq a listing names, in order.
+func (l *Log[C]) deltaRefs(objs []Listed, seq uint64) ([]deltaRef, error) {
 	refs := make([]deltaRef, 0, len(objs))
 	for _, o := range objs {
 		n, ok := seqOf(o.Key)
@@ -318,6 +355,19 @@ func (l *Log[C]) listDeltas(ctx context.Context, seq uint64) ([]deltaRef, error)
 	return refs, nil
 }
 
+// baseMissing is the check of a snapshot whose own delta the log does not
+// hold: pruned, or never written (a snapshot numbered past the log).
+func (l *Log[C]) baseMissing(ctx context.Context) error {
+	if c := l.confirmed; !c.At.IsZero() && c.Seq > 0 && l.st.Seq > c.Seq {
+		// Newer than what this machine confirmed, so written since: its
+		// delta cannot have been pruned. A snapshot numbered past the log
+		// is an older state relabelled.
+		return &CorruptError{Problem: SnapshotDisagrees, Object: l.uri, Claimed: l.st.Seq,
+			Err: errors.New("the log holds no delta with its number")}
+	}
+	return l.checkNumberedInLog(ctx)
+}
+
 // checkNumberedInLog refuses a snapshot whose own delta is absent while an
 // earlier one is there: the log loses deltas oldest first (pruning, expiry),
 // so that snapshot is numbered past a log that never reached it (an older
@@ -332,60 +382,6 @@ func (l *Log[C]) checkNumberedInLog(ctx context.Context) error {
 			Err: fmt.Errorf("the log holds delta %d before it but not its own", n)}
 	}
 	return nil
-}
-
-// checkBase checks the snapshot just loaded against its own delta: the
-// state that delta left is the snapshot's, or the snapshot is not what its
-// number says.
-func (l *Log[C]) checkBase(ctx context.Context) error {
-	d, err := l.fetchDelta(ctx, l.st.Seq)
-	switch {
-	case errors.Is(err, ErrNoObject):
-		return nil // pruned meanwhile
-	case err != nil:
-		return err
-	case d.Post != l.st.Checksum:
-		return &CorruptError{Problem: SnapshotDisagrees, Object: l.uri, Claimed: l.st.Seq,
-			Err: fmt.Errorf("its state is not the one delta %d left", l.st.Seq)}
-	}
-	return nil
-}
-
-// Bounds on what a catch-up holds: at most prefetch deltas fetched at
-// once, and at most batchBytes of them (encoded, as listed) unless one
-// alone is larger.
-const batchBytes = 64 << 20
-
-// fetchBatch is the run of refs fetched together.
-func fetchBatch(refs []deltaRef) []deltaRef {
-	n, total := 0, int64(0)
-	for n < len(refs) && n < prefetch && (n == 0 || total+refs[n].size <= batchBytes) {
-		total += refs[n].size
-		n++
-	}
-	return refs[:n]
-}
-
-// fetchRaws downloads the deltas of batch in parallel and returns the run
-// of them that arrived, with the error that ended it.
-func (l *Log[C]) fetchRaws(ctx context.Context, batch []deltaRef, limit int64) ([][]byte, error) {
-	raws := make([][]byte, len(batch))
-	errs := make([]error, len(batch))
-	if len(batch) == 1 { // the common case: one behind
-		raws[0], errs[0] = l.fetchRaw(ctx, batch[0].seq, limit)
-	} else {
-		var wg sync.WaitGroup
-		for i, r := range batch {
-			wg.Go(func() { raws[i], errs[i] = l.fetchRaw(ctx, r.seq, limit) })
-		}
-		wg.Wait()
-	}
-	for i := range batch {
-		if errs[i] != nil {
-			return raws[:i], errs[i]
-		}
-	}
-	return raws, nil
 }
 
 // deltaLimit bounds the bytes a delta's pages may inflate to: four times
@@ -410,6 +406,12 @@ func (l *Log[C]) fetchRaw(ctx context.Context, seq uint64, limit int64) ([]byte,
 	if err != nil {
 		return nil, Unavailable(err)
 	}
+	return l.readRaw(body, seq, limit)
+}
+
+// readRaw reads and closes the body of delta (or merged delta) seq,
+// reading no more than a delta within the limit can take.
+func (l *Log[C]) readRaw(body io.ReadCloser, seq uint64, limit int64) ([]byte, error) {
 	defer body.Close()
 	most := pagelog.MaxEncodedSize(limit)
 	raw, err := io.ReadAll(io.LimitReader(body, most+1))
@@ -429,10 +431,16 @@ func (l *Log[C]) fetchRaw(ctx context.Context, seq uint64, limit int64) ([]byte,
 // when pre is given, that it applies to that state: from its header,
 // before a page is inflated.
 func (l *Log[C]) decode(seq uint64, raw []byte, pre *uint64, limit int64) (pagelog.Delta, error) {
+	return l.decodeSpan(0, seq, raw, pre, limit)
+}
+
+// decodeSpan is decode for the merged delta of first..seq (first 0: a
+// delta), whose header must name that span.
+func (l *Log[C]) decodeSpan(first, seq uint64, raw []byte, pre *uint64, limit int64) (pagelog.Delta, error) {
 	var misnumbered, foreign bool
 	var claimed uint64
 	d, err := pagelog.DecodeChecked(raw, limit, func(h pagelog.Delta) error {
-		claimed, misnumbered = h.Seq, h.Seq != seq
+		claimed, misnumbered = h.Seq, h.Seq != seq || h.First != first
 		foreign = pre != nil && h.Pre != *pre
 		if misnumbered || foreign {
 			return errNotThisDelta
@@ -485,6 +493,31 @@ func (l *Log[C]) apply(d *pagelog.Delta) error {
 	}
 	l.st.Seq, l.st.Checksum = d.Seq, d.Post
 	l.bytes += int64(d.Size)
+	l.keepRecent(d)
+	return nil
+}
+
+// applyMerged writes merged delta d to the closed working copy: as a
+// delta when the state held is the one before its span, else over the
+// state held, inside its span; either way checked by the state it leads
+// to before a page is written. bytes is what the deltas it stands for
+// weigh (the snapshot's byte count goes by the deltas).
+func (l *Log[C]) applyMerged(d *pagelog.Delta, bytes int64) error {
+	var err error
+	if d.First == l.st.Seq+1 {
+		err = pagelog.Apply(l.path, l.st.Checksum, *d)
+	} else {
+		err = pagelog.ApplyOver(l.path, l.st.Checksum, *d)
+	}
+	if err != nil {
+		return l.badDelta(DoesNotApply, d.Seq, err)
+	}
+	if err := l.passes(d.Seq, d.Post); err != nil {
+		return err
+	}
+	l.st.Seq, l.st.Checksum = d.Seq, d.Post
+	l.bytes += bytes
+	l.recent = nil
 	return nil
 }
 

@@ -147,6 +147,8 @@ func (l *Log[C]) attempt(ctx context.Context, opID string, run func(C, string) (
 	l.bytes += int64(d.Size)
 	l.remember()
 	l.maybeSnapshot()
+	l.keepRecent(&d)
+	l.maybeMerge(&d)
 	return nil
 }
 

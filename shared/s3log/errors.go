@@ -313,3 +313,19 @@ func (e *CommitError) Error() string {
 	return fmt.Sprintf("commit to %s, step %d: %v", e.URI, e.Step, e.Err)
 }
 func (e *CommitError) Unwrap() error { return e.Err }
+
+// mergedFailed is a catch-up through merged deltas that failed at or after
+// a merged delta (Seq): it never leaves the log's package, whose catch-up
+// starts over from the snapshot without Suspects (the merged deltas
+// applied since the state was last checked, one of which led it astray),
+// or with the deltas alone.
+type mergedFailed struct {
+	Seq      uint64
+	Suspects []mergedRef
+	Err      error
+}
+
+func (e *mergedFailed) Error() string {
+	return fmt.Sprintf("merged delta up to %d: %v", e.Seq, e.Err)
+}
+func (e *mergedFailed) Unwrap() error { return e.Err }

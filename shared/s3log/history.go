@@ -18,6 +18,7 @@ import (
 type PruneReport struct {
 	DeltasRemoved    int       `json:"deltas_removed"`
 	SnapshotsRemoved int       `json:"snapshots_removed"`
+	MergedRemoved    int       `json:"merged_removed,omitempty"`
 	OldestPoint      time.Time `json:"oldest_point_in_time,omitzero"`
 }
 
@@ -106,6 +107,18 @@ func (l *Log[C]) PruneHistory(ctx context.Context) (PruneReport, error) {
 		if d.seq <= keep && d.modified.Before(cutoff) {
 			remove = append(remove, d.key)
 			rep.DeltasRemoved++
+		}
+	}
+	// Merged deltas go with the deltas they merge (a reader after keep
+	// never needs them).
+	merged, err := l.obj.List(ctx, mergedPrefix(l.key))
+	if err != nil {
+		return PruneReport{}, Unavailable(err)
+	}
+	for _, o := range merged {
+		if m, ok := parseMerged(o.Key); ok && m.last <= keep && o.Modified.Before(cutoff) {
+			remove = append(remove, o.Key)
+			rep.MergedRemoved++
 		}
 	}
 	if err := l.obj.Remove(ctx, remove); err != nil {

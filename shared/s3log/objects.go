@@ -38,6 +38,9 @@ type Objects interface {
 	// ListAfter lists the keys under prefix that sort after startAfter,
 	// in order: one request when they fit in a page (1,000 keys).
 	ListAfter(ctx context.Context, prefix, startAfter string) ([]Listed, error)
+	// ListPage is the first page of ListAfter (up to 1,000 keys), and
+	// whether more follow: one request.
+	ListPage(ctx context.Context, prefix, startAfter string) (page []Listed, more bool, err error)
 	// First is the first key under prefix, if any: one request.
 	First(ctx context.Context, prefix string) (Listed, bool, error)
 	Remove(ctx context.Context, keys []string) error
@@ -185,6 +188,22 @@ func (o *s3Objects) First(ctx context.Context, prefix string) (Listed, bool, err
 	}
 	c := out.Contents[0]
 	return Listed{Key: aws.ToString(c.Key), Size: aws.ToInt64(c.Size), Modified: aws.ToTime(c.LastModified)}, true, nil
+}
+
+func (o *s3Objects) ListPage(ctx context.Context, prefix, startAfter string) ([]Listed, bool, error) {
+	in := &s3.ListObjectsV2Input{Bucket: &o.bucket, Prefix: &prefix}
+	if startAfter != "" {
+		in.StartAfter = &startAfter
+	}
+	page, err := o.client.ListObjectsV2(ctx, in)
+	if err != nil {
+		return nil, false, o.describe(prefix, err)
+	}
+	out := make([]Listed, 0, len(page.Contents))
+	for _, c := range page.Contents {
+		out = append(out, Listed{Key: aws.ToString(c.Key), Size: aws.ToInt64(c.Size), Modified: aws.ToTime(c.LastModified)})
+	}
+	return out, aws.ToBool(page.IsTruncated), nil
 }
 
 func (o *s3Objects) ListAfter(ctx context.Context, prefix, startAfter string) ([]Listed, error) {

@@ -72,7 +72,8 @@ func (l *Log[C]) Repair(ctx context.Context) (RepairReport, error) {
 		}
 		rep.Removed = append(rep.Removed, foreign...)
 	}
-	damage := l.catchUpOnce(ctx)
+	// The deltas alone: repair judges them, not the merged deltas.
+	damage := l.catchUpWith(ctx, false)
 	switch _, damaged := isDamage(damage); {
 	case damage == nil:
 		// This copy reads through; does a fresh reader, from the snapshot?

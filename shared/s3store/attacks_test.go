@@ -365,3 +365,105 @@ func TestAttackForeignKeysAreRefusedAndRepaired(t *testing.T) {
 		t.Fatalf("after the repair: %v", err)
 	}
 }
+
+// ---------------------------------------------------------------------------
+// A10. Merged deltas. The append-only attacker (PUT If-None-Match on the
+// log's prefixes) plants the merged delta of a span before its writer
+// merges it: the pages of a real state with a customer's name changed,
+// its header claiming the span, the state before it, and the state those
+// pages lead to. A cold reader plans through it, and the next delta's base
+// (the state the real deltas leave) refuses it: the reader starts over
+// from the snapshot without it and ends where the deltas do, never
+// with the planted name. The writer's own merge of that span loses to the
+// plant; a cold start then costs one more pass, without the plant (which
+// the process passes over from then on).
+func TestAttackPlantedMergedDeltaIsNeverApplied(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	snap, _ := snapshotThenDeltas(t, srv, 0, 20)
+	end := snap + 20
+	first := end/16*16 + 1 // the span being written: its merge is still to come
+	real, err := pagelog.Decode(srv.Object(t, deltaName(first-1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := pagelog.Delta{First: first, Seq: first + 15, PageSize: real.PageSize, Pages: real.Pages,
+		Pre: real.Post, Post: real.Post, Time: real.Time}
+	for _, p := range real.Changed {
+		data := bytes.ReplaceAll(p.Data, []byte("Customer D"), []byte("Customer X"))
+		forged.Post ^= pagelog.PageSum(p.No, p.Data) ^ pagelog.PageSum(p.No, data)
+		forged.Changed = append(forged.Changed, pagelog.Page{No: p.No, Data: data})
+	}
+	if forged.Post == real.Post {
+		t.Fatal("no page to forge")
+	}
+	enc, err := pagelog.Encode(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.PutObject(t, mergedName(first, first+15), enc)
+
+	writer := openOpt(t, srv, s3store.Options{Snapshots: s3store.SnapshotOnRequest})
+	for i := range 40 {
+		if err := addCustomer(writer, fmt.Sprintf("E%04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := names(t, writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer.Close() // its merges done
+	if !bytes.Equal(srv.Object(t, mergedName(first, first+15)), enc) {
+		t.Fatal("the plant was replaced: the attack did not happen")
+	}
+	proxy := s3test.NewProxy(t, srv)
+	cold := open(t, proxy.Server)
+	if err := viewErr(cold); err != nil {
+		t.Fatalf("a cold reader refuses: %v", err)
+	}
+	// The plant costs the reader one more pass without it (the snapshot,
+	// the listings, the span's deltas), not a pass through every delta.
+	t.Logf("a cold start past the plant: %d requests", proxy.Requests.Load())
+	if n := proxy.Requests.Load(); n > 2*maxColdRequests {
+		t.Errorf("a cold reader spent %d requests past the plant", n)
+	}
+	got, err := names(t, cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("a cold reader sees %d customers, the writer %d", len(got), len(want))
+	}
+	for _, n := range got {
+		if strings.Contains(n, "Customer X") {
+			t.Fatalf("a cold reader applied the planted merged delta: %s", n)
+		}
+	}
+}
+
+// A11. A merged delta that is not one (junk at a merged delta's name),
+// and one planted at the span the snapshot sits in (applied over the
+// snapshot's state, whose base it cannot check): both refused, and the
+// reader ends where the deltas do.
+func TestAttackJunkMergedDeltasChangeNothing(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	snap, _ := snapshotThenDeltas(t, srv, 0, 40)
+	writer := openOpt(t, srv, s3store.Options{})
+	want, err := names(t, writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The span holding the snapshot's next delta, made by the writers:
+	// replaced (as an operator's key could) by junk, and another span's
+	// by a real delta renamed.
+	head := snap/16*16 + 1
+	srv.PutObject(t, mergedName(head, head+15), []byte("CAIODLT1 junk"))
+	srv.PutObject(t, mergedName(head+16, head+31), srv.Object(t, deltaName(head+31)))
+	got, err := names(t, open(t, srv))
+	if err != nil {
+		t.Fatalf("a cold reader refuses: %v", err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("a cold reader sees %d customers, the writer %d", len(got), len(want))
+	}
+}

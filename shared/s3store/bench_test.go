@@ -21,7 +21,7 @@ const benchSecret = "5N9S0m12Rf4VUmDXDUhi8AxBobutgYnxpVsDoAWLQeE=" // strong: a 
 // seed fills st with rows activations and returns the key of a license
 // with room for more, and the public keys to pin (as the activate function
 // does).
-func seed(b *testing.B, st licensing.Store, rows int) (string, licensekey.PublicKeys) {
+func seed(b testing.TB, st licensing.Store, rows int) (string, licensekey.PublicKeys) {
 	ctx := context.Background()
 	svc := licensing.New(licensing.Config{Store: st, Actor: "bench", Secret: benchSecret})
 	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme", ""); err != nil {

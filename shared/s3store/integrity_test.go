@@ -44,7 +44,7 @@ func deltaKeys(t *testing.T, srv *s3test.Server) []string {
 	return keys
 }
 
-func deleteObject(t *testing.T, srv *s3test.Server, k string) {
+func deleteObject(t testing.TB, srv *s3test.Server, k string) {
 	t.Helper()
 	if _, err := srv.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s3test.Bucket), Key: aws.String(k)}); err != nil {
 		t.Fatal(err)

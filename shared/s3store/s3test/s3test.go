@@ -107,6 +107,9 @@ type Proxy struct {
 	Decide func(r *http.Request) Fault
 	// OnPut, when set, is called as a PUT starts (before it is forwarded).
 	OnPut func()
+	// Latency, when set, delays every request before it is forwarded: a
+	// stand-in for the round trip to a distant S3.
+	Latency time.Duration
 
 	Requests  atomic.Int64
 	Gets      atomic.Int64
@@ -116,6 +119,7 @@ type Proxy struct {
 	BytesUp   atomic.Int64
 	BytesDown atomic.Int64
 	mu        sync.Mutex
+	trips     tripCounter
 }
 
 // NewProxy starts a proxy in front of target.
@@ -129,6 +133,14 @@ func NewProxy(t testing.TB, target *Server) *Proxy {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.Requests.Add(1)
+		depth := p.trips.start()
+		if os.Getenv("S3TEST_TRACE") != "" {
+			fmt.Fprintf(os.Stderr, "trace depth=%d %s %s?%s\n", depth, r.Method, r.URL.Path, r.URL.RawQuery)
+		}
+		defer p.trips.done(depth)
+		if p.Latency > 0 {
+			time.Sleep(p.Latency)
+		}
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		p.BytesUp.Add(int64(len(body)))
@@ -199,6 +211,49 @@ func (p *Proxy) Reset() {
 	for _, c := range []*atomic.Int64{&p.Requests, &p.Gets, &p.Puts, &p.NotMods, &p.NotFounds, &p.BytesUp, &p.BytesDown} {
 		c.Store(0)
 	}
+	p.trips.reset()
+}
+
+// RoundTrips is the number of sequential round trips since Reset: the
+// longest chain of requests each sent after the one before it was
+// answered. Requests sent together (in flight at once) are one round trip,
+// whatever their number.
+func (p *Proxy) RoundTrips() int { return p.trips.max() }
+
+// tripCounter gives each request a depth: one more than the deepest
+// request answered before it arrived. A request can only depend on what
+// was answered before it was sent, so the deepest is the number of
+// sequential round trips (an upper bound on the dependent ones).
+type tripCounter struct {
+	mu       sync.Mutex
+	answered int // the deepest request answered so far
+	deepest  int // the deepest request seen
+}
+
+func (c *tripCounter) start() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.answered + 1
+	c.deepest = max(c.deepest, d)
+	return d
+}
+
+func (c *tripCounter) done(depth int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.answered = max(c.answered, depth)
+}
+
+func (c *tripCounter) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.answered, c.deepest = 0, 0
+}
+
+func (c *tripCounter) max() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deepest
 }
 
 // Counts summarises the traffic.
