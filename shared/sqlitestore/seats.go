@@ -56,15 +56,21 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 // and, online under a seat timeout, was issued after now - seatTimeout;
 // those given back by their instance included (deactivated_at is then when
 // the seat is free, after now; see licensing.Activation.Occupies). Two
-// counts, so that the first reads its covering partial index alone
-// (activations_live). Without a timeout every issue time is after "".
+// counts, so that each reads a covering partial index alone: the live
+// seats activations_live, those given back but still taken
+// activations_releasing (schema 10; before it, that count read every
+// activation row of the license). Every first activation counts every seat
+// of its license, so the count is kept to what decides: without a seat
+// timeout a seat ends when its lease does, whatever its issue time
+// (licensing.Activation.SeatEnd), and the query that leaves the issue time
+// out tests one thing per seat instead of three.
 func (t *Tx) ActiveInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error) {
-	renewedAfter := ""
-	if seatTimeout > 0 {
-		renewedAfter = ts(now.Add(-seatTimeout))
-	}
 	var n int
-	err := t.queryRow(activeInstancesQuery, licenseID, ts(now), renewedAfter).Scan(&n)
+	if seatTimeout <= 0 {
+		err := t.queryRow(activeInstancesNoTimeoutQuery, licenseID, ts(now)).Scan(&n)
+		return n, err
+	}
+	err := t.queryRow(activeInstancesQuery, licenseID, ts(now), ts(now.Add(-seatTimeout))).Scan(&n)
 	return n, err
 }
 
@@ -73,6 +79,10 @@ const activeInstancesQuery = `SELECT
 			AND (kind = 'offline' OR lease_issued_at > ?3)) +
 		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2
 			AND (kind = 'offline' OR lease_issued_at > ?3))`
+
+const activeInstancesNoTimeoutQuery = `SELECT
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at IS NULL AND lease_expires_at > ?2) +
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2)`
 
 // seatCutoffs is a common table expression, s(id, renewed_after): for
 // each license, the issue time an online lease must be after for its seat
@@ -119,11 +129,16 @@ func seatStates(perLicense bool) string {
 	return q + ")"
 }
 
-// SeatGrants implements licensing.Tx.
+// SeatGrants implements licensing.Tx. Every first activation counts its
+// license's grants of the last day, so the count and the oldest are two
+// subqueries: count(*) alone steps through the index entries doing nothing
+// else, and min(at) alone is one seek (SQLite's min optimisation), where
+// one query computing both compared every entry's time as it counted.
 func (t *Tx) SeatGrants(licenseID string, since time.Time) (int, time.Time, error) {
 	var n int
 	var oldest sql.NullString
-	err := t.queryRow("SELECT count(*), min(at) FROM seat_grants WHERE license_id = ? AND at > ?", licenseID, ts(since)).Scan(&n, &oldest)
+	err := t.queryRow(`SELECT (SELECT count(*) FROM seat_grants WHERE license_id = ?1 AND at > ?2),
+		(SELECT min(at) FROM seat_grants WHERE license_id = ?1 AND at > ?2)`, licenseID, ts(since)).Scan(&n, &oldest)
 	return n, parseTS(oldest.String), err
 }
 
