@@ -16,6 +16,9 @@ type Tx struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts *stmtCache
+	// grants is what SeatGrants read last in this transaction, for
+	// AddSeatGrant.
+	grants grantsRead
 }
 
 var _ licensing.Tx = (*Tx)(nil)
