@@ -28,7 +28,7 @@ func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, e
 
 // Activation implements licensing.Tx.
 func (t *Tx) Activation(licenseID, instanceID string) (licensing.Activation, error) {
-	a, err := scanActivation(t.queryRow("SELECT "+activationColumns+
+	a, err := scanActivation(t.fastRow("SELECT "+activationColumns+
 		" FROM activations a JOIN licenses l ON l.id = a.license_id WHERE a.license_id = ? AND a.instance_id = ?", licenseID, instanceID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("activation")
@@ -42,7 +42,7 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 	if kind == "" {
 		kind = licensing.KindOnline
 	}
-	return t.exec(`INSERT INTO activations (license_id, instance_id, ip_address, first_seen, last_seen, deactivated_at,
+	return t.fastExec(`INSERT INTO activations (license_id, instance_id, ip_address, first_seen, last_seen, deactivated_at,
 			kind, lease_issued_at, lease_expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (license_id, instance_id) DO UPDATE SET
@@ -67,10 +67,10 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 func (t *Tx) ActiveInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error) {
 	var n int
 	if seatTimeout <= 0 {
-		err := t.queryRow(activeInstancesNoTimeoutQuery, licenseID, ts(now)).Scan(&n)
+		err := t.fastRow(activeInstancesNoTimeoutQuery, licenseID, ts(now)).Scan(&n)
 		return n, err
 	}
-	err := t.queryRow(activeInstancesQuery, licenseID, ts(now), ts(now.Add(-seatTimeout))).Scan(&n)
+	err := t.fastRow(activeInstancesQuery, licenseID, ts(now), ts(now.Add(-seatTimeout))).Scan(&n)
 	return n, err
 }
 
@@ -139,7 +139,7 @@ func seatStates(perLicense bool) string {
 func (t *Tx) SeatGrants(licenseID string, since time.Time) (int, time.Time, error) {
 	var n int
 	var oldest, oldestOfAll sql.NullString
-	err := t.queryRow(`SELECT (SELECT count(*) FROM seat_grants WHERE license_id = ?1 AND at > ?2),
+	err := t.fastRow(`SELECT (SELECT count(*) FROM seat_grants WHERE license_id = ?1 AND at > ?2),
 		(SELECT min(at) FROM seat_grants WHERE license_id = ?1 AND at > ?2),
 		(SELECT min(at) FROM seat_grants WHERE license_id = ?1)`, licenseID, ts(since)).Scan(&n, &oldest, &oldestOfAll)
 	if err == nil {
@@ -169,11 +169,11 @@ func (t *Tx) AddSeatGrant(licenseID string, at, prune time.Time) error {
 	read := t.grants
 	t.grants = grantsRead{}
 	if !read.read || read.licenseID != licenseID || (read.oldest != "" && read.oldest <= ts(prune)) {
-		if err := t.exec("DELETE FROM seat_grants WHERE license_id = ? AND at <= ?", licenseID, ts(prune)); err != nil {
+		if err := t.fastExec("DELETE FROM seat_grants WHERE license_id = ? AND at <= ?", licenseID, ts(prune)); err != nil {
 			return err
 		}
 	}
-	return t.exec("INSERT INTO seat_grants (license_id, at) VALUES (?, ?)", licenseID, ts(at))
+	return t.fastExec("INSERT INTO seat_grants (license_id, at) VALUES (?, ?)", licenseID, ts(at))
 }
 
 // Activations implements licensing.Tx.
