@@ -157,14 +157,14 @@ type grantsRead struct {
 
 // AddSeatGrant implements licensing.Tx; grants before prune are removed.
 //
-// The prune deletes nothing unless the license has a grant at or before
-// prune, and SeatGrants, which a first activation calls just before, has
-// read the license's oldest grant: then the DELETE (a statement's cost, a
-// tenth of a first activation's) is skipped. That is exact: a write
-// transaction holds the database's write lock from its start (BEGIN
-// IMMEDIATE; the S3 working copy has one connection), so no other writer
-// has added a grant since, and in this transaction only AddSeatGrant
-// writes seat_grants and it forgets what was read.
+// A prune deletes nothing when the license has no grant at or before
+// prune. SeatGrants, which a first activation calls just before, reads the
+// license's oldest grant; when that is after prune (or there is none) the
+// DELETE, one statement of a first activation's ten, is skipped. That is
+// exact: a write transaction holds the database's write lock from its
+// start (BEGIN IMMEDIATE; the S3 working copy has one connection), so no
+// other writer has added a grant since, and in this transaction only
+// AddSeatGrant writes seat_grants, and it forgets what was read.
 func (t *Tx) AddSeatGrant(licenseID string, at, prune time.Time) error {
 	read := t.grants
 	t.grants = grantsRead{}
