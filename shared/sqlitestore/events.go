@@ -8,7 +8,7 @@ import (
 
 // AppendEvent implements licensing.Tx.
 func (t *Tx) AppendEvent(e licensing.Event) error {
-	return t.exec("INSERT INTO events (at, kind, actor, customer_id, license_id, instance_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	return t.fastExec("INSERT INTO events (at, kind, actor, customer_id, license_id, instance_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		ts(e.At), e.Kind, e.Actor, e.CustomerID, e.LicenseID, e.InstanceID, e.Detail)
 }
 

@@ -65,7 +65,7 @@ func (t *Tx) LicenseKeys(licenseID string) ([]licensing.LicenseKey, error) {
 // LicenseByKeyDigest implements licensing.Tx: one query where a key check
 // would otherwise make two.
 func (t *Tx) LicenseByKeyDigest(digest string) (licensing.License, error) {
-	l, err := scanLicense(t.queryRow("SELECT "+licenseColumns+" FROM license_keys k JOIN licenses l ON l.id = k.license_id WHERE k.digest = ?", digest))
+	l, err := scanLicense(t.fastRow("SELECT "+licenseColumns+" FROM license_keys k JOIN licenses l ON l.id = k.license_id WHERE k.digest = ?", digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, notFound("license key")
 	}

@@ -259,6 +259,16 @@ ALTER TABLE licenses ADD COLUMN grace_days INTEGER NOT NULL DEFAULT 0 CHECK (gra
 ALTER TABLE licenses ADD COLUMN overage_percent INTEGER NOT NULL DEFAULT 0 CHECK (overage_percent BETWEEN 0 AND 100);
 ALTER TABLE activations ADD COLUMN overage INTEGER NOT NULL DEFAULT 0 CHECK (overage IN (0, 1));
 `,
+	// 11: the seats given back by their instance but taken until their
+	// lease ends (releasing) are counted from an index too. Every first
+	// activation counts them (ActiveInstances); without it that count read
+	// every activation row of the license, its cost growing with the seats
+	// the license ever had. Only given-back rows are in it, so a renewal
+	// (deactivated_at NULL before and after) never writes to it.
+	`
+CREATE INDEX activations_releasing ON activations (license_id, deactivated_at, lease_expires_at, lease_issued_at, kind)
+	WHERE deactivated_at IS NOT NULL;
+`,
 }
 
 // SchemaVersion is the schema this build reads and writes.

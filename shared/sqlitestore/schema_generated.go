@@ -3,7 +3,7 @@
 package sqlitestore
 
 // generatedVersion is the schema version generatedObjects describes.
-const generatedVersion = 10
+const generatedVersion = 11
 
 // generatedObjects is sqlite_schema after the migrations up to
 // generatedVersion, as SQLite records it (type, name, SQL text), sorted by
@@ -11,6 +11,8 @@ const generatedVersion = 10
 var generatedObjects = []schemaObject{
 	{kind: "index", name: "activations_live", sql: `CREATE INDEX activations_live ON activations (license_id, lease_expires_at, lease_issued_at, kind, deactivated_at)
 	WHERE deactivated_at IS NULL`},
+	{kind: "index", name: "activations_releasing", sql: `CREATE INDEX activations_releasing ON activations (license_id, deactivated_at, lease_expires_at, lease_issued_at, kind)
+	WHERE deactivated_at IS NOT NULL`},
 	{kind: "index", name: "archives_kind", sql: `CREATE INDEX archives_kind ON archives (kind, last_at)`},
 	{kind: "index", name: "deliveries_license", sql: `CREATE INDEX deliveries_license ON deliveries (license_id, id)`},
 	{kind: "index", name: "events_at", sql: `CREATE INDEX events_at ON events (at)`},

@@ -29,7 +29,7 @@ func scanActivation(sc interface{ Scan(...any) error }) (licensing.Activation, e
 
 // Activation implements licensing.Tx.
 func (t *Tx) Activation(licenseID, instanceID string) (licensing.Activation, error) {
-	a, err := scanActivation(t.queryRow("SELECT "+activationColumns+
+	a, err := scanActivation(t.fastRow("SELECT "+activationColumns+
 		" FROM activations a JOIN licenses l ON l.id = a.license_id WHERE a.license_id = ? AND a.instance_id = ?", licenseID, instanceID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("activation")
@@ -43,7 +43,7 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 	if kind == "" {
 		kind = licensing.KindOnline
 	}
-	return t.exec(`INSERT INTO activations (license_id, instance_id, ip_address, first_seen, last_seen, deactivated_at,
+	return t.fastExec(`INSERT INTO activations (license_id, instance_id, ip_address, first_seen, last_seen, deactivated_at,
 			kind, lease_issued_at, lease_expires_at, overage)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (license_id, instance_id) DO UPDATE SET
@@ -58,15 +58,21 @@ func (t *Tx) PutActivation(a licensing.Activation) error {
 // and, online under a seat timeout, was issued after now - seatTimeout;
 // those given back by their instance included (deactivated_at is then when
 // the seat is free, after now; see licensing.Activation.Occupies). Two
-// counts, so that the first reads its covering partial index alone
-// (activations_live). Without a timeout every issue time is after "".
+// counts, so that each reads a covering partial index alone: the live
+// seats activations_live, those given back but still taken
+// activations_releasing (schema 10; before it, that count read every
+// activation row of the license). Every first activation counts every seat
+// of its license, so the count is kept to what decides: without a seat
+// timeout a seat ends when its lease does, whatever its issue time
+// (licensing.Activation.SeatEnd), and the query that leaves the issue time
+// out tests one thing per seat instead of three.
 func (t *Tx) ActiveInstances(licenseID string, now time.Time, seatTimeout time.Duration) (int, error) {
-	renewedAfter := ""
-	if seatTimeout > 0 {
-		renewedAfter = ts(now.Add(-seatTimeout))
-	}
 	var n int
-	err := t.queryRow(activeInstancesQuery, licenseID, ts(now), renewedAfter).Scan(&n)
+	if seatTimeout <= 0 {
+		err := t.fastRow(activeInstancesNoTimeoutQuery, licenseID, ts(now)).Scan(&n)
+		return n, err
+	}
+	err := t.fastRow(activeInstancesQuery, licenseID, ts(now), ts(now.Add(-seatTimeout))).Scan(&n)
 	return n, err
 }
 
@@ -93,6 +99,10 @@ const activeInstancesQuery = `SELECT
 			AND (kind = 'offline' OR lease_issued_at > ?3)) +
 		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2
 			AND (kind = 'offline' OR lease_issued_at > ?3))`
+
+const activeInstancesNoTimeoutQuery = `SELECT
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at IS NULL AND lease_expires_at > ?2) +
+		(SELECT count(*) FROM activations WHERE license_id = ?1 AND deactivated_at > ?2 AND lease_expires_at > ?2)`
 
 // seatCutoffs is a common table expression, s(id, renewed_after): for
 // each license, the issue time an online lease must be after for its seat
@@ -141,20 +151,51 @@ func seatStates(perLicense bool) string {
 	return q + ")"
 }
 
-// SeatGrants implements licensing.Tx.
+// SeatGrants implements licensing.Tx. Every first activation counts its
+// license's grants of the last day, so the count and the oldest are
+// subqueries of their own: count(*) alone steps through the index entries
+// doing nothing else, and min(at) alone is one seek (SQLite's min
+// optimisation), where one query computing both compared every entry's
+// time as it counted. A third seek finds the license's oldest grant of
+// all, for AddSeatGrant (see grantsRead).
 func (t *Tx) SeatGrants(licenseID string, since time.Time) (int, time.Time, error) {
 	var n int
-	var oldest sql.NullString
-	err := t.queryRow("SELECT count(*), min(at) FROM seat_grants WHERE license_id = ? AND at > ?", licenseID, ts(since)).Scan(&n, &oldest)
+	var oldest, oldestOfAll sql.NullString
+	err := t.fastRow(`SELECT (SELECT count(*) FROM seat_grants WHERE license_id = ?1 AND at > ?2),
+		(SELECT min(at) FROM seat_grants WHERE license_id = ?1 AND at > ?2),
+		(SELECT min(at) FROM seat_grants WHERE license_id = ?1)`, licenseID, ts(since)).Scan(&n, &oldest, &oldestOfAll)
+	if err == nil {
+		t.grants = grantsRead{licenseID: licenseID, oldest: oldestOfAll.String, read: true}
+	}
 	return n, parseTS(oldest.String), err
 }
 
+// grantsRead is what SeatGrants found of a license's grants, in this
+// transaction: the oldest grant's time ("" when it has none).
+type grantsRead struct {
+	licenseID, oldest string
+	read              bool
+}
+
 // AddSeatGrant implements licensing.Tx; grants before prune are removed.
+//
+// A prune deletes nothing when the license has no grant at or before
+// prune. SeatGrants, which a first activation calls just before, reads the
+// license's oldest grant; when that is after prune (or there is none) the
+// DELETE, one statement of a first activation's ten, is skipped. That is
+// exact: a write transaction holds the database's write lock from its
+// start (BEGIN IMMEDIATE; the S3 working copy has one connection), so no
+// other writer has added a grant since, and in this transaction only
+// AddSeatGrant writes seat_grants, and it forgets what was read.
 func (t *Tx) AddSeatGrant(licenseID string, at, prune time.Time) error {
-	if err := t.exec("DELETE FROM seat_grants WHERE license_id = ? AND at <= ?", licenseID, ts(prune)); err != nil {
-		return err
+	read := t.grants
+	t.grants = grantsRead{}
+	if !read.read || read.licenseID != licenseID || (read.oldest != "" && read.oldest <= ts(prune)) {
+		if err := t.fastExec("DELETE FROM seat_grants WHERE license_id = ? AND at <= ?", licenseID, ts(prune)); err != nil {
+			return err
+		}
 	}
-	return t.exec("INSERT INTO seat_grants (license_id, at) VALUES (?, ?)", licenseID, ts(at))
+	return t.fastExec("INSERT INTO seat_grants (license_id, at) VALUES (?, ?)", licenseID, ts(at))
 }
 
 // Activations implements licensing.Tx.

@@ -42,36 +42,45 @@ func TestMigrationAddsSeatTimeouts(t *testing.T) {
 	}
 }
 
-// Counting the seats taken, on every activation that takes one, reads the
-// live seats' index alone for the seats not given back, and stays on the
-// license's own rows for those given back.
+// Counting the seats taken, on every activation that takes one, reads
+// covering indexes alone, with or without a seat timeout: the live seats'
+// for the seats not given back, the releasing seats' for those given back
+// (never every activation of the license, row by row).
 func TestActiveInstancesIsIndexed(t *testing.T) {
 	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "l.db"), Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rows, err := st.db.Query("EXPLAIN QUERY PLAN "+activeInstancesQuery, "L", "2026-01-01T00:00:00Z", "2025-12-31T23:30:00Z")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+	for name, q := range map[string][]any{
+		"seat timeout":    {activeInstancesQuery, "L", "2026-01-01T00:00:00Z", "2025-12-31T23:30:00Z"},
+		"no seat timeout": {activeInstancesNoTimeoutQuery, "L", "2026-01-01T00:00:00Z"},
+	} {
+		rows, err := st.db.Query("EXPLAIN QUERY PLAN "+q[0].(string), q[1:]...)
+		if err != nil {
 			t.Fatal(err)
 		}
-		plan = append(plan, detail)
-	}
-	text := strings.Join(plan, "\n")
-	if !strings.Contains(text, "USING COVERING INDEX activations_live (license_id=? AND lease_expires_at>?)") {
-		t.Fatalf("the live seats are not counted from their covering index:\n%s", text)
-	}
-	for _, p := range plan {
-		if strings.HasPrefix(p, "SCAN activations") {
-			t.Fatalf("a scan of every activation:\n%s", text)
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		for _, want := range []string{"USING COVERING INDEX activations_live (license_id=? AND lease_expires_at>?)",
+			"USING COVERING INDEX activations_releasing (license_id=? AND deactivated_at>?)"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: the seats are not counted %s:\n%s", name, want, text)
+			}
+		}
+		for _, p := range plan {
+			if strings.HasPrefix(p, "SCAN activations") || strings.Contains(p, "sqlite_autoindex_activations") {
+				t.Errorf("%s: every activation of the license read:\n%s", name, text)
+			}
 		}
 	}
 }

@@ -28,6 +28,7 @@ type Store struct {
 	path  string
 	mode  Mode
 	stmts *stmtCache
+	raw   *rawStmts // ModeShared: write transactions run the seat operations' statements directly (raw.go)
 }
 
 var _ licensing.Store = (*Store)(nil)
@@ -137,16 +138,21 @@ func open(ctx context.Context, path string, opt Options, schemaChecked bool) (*S
 	// SQLite decodes %XX in a URI but not "+": a space in modeof must be
 	// %20 (a literal "+" is already %2B).
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}).String()
-	var initConn func(*sqlite3.Conn) error
-	if opt.Mode == modePageLog {
+	var initConn, termConn func(*sqlite3.Conn) error
+	var raw *rawStmts
+	switch opt.Mode {
+	case modePageLog:
 		// Closing must not checkpoint: Discard drops an unpublished commit
 		// by closing and removing the WAL.
 		initConn = func(c *sqlite3.Conn) error {
 			_, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
 			return err
 		}
+	case ModeShared:
+		raw = &rawStmts{}
+		termConn = raw.forget
 	}
-	db, err := driver.Open(dsn, initConn)
+	db, err := driver.Open(dsn, initConn, termConn)
 	if err != nil {
 		return nil, licensing.Wrap(licensing.CodeInternal, err, "cannot open database %s", abs)
 	}
@@ -157,7 +163,7 @@ func open(ctx context.Context, path string, opt Options, schemaChecked bool) (*S
 		db.SetConnMaxIdleTime(0)
 		db.SetConnMaxLifetime(0)
 	}
-	s := &Store{db: db, path: abs, mode: opt.Mode, stmts: &stmtCache{db: db}}
+	s := &Store{db: db, path: abs, mode: opt.Mode, stmts: &stmtCache{db: db}, raw: raw}
 	if schemaChecked && !created {
 		return s, nil
 	}
@@ -405,7 +411,28 @@ func (s *Store) View(ctx context.Context, fn func(licensing.Tx) error) error {
 // Update runs fn in a write transaction and commits when it returns nil.
 // The commit is durable (synchronous=FULL) before Update returns.
 func (s *Store) Update(ctx context.Context, fn func(licensing.Tx) error) error {
-	return s.withTx(ctx, false, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx, stmts: s.stmts}) })
+	if s.raw == nil {
+		return s.withTx(ctx, false, func(tx *sql.Tx) error { return fn(&Tx{ctx: ctx, tx: tx, stmts: s.stmts}) })
+	}
+	// On a connection of its own, on which the seat operations' statements
+	// run directly (raw.go).
+	s.stmts.warm(ctx)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return s.mapOpenError(err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return s.mapOpenError(err)
+	}
+	// Rolled back first (after finish, a no-op) should fn panic: the
+	// connection cannot be given back while a transaction holds it.
+	defer func() {
+		tx.Rollback()
+		conn.Close()
+	}()
+	return s.finish(tx, fn(&Tx{ctx: ctx, tx: tx, stmts: s.stmts, conn: conn, raw: s.raw}))
 }
 
 func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) error) error {
@@ -414,7 +441,13 @@ func (s *Store) withTx(ctx context.Context, readOnly bool, fn func(*sql.Tx) erro
 	if err != nil {
 		return s.mapOpenError(err)
 	}
-	if err := fn(tx); err != nil {
+	return s.finish(tx, fn(tx))
+}
+
+// finish commits tx when the unit of work succeeded (err nil), else rolls
+// it back and says why.
+func (s *Store) finish(tx *sql.Tx, err error) error {
+	if err != nil {
 		tx.Rollback()
 		var le *licensing.Error
 		if errors.As(err, &le) {

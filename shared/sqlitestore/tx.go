@@ -16,6 +16,14 @@ type Tx struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts *stmtCache
+	// conn is the connection the transaction runs on, when the seat
+	// operations' statements may run on it directly (raw.go), with the
+	// statements prepared on each connection; else nil.
+	conn *sql.Conn
+	raw  *rawStmts
+	// grants is what SeatGrants read last in this transaction, for
+	// AddSeatGrant.
+	grants grantsRead
 }
 
 var _ licensing.Tx = (*Tx)(nil)
@@ -37,6 +45,12 @@ func notFound(what string) error {
 
 func (t *Tx) exec(query string, args ...any) error {
 	_, err := t.execContext(query, args...)
+	return execError(err)
+}
+
+// execError says which failures of a write are the caller's (a row that
+// exists already).
+func execError(err error) error {
 	if errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY) || errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) {
 		return licensing.Wrap(licensing.CodeAlreadyExists, err, "already exists")
 	}
