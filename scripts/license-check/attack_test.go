@@ -13,6 +13,7 @@ import (
 // A customer's attacks on enforcement, against serve: license-check exits
 // 1 on each (see attacktest).
 func TestAttacksAgainstServe(t *testing.T) {
+	t.Parallel() // beside the other tests that wait on real leases
 	f := apitest.NewFixture(t, t.TempDir())
 	home := t.TempDir()
 	s := &site{t: t, home: home, env: []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"),

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,6 +28,15 @@ import (
 var manage, check string
 
 func TestMain(m *testing.M) {
+	// These tests mostly wait for one-minute leases to run out: more of
+	// them at once than there are cores (go test's default), unless
+	// -parallel says otherwise.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "8")
+	}
 	testtools.RunWithBinaries(m, map[string]string{"../manage-licenses": "manage-licenses", ".": "license-check"},
 		func(bins map[string]string) { manage, check = bins["manage-licenses"], bins["license-check"] })
 }
@@ -157,6 +167,9 @@ func (i *instance) want(action, key string, exit int, code string) outcome {
 func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
 
 func TestLeasesAgainstServe(t *testing.T) {
+	// Beside the other tests that wait on real leases: most of their time
+	// is waiting.
+	t.Parallel()
 	t.Run("a dead instance's seat is taken after its lease", func(t *testing.T) {
 		t.Parallel()
 		s := newSite(t)

@@ -13,6 +13,9 @@ import (
 // update-license with the new terms, license-check and license-check run
 // with a real child.
 func TestGraceAndOverageAgainstServe(t *testing.T) {
+	// Beside the other tests that wait on real leases: most of their time
+	// is waiting.
+	t.Parallel()
 	t.Run("the overage seat runs warned, the one after is refused, stats count it", func(t *testing.T) {
 		t.Parallel()
 		s := newSite(t)

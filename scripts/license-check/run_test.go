@@ -100,6 +100,9 @@ func status(t *testing.T, file string) licenseclient.Result {
 }
 
 func TestRunHoldsTheSeatForCAIO(t *testing.T) {
+	// Beside the other tests that wait on real leases: most of their time
+	// is waiting.
+	t.Parallel()
 	t.Run("starts COMMAND on the seat, passes signals, frees the seat and exits with its status", func(t *testing.T) {
 		t.Parallel()
 		s := newSite(t)

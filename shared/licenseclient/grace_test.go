@@ -133,3 +133,32 @@ func TestOverageSeats(t *testing.T) {
 		}
 	}
 }
+
+// An offline lease file says OVERAGE for a seat above max instances, with
+// the public key alone; the seat after the allowance gets no lease file.
+func TestOverageOfflineLeaseFile(t *testing.T) {
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	s := startServerAt(t, clk)
+	ctx := context.Background()
+	// 1 instance and 100%: 2 seats.
+	is := s.generateAt(t, func(r *licensing.GenerateRequest) { r.ExpiresDays, r.MaxInstances, r.OveragePercent = 30, 1, 100 })
+	c := newClient(t, s, "", t.TempDir(), clk)
+	for i, want := range []string{"VALID", "OVERAGE", "TOO_MANY_INSTANCES"} {
+		id := fmt.Sprintf("air-%d", i)
+		off, err := s.svc.IssueOfflineLease(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: id}, 10)
+		if want == "TOO_MANY_INSTANCES" {
+			if licensing.ErrorCode(err) != licensing.CodeTooManyInstances {
+				t.Fatalf("the seat after the allowance: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, _ := json.Marshal(off)
+		r := c.CheckOffline(is.Key, id, file)
+		if !r.OK || r.Code != want || r.Lease.Overage != (want == "OVERAGE") {
+			t.Fatalf("offline seat %d: %+v, want %s", i+1, r, want)
+		}
+	}
+}
