@@ -2,6 +2,7 @@ package licensing_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,57 @@ func TestGraceAndOverageBounds(t *testing.T) {
 	again, err := e.svc.UpdateTerms(ctx, issued.License.ID, licensing.TermsChange{GraceDays: &grace})
 	if err != nil || !again.Unchanged {
 		t.Fatalf("the same grace again: %+v %v", again, err)
+	}
+}
+
+// A grace shortened after a lease was issued: the lease the server answers
+// with never runs past the grace it states.
+func TestShortenedGraceCapsTheLeaseAnswered(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	issued := e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays, r.GraceDays = 5, 30 })
+	e.clock.set(issued.License.ExpiresAt.Add(-time.Hour))
+	if err := e.activate(issued.Key, "node-1"); err != nil {
+		t.Fatal(err)
+	}
+	one := int64(1)
+	up, err := e.svc.UpdateTerms(ctx, issued.License.ID, licensing.TermsChange{GraceDays: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(2 * time.Hour) // in the grace, no renewal due
+	c, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: up.Key, InstanceID: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := c.Lease(lease.Online, up.Key)
+	if !ok || l.ExpiresAt.After(l.GraceEndsAt) || !l.GraceEndsAt.Equal(issued.License.ExpiresAt.Add(24*time.Hour)) || l.RenewAfter.After(l.ExpiresAt) {
+		t.Fatalf("lease %+v", l)
+	}
+	if _, err := lease.Sign(l, ed25519.NewKeyFromSeed(make([]byte, 32))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An older key of a renewed license is in its own grace after its own
+// expiry (GRACE, with a lease that ends with that grace); after it, it
+// validates online as earlier keys do, with no lease to run on.
+func TestOlderKeyOfARenewedLicense(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	issued := e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays, r.GraceDays = 5, 1 })
+	later := issued.License.ExpiresAt.Add(30 * 24 * time.Hour)
+	if _, err := e.svc.UpdateTerms(ctx, issued.License.ID, licensing.TermsChange{ExpiresAt: &later}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.set(issued.License.ExpiresAt.Add(time.Hour))
+	c, err := e.svc.Activate(ctx, licensing.SeatRequest{Key: issued.Key, InstanceID: "node-1"})
+	if err != nil || c.Outcome(c.At) != licensing.CodeGrace || !c.Activation.LeaseExpiresAt.Equal(issued.License.ExpiresAt.Add(24*time.Hour)) {
+		t.Fatalf("the old key in its grace: %v %v", c.Outcome(c.At), err)
+	}
+	e.clock.set(issued.License.ExpiresAt.Add(24 * time.Hour))
+	c, err = e.svc.Validate(ctx, licensing.SeatRequest{Key: issued.Key})
+	if err != nil || c.Outcome(c.At) != licensing.CodeValid {
+		t.Fatalf("the old key after its grace: %v %v", c.Outcome(c.At), err)
 	}
 }

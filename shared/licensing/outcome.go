@@ -31,7 +31,7 @@ func (c Check) GraceEndsAt() time.Time {
 // client offline (lease.Lease.InGrace, Overage).
 func (c Check) Outcome(now time.Time) Code {
 	switch {
-	case c.License.GraceDays > 0 && !now.Before(c.LicenseEndsAt()):
+	case c.License.GraceDays > 0 && !now.Before(c.LicenseEndsAt()) && now.Before(c.GraceEndsAt()):
 		return CodeGrace
 	case c.Activation != nil && c.Activation.Overage:
 		return CodeOverage
@@ -52,7 +52,13 @@ func (c Check) Lease(kind lease.Kind, key string) (l lease.Lease, ok bool) {
 	l = lease.Lease{Kind: kind, LicenseID: a.LicenseID, KeyDigest: licensekey.Digest(key), InstanceID: a.InstanceID,
 		IssuedAt: *a.LeaseIssuedAt, RenewAfter: a.LeaseRenewAfter(), ExpiresAt: *a.LeaseExpiresAt,
 		LicenseEndsAt: c.LicenseEndsAt(), GraceEndsAt: c.GraceEndsAt(), Overage: a.Overage}
-	if kind == lease.Offline {
+	// The seat's lease was capped when it was issued; the grace may have
+	// been shortened since, or the key asked with may be an older one that
+	// ends sooner: the token never runs past the grace it states.
+	if l.ExpiresAt.After(l.GraceEndsAt) {
+		l.ExpiresAt = l.GraceEndsAt
+	}
+	if kind == lease.Offline || l.RenewAfter.After(l.ExpiresAt) {
 		l.RenewAfter = l.ExpiresAt
 	}
 	return l, true

@@ -121,3 +121,37 @@ func TestOverageCapUnderContention(t *testing.T) {
 		t.Fatalf("stats %+v %v", st.Seats, err)
 	}
 }
+
+// Lowering max instances under an allowance: the seats held keep renewing
+// (no holder is cut off), but as they renew, seats become overage seats
+// until exactly max instances are not, and stats count them.
+func TestLoweredMaxInstancesMarksOverageSeats(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	issued := e.generate(func(r *licensing.GenerateRequest) { r.MaxInstances, r.OveragePercent = 10, 20 })
+	for i := range 10 {
+		if err := e.activate(issued.Key, fmt.Sprintf("n-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	five := int64(5)
+	if _, err := e.svc.UpdateTerms(ctx, issued.License.ID, licensing.TermsChange{MaxInstances: &five}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(37 * time.Hour) // past renew-after
+	over := 0
+	for i := range 10 {
+		c, err := e.svc.Validate(ctx, licensing.SeatRequest{Key: issued.Key, InstanceID: fmt.Sprintf("n-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Outcome(c.At) == licensing.CodeOverage {
+			over++
+		}
+	}
+	st, err := e.svc.Stats(ctx, 1)
+	if err != nil || over != 5 || st.Seats.Live != 10 || st.Seats.Overage != 5 {
+		t.Fatalf("after lowering max instances to 5: %d answered OVERAGE, stats %+v %v", over, st.Seats, err)
+	}
+	wantCode(t, e.activate(issued.Key, "new"), licensing.CodeTooManyInstances)
+}

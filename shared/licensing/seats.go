@@ -165,7 +165,7 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 	// its lease ends: activating again takes that seat back, not another.
 	reclaim := existing && !renewal && act.Occupies(now)
 	// Under an overage allowance a renewal is counted too: whether its
-	// seat is still above max instances depends on the others.
+	// seat is above max instances depends on the others.
 	overage := lic.OveragePercent > 0 || act.Overage
 	used, over := 0, 0
 	if !renewal || r.CountSeats || overage {
@@ -213,10 +213,17 @@ func (s *Service) takeSeat(tx Tx, lic License, claims licensekey.Claims, r SeatR
 		act.Overage = used-over >= int(lic.MaxInstances)
 		used++
 		act.DeactivatedAt = nil
-	} else if act.Overage && used-over < int(lic.MaxInstances) {
-		// A seat within max instances came free: this overage seat
-		// moves into it (the others counted are not overage).
-		act.Overage = false
+	} else if overage {
+		// A renewal: the seat is above max instances when the other
+		// seats within it fill max instances. So an overage seat moves
+		// into a seat within max that came free, and, when max
+		// instances was lowered, seats within it become overage seats
+		// as they renew, until exactly max instances are not.
+		within := used - over
+		if !act.Overage {
+			within-- // this seat, counted in used and not in over
+		}
+		act.Overage = within >= int(lic.MaxInstances)
 	}
 	if lease <= 0 {
 		lease = time.Duration(lic.LeaseSeconds) * time.Second
