@@ -143,6 +143,12 @@ func (l Lease) InGrace(at time.Time) bool {
 
 const flagOverage = 1
 
+// graceInBounds: a version 2 lease's grace ends at or after the license
+// does, and at most MaxGrace after. Sign and Parse hold leases to it.
+func (l Lease) graceInBounds() bool {
+	return !l.GraceEndsAt.Before(l.LicenseEndsAt) && l.GraceEndsAt.Sub(l.LicenseEndsAt) <= MaxGrace
+}
+
 func (l Lease) marshal() ([]byte, error) {
 	lid, err1 := hex.DecodeString(l.LicenseID)
 	digest, err2 := hex.DecodeString(l.KeyDigest)
@@ -152,7 +158,7 @@ func (l Lease) marshal() ([]byte, error) {
 		return nil, ErrMalformed
 	}
 	v := l.Version()
-	if v == 2 && (l.LicenseEndsAt.IsZero() || l.GraceEndsAt.Before(l.LicenseEndsAt) || l.GraceEndsAt.Sub(l.LicenseEndsAt) > MaxGrace) {
+	if v == 2 && (l.LicenseEndsAt.IsZero() || !l.graceInBounds()) {
 		return nil, ErrMalformed
 	}
 	b := []byte{byte(v), byte(l.Kind)}
@@ -216,7 +222,7 @@ func parse(token string) (Lease, []byte, []byte, error) {
 		l.LicenseEndsAt, l.GraceEndsAt, l.Overage = at(3), at(4), times[40]&flagOverage != 0
 		// Only what Sign writes: a version 2 that says nothing more, or
 		// unknown flags, or a grace out of bounds, is not a lease.
-		if times[40]&^flagOverage != 0 || l.Version() != 2 || l.GraceEndsAt.Before(l.LicenseEndsAt) || l.GraceEndsAt.Sub(l.LicenseEndsAt) > MaxGrace {
+		if times[40]&^flagOverage != 0 || l.Version() != 2 || !l.graceInBounds() {
 			return Lease{}, nil, nil, ErrMalformed
 		}
 	}

@@ -125,7 +125,7 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 		if rep.Failures, err = tx.FailedDeliveries(since, maxReportFailures); err != nil {
 			return err
 		}
-		if rep.InGrace, rep.Overage, err = graceAndOverage(tx, now); err != nil {
+		if rep.InGrace, rep.Overage, err = graceAndOverage(tx, now, rep.Stats); err != nil {
 			return err
 		}
 		if archive != nil {
@@ -173,9 +173,10 @@ func (s *Service) Report(ctx context.Context, archive Archive, days int) (Report
 }
 
 // graceAndOverage lists the licenses in grace and those with overage seats
-// at now. Both are read as rows, not aggregates, but few: licenses active
-// and past their expiry, and the seats flagged overage.
-func graceAndOverage(tx Tx, now time.Time) ([]GraceLicense, []OverageLicense, error) {
+// at now. Both are read as rows, not aggregates, and only when the stats
+// of the same transaction count some: the per-license seat count is the
+// report's costliest query, not to be run again for nothing.
+func graceAndOverage(tx Tx, now time.Time, st Stats) ([]GraceLicense, []OverageLicense, error) {
 	names := map[string]string{}
 	name := func(id string) (string, error) {
 		if n, ok := names[id]; ok {
@@ -186,9 +187,12 @@ func graceAndOverage(tx Tx, now time.Time) ([]GraceLicense, []OverageLicense, er
 		return c.Name, err
 	}
 	grace, over := []GraceLicense{}, []OverageLicense{}
-	lics, err := tx.Licenses(LicenseFilter{Status: StatusActive, ExpiresBefore: now})
-	if err != nil {
-		return nil, nil, err
+	var lics []License
+	if st.InGrace > 0 {
+		var err error
+		if lics, err = tx.Licenses(LicenseFilter{Status: StatusActive, ExpiresBefore: now}); err != nil {
+			return nil, nil, err
+		}
 	}
 	for _, l := range lics {
 		if l.EffectiveStatus(now) != StatusGrace {
@@ -201,9 +205,12 @@ func graceAndOverage(tx Tx, now time.Time) ([]GraceLicense, []OverageLicense, er
 		grace = append(grace, GraceLicense{LicenseID: l.ID, CustomerID: l.CustomerID, CustomerName: n, Tier: l.Tier,
 			ExpiresAt: l.ExpiresAt, GraceEndsAt: l.GraceEndsAt()})
 	}
-	seats, err := tx.SeatCounts(now)
-	if err != nil {
-		return nil, nil, err
+	seats := map[string]SeatCounts{}
+	if st.Seats.Overage > 0 {
+		var err error
+		if seats, err = tx.SeatCounts(now); err != nil {
+			return nil, nil, err
+		}
 	}
 	for id, c := range seats {
 		if c.Overage == 0 {
