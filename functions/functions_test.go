@@ -47,6 +47,30 @@ func newDB(t testing.TB) (string, map[string]string) {
 		"CAIO_SERVER_KEY": servercert.EncodePrivateKey(serverKey)}
 }
 
+// issueKey mints a license of CUST-001 in the database at db (made by
+// newDB), with instances holding a seat on it.
+func issueKey(t testing.TB, db string, r licensing.GenerateRequest, instances ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, db, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: secret})
+	r.CustomerID = "CUST-001"
+	is, err := svc.Generate(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range instances {
+		if _, err := svc.Activate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return is.Key
+}
+
 // v2Caller sends API calls as HTTP API (payload 2.0) events built on the sample.
 func v2Caller(e *emulator) apitest.Caller {
 	return func(t *testing.T, c apitest.Call) apitest.Reply {

@@ -25,7 +25,7 @@ var floors = map[string]int{
 	// Adapters: one package per outside system.
 	"shared/sqlitestore": 1, "shared/s3store": 1, "shared/s3log": 1, "shared/pagelog": 1,
 	"shared/mail": 1, "shared/mail/sesmail": 1, "shared/mail/smtpmail": 1, "shared/mail/nomail": 1,
-	"shared/awssecret": 1, "shared/licenseclient": 1, "shared/metrics/prommetrics": 1,
+	"shared/awssecret": 1, "shared/awsconf": 1, "shared/awsconf/sdkchain": 1, "shared/licenseclient": 1, "shared/metrics/prommetrics": 1,
 	// Wiring and transports.
 	"shared/config": 2, "shared/wiring": 2, "shared/wiring/mailwiring": 2, "shared/lambdaevent": 2, "shared/httpapi": 2,
 	"shared/operator": 2, "shared/delivery": 2, "shared/reportstore": 2, "shared/report": 2,

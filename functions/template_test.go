@@ -353,17 +353,14 @@ func TestOverageAlarmWatchesTheOverageAnswers(t *testing.T) {
 	// A seat above max instances, asked of the API as the function runs it.
 	ctx := context.Background()
 	db, _ := newDB(t)
+	key := issueKey(t, db, licensing.GenerateRequest{Tier: "standard", ExpiresDays: 30,
+		MaxInstances: 1, MaxServices: 10, MaxRequestsPerDay: 1000, OveragePercent: 100})
 	store, err := sqlitestore.Open(ctx, db, sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
 	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: secret})
-	is, err := svc.Generate(ctx, licensing.GenerateRequest{CustomerID: "CUST-001", Tier: "standard", ExpiresDays: 30,
-		MaxInstances: 1, MaxServices: 10, MaxRequestsPerDay: 1000, OveragePercent: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var lines bytes.Buffer
 	api := httpapi.New(svc, slog.New(slog.DiscardHandler), nil)
 	api.SetMetrics(metrics.NewEMF(&lines, "Function", "activate"))
@@ -372,7 +369,7 @@ func TestOverageAlarmWatchesTheOverageAnswers(t *testing.T) {
 		h := http.Header{}
 		h.Set(contract.HeaderInstanceID, instance)
 		resp := api.Serve(ctx, httpapi.Request{Method: "POST", Path: path, SourceIP: "203.0.113.10",
-			Header: h, Body: []byte(`{"license_key":"` + is.Key + `"}`)})
+			Header: h, Body: []byte(`{"license_key":"` + key + `"}`)})
 		var body struct{ Code string }
 		json.Unmarshal(resp.Body, &body)
 		return body.Code
@@ -424,6 +421,24 @@ func TestActivateLinksOnlyWhatItNeeds(t *testing.T) {
 		"shared/mail/sesmail", "shared/mail/smtpmail", "shared/wiring/mailwiring", "service/sesv2", "wneessen/go-mail", "text/template"} {
 		if strings.Contains(string(out), banned) {
 			t.Errorf("the activate function links %s", banned)
+		}
+	}
+}
+
+// No function links the AWS SDK's configuration chain (profiles, SSO,
+// STS, instance metadata): each reads its region and credentials from the
+// environment Lambda gives it (package awsconf), and the chain's service
+// clients cost every cold start their initialisation.
+func TestFunctionsLinkNoAWSProfileChain(t *testing.T) {
+	for fn := range functionIDs {
+		out, err := exec.Command("go", "list", "-tags", "lambda.norpc", "-deps", "./"+fn).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", fn, err, out)
+		}
+		for _, banned := range []string{"aws-sdk-go-v2/config", "service/sts", "service/sso", "service/ssooidc", "service/signin", "feature/ec2/imds", "shared/awsconf/sdkchain"} {
+			if strings.Contains(string(out), banned) {
+				t.Errorf("the %s function links %s", fn, banned)
+			}
 		}
 	}
 }

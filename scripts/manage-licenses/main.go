@@ -16,11 +16,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/caio-licensing/caio-licensing/shared/awsconf"
+	"github.com/caio-licensing/caio-licensing/shared/awsconf/sdkchain"
 	"github.com/caio-licensing/caio-licensing/shared/config"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/secretstrength"
 	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
+
+// The CLI runs where operators keep their AWS credentials: profiles, SSO,
+// instance roles. The functions, which link none of that, read theirs from
+// the environment Lambda gives them (package awsconf).
+func init() { awsconf.Use(sdkchain.Load) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

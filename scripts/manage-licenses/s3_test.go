@@ -301,3 +301,36 @@ func TestS3GapAndRepair(t *testing.T) {
 	local.ok("init-db")
 	local.fails(2, "BAD_REQUEST", "a local file", "repair")
 }
+
+// The CLI reads the AWS credentials operators keep in profiles (the SDK's
+// whole chain, which the functions do not link): a named profile in the
+// shared credentials file reaches S3, and without it the command fails in
+// one line that says what to set, changing nothing.
+func TestCLIReadsAWSProfiles(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	c := s3CLI(t, srv)
+	delete(c.env, "AWS_ACCESS_KEY_ID")
+	delete(c.env, "AWS_SECRET_ACCESS_KEY")
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	profile := fmt.Sprintf("[licensing]\naws_access_key_id = %s\naws_secret_access_key = %s\n", srv.AccessKey, srv.SecretKey)
+	if err := os.WriteFile(creds, []byte(profile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.env["AWS_SHARED_CREDENTIALS_FILE"], c.env["AWS_CONFIG_FILE"] = creds, filepath.Join(dir, "config")
+	c.env["AWS_PROFILE"] = "licensing"
+	c.ok("init-db")
+	c.ok("add-customer", "CUST-001", "Acme Corp")
+	if out := c.ok("list-customers").stdout; !strings.Contains(out, "CUST-001") {
+		t.Fatalf("list-customers: %s", out)
+	}
+	delete(c.env, "AWS_PROFILE")
+	r := c.run(nil, "add-customer", "CUST-002", "Other Corp")
+	if r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "credentials") {
+		t.Fatalf("no profile: exit %d\n%s", r.code, r.stderr)
+	}
+	c.env["AWS_PROFILE"] = "licensing"
+	if out := c.ok("list-customers").stdout; strings.Contains(out, "CUST-002") {
+		t.Fatalf("a failed command changed the database: %s", out)
+	}
+}

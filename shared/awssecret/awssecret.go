@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"strings"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
+
+	"github.com/caio-licensing/caio-licensing/shared/awsconf"
 )
 
 // ErrNoValue: the secret has no current value (or does not exist). A
@@ -48,11 +50,15 @@ func Put(ctx context.Context, arn, value string) error {
 }
 
 func newClient(ctx context.Context) (*secretsmanager.Client, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsconf.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	return secretsmanager.NewFromConfig(cfg), nil
+	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		if endpoint := awsconf.Endpoint("SECRETS_MANAGER"); endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), nil
 }
 
 // describe shortens the SDK's error to what an operator acts on; never the
@@ -64,6 +70,9 @@ func describe(verb, arn string, err error) error {
 			return fmt.Errorf("%s secret %s: %w (ResourceNotFoundException)", verb, arn, ErrNoValue)
 		}
 		return fmt.Errorf("%s secret %s: %s", verb, arn, apiErr.ErrorCode())
+	}
+	if errors.Is(err, awsconf.ErrNoCredentials) {
+		return fmt.Errorf("%s secret %s: %w", verb, arn, awsconf.ErrNoCredentials)
 	}
 	// The SDK's chain for this is a paragraph about IMDS; say the fix.
 	if strings.Contains(err.Error(), "get credentials:") {

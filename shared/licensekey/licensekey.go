@@ -17,7 +17,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -52,10 +51,7 @@ const bodyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 
 var (
 	bodyEncoding = base64.NewEncoding(bodyAlphabet).
-			WithPadding(base64.NoPadding).Strict()
-
-	idPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+		WithPadding(base64.NoPadding).Strict()
 )
 
 // Errors returned by Parse and Verify.
@@ -79,9 +75,24 @@ type Claims struct {
 	KeyID             string    `json:"key_id"`
 }
 
+// isName reports whether s is A-Z a-z 0-9 . _ - starting with a letter or
+// digit: the ids, tiers and features a key may carry. (A loop, not a
+// regular expression: those compile at every process start, the activate
+// function's cold start included.)
+func isName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // ValidateCustomerID reports whether id may appear in a key.
 func ValidateCustomerID(id string) error {
-	if len(id) == 0 || len(id) > MaxCustomerIDLen || !idPattern.MatchString(id) {
+	if len(id) == 0 || len(id) > MaxCustomerIDLen || !isName(id) {
 		return fmt.Errorf("customer id %q must be 1-%d characters of A-Z a-z 0-9 . _ - starting with a letter or digit", id, MaxCustomerIDLen)
 	}
 	return nil
@@ -89,7 +100,7 @@ func ValidateCustomerID(id string) error {
 
 // ValidateTier reports whether tier may appear in a key.
 func ValidateTier(tier string) error {
-	if len(tier) == 0 || len(tier) > MaxTierLen || !namePattern.MatchString(tier) {
+	if len(tier) == 0 || len(tier) > MaxTierLen || !isName(tier) {
 		return fmt.Errorf("tier %q must be 1-%d characters of A-Z a-z 0-9 . _ - starting with a letter or digit", tier, MaxTierLen)
 	}
 	return nil
@@ -100,7 +111,7 @@ func ValidateTier(tier string) error {
 func NormalizeFeatures(features []string) ([]string, error) {
 	out := make([]string, 0, len(features))
 	for _, f := range features {
-		if len(f) == 0 || len(f) > MaxFeatureLen || !namePattern.MatchString(f) {
+		if len(f) == 0 || len(f) > MaxFeatureLen || !isName(f) {
 			return nil, fmt.Errorf("feature %q must be 1-%d characters of A-Z a-z 0-9 . _ - starting with a letter or digit", f, MaxFeatureLen)
 		}
 		out = append(out, f)

@@ -334,3 +334,24 @@ func writeVectors(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// Ids, tiers and features are A-Z a-z 0-9 . _ - starting with a letter or
+// digit, within their lengths.
+func TestNames(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"a": true, "CUST-001": true, "9x": true, "A.b_c-d": true, "x..": true,
+		"": false, "-a": false, ".a": false, "_a": false, "a b": false, "a/b": false, "é": false, "a\x00": false, "a,b": false,
+	} {
+		for what, err := range map[string]error{"customer id": licensekey.ValidateCustomerID(name), "tier": licensekey.ValidateTier(name)} {
+			if (err == nil) != ok {
+				t.Errorf("%s %q: %v", what, name, err)
+			}
+		}
+		if _, err := licensekey.NormalizeFeatures([]string{name}); (err == nil) != ok {
+			t.Errorf("feature %q: %v", name, err)
+		}
+	}
+	if licensekey.ValidateTier(strings.Repeat("t", licensekey.MaxTierLen+1)) == nil {
+		t.Error("an over-long tier was accepted")
+	}
+}

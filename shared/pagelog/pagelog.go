@@ -48,13 +48,15 @@ type Delta struct {
 	Size     int       `json:"-"` // encoded, as read by Decode
 }
 
-var crcTable = crc64.MakeTable(crc64.ISO)
+// crcTable is built at first use: the tables cost every process start
+// (32 KB), and a function on a local database never checksums a page.
+var crcTable = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(crc64.ISO) })
 
 // PageSum is one page's part of a state checksum.
 func PageSum(no uint32, data []byte) uint64 {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], no)
-	return crc64.Update(crc64.Update(0, crcTable, b[:]), crcTable, data)
+	return crc64.Update(crc64.Update(0, crcTable(), b[:]), crcTable(), data)
 }
 
 // ErrCorrupt marks a delta, snapshot or file that fails its checks.

@@ -6,17 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/logging"
+
+	"github.com/caio-licensing/caio-licensing/shared/awsconf"
 )
 
 // Objects is the part of S3 the log uses, on keys in one bucket: the one
@@ -83,28 +82,25 @@ type s3Objects struct {
 	bucket string
 }
 
-// DialS3 returns the objects of bucket through the AWS SDK's standard
-// configuration (environment, profile, role). It checks that credentials
-// exist; it sends no request to S3.
+// DialS3 returns the objects of bucket through the AWS configuration
+// awsconf gives (the environment in a function; the SDK's whole chain,
+// profiles and roles, in the CLI). It checks that credentials exist; it
+// sends no request to S3.
 func DialS3(ctx context.Context, bucket string) (Objects, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsconf.Load(ctx)
 	if err != nil {
 		return nil, &ConfigError{Reason: ErrAWSConfig, Bucket: bucket, Err: err}
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1" // S3-compatible servers ignore it; AWS needs one to sign
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, &ConfigError{Reason: ErrNoCredentials, Bucket: bucket, Err: err}
 	}
-	// The SDK's own log lines would land in the CLI's output.
-	cfg.Logger = logging.Nop{}
+	endpoint := awsconf.Endpoint("S3")
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		// Validate downloads where the GET asks for it (ChecksumMode).
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		// S3-compatible servers (AWS_ENDPOINT_URL_S3) address buckets by path.
-		if os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
-			o.UsePathStyle = true
+		if endpoint != "" {
+			o.BaseEndpoint, o.UsePathStyle = aws.String(endpoint), true
 		}
 	})
 	return &s3Objects{client: client, bucket: bucket}, nil

@@ -2,6 +2,7 @@ package wiring
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io"
 	"log/slog"
 	"os"
@@ -129,6 +130,20 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 			return nil, err
 		}
 	}
+	// The server key is read while the database opens, on the other core:
+	// its first use runs the Ed25519 self-test (about 1 ms), and from
+	// Secrets Manager it is a round trip.
+	type keyResult struct {
+		key ed25519.PrivateKey
+		err error
+	}
+	serverKey := make(chan keyResult, 1)
+	if needs.ServerKey {
+		go func() {
+			key, err := ServerKeyFromEnv(ctx, env)
+			serverKey <- keyResult{key, err}
+		}()
+	}
 	store, err := openStore(ctx, env, config.DB{Path: path, Source: config.EnvDBPath}, Write, functionStoreOptions(sink))
 	if err != nil {
 		return nil, err
@@ -139,7 +154,8 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 		fn.Snapshot = func(ctx context.Context) (any, error) { return p.PublishSnapshot(ctx) }
 	}
 	if needs.ServerKey {
-		key, err := ServerKeyFromEnv(ctx, env)
+		r := <-serverKey
+		key, err := r.key, r.err
 		if err == nil && key == nil {
 			err = licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the server key that 'manage-licenses certify-server-key' made", config.EnvServerKeyARN)
 		}

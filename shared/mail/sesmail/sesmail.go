@@ -7,12 +7,11 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/logging"
 
+	"github.com/caio-licensing/caio-licensing/shared/awsconf"
 	"github.com/caio-licensing/caio-licensing/shared/mail"
 )
 
@@ -30,15 +29,16 @@ func New(ctx context.Context, from string) (*Sender, error) {
 	if err := mail.ValidateAddress(from); err != nil {
 		return nil, fmt.Errorf("CAIO_SES_SENDER: %w", err)
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsconf.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	cfg.Logger = logging.Nop{}
-	return &Sender{client: sesv2.NewFromConfig(cfg), from: from}, nil
+	client := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) {
+		if endpoint := awsconf.Endpoint("SESV2"); endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	return &Sender{client: client, from: from}, nil
 }
 
 // Name implements mail.Sender.
