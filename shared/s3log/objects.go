@@ -113,7 +113,7 @@ func (o *s3Objects) Get(ctx context.Context, key string) (io.ReadCloser, ObjectI
 	// one with every PUT), the SDK checks the download against it.
 	out, err := o.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &o.bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
-		if status(err) == http.StatusNotFound && code(err) != "NoSuchBucket" {
+		if missing(err) {
 			return nil, ObjectInfo{}, ErrNoObject
 		}
 		return nil, ObjectInfo{}, o.describe(key, err)
@@ -124,7 +124,7 @@ func (o *s3Objects) Get(ctx context.Context, key string) (io.ReadCloser, ObjectI
 func (o *s3Objects) Head(ctx context.Context, key string) (ObjectInfo, error) {
 	out, err := o.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &o.bucket, Key: &key})
 	if err != nil {
-		if status(err) == http.StatusNotFound && code(err) != "NoSuchBucket" {
+		if missing(err) {
 			return ObjectInfo{}, ErrNoObject
 		}
 		return ObjectInfo{}, o.describe(key, err)
@@ -151,8 +151,12 @@ func (o *s3Objects) Put(ctx context.Context, key string, body io.ReadSeeker, siz
 		switch status(err) {
 		// 412: the condition failed; 409: a concurrent conditional write
 		// (AWS asks to retry); 404: If-Match on an object that vanished.
-		case http.StatusPreconditionFailed, http.StatusConflict, http.StatusNotFound:
-			if conditional && code(err) != "NoSuchBucket" {
+		case http.StatusPreconditionFailed, http.StatusConflict:
+			if conditional {
+				return "", ErrPreconditionFailed
+			}
+		case http.StatusNotFound:
+			if conditional && missing(err) {
 				return "", ErrPreconditionFailed
 			}
 		}
@@ -278,10 +282,37 @@ func (o *s3Objects) describe(key string, err error) error {
 	switch c := code(err); {
 	case c == "NoSuchBucket":
 		return &ConfigError{Reason: ErrNoBucket, Bucket: o.bucket, Key: key, Code: c, Err: err}
+	// Before access denied: rejected credentials come with a 403 too, and
+	// the fix is the credentials, not the policy.
+	case rejected(err):
+		return &ConfigError{Reason: ErrCredentialsRejected, Bucket: o.bucket, Key: key, Code: c, Err: err}
 	case c == "AccessDenied" || status(err) == http.StatusForbidden:
 		return &ConfigError{Reason: ErrAccessDenied, Bucket: o.bucket, Key: key, Code: c, Err: err}
-	case c == "InvalidAccessKeyId" || c == "SignatureDoesNotMatch":
-		return &ConfigError{Reason: ErrCredentialsRejected, Bucket: o.bucket, Key: key, Code: c, Err: err}
 	}
 	return err
+}
+
+// missing: the object (not the bucket) does not exist. A 404 says so only
+// with S3's codes for it, or with none (a HEAD has no body): versitygw
+// answers an unknown access key with a 404 of its own code, which must not
+// read as an empty database.
+func missing(err error) bool {
+	if status(err) != http.StatusNotFound {
+		return false
+	}
+	switch code(err) {
+	case "", "NoSuchKey", "NotFound":
+		return true
+	}
+	return false
+}
+
+// rejected: S3 (or an S3-compatible server) did not accept the credentials
+// themselves: unknown, wrongly signed with, or expired.
+func rejected(err error) bool {
+	switch code(err) {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "XAdminUserNotFound":
+		return true
+	}
+	return false
 }

@@ -8,9 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
@@ -249,6 +253,54 @@ func TestBadConfiguration(t *testing.T) {
 	if _, err := s3store.Open(ctx, "s3://licenses/x.db", t.TempDir()); licensing.ErrorCode(err) != licensing.CodeConfig || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
 		t.Errorf("no credentials: %v", err)
 	}
+}
+
+// Credentials S3 does not accept (an unknown access key, a wrong secret)
+// are named as such, for a database that exists: not as a database to
+// create (versitygw answers an unknown key with a 404), nor as a policy to
+// change, and nothing is written.
+func TestRejectedCredentials(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	st := open(t, srv)
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := addCustomer(st, "C1"); err != nil {
+		t.Fatal(err)
+	}
+	objects := bucketKeys(t, srv)
+	for name, env := range map[string][2]string{"unknown access key": {"AKIAUNKNOWN", srv.SecretKey}, "wrong secret": {srv.AccessKey, "wrong-secret"}} {
+		t.Setenv("AWS_ACCESS_KEY_ID", env[0])
+		t.Setenv("AWS_SECRET_ACCESS_KEY", env[1])
+		st, err := s3store.Open(context.Background(), "s3://"+s3test.Bucket+"/"+key, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = addCustomer(st, "C2")
+		st.Close()
+		if licensing.ErrorCode(err) != licensing.CodeConfig || !strings.Contains(err.Error(), "AWS credentials rejected") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if got := bucketKeys(t, srv); !slices.Equal(got, objects) {
+		t.Fatalf("rejected credentials changed the bucket: %v, was %v", got, objects)
+	}
+}
+
+func bucketKeys(t *testing.T, srv *s3test.Server) []string {
+	t.Helper()
+	var keys []string
+	pages := s3.NewListObjectsV2Paginator(srv.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(s3test.Bucket)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key)+" "+aws.ToString(o.ETag))
+		}
+	}
+	return keys
 }
 
 func TestObjectThatIsNotADatabase(t *testing.T) {
