@@ -29,7 +29,7 @@ func s3Database(t *testing.T, key string) (*s3test.Server, *s3store.Store, *lice
 }
 
 // s3DatabaseOn is s3Database on srv, with a license of seats seats.
-func s3DatabaseOn(t *testing.T, srv *s3test.Server, key string, seats int64) (*s3store.Store, *licensing.Service, licensing.Issued) {
+func s3DatabaseOn(t testing.TB, srv *s3test.Server, key string, seats int64) (*s3store.Store, *licensing.Service, licensing.Issued) {
 	t.Helper()
 	srv.SetEnv(t, key)
 	ctx := context.Background()

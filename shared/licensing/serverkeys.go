@@ -93,7 +93,15 @@ func (s *Service) RetireServerKey(ctx context.Context, replaced ed25519.PublicKe
 // ServerCertificate finds the certificate of a server key that is valid
 // now, checked against the keys this service trusts.
 func (s *Service) ServerCertificate(ctx context.Context, pub ed25519.PublicKey) (ServerCertificate, error) {
-	kid := licensekey.KeyID(pub)
+	return s.ServerCertificateOf(ctx, func() (ed25519.PublicKey, error) { return pub, nil })
+}
+
+// ServerCertificateOf is ServerCertificate for a server key that may still
+// be on its way (from Secrets Manager, at a function's cold start): the
+// database is read first, and key is called once it is, so that a
+// database in S3 loads while the key arrives. key's error is returned as
+// it is.
+func (s *Service) ServerCertificateOf(ctx context.Context, key func() (ed25519.PublicKey, error)) (ServerCertificate, error) {
 	now := s.now()
 	var out ServerCertificate
 	err := s.cfg.Store.View(ctx, func(tx Tx) error {
@@ -105,6 +113,11 @@ func (s *Service) ServerCertificate(ctx context.Context, pub ed25519.PublicKey) 
 		if err != nil {
 			return err
 		}
+		pub, err := key()
+		if err != nil {
+			return err
+		}
+		kid := licensekey.KeyID(pub)
 		var expired *ServerCertificate
 		for i := len(certs) - 1; i >= 0; i-- {
 			c := certs[i]

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/caio-licensing/caio-licensing/shared/awssecret"
 	"github.com/caio-licensing/caio-licensing/shared/config"
@@ -144,7 +145,8 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 			serverKey <- keyResult{key, err}
 		}()
 	}
-	store, err := openStore(ctx, env, config.DB{Path: path, Source: config.EnvDBPath}, Write, functionStoreOptions(sink))
+	db := config.DB{Path: path, Source: config.EnvDBPath}
+	store, err := openStore(ctx, env, db, Write, functionStoreOptions(sink))
 	if err != nil {
 		return nil, err
 	}
@@ -154,18 +156,30 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 		fn.Snapshot = func(ctx context.Context) (any, error) { return p.PublishSnapshot(ctx) }
 	}
 	if needs.ServerKey {
-		r := <-serverKey
-		key, err := r.key, r.err
-		if err == nil && key == nil {
-			err = licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the server key that 'manage-licenses certify-server-key' made", config.EnvServerKeyARN)
-		}
-		if err == nil {
-			fn.Signer, err = Signer(ctx, fn.Service, key)
-		}
+		// The certificate is looked up as the key arrives: a database in
+		// S3 loads while Secrets Manager answers, and the cold start waits
+		// for the longer of the two, not for both.
+		// Once: a read the store runs again must not wait for a second key.
+		key := sync.OnceValues(func() (ed25519.PrivateKey, error) {
+			r := <-serverKey
+			if r.err == nil && r.key == nil {
+				r.err = licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the server key that 'manage-licenses certify-server-key' made", config.EnvServerKeyARN)
+			}
+			return r.key, r.err
+		})
+		cert, err := svc.ServerCertificateOf(ctx, func() (ed25519.PublicKey, error) {
+			k, err := key()
+			if err != nil {
+				return nil, err
+			}
+			return k.Public().(ed25519.PublicKey), nil
+		})
 		if err != nil {
 			store.Close()
 			return nil, err
 		}
+		k, _ := key()
+		fn.Signer = &httpapi.Signer{Key: k, Certificate: cert.Certificate, NotAfter: cert.NotAfter}
 	}
 	return fn, nil
 }
