@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/wiring"
 )
 
@@ -47,7 +48,7 @@ seats that ended, the latest, up to 20 with those the database holds.`,
 				"features", orDash(strings.Join(l.Features, ", ")),
 				"issued", rfc3339(l.IssuedAt),
 				"expires", rfc3339(l.ExpiresAt),
-				"seats", fmt.Sprintf("%d of %d in use", l.ActiveInstances, l.MaxInstances),
+				"seats", seatsInUse(l, d.Activations, time.Now()),
 				"max services", strconv.FormatUint(uint64(l.MaxServices), 10),
 				"max requests/day", strconv.FormatUint(uint64(l.MaxRequestsPerDay), 10),
 				"lease", (time.Duration(l.LeaseSeconds) * time.Second).String(),
@@ -72,7 +73,11 @@ seats that ended, the latest, up to 20 with those the database holds.`,
 				if ac.LeaseExpiresAt != nil {
 					until = rfc3339(*ac.LeaseExpiresAt)
 				}
-				t.row(ac.InstanceID, ac.State(now), until, rfc3339(ac.LastSeen), orDash(ac.IPAddress))
+				state := ac.State(now)
+				if ac.Overage && ac.Occupies(now) {
+					state += " (overage)"
+				}
+				t.row(ac.InstanceID, state, until, rfc3339(ac.LastSeen), orDash(ac.IPAddress))
 			}
 			t.flush()
 			fmt.Fprintln(a.stdout, "\nDeliveries and reminders")
@@ -91,4 +96,25 @@ seats that ended, the latest, up to 20 with those the database holds.`,
 	}
 	c.Flags().BoolVar(&showKey, "show-key", false, "include the keys themselves (needs the signing secret)")
 	return c
+}
+
+// seatsInUse is show-license's seats line: the seats in use against max
+// instances, and how many of them are overage seats (taken above max
+// instances under the license's overage allowance), which is why in use
+// can exceed max.
+func seatsInUse(l licensing.License, seats []licensing.Activation, now time.Time) string {
+	over := 0
+	for _, s := range seats {
+		if s.Overage && s.Occupies(now) {
+			over++
+		}
+	}
+	text := fmt.Sprintf("%d of %d in use", l.ActiveInstances, l.MaxInstances)
+	switch {
+	case over == 1:
+		text += ", 1 of them an overage seat"
+	case over > 1:
+		text += fmt.Sprintf(", %d of them overage seats", over)
+	}
+	return text
 }

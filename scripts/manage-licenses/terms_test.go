@@ -180,6 +180,16 @@ func TestGraceAndOverageInStatsAndReport(t *testing.T) {
 			t.Fatalf("stats does not say %s 1:\n%s", want, text)
 		}
 	}
+	// show-license says why 3 seats are in use of 2, and which one is above.
+	overShown := c.ok("show-license", over).stdout
+	if !strings.Contains(overShown, "3 of 2 in use, 1 of them an overage seat") {
+		t.Fatalf("show-license's seats line:\n%s", overShown)
+	}
+	for _, l := range strings.Split(overShown, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[0], "g-") && (f[0] == "g-3") != strings.Contains(l, "(overage)") {
+			t.Fatalf("show-license's seat %s:\n%s", f[0], overShown)
+		}
+	}
 	// The listing in grace, and what each license says of itself.
 	var lics []licensing.LicenseView
 	json.Unmarshal([]byte(c.ok("--json", "list-licenses", "--status", "grace").stdout), &lics)
