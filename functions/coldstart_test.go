@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"strings"
 	"testing"
 	"time"
@@ -46,39 +47,55 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ReportMetric(float64(activate)/float64(baseline), "ratio")
 }
 
-// BenchmarkColdStartInS3 is the activate function's cold start as it is
-// deployed: the database in S3 (versitygw) and the server key in Secrets
-// Manager (kumo), each behind a proxy that adds 20 ms to every request (a
-// round trip in a region), with an empty cache directory (a new
-// container's /tmp). Timed from the process's start to a genuine key's
-// VALID answer, emulator's own start included.
-func BenchmarkColdStartInS3(b *testing.B) {
-	const key = "bench/caio_licenses.db"
-	const latency = 20 * time.Millisecond
-	s3 := s3test.StartVersity(b)
-	store, svc, is := s3DatabaseOn(b, s3, key, 5)
+// deployedActivate is the activate function as deployed: the database in
+// S3 (versitygw) with one five-seat license, instance-001 holding a seat,
+// and the server key in Secrets Manager (kumo), each behind a proxy that
+// adds latency to every request. serverKey is the secret's value: the
+// certified key, unless the caller gives another ("" for a secret with no
+// value yet). It returns the function's environment (each cold start
+// needs a CAIO_LICENSE_CACHE_DIR of its own), the license key, and the
+// certified server key.
+func deployedActivate(tb testing.TB, latency time.Duration, serverKey *string) (map[string]string, string, string) {
+	tb.Helper()
+	const key = "deployed/caio_licenses.db"
+	s3 := s3test.StartVersity(tb)
+	store, svc, is := s3DatabaseOn(tb, s3, key, 5)
 	ctx := context.Background()
 	pub, err := svc.PublicKey(ctx)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	serverKey, _, err := svc.CertifyServerKey(ctx, 30)
+	certified, _, err := svc.CertifyServerKey(ctx, 30)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if _, err := svc.Activate(ctx, licensing.SeatRequest{Key: is.Key, InstanceID: "instance-001"}); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	store.Close()
-	sm := smtest.Start(b)
-	arn := sm.Create(b, "caio/server-key", servercert.EncodePrivateKey(serverKey))
-	s3Proxy, smProxy := s3test.NewProxy(b, s3), s3test.NewProxy(b, &s3test.Server{URL: sm.URL})
+	value := servercert.EncodePrivateKey(certified)
+	if serverKey != nil {
+		value = *serverKey
+	}
+	sm := smtest.Start(tb)
+	arn := sm.Create(tb, "caio/server-key", value)
+	s3Proxy, smProxy := s3test.NewProxy(tb, s3), s3test.NewProxy(tb, &s3test.Server{URL: sm.URL})
 	s3Proxy.Latency, smProxy.Latency = latency, latency
 	env := s3Proxy.Env(key) // the function's one set of credentials; kumo takes any
 	env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = smProxy.URL
 	env["CAIO_SERVER_KEY_ARN"] = arn
 	env["CAIO_LICENSE_PUBLIC_KEY"] = licensekey.FormatPublicKey(pub.PublicKey)
-	event := sample(b, "activate", "http-api-validate", is.Key)
+	return env, is.Key, servercert.EncodePrivateKey(certified)
+}
+
+// BenchmarkColdStartInS3 is the activate function's cold start as it is
+// deployed (deployedActivate, 20 ms added to every request to S3 and to
+// Secrets Manager: a round trip in a region), with an empty cache
+// directory (a new container's /tmp). Timed from the process's start to a
+// genuine key's VALID answer, emulator's own start included.
+func BenchmarkColdStartInS3(b *testing.B) {
+	env, key, _ := deployedActivate(b, 20*time.Millisecond, nil)
+	event := sample(b, "activate", "http-api-validate", key)
 	bin := bootstrap(b, "activate")
 	var total time.Duration
 	b.ResetTimer()
@@ -93,4 +110,33 @@ func BenchmarkColdStartInS3(b *testing.B) {
 		e.stop()
 	}
 	b.ReportMetric(total.Seconds()*1000/float64(b.N), "activate-ms")
+}
+
+// The activate function's server key from Secrets Manager while its
+// database loads from S3 (both at once at cold start): a genuine key is
+// answered and signed; a secret with no value yet, or a key with no
+// certificate, fails the cold start in one line that says what to do
+// (it does not wait for ever); the key is never in the logs.
+func TestActivateServerKeyFromSecretsManager(t *testing.T) {
+	// Not parallel: the database is made with the S3 environment set (Setenv).
+	bin := bootstrap(t, "activate")
+	coldStart := func(env map[string]string, key string) (int, string, string) {
+		env["CAIO_LICENSE_CACHE_DIR"] = t.TempDir()
+		e := startEmulator(t, bin, env)
+		status, body := e.invoke(t, sample(t, "activate", "http-api-validate", key))
+		e.waitLogs("REPORT")
+		return status, string(body), e.logs.String()
+	}
+	env, key, serverKey := deployedActivate(t, time.Millisecond, nil)
+	if status, body, logs := coldStart(env, key); status != 200 || !strings.Contains(body, `\"code\":\"VALID\"`) || !strings.Contains(body, `"X-Caio-Signature"`) || strings.Contains(logs, serverKey) {
+		t.Fatalf("%d %s\n%s", status, body, logs)
+	}
+	empty, other := "", servercert.EncodePrivateKey(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
+	for value, want := range map[*string]string{&empty: "cannot read the server key from Secrets Manager", &other: "has no certificate in this database"} {
+		env, key, _ := deployedActivate(t, time.Millisecond, value)
+		status, body, logs := coldStart(env, key)
+		if status == 200 || !strings.Contains(logs, `"msg":"cold start failed","function":"activate","code":"CONFIG"`) || !strings.Contains(logs, want) || strings.Contains(logs, *value+`"`) && *value != "" {
+			t.Fatalf("server key %q: %d %s\n%s", *value, status, body, logs)
+		}
+	}
 }

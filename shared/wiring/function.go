@@ -131,9 +131,10 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 			return nil, err
 		}
 	}
-	// The server key is read while the database opens, on the other core:
-	// its first use runs the Ed25519 self-test (about 1 ms), and from
-	// Secrets Manager it is a round trip.
+	// The server key is read while the database opens and loads: from
+	// Secrets Manager it is a round trip, which a database in S3 then
+	// overlaps (signerAsKeyArrives), and its first use runs Ed25519's
+	// self-test (about 1 ms).
 	type keyResult struct {
 		key ed25519.PrivateKey
 		err error
@@ -145,8 +146,7 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 			serverKey <- keyResult{key, err}
 		}()
 	}
-	db := config.DB{Path: path, Source: config.EnvDBPath}
-	store, err := openStore(ctx, env, db, Write, functionStoreOptions(sink))
+	store, err := openStore(ctx, env, config.DB{Path: path, Source: config.EnvDBPath}, Write, functionStoreOptions(sink))
 	if err != nil {
 		return nil, err
 	}
@@ -156,9 +156,6 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 		fn.Snapshot = func(ctx context.Context) (any, error) { return p.PublishSnapshot(ctx) }
 	}
 	if needs.ServerKey {
-		// The certificate is looked up as the key arrives: a database in
-		// S3 loads while Secrets Manager answers, and the cold start waits
-		// for the longer of the two, not for both.
 		// Once: a read the store runs again must not wait for a second key.
 		key := sync.OnceValues(func() (ed25519.PrivateKey, error) {
 			r := <-serverKey
@@ -167,19 +164,10 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 			}
 			return r.key, r.err
 		})
-		cert, err := svc.ServerCertificateOf(ctx, func() (ed25519.PublicKey, error) {
-			k, err := key()
-			if err != nil {
-				return nil, err
-			}
-			return k.Public().(ed25519.PublicKey), nil
-		})
-		if err != nil {
+		if fn.Signer, err = signerAsKeyArrives(ctx, svc, key); err != nil {
 			store.Close()
 			return nil, err
 		}
-		k, _ := key()
-		fn.Signer = &httpapi.Signer{Key: k, Certificate: cert.Certificate, NotAfter: cert.NotAfter}
 	}
 	return fn, nil
 }

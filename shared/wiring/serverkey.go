@@ -71,11 +71,27 @@ func ServerKeyFromFile(path string) (ed25519.PrivateKey, error) {
 
 // Signer pairs a server key with its certificate from the database.
 func Signer(ctx context.Context, svc *licensing.Service, key ed25519.PrivateKey) (*httpapi.Signer, error) {
-	cert, err := svc.ServerCertificate(ctx, key.Public().(ed25519.PublicKey))
+	return signerAsKeyArrives(ctx, svc, func() (ed25519.PrivateKey, error) { return key, nil })
+}
+
+// signerAsKeyArrives is Signer for a key still on its way: the database is
+// read (a database in S3 loaded) first, and key waited for within that
+// read (licensing.Service.ServerCertificateOf), so that a cold start waits
+// for the longer of the two, not for both. key may be called more than
+// once and must give the same answer.
+func signerAsKeyArrives(ctx context.Context, svc *licensing.Service, key func() (ed25519.PrivateKey, error)) (*httpapi.Signer, error) {
+	var k ed25519.PrivateKey
+	cert, err := svc.ServerCertificateOf(ctx, func() (ed25519.PublicKey, error) {
+		var err error
+		if k, err = key(); err != nil {
+			return nil, err
+		}
+		return k.Public().(ed25519.PublicKey), nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &httpapi.Signer{Key: key, Certificate: cert.Certificate, NotAfter: cert.NotAfter}, nil
+	return &httpapi.Signer{Key: k, Certificate: cert.Certificate, NotAfter: cert.NotAfter}, nil
 }
 
 // ServerKeyFile keeps the server key in a file of mode 0600 (serve).
