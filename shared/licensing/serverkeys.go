@@ -100,11 +100,19 @@ func (s *Service) ServerCertificate(ctx context.Context, pub ed25519.PublicKey) 
 // be on its way (from Secrets Manager, at a function's cold start): the
 // database is read first, and key is called once it is, so that a
 // database in S3 loads while the key arrives. key's error is returned as
-// it is.
+// it is; key is called once.
+//
+// A key that arrives after the read may be newer than it: a renewal
+// certifies a new key before it stores it, so the key read has its
+// certificate committed, but perhaps after the read. A key the read has
+// no certificate of is therefore looked up once more, in a read made now
+// that the key is here.
 func (s *Service) ServerCertificateOf(ctx context.Context, key func() (ed25519.PublicKey, error)) (ServerCertificate, error) {
 	now := s.now()
+	var pub ed25519.PublicKey
 	var out ServerCertificate
-	err := s.cfg.Store.View(ctx, func(tx Tx) error {
+	var uncertified bool
+	find := func(tx Tx) error {
 		certs, err := tx.ServerCertificates()
 		if err != nil {
 			return err
@@ -113,9 +121,10 @@ func (s *Service) ServerCertificateOf(ctx context.Context, key func() (ed25519.P
 		if err != nil {
 			return err
 		}
-		pub, err := key()
-		if err != nil {
-			return err
+		if pub == nil {
+			if pub, err = key(); err != nil {
+				return err
+			}
 		}
 		kid := licensekey.KeyID(pub)
 		var expired *ServerCertificate
@@ -134,8 +143,14 @@ func (s *Service) ServerCertificateOf(ctx context.Context, key func() (ed25519.P
 			return Errorf(CodeConfig, "the certificate of server key %s is not valid now (valid %s to %s) or not signed by a trusted license key: certify a new one with 'manage-licenses certify-server-key'",
 				kid, expired.NotBefore.Format(time.RFC3339), expired.NotAfter.Format(time.RFC3339))
 		}
+		uncertified = true
 		return Errorf(CodeConfig, "server key %s has no certificate in this database: make one with 'manage-licenses certify-server-key'", kid)
-	})
+	}
+	err := s.cfg.Store.View(ctx, find)
+	if err != nil && uncertified {
+		uncertified = false
+		err = s.cfg.Store.View(ctx, find)
+	}
 	return out, err
 }
 

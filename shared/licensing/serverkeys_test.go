@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,5 +92,37 @@ func TestRenewServerKey(t *testing.T) {
 	place.value = secret
 	if _, err := e.svc.RenewServerKey(ctx, place, licensing.Renewal{Days: 30, ReplaceForeign: true, Always: true}); err == nil || place.value != secret {
 		t.Fatal("--force overwrote the signing secret")
+	}
+}
+
+// A function's cold start reads the database while its server key arrives
+// from Secrets Manager (ServerCertificateOf). The daily renewal certifies a
+// new key in the database before it stores it there, so whatever key the
+// start reads has its certificate committed; but the read of the database
+// may have been made before that commit, and the key read after the new
+// one was stored. The certificate is then found all the same, rather than
+// the start failing with "no certificate in this database".
+func TestServerCertificateOfAKeyRenewedAsItArrives(t *testing.T) {
+	e := newEnv(t)
+	e.generate(nil) // the signing key
+	ctx := context.Background()
+	place := &keyPlace{}
+	if _, err := e.svc.RenewServerKey(ctx, place, licensing.Renewal{Days: licensing.DefaultServerKeyDays}); err != nil {
+		t.Fatal(err)
+	}
+	// The key on its way, read once (as the function reads it): the
+	// renewal runs between the database's read and the key's arrival.
+	key := sync.OnceValues(func() (ed25519.PublicKey, error) {
+		if _, err := e.svc.RenewServerKey(ctx, place, licensing.Renewal{Days: licensing.DefaultServerKeyDays, Always: true}); err != nil {
+			return nil, err
+		}
+		return place.key(t), nil
+	})
+	cert, err := e.svc.ServerCertificateOf(ctx, key)
+	if err != nil {
+		t.Fatalf("the renewed key, arriving after the read: %v", err)
+	}
+	if got, _ := key(); !ed25519.PublicKey(cert.PublicKey).Equal(got) {
+		t.Fatalf("the certificate of %s, not of the key read", cert.KeyID)
 	}
 }
