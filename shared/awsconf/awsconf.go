@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -74,7 +75,12 @@ func FromEnvironment(context.Context) (aws.Config, error) {
 // AWS_ENDPOINT_URL_<SERVICE> (service as the variable spells it: "S3",
 // "SESV2", "SECRETS_MANAGER"), else AWS_ENDPOINT_URL; "" for AWS. Clients
 // set it themselves, so that it holds whichever loader is installed.
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true sends them to AWS, as it does
+// the SDK's clients.
 func Endpoint(service string) string {
+	if strings.EqualFold(os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
+		return ""
+	}
 	return firstSet("AWS_ENDPOINT_URL_"+service, "AWS_ENDPOINT_URL")
 }
 

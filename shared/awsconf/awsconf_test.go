@@ -12,7 +12,7 @@ import (
 
 func clearAWS(t *testing.T) {
 	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"} {
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"} {
 		t.Setenv(k, "")
 	}
 }
@@ -98,5 +98,25 @@ func TestUse(t *testing.T) {
 	awsconf.Use(func(context.Context) (aws.Config, error) { return aws.Config{}, errors.New("broken profile") })
 	if _, err := awsconf.Load(context.Background()); err == nil || err.Error() != "broken profile" {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true sends every client to AWS, as
+// the SDK's own resolution does (the CLI's chain honours it for the
+// clients it builds): an endpoint variable left in the environment is then
+// not where the database, the secrets or the mail go.
+func TestEndpointIgnoredAsTheSDKIgnoresIt(t *testing.T) {
+	clearAWS(t)
+	t.Setenv("AWS_ENDPOINT_URL", "http://all.test")
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://s3.test")
+	t.Setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+	for _, service := range []string{"S3", "SECRETS_MANAGER", "SESV2"} {
+		if got := awsconf.Endpoint(service); got != "" {
+			t.Errorf("%s: %q, want AWS", service, got)
+		}
+	}
+	t.Setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false")
+	if got := awsconf.Endpoint("S3"); got != "http://s3.test" {
+		t.Fatalf("not ignored: %q", got)
 	}
 }
