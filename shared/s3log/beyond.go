@@ -19,7 +19,9 @@ const tailAhead = mergeFanIn
 // after E, delta E (which checks the state the merged deltas led to) and
 // the tailAhead deltas after E, fetched before the listing says they
 // exist. Those it names are applied; what it names past them is fetched
-// then (merges lagging), and a gap it shows is a gap.
+// then (merges lagging), and so is one it names that its GET, made before
+// the listing, did not find (written meanwhile: not a gap); a gap the
+// listing shows is a gap.
 func (l *Log[C]) beyond(ctx context.Context, steps []step, refs []deltaRef, merged []mergedRef, stop uint64) error {
 	ahead := reach(l.st.Seq, refs, merged, stop, math.MaxUint64)
 	end := ahead[len(ahead)-1].seq
@@ -57,9 +59,15 @@ func (l *Log[C]) beyond(ctx context.Context, steps []step, refs []deltaRef, merg
 	case tailErr != nil:
 		return tailErr
 	}
-	if len(tail) > tailAhead {
-		if err := l.run(ctx, plan(l.st.Seq, tail[tailAhead:], nil, stop), tail, nil); err != nil {
-			return err
+	// What the listing names past what was applied is fetched now: the
+	// deltas past the tailAhead fetched ahead (merges lagging), and one
+	// written after its GET ahead found nothing (run stops there).
+	for i, r := range tail {
+		if r.seq > l.st.Seq {
+			if err := l.run(ctx, plan(l.st.Seq, tail[i:], nil, stop), tail, nil); err != nil {
+				return err
+			}
+			break
 		}
 	}
 	if gap != nil {

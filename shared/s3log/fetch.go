@@ -129,6 +129,10 @@ func (l *Log[C]) run(ctx context.Context, steps []step, refs []deltaRef, known f
 		case len(unchecked) > 0:
 			l.reset()
 			return err
+		case errors.Is(err, ErrNoObject) && s.kind == speculative:
+			// Named by the listing, not found by the GET made before it:
+			// written since. The caller fetches it again (beyond).
+			return nil
 		case errors.Is(err, ErrNoObject) && s.kind == base:
 			if err := l.baseMissing(ctx); err != nil {
 				return err
