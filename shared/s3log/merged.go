@@ -37,7 +37,10 @@ import (
 // merged deltas led to. A merged delta missing, damaged, forged or not
 // leading to that state sends the reader back to its snapshot and the
 // deltas alone, which then apply or are refused as they always were (a
-// gap stays a gap: the listing of the deltas is read either way).
+// gap stays a gap: the listing of the deltas is read either way, its
+// first page; past it, beyond lists from where the merged deltas reach,
+// so a delta deleted under one applied there is not seen, though the
+// state reached is whole: see docs/design.md).
 
 // mergeFanIn is how many objects of one level a merged delta of the next
 // merges; mergeLevels how many levels there are.
