@@ -342,6 +342,8 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{"explicit missing db", nil, []string{"stats", "--db", missing}, 1, "DB_NOT_FOUND", "init-db"},
 		{"explicit missing db on write", nil, []string{"add-customer", "C9", "X", "--db", missing}, 1, "DB_NOT_FOUND", "init-db --db"},
 		{"not a database", nil, []string{"stats", "--db", garbage}, 1, "DB_INVALID", "not a SQLite database"},
+		{"mistyped S3 location", nil, []string{"init-db", "--db", "s3:/licenses/caio_licenses.db"}, 2, "BAD_REQUEST", "s3://BUCKET/"},
+		{"mistyped S3 location in the environment", map[string]string{"CAIO_LICENSE_DB_PATH": "S3://licenses/caio_licenses.db"}, []string{"init-db"}, 2, "BAD_REQUEST", "CAIO_LICENSE_DB_PATH"},
 		{"unknown customer", nil, []string{"generate-license", "CUST-404", "standard"}, 1, "NOT_FOUND", "add-customer"},
 		{"duplicate customer", nil, []string{"add-customer", "CUST-001", "Again"}, 1, "ALREADY_EXISTS", "update-customer"},
 		{"bad email", nil, []string{"add-customer", "C2", "X", "--email", "x@y.test\r\nBcc: z@z.test"}, 2, "BAD_REQUEST", "not a valid address"},
@@ -395,6 +397,12 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 	c.t = t
 	if after := c.ok("--json", "list-events").stdout; after != before {
 		t.Fatalf("failed commands changed the event log")
+	}
+	for _, local := range []string{"s3:", "S3:"} {
+		if _, err := os.Stat(local); err == nil {
+			t.Cleanup(func() { os.RemoveAll(local) })
+			t.Errorf("a mistyped S3 location made a local database under %s", local)
+		}
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Fatal("a mistyped --db path was created")

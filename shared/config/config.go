@@ -80,18 +80,28 @@ func (db DB) InS3() bool { return strings.HasPrefix(db.Path, "s3://") }
 // ~/.caio/caio_licenses.db.
 func (e Env) DB(flag string) (DB, error) {
 	if flag != "" {
-		p, err := e.expandHome(flag, "--db")
-		return DB{Path: p, Source: "--db"}, err
+		return e.namedDB(flag, "--db")
 	}
 	if p := e(EnvDBPath); p != "" {
-		p, err := e.expandHome(p, EnvDBPath)
-		return DB{Path: p, Source: EnvDBPath}, err
+		return e.namedDB(p, EnvDBPath)
 	}
 	home, err := e.Home()
 	if err != nil {
 		return DB{}, licensing.Errorf(licensing.CodeConfig, "cannot find the home directory for the default database: set CAIO_LICENSE_DB_PATH")
 	}
 	return DB{Path: filepath.Join(home, ".caio", "caio_licenses.db")}, nil
+}
+
+// namedDB is the database the operator named with source. A path that
+// starts like an S3 location and is not one (s3:/x, S3://x) is refused:
+// taken for a local path, it would be created there by init-db, and the
+// operator would believe the database is in S3.
+func (e Env) namedDB(p, source string) (DB, error) {
+	if strings.HasPrefix(strings.ToLower(p), "s3:") && !strings.HasPrefix(p, "s3://") {
+		return DB{}, licensing.Errorf(licensing.CodeBadRequest, "%s %q is neither a local path nor an S3 location: write s3://BUCKET/PATH/caio_licenses.db (lower case, two slashes)", source, p)
+	}
+	p, err := e.expandHome(p, source)
+	return DB{Path: p, Source: source}, err
 }
 
 // expandHome expands a leading ~ the way a shell would have: a path

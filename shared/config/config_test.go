@@ -26,6 +26,18 @@ func TestSettingsComeFromTheEnvironmentGiven(t *testing.T) {
 	if _, err := env.DB("~other/x.db"); licensing.ErrorCode(err) != licensing.CodeBadRequest {
 		t.Fatalf("--db ~other/x.db: %v", err)
 	}
+	// Mistyped S3 locations are refused, not taken for local paths.
+	for _, p := range []string{"s3:/licenses/x.db", "S3://licenses/x.db", "s3:licenses/x.db", "S3:"} {
+		if _, err := env.DB(p); licensing.ErrorCode(err) != licensing.CodeBadRequest || !strings.Contains(err.Error(), "s3://BUCKET/") {
+			t.Errorf("--db %s: %v", p, err)
+		}
+	}
+	if db, err := config.Map(map[string]string{"CAIO_LICENSE_DB_PATH": "s3://licenses/x.db"}).DB(""); err != nil || !db.InS3() {
+		t.Fatalf("s3://licenses/x.db: %+v, %v", db, err)
+	}
+	if db, err := env.DB("s3x/local.db"); err != nil || db.InS3() {
+		t.Fatalf("a local path that starts with s3: %+v, %v", db, err)
+	}
 	if _, err := config.Map(nil).DB(""); licensing.ErrorCode(err) != licensing.CodeConfig {
 		t.Fatalf("no HOME: %v", err)
 	}
