@@ -334,3 +334,24 @@ func TestCLIReadsAWSProfiles(t *testing.T) {
 		t.Fatalf("a failed command changed the database: %s", out)
 	}
 }
+
+// Without credentials, in S3 mode, the error is the one line the guide
+// promises (one JSON object under --json): the SDK's chain, which looks
+// for them as far as the instance metadata service, writes nothing of its
+// own (it warned of falling back to IMDSv1).
+func TestNoAWSCredentialsIsOneLine(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	c := s3CLI(t, srv)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED"} {
+		delete(c.env, k)
+	}
+	dir := t.TempDir()
+	c.env["AWS_SHARED_CREDENTIALS_FILE"], c.env["AWS_CONFIG_FILE"] = filepath.Join(dir, "credentials"), filepath.Join(dir, "config")
+	for _, args := range [][]string{{"stats"}, {"--json", "stats"}} {
+		r := c.run(nil, args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 1 || len(lines) != 1 || !strings.Contains(r.stderr, "credentials") {
+			t.Fatalf("%v: exit %d, %d lines:\n%s", args, r.code, len(lines), r.stderr)
+		}
+	}
+}

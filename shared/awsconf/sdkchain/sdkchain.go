@@ -9,7 +9,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 )
 
-// Load is awsconf.Loader on the SDK's default chain.
-func Load(ctx context.Context) (aws.Config, error) { return config.LoadDefaultConfig(ctx) }
+// Load is awsconf.Loader on the SDK's default chain. The chain's own
+// clients (instance metadata, SSO, STS) log nothing: their warnings, such
+// as instance metadata's fallback to IMDSv1, would be lines on the CLI's
+// stderr, where an error is one line (one JSON object under --json).
+func Load(ctx context.Context) (aws.Config, error) {
+	return config.LoadDefaultConfig(ctx, config.WithLogger(logging.Nop{}))
+}
