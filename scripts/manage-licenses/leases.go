@@ -46,7 +46,7 @@ leases only until its certificate ends.`,
 			}
 			defer done()
 			if toSecret != "" {
-				r, err := svc.RenewServerKey(c.Context(), wiring.ServerKeySecret(toSecret), licensing.Renewal{Days: days, Always: force, ReplaceForeign: force})
+				r, err := svc.RenewServerKey(c.Context(), wiring.ServerKeySecret(toSecret), licensing.Renewal{Days: days, Always: force, ReplaceForeign: force, Instead: "--force replaces it"})
 				if err != nil {
 					return err
 				}
@@ -121,7 +121,7 @@ themselves once less than a third of a certificate's term is left.`,
 			if toSecret != "" {
 				store, where = wiring.ServerKeySecret(toSecret), toSecret
 			}
-			r, err := svc.RenewServerKey(c.Context(), store, licensing.Renewal{Days: days, Always: true, ReplaceForeign: force})
+			r, err := svc.RenewServerKey(c.Context(), store, licensing.Renewal{Days: days, Always: true, ReplaceForeign: force, Instead: "--force replaces it"})
 			if err != nil {
 				return err
 			}

@@ -245,7 +245,10 @@ func (a *app) serverKey(c *cobra.Command, prover *licensing.Service, keyFile str
 		keyFile = a.env.DefaultServerKeyFile()
 	}
 	if prover != nil && keyFile != "" {
-		r, err := prover.RenewServerKey(c.Context(), wiring.ServerKeyFile(keyFile), licensing.Renewal{Days: licensing.DefaultServerKeyDays})
+		// A second database served from the same home finds the first
+		// one's key in the default file: each needs a file of its own.
+		r, err := prover.RenewServerKey(c.Context(), wiring.ServerKeyFile(keyFile), licensing.Renewal{Days: licensing.DefaultServerKeyDays,
+			Instead: "serving a second database from this home? give it a key file of its own with --server-key FILE"})
 		if err != nil {
 			return nil, err
 		}

@@ -304,3 +304,25 @@ func TestServeMetricsForPrometheus(t *testing.T) {
 		t.Fatal("the API address serves the metrics")
 	}
 }
+
+// A second database served from the same home finds the first one's key
+// in the default key file: it is refused, told how to give it a file of
+// its own (serve has no --force), and serves with one.
+func TestServeASecondDatabaseFromOneHome(t *testing.T) {
+	t.Parallel()
+	c, _ := servedCLI(t)
+	delete(c.env, "CAIO_LICENSE_PUBLIC_KEY") // the first database's
+	second := filepath.Join(c.home, "second.db")
+	c.ok("init-db", "--db", second)
+	c.ok("add-customer", "CUST-002", "Globex", "--db", second)
+	c.ok("generate-license", "CUST-002", "standard", "--db", second)
+	c.fails(1, "CONFIG", "give it a key file of its own with --server-key FILE", "serve", "--db", second, "--addr", "127.0.0.1:0")
+	secondKey := filepath.Join(c.home, ".caio", "second_server_key")
+	c.ok("certify-server-key", "--output", secondKey, "--db", second)
+	s := startServe(t, c, "--db", second, "--server-key", secondKey)
+	resp, err := http.Get(s.url + contract.PathHealth)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the second database's serve: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

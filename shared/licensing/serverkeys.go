@@ -221,6 +221,16 @@ type Renewal struct {
 	// ReplaceForeign replaces what is not a server key this database
 	// certified (never the signing secret itself).
 	ReplaceForeign bool
+	// Instead says, when something foreign is found and kept, what the
+	// caller's operator can do instead (its own flag or setting).
+	Instead string
+}
+
+func instead(r Renewal) string {
+	if r.Instead == "" {
+		return ""
+	}
+	return ": " + r.Instead
 }
 
 // RenewedServerKey says what RenewServerKey did.
@@ -258,9 +268,9 @@ func (s *Service) RenewServerKey(ctx context.Context, store ServerKeyStore, r Re
 		case cerr != nil:
 			return RenewedServerKey{}, cerr
 		case !certified && !r.ReplaceForeign && err != nil:
-			return RenewedServerKey{}, Errorf(CodeConfig, "%s holds a value that is not a server key: is it the right place? Nothing was changed (--force replaces it)", store)
+			return RenewedServerKey{}, Errorf(CodeConfig, "%s holds a value that is not a server key: is it the right place? Nothing was changed%s", store, instead(r))
 		case !certified && !r.ReplaceForeign:
-			return RenewedServerKey{}, Errorf(CodeConfig, "%s holds a server key this database never certified: is it the right place? Nothing was changed (--force replaces it)", store)
+			return RenewedServerKey{}, Errorf(CodeConfig, "%s holds a server key this database never certified: is it the right place? Nothing was changed%s", store, instead(r))
 		}
 		if cert, err := s.ServerCertificate(ctx, old); certified && err == nil && !r.Always && s.now().Before(ServerKeyRenewal(cert)) {
 			return RenewedServerKey{Certificate: cert}, nil
