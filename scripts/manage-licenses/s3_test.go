@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/caio-licensing/caio-licensing/shared/s3store/s3test"
+	"github.com/caio-licensing/caio-licensing/shared/testtools"
 )
 
 // s3CLI is a CLI environment in S3 mode against srv.
@@ -335,6 +336,26 @@ func TestCLIReadsAWSProfiles(t *testing.T) {
 	}
 }
 
+// Credentials that S3 rejects name where they came from: a profile is
+// not fixed by AWS_ACCESS_KEY_ID, which is not even set.
+func TestRejectedProfileNamesTheProfile(t *testing.T) {
+	srv := s3test.StartVersity(t)
+	c := s3CLI(t, srv)
+	c.ok("init-db")
+	delete(c.env, "AWS_ACCESS_KEY_ID")
+	delete(c.env, "AWS_SECRET_ACCESS_KEY")
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	if err := os.WriteFile(creds, []byte("[stale]\naws_access_key_id = "+srv.AccessKey+"\naws_secret_access_key = not-the-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.env["AWS_SHARED_CREDENTIALS_FILE"], c.env["AWS_CONFIG_FILE"], c.env["AWS_PROFILE"] = creds, filepath.Join(dir, "config"), "stale"
+	c.fails(1, "CONFIG", "AWS credentials rejected", "stats")
+	c.fails(1, "CONFIG", "the profile AWS_PROFILE names (stale)", "stats")
+	c.env["AWS_PROFILE"] = "nosuch"
+	c.fails(1, "CONFIG", "check AWS_PROFILE and the shared config and credentials files", "stats")
+}
+
 // Without credentials, in S3 mode, the error is the one line the guide
 // promises (one JSON object under --json): the SDK's chain, which looks
 // for them as far as the instance metadata service, writes nothing of its
@@ -353,5 +374,26 @@ func TestNoAWSCredentialsIsOneLine(t *testing.T) {
 		if r.code != 1 || len(lines) != 1 || !strings.Contains(r.stderr, "credentials") {
 			t.Fatalf("%v: exit %d, %d lines:\n%s", args, r.code, len(lines), r.stderr)
 		}
+	}
+}
+
+// An S3 endpoint that is wrong says what is wrong with it: one that is not
+// a URL is refused as such (CONFIG), and one where nothing answers names
+// the endpoint and the refused connection (still BUSY: a server that is
+// down comes back), reads and writes alike, changing nothing.
+func TestWrongS3Endpoint(t *testing.T) {
+	srv := s3test.StartGofakes3(t)
+	c := s3CLI(t, srv)
+	c.ok("init-db")
+	c.env["AWS_ENDPOINT_URL_S3"] = "127.0.0.1:7070"
+	c.fails(1, "CONFIG", `AWS_ENDPOINT_URL_S3="127.0.0.1:7070" is not an S3 endpoint: write http://HOST:PORT`, "stats")
+	closed := "http://" + testtools.FreeAddr(t)
+	c.env["AWS_ENDPOINT_URL_S3"] = closed
+	for _, args := range [][]string{{"stats"}, {"add-customer", "CUST-9", "Nine"}} {
+		c.fails(1, "BUSY", "connection refused, the endpoint AWS_ENDPOINT_URL_S3 gives ("+closed+")", args...)
+	}
+	c.env["AWS_ENDPOINT_URL_S3"] = srv.URL
+	if out := c.ok("list-customers").stdout; strings.Contains(out, "CUST-9") {
+		t.Fatalf("a failed write was applied: %s", out)
 	}
 }

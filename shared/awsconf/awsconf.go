@@ -78,10 +78,22 @@ func FromEnvironment(context.Context) (aws.Config, error) {
 // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true sends them to AWS, as it does
 // the SDK's clients.
 func Endpoint(service string) string {
+	v, _ := EndpointFrom(service)
+	return v
+}
+
+// EndpointFrom is Endpoint and the variable it came from, for messages
+// that must name what to fix.
+func EndpointFrom(service string) (value, variable string) {
 	if strings.EqualFold(os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
-		return ""
+		return "", ""
 	}
-	return firstSet("AWS_ENDPOINT_URL_"+service, "AWS_ENDPOINT_URL")
+	for _, n := range []string{"AWS_ENDPOINT_URL_" + service, "AWS_ENDPOINT_URL"} {
+		if v := os.Getenv(n); v != "" {
+			return v, n
+		}
+	}
+	return "", ""
 }
 
 func firstSet(names ...string) string {

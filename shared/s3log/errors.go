@@ -48,6 +48,7 @@ var (
 	ErrNoBucket            = errors.New("the bucket does not exist")
 	ErrAccessDenied        = errors.New("access denied")
 	ErrCredentialsRejected = errors.New("AWS credentials rejected")
+	ErrBadEndpoint         = errors.New("the S3 endpoint is not a URL")
 )
 
 // ConfigError is S3, or the AWS SDK, refusing this configuration: nothing
@@ -58,6 +59,9 @@ type ConfigError struct {
 	Key    string // the object asked for, if any
 	Code   string // S3's error code, if any
 	Err    error  // the SDK's error
+	// Endpoint and EndpointVar: the endpoint in use and the variable
+	// that set it, when one did (ErrBadEndpoint names them).
+	Endpoint, EndpointVar string
 }
 
 func (e *ConfigError) Error() string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -94,7 +95,10 @@ func DialS3(ctx context.Context, bucket string) (Objects, error) {
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, &ConfigError{Reason: ErrNoCredentials, Bucket: bucket, Err: err}
 	}
-	endpoint := awsconf.Endpoint("S3")
+	endpoint, variable := awsconf.EndpointFrom("S3")
+	if u, err := url.Parse(endpoint); endpoint != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return nil, &ConfigError{Reason: ErrBadEndpoint, Bucket: bucket, Endpoint: endpoint, EndpointVar: variable, Err: ErrBadEndpoint}
+	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		// Validate downloads where the GET asks for it (ChecksumMode).
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired

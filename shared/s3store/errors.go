@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/awsconf"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/s3log"
 	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
@@ -55,7 +57,7 @@ func (s *Store) fail(err error, when during) error {
 		return licensing.Wrap(licensing.CodeUnknownOutcome, err,
 			"S3 did not confirm the write to %s after %d attempts: it may or may not have been applied; check (for example with list-events) before repeating it", s.uri, retries.Attempts)
 	case errors.As(err, &retries):
-		return licensing.Wrap(licensing.CodeBusy, err, "database %s stayed busy through %d attempts: retry shortly", s.uri, retries.Attempts)
+		return licensing.Wrap(licensing.CodeBusy, err, "database %s stayed busy through %d attempts%s: retry shortly", s.uri, retries.Attempts, unreachable(err))
 	case errors.As(err, &le):
 		return err
 	case notFound && when == duringPrune:
@@ -83,9 +85,50 @@ func (s *Store) fail(err error, when during) error {
 	case errors.Is(err, s3log.ErrConflict):
 		return licensing.Wrap(licensing.CodeBusy, err, "%s: %v", s.uri, err)
 	case errors.Is(err, s3log.ErrUnavailable):
-		return licensing.Wrap(licensing.CodeBusy, err, "S3 is unavailable for %s: retry shortly", s.uri)
+		return licensing.Wrap(licensing.CodeBusy, err, "S3 is unavailable for %s%s: retry shortly", s.uri, unreachable(err))
 	}
 	return err
+}
+
+// unreachable says why S3 could not be reached when the network says it
+// (a refused connection, a name that does not resolve), and which endpoint
+// setting pointed there: a wrong endpoint is not fixed by retrying.
+func unreachable(err error) string {
+	var op *net.OpError
+	var dns *net.DNSError
+	why := ""
+	switch {
+	case errors.As(err, &dns):
+		why = "cannot resolve " + dns.Name
+	case errors.As(err, &op) && op.Op == "dial":
+		why = "cannot connect"
+		if op.Addr != nil {
+			why += " to " + op.Addr.String()
+		}
+		if op.Err != nil {
+			why += ": " + op.Err.Error()
+		}
+	default:
+		return ""
+	}
+	if endpoint, variable := awsconf.EndpointFrom("S3"); endpoint != "" {
+		why += ", the endpoint " + variable + " gives (" + endpoint + ")"
+	}
+	return " (" + why + ")"
+}
+
+// credentialsInUse names where the SDK took the credentials from, as far
+// as the environment tells: what to check when they are rejected.
+func credentialsInUse() string {
+	switch {
+	case os.Getenv("AWS_ACCESS_KEY_ID") != "" && os.Getenv("AWS_SESSION_TOKEN") != "":
+		return "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (temporary credentials expire)"
+	case os.Getenv("AWS_ACCESS_KEY_ID") != "":
+		return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+	case os.Getenv("AWS_PROFILE") != "":
+		return "the profile AWS_PROFILE names (" + os.Getenv("AWS_PROFILE") + ") in the shared credentials and config files"
+	}
+	return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the default profile, or the role this runs with"
 }
 
 // configError says what to fix in the configuration.
@@ -93,7 +136,7 @@ func (s *Store) configError(e *s3log.ConfigError) error {
 	where := "s3://" + e.Bucket + "/" + e.Key
 	switch {
 	case errors.Is(e, s3log.ErrAWSConfig):
-		return licensing.Wrap(licensing.CodeConfig, e, "AWS configuration: %v", e.Err)
+		return licensing.Wrap(licensing.CodeConfig, e, "the AWS configuration does not load (%v): check AWS_PROFILE and the shared config and credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)", e.Err)
 	case errors.Is(e, s3log.ErrNoCredentials):
 		return licensing.Wrap(licensing.CodeConfig, e,
 			"no AWS credentials for s3://%s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an IAM role", e.Bucket)
@@ -104,7 +147,9 @@ func (s *Store) configError(e *s3log.ConfigError) error {
 	case errors.Is(e, s3log.ErrAccessDenied):
 		return licensing.Wrap(licensing.CodeConfig, e, "access denied to %s: grant s3:GetObject and s3:PutObject on it (and s3:ListBucket on the bucket)", where)
 	case errors.Is(e, s3log.ErrCredentialsRejected):
-		return licensing.Wrap(licensing.CodeConfig, e, "AWS credentials rejected for %s (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", where, e.Code)
+		return licensing.Wrap(licensing.CodeConfig, e, "AWS credentials rejected for %s (%s): check the credentials in use: %s", where, e.Code, credentialsInUse())
+	case errors.Is(e, s3log.ErrBadEndpoint):
+		return licensing.Wrap(licensing.CodeConfig, e, "%s=%q is not an S3 endpoint: write http://HOST:PORT or https://HOST", e.EndpointVar, e.Endpoint)
 	}
 	return licensing.Wrap(licensing.CodeConfig, e, "%v", e)
 }
