@@ -194,3 +194,26 @@ func TestOlderKeyOfARenewedLicense(t *testing.T) {
 		t.Fatalf("the old key after its grace: %v %v", c.Outcome(c.At), err)
 	}
 }
+
+// A lease change says what bounds it, in the units the operator used: at
+// least a minute, at most the license's remaining life (named, with its
+// end), and none for a license already expired (in its grace), which is
+// to be renewed first: its state refuses it, not the value.
+func TestLeaseChangeSaysWhatBoundsIt(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	issued := e.generate(func(r *licensing.GenerateRequest) { r.ExpiresDays, r.GraceDays = 2, 7 })
+	id := issued.License.ID
+	for lease, want := range map[int64]string{30: "at least 1 minute (got 30s)", 3 * 24 * 3600: "no longer than the license's remaining life, 48h0m0s until "} {
+		_, err := e.svc.UpdateTerms(ctx, id, licensing.TermsChange{LeaseSeconds: &lease})
+		if licensing.ErrorCode(err) != licensing.CodeBadRequest || !strings.Contains(err.Error(), want) {
+			t.Errorf("lease %d s: %v", lease, err)
+		}
+	}
+	e.clock.set(issued.License.ExpiresAt.Add(time.Hour))
+	hours := int64(2 * 3600)
+	_, err := e.svc.UpdateTerms(ctx, id, licensing.TermsChange{LeaseSeconds: &hours})
+	if licensing.ErrorCode(err) != licensing.CodeExpired || !strings.Contains(err.Error(), "renew it first (renew-license)") {
+		t.Fatalf("a license in its grace: %v", err)
+	}
+}

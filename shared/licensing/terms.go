@@ -95,8 +95,14 @@ func (s *Service) UpdateTerms(ctx context.Context, ref string, ch TermsChange) (
 			}
 		}
 		if ch.LeaseSeconds != nil {
-			if *ch.LeaseSeconds < MinLeaseSeconds || *ch.LeaseSeconds > int64(lic.ExpiresAt.Sub(now).Seconds()) {
-				return badRequest("lease must be between 1 minute and the license's remaining life (got %d seconds)", *ch.LeaseSeconds)
+			lease := time.Duration(*ch.LeaseSeconds) * time.Second
+			switch left := lic.ExpiresAt.Sub(now); {
+			case *ch.LeaseSeconds < MinLeaseSeconds:
+				return badRequest("lease must be at least 1 minute (got %s)", lease)
+			case left <= 0:
+				return Errorf(CodeExpired, "license %s expired on %s: its lease cannot change; renew it first (renew-license)", lic.ID, lic.ExpiresAt.Format(time.RFC3339))
+			case lease > left:
+				return badRequest("lease must be no longer than the license's remaining life, %s until %s (got %s)", left.Truncate(time.Second), lic.ExpiresAt.Format(time.RFC3339), lease)
 			}
 			if *ch.LeaseSeconds != lic.LeaseSeconds {
 				lic.LeaseSeconds, changed = *ch.LeaseSeconds, append(changed, fmt.Sprintf("lease %s", time.Duration(*ch.LeaseSeconds)*time.Second))
