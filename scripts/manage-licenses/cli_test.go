@@ -354,6 +354,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{"malformed key", nil, []string{"track-activation", "CAIO-v1-nonsense", "--instance-id", "i-1"}, 1, "INVALID_KEY", "malformed"},
 		{"no instance id", nil, []string{"track-activation", key}, 2, "BAD_REQUEST", "instance-id"},
 		{"unknown export format", nil, []string{"export-licenses", "--format", "xml"}, 2, "BAD_REQUEST", "use csv or json"},
+		{"output is a directory", nil, []string{"export-licenses", "--format", "csv", "--output", c.home}, 2, "BAD_REQUEST", "is a directory: give a file name in it"},
 		{"unknown flag", nil, []string{"stats", "--dayz", "3"}, 2, "BAD_REQUEST", "--help"},
 		{"missing argument", nil, []string{"add-customer", "C3"}, 2, "BAD_REQUEST", "usage"},
 		{"unknown status", nil, []string{"list-licenses", "--status", "happy"}, 2, "BAD_REQUEST", "active, grace, expired"},

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,6 +123,9 @@ func (v *fileValue) Set(s string) error {
 	}
 	if s == "-" && !v.stdio {
 		return fmt.Errorf("- (standard output) is not accepted here: give a file name")
+	}
+	if info, err := os.Stat(s); (err == nil && info.IsDir()) || strings.HasSuffix(s, "/") {
+		return fmt.Errorf("%s is a directory: give a file name in it", s)
 	}
 	*v.p = s
 	return nil
