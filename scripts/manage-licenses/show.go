@@ -74,7 +74,7 @@ seats that ended, the latest, up to 20 with those the database holds.`,
 					until = rfc3339(*ac.LeaseExpiresAt)
 				}
 				state := ac.State(now)
-				if ac.Overage && ac.Occupies(now) {
+				if ac.OverageSeat(now) {
 					state += " (overage)"
 				}
 				t.row(ac.InstanceID, state, until, rfc3339(ac.LastSeen), orDash(ac.IPAddress))
@@ -105,7 +105,7 @@ seats that ended, the latest, up to 20 with those the database holds.`,
 func seatsInUse(l licensing.License, seats []licensing.Activation, now time.Time) string {
 	over := 0
 	for _, s := range seats {
-		if s.Overage && s.Occupies(now) {
+		if s.OverageSeat(now) {
 			over++
 		}
 	}

@@ -104,3 +104,17 @@ func firstSet(names ...string) string {
 	}
 	return ""
 }
+
+// CredentialsInUse names where the SDK took the credentials from, as far
+// as the environment tells: what to check when they are rejected.
+func CredentialsInUse() string {
+	switch {
+	case os.Getenv("AWS_ACCESS_KEY_ID") != "" && os.Getenv("AWS_SESSION_TOKEN") != "":
+		return "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (temporary credentials expire)"
+	case os.Getenv("AWS_ACCESS_KEY_ID") != "":
+		return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+	case os.Getenv("AWS_PROFILE") != "":
+		return "the profile AWS_PROFILE names (" + os.Getenv("AWS_PROFILE") + ") in the shared credentials and config files"
+	}
+	return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the default profile, or the role this runs with"
+}

@@ -252,6 +252,10 @@ func (a Activation) Occupies(now time.Time) bool {
 	return a.LeaseExpiresAt != nil && now.Before(a.SeatEnd()) && (a.DeactivatedAt == nil || now.Before(*a.DeactivatedAt))
 }
 
+// OverageSeat reports whether the activation takes up a seat at now as an
+// overage seat (taken above max instances, under an overage allowance).
+func (a Activation) OverageSeat(now time.Time) bool { return a.Overage && a.Occupies(now) }
+
 // Ended is when the seat ended, or ends: its deactivation (by its own
 // instance: when the lease it was given ends), else the end of its lease.
 func (a Activation) Ended() time.Time {

@@ -27,39 +27,42 @@ type ReportData struct {
 	ArchivedDays bool `json:"archived_days"`
 }
 
+// LicenseRef names a license in the report's tables: its id, its
+// customer and its tier.
+type LicenseRef struct {
+	LicenseID    string `json:"license_id"`
+	CustomerID   string `json:"customer_id"`
+	CustomerName string `json:"customer_name"`
+	Tier         string `json:"tier"`
+}
+
+func refOf(l License, customerName string) LicenseRef {
+	return LicenseRef{LicenseID: l.ID, CustomerID: l.CustomerID, CustomerName: customerName, Tier: l.Tier}
+}
+
 // ExpiringLicense is an active license expiring within the report's window.
 type ExpiringLicense struct {
-	LicenseID    string    `json:"license_id"`
-	CustomerID   string    `json:"customer_id"`
-	CustomerName string    `json:"customer_name"`
-	Tier         string    `json:"tier"`
-	ExpiresAt    time.Time `json:"expires_at"`
+	LicenseRef
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // GraceLicense is a license in grace: it expired at ExpiresAt and works
 // until GraceEndsAt.
 type GraceLicense struct {
-	LicenseID    string    `json:"license_id"`
-	CustomerID   string    `json:"customer_id"`
-	CustomerName string    `json:"customer_name"`
-	Tier         string    `json:"tier"`
-	ExpiresAt    time.Time `json:"expires_at"`
-	GraceEndsAt  time.Time `json:"grace_ends_at"`
+	ExpiringLicense
+	GraceEndsAt time.Time `json:"grace_ends_at"`
 }
 
 // OverageLicense is a license with overage seats: Live seats held, of
 // which Overage above its MaxInstances, under an allowance of
 // OveragePercent (SeatCap seats at most).
 type OverageLicense struct {
-	LicenseID      string `json:"license_id"`
-	CustomerID     string `json:"customer_id"`
-	CustomerName   string `json:"customer_name"`
-	Tier           string `json:"tier"`
-	Live           int    `json:"live"`
-	Overage        int    `json:"overage"`
-	MaxInstances   int    `json:"max_instances"`
-	OveragePercent int64  `json:"overage_percent"`
-	SeatCap        int    `json:"seat_cap"`
+	LicenseRef
+	Live           int   `json:"live"`
+	Overage        int   `json:"overage"`
+	MaxInstances   int   `json:"max_instances"`
+	OveragePercent int64 `json:"overage_percent"`
+	SeatCap        int   `json:"seat_cap"`
 }
 
 // CustomerSeats is a customer's seats in use against those sold (active
@@ -202,8 +205,7 @@ func graceAndOverage(tx Tx, now time.Time, st Stats) ([]GraceLicense, []OverageL
 		if err != nil {
 			return nil, nil, err
 		}
-		grace = append(grace, GraceLicense{LicenseID: l.ID, CustomerID: l.CustomerID, CustomerName: n, Tier: l.Tier,
-			ExpiresAt: l.ExpiresAt, GraceEndsAt: l.GraceEndsAt()})
+		grace = append(grace, GraceLicense{ExpiringLicense{refOf(l, n), l.ExpiresAt}, l.GraceEndsAt()})
 	}
 	seats := map[string]SeatCounts{}
 	if st.Seats.Overage > 0 {
@@ -224,8 +226,7 @@ func graceAndOverage(tx Tx, now time.Time, st Stats) ([]GraceLicense, []OverageL
 		if err != nil {
 			return nil, nil, err
 		}
-		over = append(over, OverageLicense{LicenseID: l.ID, CustomerID: l.CustomerID, CustomerName: n, Tier: l.Tier,
-			Live: c.Live, Overage: c.Overage, MaxInstances: int(l.MaxInstances), OveragePercent: l.OveragePercent, SeatCap: l.SeatCap()})
+		over = append(over, OverageLicense{LicenseRef: refOf(l, n), Live: c.Live, Overage: c.Overage, MaxInstances: int(l.MaxInstances), OveragePercent: l.OveragePercent, SeatCap: l.SeatCap()})
 	}
 	sort.SliceStable(grace, func(i, j int) bool { return grace[i].GraceEndsAt.Before(grace[j].GraceEndsAt) })
 	sort.Slice(over, func(i, j int) bool {

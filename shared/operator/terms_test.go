@@ -4,19 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/caio-licensing/caio-licensing/shared/delivery"
+	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/mail/nomail"
 	"github.com/caio-licensing/caio-licensing/shared/operator"
 	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
-	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
-
-const secret = "9Id4BcFl+y+7ZlB65HuC4HiIY69VukyDdmUSMwUOeFA=" // strong: a new signing key needs one
 
 // The generate and distribute functions take grace_days and
 // overage_percent as the CLI takes --grace-days and --overage-percent:
@@ -25,15 +22,7 @@ const secret = "9Id4BcFl+y+7ZlB65HuC4HiIY69VukyDdmUSMwUOeFA=" // strong: a new s
 func TestGenerateAndDistributeTakeGraceAndOverage(t *testing.T) {
 	secretboxtest.CheapKDF()
 	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "licenses.db"), sqlitestore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: secret})
-	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme Corp", "ops@acme.test"); err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := apitest.Service(t, t.TempDir(), nil)
 	log := slog.New(slog.DiscardHandler)
 	h := operator.New(svc, []int{30}, delivery.New(svc, nomail.Sender{}, log))
 	terms := func(out any) (int64, int64) {

@@ -113,6 +113,12 @@ func mergeOf(t testing.TB, ds ...pagelog.Delta) pagelog.Delta {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return roundTrip(t, d)
+}
+
+// roundTrip is d as a reader gets it: encoded, then decoded.
+func roundTrip(t testing.TB, d pagelog.Delta) pagelog.Delta {
+	t.Helper()
 	enc, err := pagelog.Encode(d)
 	if err != nil {
 		t.Fatal(err)

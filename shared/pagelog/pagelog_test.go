@@ -97,14 +97,7 @@ func TestDeltaReproducesTheWritersFile(t *testing.T) {
 		}
 		d := capture(t, db, writer, cur, seq, stmts...)
 		checkpoint(t, db)
-		enc, err := pagelog.Encode(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := pagelog.Decode(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := roundTrip(t, d)
 		if err := pagelog.Apply(reader, cur, got); err != nil {
 			t.Fatalf("delta %d: %v", seq, err)
 		}

@@ -3,20 +3,17 @@ package report_test
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/caio-licensing/caio-licensing/shared/httpapi/apitest"
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/report"
 	"github.com/caio-licensing/caio-licensing/shared/secretbox/secretboxtest"
-	"github.com/caio-licensing/caio-licensing/shared/sqlitestore"
 )
-
-const secret = "9Id4BcFl+y+7ZlB65HuC4HiIY69VukyDdmUSMwUOeFA=" // strong: a new signing key needs one
 
 type fakeClock struct {
 	mu sync.Mutex
@@ -37,17 +34,9 @@ var metricRE = regexp.MustCompile(`data-metric="([a-z_]+)">([0-9]+)<`)
 func TestReportGraceAndOverageBoundaries(t *testing.T) {
 	secretboxtest.CheapKDF()
 	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "licenses.db"), sqlitestore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: secret, Now: clock.now})
-	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme Corp", "ops@acme.test"); err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := apitest.Service(t, t.TempDir(), clock.now)
 	generate := func(r licensing.GenerateRequest) licensing.Issued {
 		t.Helper()
 		r.CustomerID, r.Tier, r.MaxServices, r.MaxRequestsPerDay = "CUST-001", "standard", 10, 1000
@@ -69,7 +58,7 @@ func TestReportGraceAndOverageBoundaries(t *testing.T) {
 		}
 	}
 	// The seat after the last overage seat: refused, nothing counted.
-	_, err = svc.Activate(ctx, licensing.SeatRequest{Key: over.Key, InstanceID: "node-4"})
+	_, err := svc.Activate(ctx, licensing.SeatRequest{Key: over.Key, InstanceID: "node-4"})
 	if licensing.ErrorCode(err) != licensing.CodeTooManyInstances {
 		t.Fatalf("the seat after the allowance: %v, want TOO_MANY_INSTANCES", err)
 	}

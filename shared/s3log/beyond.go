@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -62,12 +63,9 @@ func (l *Log[C]) beyond(ctx context.Context, steps []step, refs []deltaRef, merg
 	// What the listing names past what was applied is fetched now: the
 	// deltas past the tailAhead fetched ahead (merges lagging), and one
 	// written after its GET ahead found nothing (run stops there).
-	for i, r := range tail {
-		if r.seq > l.st.Seq {
-			if err := l.run(ctx, plan(l.st.Seq, tail[i:], nil, stop), tail, nil); err != nil {
-				return err
-			}
-			break
+	if i := slices.IndexFunc(tail, func(r deltaRef) bool { return r.seq > l.st.Seq }); i >= 0 {
+		if err := l.run(ctx, plan(l.st.Seq, tail[i:], nil, stop), tail, nil); err != nil {
+			return err
 		}
 	}
 	if gap != nil {

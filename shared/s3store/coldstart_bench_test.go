@@ -36,7 +36,6 @@ func BenchmarkColdStart(b *testing.B) {
 }
 
 func benchColdStart(b *testing.B, proxy *s3test.Proxy) {
-	ctx := context.Background()
 	proxy.SetEnv(b, key)
 	var requests int64
 	trips := 0
@@ -45,13 +44,7 @@ func benchColdStart(b *testing.B, proxy *s3test.Proxy) {
 		dir := b.TempDir()
 		proxy.Reset()
 		b.StartTimer()
-		st, err := s3store.OpenWith(ctx, "s3://"+s3test.Bucket+"/"+key, s3store.Options{CacheDir: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := viewErr(st); err != nil {
-			b.Fatal(err)
-		}
+		st := coldStart(b, dir)
 		b.StopTimer()
 		requests += proxy.Requests.Load()
 		trips = max(trips, proxy.RoundTrips())
@@ -60,6 +53,18 @@ func benchColdStart(b *testing.B, proxy *s3test.Proxy) {
 	}
 	b.ReportMetric(float64(requests)/float64(b.N), "s3-req/op")
 	b.ReportMetric(float64(trips), "round-trips")
+}
+
+// coldStart opens the database with an empty cache in dir and reads it.
+func coldStart(b *testing.B, dir string) *s3store.Store {
+	st, err := s3store.OpenWith(context.Background(), "s3://"+s3test.Bucket+"/"+key, s3store.Options{CacheDir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := viewErr(st); err != nil {
+		b.Fatal(err)
+	}
+	return st
 }
 
 // BenchmarkColdStartMemory measures the peak memory of a cold start of a
@@ -71,7 +76,6 @@ func BenchmarkColdStartMemory(b *testing.B) {
 	srv := s3test.StartGofakes3(b)
 	snapshotThenDeltas(b, srv, 100_000, 1000)
 	srv.SetEnv(b, key)
-	ctx := context.Background()
 	var heap uint64
 	for b.Loop() {
 		b.StopTimer()
@@ -79,13 +83,7 @@ func BenchmarkColdStartMemory(b *testing.B) {
 		runtime.GC()
 		peak := watchHeap()
 		b.StartTimer()
-		st, err := s3store.OpenWith(ctx, "s3://"+s3test.Bucket+"/"+key, s3store.Options{CacheDir: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := viewErr(st); err != nil {
-			b.Fatal(err)
-		}
+		st := coldStart(b, dir)
 		b.StopTimer()
 		heap = max(heap, peak())
 		st.Close()

@@ -117,20 +117,6 @@ func unreachable(err error) string {
 	return " (" + why + ")"
 }
 
-// credentialsInUse names where the SDK took the credentials from, as far
-// as the environment tells: what to check when they are rejected.
-func credentialsInUse() string {
-	switch {
-	case os.Getenv("AWS_ACCESS_KEY_ID") != "" && os.Getenv("AWS_SESSION_TOKEN") != "":
-		return "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (temporary credentials expire)"
-	case os.Getenv("AWS_ACCESS_KEY_ID") != "":
-		return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-	case os.Getenv("AWS_PROFILE") != "":
-		return "the profile AWS_PROFILE names (" + os.Getenv("AWS_PROFILE") + ") in the shared credentials and config files"
-	}
-	return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the default profile, or the role this runs with"
-}
-
 // configError says what to fix in the configuration.
 func (s *Store) configError(e *s3log.ConfigError) error {
 	where := "s3://" + e.Bucket + "/" + e.Key
@@ -147,7 +133,7 @@ func (s *Store) configError(e *s3log.ConfigError) error {
 	case errors.Is(e, s3log.ErrAccessDenied):
 		return licensing.Wrap(licensing.CodeConfig, e, "access denied to %s: grant s3:GetObject and s3:PutObject on it (and s3:ListBucket on the bucket)", where)
 	case errors.Is(e, s3log.ErrCredentialsRejected):
-		return licensing.Wrap(licensing.CodeConfig, e, "AWS credentials rejected for %s (%s): check the credentials in use: %s", where, e.Code, credentialsInUse())
+		return licensing.Wrap(licensing.CodeConfig, e, "AWS credentials rejected for %s (%s): check the credentials in use: %s", where, e.Code, awsconf.CredentialsInUse())
 	case errors.Is(e, s3log.ErrBadEndpoint):
 		return licensing.Wrap(licensing.CodeConfig, e, "%s=%q is not an S3 endpoint: write http://HOST:PORT or https://HOST", e.EndpointVar, e.Endpoint)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -79,17 +81,24 @@ func mergedNames(t testing.TB, srv *s3test.Server) []string {
 }
 
 func listAll(t testing.TB, srv *s3test.Server, prefix string) []string {
-	t.Helper()
 	var out []string
+	for _, o := range listObjects(t, srv, prefix) {
+		out = append(out, aws.ToString(o.Key))
+	}
+	return out
+}
+
+// listObjects lists the bucket's objects under prefix, every page.
+func listObjects(t testing.TB, srv *s3test.Server, prefix string) []types.Object {
+	t.Helper()
+	var out []types.Object
 	p := s3.NewListObjectsV2Paginator(srv.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(s3test.Bucket), Prefix: aws.String(prefix)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, o := range page.Contents {
-			out = append(out, aws.ToString(o.Key))
-		}
+		out = append(out, page.Contents...)
 	}
 	return out
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/caio-licensing/caio-licensing/shared/licensing"
 	"github.com/caio-licensing/caio-licensing/shared/s3store"
@@ -287,18 +286,12 @@ func TestRejectedCredentials(t *testing.T) {
 	}
 }
 
+// bucketKeys lists every object of the bucket with its ETag, to tell an
+// unchanged bucket from one written to.
 func bucketKeys(t *testing.T, srv *s3test.Server) []string {
-	t.Helper()
 	var keys []string
-	pages := s3.NewListObjectsV2Paginator(srv.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(s3test.Bucket)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key)+" "+aws.ToString(o.ETag))
-		}
+	for _, o := range listObjects(t, srv, "") {
+		keys = append(keys, aws.ToString(o.Key)+" "+aws.ToString(o.ETag))
 	}
 	return keys
 }

@@ -109,7 +109,7 @@ func TestSeatRulesAgree(t *testing.T) {
 					if a.Occupies(now) && a.Kind == licensing.KindOffline {
 						want.Offline++
 					}
-					if a.Occupies(now) && a.Overage {
+					if a.OverageSeat(now) {
 						want.Overage++
 					}
 				}

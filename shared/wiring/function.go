@@ -134,17 +134,17 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 	// The server key is read while the database opens and loads: from
 	// Secrets Manager it is a round trip, which a database in S3 then
 	// overlaps (signerAsKeyArrives), and its first use runs Ed25519's
-	// self-test (about 1 ms).
-	type keyResult struct {
-		key ed25519.PrivateKey
-		err error
-	}
-	serverKey := make(chan keyResult, 1)
+	// self-test (about 1 ms). Once: the read started here is the one every
+	// later call waits for, a store's re-run read included.
+	serverKey := sync.OnceValues(func() (ed25519.PrivateKey, error) {
+		key, err := ServerKeyFromEnv(ctx, env)
+		if err == nil && key == nil {
+			err = licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the server key that 'manage-licenses certify-server-key' made", config.EnvServerKeyARN)
+		}
+		return key, err
+	})
 	if needs.ServerKey {
-		go func() {
-			key, err := ServerKeyFromEnv(ctx, env)
-			serverKey <- keyResult{key, err}
-		}()
+		go serverKey()
 	}
 	store, err := openStore(ctx, env, config.DB{Path: path, Source: config.EnvDBPath}, Write, functionStoreOptions(sink))
 	if err != nil {
@@ -156,15 +156,7 @@ func LoadFunction(ctx context.Context, env config.Env, name string, needs Needs)
 		fn.Snapshot = func(ctx context.Context) (any, error) { return p.PublishSnapshot(ctx) }
 	}
 	if needs.ServerKey {
-		// Once: a read the store runs again must not wait for a second key.
-		key := sync.OnceValues(func() (ed25519.PrivateKey, error) {
-			r := <-serverKey
-			if r.err == nil && r.key == nil {
-				r.err = licensing.Errorf(licensing.CodeConfig, "%s is not set: give the function the server key that 'manage-licenses certify-server-key' made", config.EnvServerKeyARN)
-			}
-			return r.key, r.err
-		})
-		if fn.Signer, err = signerAsKeyArrives(ctx, svc, key); err != nil {
+		if fn.Signer, err = signerAsKeyArrives(ctx, svc, serverKey); err != nil {
 			store.Close()
 			return nil, err
 		}

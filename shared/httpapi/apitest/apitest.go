@@ -379,6 +379,24 @@ func verifySigned(t *testing.T, f *Fixture, name string, asked servercert.Asked,
 	}
 }
 
+// Service is a licensing service holding the secret, on a new database in
+// dir with one customer, CUST-001 (Acme Corp, ops@acme.test); now is its
+// clock (nil: the real one). The database closes with the test.
+func Service(tb testing.TB, dir string, now func() time.Time) (*licensing.Service, licensing.Store) {
+	tb.Helper()
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "licenses.db"), sqlitestore.Options{Create: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	svc := licensing.New(licensing.Config{Store: store, Actor: "test", Secret: Secret, Now: now})
+	if _, err := svc.AddCustomer(ctx, "CUST-001", "Acme Corp", "ops@acme.test"); err != nil {
+		tb.Fatal(err)
+	}
+	return svc, store
+}
+
 // LargeDB creates a database of n licenses for benchmarks and returns a
 // service on it (with the secret) and the key of one license with room
 // for 100,000 instances. The other licenses are bulk-inserted in one
